@@ -1,0 +1,33 @@
+"""`make bench`: run every benchmark module (bench/bench_*.py) or the ones named.
+
+Each module has `main(argv: list[str]) -> None` and prints its figures as ratios against a
+baseline measured side by side in the same run. Benchmarks are not tests: they never fail
+on a number; they report it.
+
+    python -m bench                 # all
+    python -m bench engine gateway  # bench_engine.py and bench_gateway.py
+"""
+
+import importlib
+import pkgutil
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str]) -> None:
+    names = sorted(
+        m.name.removeprefix("bench_")
+        for m in pkgutil.iter_modules([str(Path(__file__).parent])
+        if m.name.startswith("bench_")
+    )
+    chosen = [a for a in argv if not a.startswith("-")] or names
+    unknown = sorted(set(chosen) - set(names))
+    if unknown:
+        sys.exit(f"unknown benchmark(s): {', '.join(unknown)}; known: {', '.join(names)}")
+    for name in chosen:
+        print(f"\n===== bench {name} =====", flush=True)
+        importlib.import_module(f"bench.bench_{name}").main([a for a in argv if a.startswith("-")])
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

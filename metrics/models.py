@@ -1,0 +1,92 @@
+"""What happened and what it cost: one CallRecord per attempt at a provider."""
+
+from django.db import models
+from django.utils import timezone
+
+
+class Source(models.TextChoices):
+    PLAYGROUND = "playground", "Playground"
+    GATEWAY = "gateway", "Gateway"
+    API = "api", "Python API"
+    BATCH = "batch", "Batch (compare runs)"
+    DRILL = "drill", "Fault drill"
+    SIMULATION = "simulation", "Simulated traffic"
+
+
+class CallStatus(models.TextChoices):
+    OK = "ok", "OK"
+    ERROR = "error", "Error"
+    TIMEOUT = "timeout", "Timeout"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class ErrorClass(models.TextChoices):
+    NONE = "", "—"
+    TRANSIENT = "transient", "Transient"
+    MODEL_PERMANENT = "model_permanent", "Model-permanent"
+    REQUEST_INVALID = "request_invalid", "Request-invalid"
+
+
+class CallRecord(models.Model):
+    trace_id = models.CharField(max_length=32, db_index=True, help_text="Groups the attempts of one request.")
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.API)
+    # Role of this attempt within its request: primary, fallback, consensus, judge, arena…
+    role = models.CharField(max_length=16, blank=True, default="")
+    route = models.ForeignKey(
+        "routing.TaskRoute", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    task_type = models.CharField(max_length=100, blank=True, default="")
+    chain_name = models.CharField(max_length=100, blank=True, default="")
+    chain_step = models.PositiveIntegerField(null=True, blank=True)
+    prompt_version = models.ForeignKey(
+        "routing.PromptVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    model = models.ForeignKey(
+        "routing.ModelConfig", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Names are copied so records keep their meaning after config is renamed or deleted.
+    model_name = models.CharField(max_length=100)
+    provider_name = models.CharField(max_length=100, blank=True, default="")
+    provider_kind = models.CharField(max_length=32, blank=True, default="")
+    provider_model_id = models.CharField(max_length=200, blank=True, default="")
+    api_key = models.ForeignKey(
+        "gateway.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    attempt = models.PositiveIntegerField(
+        default=1, help_text="1 for the first try at this model in this request."
+    )
+    status = models.CharField(max_length=16, choices=CallStatus.choices)
+    error_class = models.CharField(max_length=32, choices=ErrorClass.choices, blank=True, default="")
+    http_status = models.PositiveIntegerField(null=True, blank=True)
+    error_message = models.TextField(blank=True, default="")
+    latency_ms = models.FloatField(null=True, blank=True)
+    ttft_ms = models.FloatField("time to first token (ms)", null=True, blank=True)
+    stream = models.BooleanField(default=False)
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    cached_tokens = models.PositiveIntegerField(default=0)
+    cost_usd = models.DecimalField(
+        max_digits=16, decimal_places=10, null=True, blank=True, help_text="Empty when the price is unknown."
+    )
+    input_price_per_1k = models.DecimalField(max_digits=12, decimal_places=8, null=True, blank=True)
+    output_price_per_1k = models.DecimalField(max_digits=12, decimal_places=8, null=True, blank=True)
+    price_source = models.CharField(
+        max_length=16, blank=True, default="", help_text="override, catalogue or unknown"
+    )
+    request_text = models.TextField(blank=True, default="")
+    response_text = models.TextField(blank=True, default="")
+    simulated = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["created_at", "id"], name="call_created"),
+            models.Index(fields=["model_name", "created_at"], name="call_model_time"),
+            models.Index(fields=["task_type", "created_at"], name="call_route_time"),
+            models.Index(fields=["api_key", "created_at"], name="call_key_time"),
+            models.Index(fields=["status", "created_at"], name="call_status_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.trace_id} #{self.attempt} {self.model_name} {self.status}"

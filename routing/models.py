@@ -1,0 +1,321 @@
+"""Routing configuration: everything an operator edits to decide which model answers what.
+
+Rules that span fields live in `clean()` so the admin and the YAML importer report them
+the same way; writes go through `routing.services`.
+"""
+
+import os
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+from simple_history.models import HistoricalRecords
+
+slug_validator = RegexValidator(
+    r"^[a-z0-9][a-z0-9_.-]*$",
+    "Use lower-case letters, digits, '_', '-' or '.', starting with a letter or digit.",
+)
+name_validator = RegexValidator(
+    r"^[A-Za-z0-9][A-Za-z0-9_.:/-]*$", "Use letters, digits, '_', '-', '.', ':' or '/', with no spaces."
+)
+
+
+class ProviderKind(models.TextChoices):
+    OPENAI = "openai", "OpenAI"
+    AZURE_OPENAI = "azure_openai", "Azure OpenAI"
+    ANTHROPIC = "anthropic", "Anthropic"
+    GEMINI = "gemini", "Gemini"
+    OPENAI_COMPATIBLE = "openai_compatible", "OpenAI-compatible (Ollama, vLLM, …)"
+    SIMULATED = "simulated", "Simulated (no network)"
+
+
+# Kinds that need no secret at all.
+KEYLESS_KINDS = {ProviderKind.SIMULATED}
+
+
+class OptimizeFor(models.TextChoices):
+    COST = "cost", "Cost"
+    LATENCY = "latency", "Latency"
+    QUALITY = "quality", "Quality"
+
+
+class Provider(models.Model):
+    name = models.CharField(max_length=100, unique=True, validators=[name_validator])
+    kind = models.CharField(max_length=32, choices=ProviderKind.choices)
+    base_url = models.URLField(blank=True, help_text="Leave empty for the provider's public endpoint.")
+    api_version = models.CharField(max_length=32, blank=True, help_text="Azure OpenAI only, e.g. 2024-10-21.")
+    api_key_env = models.CharField(
+        "API key variable",
+        max_length=100,
+        blank=True,
+        validators=[
+            RegexValidator(r"^[A-Z_][A-Z0-9_]*$", "An environment variable name, e.g. OPENAI_API_KEY.")
+        ],
+        help_text="The NAME of the environment variable holding the secret. The secret itself is never stored.",
+    )
+    options = models.JSONField(default=dict, blank=True, help_text="Kind-specific options (validated).")
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def needs_key(self) -> bool:
+        """True when the provider needs a secret that the environment does not have."""
+        if self.kind in KEYLESS_KINDS:
+            return False
+        if not self.api_key_env:
+            # Local servers (Ollama, vLLM) often take no key at all.
+            return self.kind not in {ProviderKind.OPENAI_COMPATIBLE}
+        return not os.environ.get(self.api_key_env)
+
+    @property
+    def key_status(self) -> str:
+        if self.kind in KEYLESS_KINDS:
+            return "simulated"
+        if self.needs_key:
+            return f"needs key: set {self.api_key_env}" if self.api_key_env else "needs key: name a variable"
+        return "ready"
+
+    def clean(self) -> None:
+        from routing.schemas import provider_options_errors
+
+        errors: dict[str, list[str]] = {}
+        if self.kind == ProviderKind.AZURE_OPENAI:
+            if not self.base_url:
+                errors.setdefault("base_url", []).append("Azure OpenAI needs its endpoint URL.")
+            if not self.api_version:
+                errors.setdefault("api_version", []).append(
+                    "Azure OpenAI needs an API version, e.g. 2024-10-21."
+                )
+        if self.kind == ProviderKind.OPENAI_COMPATIBLE and not self.base_url:
+            errors.setdefault("base_url", []).append("An OpenAI-compatible server needs its base URL.")
+        option_errors = provider_options_errors(self.kind, self.options)
+        if option_errors:
+            errors.setdefault("options", []).extend(option_errors)
+        if errors:
+            raise ValidationError(errors)
+
+
+class Capability(models.Model):
+    slug = models.CharField(max_length=64, unique=True, validators=[slug_validator])
+    description = models.CharField(max_length=255, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["slug"]
+        verbose_name_plural = "capabilities"
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+price_validators = [MinValueValidator(Decimal("0"), "A price cannot be below zero.")]
+
+
+class ModelConfig(models.Model):
+    name = models.CharField(
+        max_length=100, unique=True, validators=[name_validator], help_text="What routes and callers use."
+    )
+    provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="models")
+    model_id = models.CharField(
+        max_length=200, help_text="The provider's model id (the deployment name for Azure)."
+    )
+    capabilities = models.ManyToManyField(Capability, blank=True, related_name="models")
+    context_window = models.PositiveIntegerField(default=8192, validators=[MinValueValidator(1)])
+    latency_ms = models.PositiveIntegerField(
+        "prior latency (ms)",
+        default=1000,
+        help_text="Used for latency routing until enough calls are measured.",
+    )
+    input_cost_per_1k = models.DecimalField(
+        max_digits=12,
+        decimal_places=8,
+        null=True,
+        blank=True,
+        validators=price_validators,
+        help_text="USD per 1K input tokens. Empty: use the bundled price catalogue.",
+    )
+    output_cost_per_1k = models.DecimalField(
+        max_digits=12,
+        decimal_places=8,
+        null=True,
+        blank=True,
+        validators=price_validators,
+        help_text="USD per 1K output tokens. Empty: use the bundled price catalogue.",
+    )
+    quality_rank = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="1 is best. Used for quality routing until arena ratings have enough votes.",
+    )
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords(m2m_fields=[capabilities])
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "model"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if (self.input_cost_per_1k is None) != (self.output_cost_per_1k is None):
+            raise ValidationError(
+                "Set both the input and the output price, or neither (to use the catalogue)."
+            )
+
+
+class FallbackChain(models.Model):
+    name = models.CharField(max_length=100, unique=True, validators=[slug_validator])
+    description = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ChainStep(models.Model):
+    chain = models.ForeignKey(FallbackChain, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveIntegerField(default=0)
+    model = models.ForeignKey(ModelConfig, on_delete=models.PROTECT, related_name="chain_steps")
+    timeout_s = models.FloatField(
+        "timeout (s)",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.1)],
+        help_text="Per-step timeout; empty uses the default.",
+    )
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["chain", "position"]
+        constraints = [models.UniqueConstraint(fields=["chain", "position"], name="unique_step_position")]
+
+    def __str__(self) -> str:
+        return f"{self.chain.name}[{self.position}] {self.model.name}"
+
+    def clean(self) -> None:
+        if self.model_id and self.model is not None and not self.model.enabled:
+            raise ValidationError(
+                {"model": f"Model {self.model.name} is disabled: enable it or pick another."}
+            )
+
+
+class TaskRoute(models.Model):
+    task_type = models.CharField(max_length=100, unique=True, validators=[slug_validator])
+    description = models.CharField(max_length=255, blank=True)
+    model = models.ForeignKey(
+        ModelConfig,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="routes",
+        help_text="A fixed model. Leave empty to select by capabilities.",
+    )
+    capabilities = models.ManyToManyField(Capability, blank=True, related_name="routes")
+    optimize_for = models.CharField(max_length=16, choices=OptimizeFor.choices, default=OptimizeFor.COST)
+    fallback_chain = models.ForeignKey(
+        FallbackChain, null=True, blank=True, on_delete=models.PROTECT, related_name="routes"
+    )
+    preprocessor = models.CharField(max_length=100, blank=True)
+    postprocessor = models.CharField(max_length=100, blank=True)
+    active_prompt = models.ForeignKey(
+        "PromptVersion",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The system prompt version in use.",
+    )
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords(m2m_fields=[capabilities])
+
+    class Meta:
+        ordering = ["task_type"]
+        verbose_name = "task route"
+
+    def __str__(self) -> str:
+        return self.task_type
+
+    def clean(self) -> None:
+        from routing.processors import processor_names
+
+        errors: dict[str, list[str]] = {}
+        known = processor_names()
+        for field in ("preprocessor", "postprocessor"):
+            value = getattr(self, field)
+            if value and value not in known:
+                errors.setdefault(field, []).append(
+                    f"Unknown processor {value!r}. Known: {', '.join(sorted(known))}."
+                )
+        if self.model is not None and not self.model.enabled:
+            errors.setdefault("model", []).append(f"Model {self.model.name} is disabled.")
+        if errors:
+            raise ValidationError(errors)
+
+
+class PromptVersion(models.Model):
+    """An immutable system prompt. Editing a route's prompt creates a new version.
+
+    `model` empty: the route's default prompt; set: a variant for that model only.
+    """
+
+    route = models.ForeignKey(TaskRoute, on_delete=models.CASCADE, related_name="prompt_versions")
+    model = models.ForeignKey(
+        ModelConfig, null=True, blank=True, on_delete=models.CASCADE, related_name="prompt_variants"
+    )
+    version = models.PositiveIntegerField()
+    system_prompt = models.TextField()
+    note = models.CharField(max_length=255, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["route", "model", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["route", "model", "version"], name="unique_prompt_version"),
+        ]
+
+    def __str__(self) -> str:
+        target = f" for {self.model.name}" if self.model is not None else ""
+        return f"{self.route.task_type} v{self.version}{target}"
+
+
+class PromptVariant(models.Model):
+    """Which version of a per-model prompt variant is active for a route."""
+
+    route = models.ForeignKey(TaskRoute, on_delete=models.CASCADE, related_name="variants")
+    model = models.ForeignKey(ModelConfig, on_delete=models.CASCADE, related_name="+")
+    active_prompt = models.ForeignKey(PromptVersion, on_delete=models.PROTECT, related_name="+")
+
+    history = HistoricalRecords()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["route", "model"], name="unique_variant_per_model")]
+
+    def __str__(self) -> str:
+        return f"{self.route.task_type} → {self.model.name}"

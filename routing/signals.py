@@ -1,0 +1,1 @@
+"""Invalidate the engine's in-process config cache whenever routing config is saved."""

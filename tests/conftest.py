@@ -1,0 +1,34 @@
+"""Shared fixtures: the three users every view test needs (healthchecks' owner/teammate/outsider)."""
+
+import pytest
+from django.test import Client
+
+from tests.factories import UserFactory
+
+
+@pytest.fixture
+def staff_user(db):
+    return UserFactory(username="alice", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def member_user(db):
+    """Logged-in teammate without staff rights: can use the tools, cannot edit routing."""
+    return UserFactory(username="bob")
+
+
+@pytest.fixture
+def staff_client(staff_user) -> Client:
+    client = Client()
+    client.force_login(staff_user)
+    return client
+
+
+@pytest.fixture
+def member_client(member_user) -> Client:
+    client = Client()
+    client.force_login(member_user)
+    return client
+
+
+from tests.browser import _browser, live_url, page  # noqa: E402,F401  (browser fixtures, shared)
