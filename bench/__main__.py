@@ -17,7 +17,7 @@ from pathlib import Path
 def main(argv: list[str]) -> None:
     names = sorted(
         m.name.removeprefix("bench_")
-        for m in pkgutil.iter_modules([str(Path(__file__).parent])
+        for m in pkgutil.iter_modules([str(Path(__file__).parent)])
         if m.name.startswith("bench_")
     )
     chosen = [a for a in argv if not a.startswith("-")] or names

@@ -1,0 +1,88 @@
+"""The engine's normalized results: one shape for every provider kind."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from typing import Any, Literal
+
+CallStatus = Literal["ok", "error", "timeout", "cancelled"]
+
+
+@dataclass
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+
+
+@dataclass
+class AttemptInfo:
+    """One attempt at one model within a request (there is one CallRecord per attempt)."""
+
+    model: str
+    attempt: int
+    status: CallStatus
+    error_class: str = ""
+    error: str = ""
+    http_status: int | None = None
+    latency_ms: float | None = None
+    chain_step: int | None = None
+    record_id: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Result:
+    text: str  # after the route's post-processor
+    model: str  # the ModelConfig name that answered
+    trace_id: str
+    raw_text: str = ""  # before post-processing
+    usage: Usage = field(default_factory=Usage)
+    cost_usd: Decimal | None = None  # None: price unknown (flagged), never a silent 0
+    latency_ms: float = 0.0
+    ttft_ms: float | None = None
+    finish_reason: str | None = None
+    attempts: list[AttemptInfo] = field(default_factory=list)
+    prompt_version_id: int | None = None
+    simulated: bool = False
+
+
+@dataclass
+class MemberOutcome:
+    model: str
+    status: CallStatus
+    result: Result | None = None
+    error: str = ""
+
+
+@dataclass
+class ConsensusResult:
+    text: str
+    model: str | None  # the member whose answer won (None if no winner)
+    trace_id: str
+    aggregator: str
+    explanation: str  # how the aggregate was reached, in words
+    members: list[MemberOutcome] = field(default_factory=list)
+    votes: dict[str, int] = field(default_factory=dict)
+    judge: Result | None = None
+    cost_usd: Decimal | None = None
+
+
+StreamEventKind = Literal["attempt", "delta", "attempt_failed", "done", "error"]
+
+
+@dataclass
+class StreamEvent:
+    """`attempt` a model starts; `delta` text; `attempt_failed` before the first token (the
+    engine moves on); `done` carries the final Result; `error` ends the stream."""
+
+    kind: StreamEventKind
+    text: str = ""
+    model: str = ""
+    attempt: AttemptInfo | None = None
+    result: Result | None = None
+    error: str = ""
+    error_class: str = ""
