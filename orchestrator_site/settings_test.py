@@ -6,3 +6,11 @@ os.environ.setdefault("HTTPS", "false")
 os.environ["ORCHESTRATOR_TESTING"] = "true"
 
 from .settings import *  # noqa: E402,F403
+
+# Several test runs may share this machine at once: give each its own database and cache keys.
+_run = os.getpid()
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    DATABASES["default"]["TEST"]["NAME"] = str(VAR_DIR / f"test-{_run}.sqlite3")  # noqa: F405
+else:
+    DATABASES["default"].setdefault("TEST", {})["NAME"] = f"test_orchestrator_{_run}"  # noqa: F405
+CACHES["default"]["KEY_PREFIX"] = f"test{_run}"  # noqa: F405
