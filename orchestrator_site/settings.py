@@ -179,6 +179,8 @@ ORCHESTRATOR: dict = {
     "PROCESSORS": {},
     # Votes a model needs in a capability before ratings replace the operator's quality rank.
     "RATING_MIN_VOTES": env_int("ORCHESTRATOR_RATING_MIN_VOTES", 20),
+    # Where quality routing gets measured ratings (arena votes); the operator's rank is the fallback.
+    "QUALITY_SOURCE": "playground.selectors.model_quality_scores",
     "PLAYGROUND_MAX_MODELS": env_int("ORCHESTRATOR_PLAYGROUND_MAX_MODELS", 6),
     "COMPARE_MAX_PROMPTS": env_int("ORCHESTRATOR_COMPARE_MAX_PROMPTS", 500),
     "GATEWAY_MAX_BODY_BYTES": env_int("ORCHESTRATOR_GATEWAY_MAX_BODY_BYTES", 2_000_000),
