@@ -34,6 +34,10 @@ class ProviderError(Exception):
         self.http_status = http_status
         self.retry_after_s = retry_after_s
         self.timeout = timeout
+        # Filled in by the transport chokepoint.
+        self.latency_ms: float | None = None
+        self.partial_text: str = ""
+        self.output_tokens_so_far: int = 0
 
 
 class TransientError(ProviderError):

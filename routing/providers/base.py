@@ -6,6 +6,17 @@ own exceptions are mapped in `routing.providers.transport`, the single chokepoin
 passes (timeouts, latency and time-to-first-token measurement, error mapping, fault
 injection for drills).
 
+The engine never calls a client directly: it calls the chokepoint in
+`routing/providers/transport.py`:
+
+    async def transport_complete(spec: ProviderSpec, request: ProviderRequest, *, model_name: str) -> Completion
+        # Completion.latency_ms set; raises ProviderError (with .latency_ms set) on failure.
+    def transport_stream(spec: ProviderSpec, request: ProviderRequest, *, model_name: str)
+        -> AsyncIterator[str | StreamEnd]
+        # text deltas, then one StreamEnd with latency_ms and ttft_ms; raises ProviderError mid-way
+        # (with .latency_ms, and .partial_text / .output_tokens_so_far when text had been sent).
+        # Closing the iterator early (aclose / cancellation) cancels the upstream request.
+
 CONTRACT: the names and fields here are shared by the provider and engine work.
 """
 
@@ -46,6 +57,7 @@ class Completion:
     finish_reason: str | None = None
     usage: Usage = field(default_factory=Usage)
     simulated: bool = False
+    latency_ms: float = 0.0  # set by the transport chokepoint
 
 
 @dataclass
@@ -55,6 +67,8 @@ class StreamEnd:
     finish_reason: str | None = None
     usage: Usage = field(default_factory=Usage)
     simulated: bool = False
+    latency_ms: float = 0.0  # set by the transport chokepoint
+    ttft_ms: float | None = None  # set by the transport chokepoint
 
 
 class ProviderClient(Protocol):
