@@ -1,0 +1,121 @@
+"""Provider kinds → their client factory, imported lazily; one client per provider per loop.
+
+Adding a kind: create `routing/providers/<kind>/__init__.py` with `make_client(spec)`, add
+the kind here (and to `routing.models.ProviderKind` and `routing.schemas.OPTION_SCHEMAS`).
+Projects can add kinds without editing this file through
+`settings.ORCHESTRATOR["PROVIDER_KINDS"] = {"kind": "dotted.path.make_client"}`.
+
+Async SDK clients hold connection pools bound to the event loop they were first used on,
+so `client_for` caches one client per provider spec AND per running loop. A cached client
+is replaced when the spec's options change (an operator edited the provider).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from routing.providers.base import ProviderClient, ProviderSpec
+
+logger = logging.getLogger(__name__)
+
+PROVIDER_KINDS: dict[str, str] = {
+    "openai": "routing.providers.openai.make_client",
+    "azure_openai": "routing.providers.azure_openai.make_client",
+    "anthropic": "routing.providers.anthropic.make_client",
+    "gemini": "routing.providers.gemini.make_client",
+    "openai_compatible": "routing.providers.openai_compatible.make_client",
+    "simulated": "routing.providers.simulated.make_client",
+}
+
+Factory = Callable[[ProviderSpec], ProviderClient]
+
+_factories: dict[str, Factory] = {}
+# loop → {spec: (options the client was made with, client)}
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[ProviderSpec, tuple[dict, Any]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+class UnknownProviderKind(LookupError):
+    pass
+
+
+def provider_kinds() -> dict[str, str]:
+    """Every known kind → dotted path of its factory (built-ins plus the settings' extras)."""
+    kinds = dict(PROVIDER_KINDS)
+    try:
+        from django.conf import settings
+
+        kinds.update(getattr(settings, "ORCHESTRATOR", {}).get("PROVIDER_KINDS", {}))
+    except Exception:  # settings not configured (a plain script): built-ins only
+        pass
+    return kinds
+
+
+def factory_for(kind: str) -> Factory:
+    factory = _factories.get(kind)
+    if factory is None:
+        path = provider_kinds().get(kind)
+        if path is None:
+            raise UnknownProviderKind(f"Unknown provider kind {kind!r}.")
+        module_path, _, attr = path.rpartition(".")
+        factory = getattr(importlib.import_module(module_path), attr)
+        _factories[kind] = factory
+    return factory
+
+
+def client_for(spec: ProviderSpec) -> ProviderClient:
+    """The client for `spec` on the running event loop, made on first use.
+
+    Raises `routing.errors.ProviderKeyMissing` (from the factory) when the key variable is
+    unset; nothing is cached then, so setting the variable later works without a restart."""
+    loop = asyncio.get_running_loop()
+    per_loop = _clients.get(loop)
+    if per_loop is None:
+        per_loop = _clients[loop] = {}
+    entry = per_loop.get(spec)
+    if entry is not None:
+        options, client = entry
+        if options is spec.options or options == spec.options:
+            return client
+        # The provider was edited: retire the old client (its pool closes in the background).
+        _close_later(loop, client)
+    client = factory_for(spec.kind)(spec)
+    per_loop[spec] = (spec.options, client)
+    return client
+
+
+def _close_later(loop: asyncio.AbstractEventLoop, client: Any) -> None:
+    async def close() -> None:
+        try:
+            await client.aclose()
+        except Exception:
+            logger.warning("Closing a retired provider client failed", exc_info=True)
+
+    task = loop.create_task(close())
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
+_background: set[asyncio.Task] = set()
+
+
+async def aclose_clients() -> None:
+    """Close every client made on the running loop (call before the loop ends, e.g. in a
+    script or a sync wrapper that owns its loop)."""
+    per_loop = _clients.pop(asyncio.get_running_loop(), {})
+    for _, client in per_loop.values():
+        try:
+            await client.aclose()
+        except Exception:
+            logger.warning("Closing a provider client failed", exc_info=True)
+
+
+def forget_clients() -> None:
+    """Drop every cached client without closing it (tests; after a fork)."""
+    _clients.clear()

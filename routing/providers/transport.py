@@ -1,0 +1,312 @@
+"""The one chokepoint every provider call passes (see `routing.providers.base`).
+
+- Fault injection first (`routing.engine.faults`): a faulted call never reaches the client.
+- A deadline always: `request.timeout_s` bounds the whole call (a stream included) through
+  `asyncio.timeout`; the clients also pass it to the SDK as its own timeout.
+- Latency and time to first token are measured here, for successes and failures alike.
+- Every exception becomes a `routing.errors.ProviderError` subclass (see `map_exception`);
+  `ProviderKeyMissing` (an OrchestratorError) passes through untouched.
+
+Kept lean on purpose: no client construction (clients are cached per loop in the registry),
+no database, no logging on success.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, AsyncIterator
+from time import perf_counter
+from typing import Any
+
+from routing.engine.faults import FaultSpec, fault_for
+from routing.errors import (
+    ModelPermanentError,
+    OrchestratorError,
+    ProviderError,
+    RequestInvalidError,
+    TransientError,
+)
+from routing.providers.base import Completion, ProviderRequest, ProviderSpec, StreamEnd
+from routing.providers.registry import client_for
+
+__all__ = ["map_exception", "transport_complete", "transport_stream"]
+
+
+async def transport_complete(spec: ProviderSpec, request: ProviderRequest, *, model_name: str) -> Completion:
+    """One non-streamed completion. Sets `Completion.latency_ms`; raises ProviderError (with
+    `.latency_ms`) on failure."""
+    start = perf_counter()
+    try:
+        fault = fault_for(model_name)
+        if fault is not None:
+            await _fault_complete(fault, request)
+        client = client_for(spec)
+        async with asyncio.timeout(request.timeout_s):
+            completion = await client.complete(request)
+    except OrchestratorError:
+        raise
+    except Exception as exc:
+        error = map_exception(exc, timeout_s=request.timeout_s)
+        error.latency_ms = (perf_counter() - start) * 1000.0
+        if error is exc:
+            raise
+        raise error from exc
+    completion.latency_ms = (perf_counter() - start) * 1000.0
+    return completion
+
+
+async def transport_stream(
+    spec: ProviderSpec, request: ProviderRequest, *, model_name: str
+) -> AsyncGenerator[str | StreamEnd, None]:
+    """Text deltas, then one StreamEnd with `latency_ms` and `ttft_ms`.
+
+    Raises ProviderError mid-way with `.latency_ms`, `.partial_text` and
+    `.output_tokens_so_far`. Closing this generator early (`aclose()`, or cancelling the task
+    iterating it) closes the client's stream, which closes the upstream HTTP response."""
+    start = perf_counter()
+    deadline = asyncio.get_running_loop().time() + request.timeout_s
+    ttft_ms: float | None = None
+    parts: list[str] = []
+    upstream: AsyncIterator[str | StreamEnd] | None = None
+    end: StreamEnd | None = None
+    try:
+        try:
+            fault = fault_for(model_name)
+            if fault is not None:
+                upstream = _fault_stream(fault, request)
+            else:
+                upstream = client_for(spec).stream(request)
+            while True:
+                # The deadline is checked per chunk, never across a `yield`: a timeout must not
+                # cancel whatever the consumer awaits between chunks.
+                async with asyncio.timeout_at(deadline):
+                    try:
+                        item = await anext(upstream)
+                    except StopAsyncIteration:
+                        break
+                if isinstance(item, str):
+                    if not item:
+                        continue
+                    if ttft_ms is None:
+                        ttft_ms = (perf_counter() - start) * 1000.0
+                    parts.append(item)
+                    yield item
+                else:
+                    end = item
+        except OrchestratorError:
+            raise
+        except Exception as exc:
+            error = map_exception(exc, timeout_s=request.timeout_s)
+            error.latency_ms = (perf_counter() - start) * 1000.0
+            if parts:
+                error.partial_text = "".join(parts)
+                error.output_tokens_so_far = max(error.output_tokens_so_far, len(parts))
+            if error is exc:
+                raise
+            raise error from exc
+    finally:
+        if upstream is not None:
+            aclose = getattr(upstream, "aclose", None)
+            if aclose is not None:
+                await aclose()
+    if end is None:
+        end = StreamEnd()
+    if not end.usage.output_tokens and parts:
+        end.usage.output_tokens = len(parts)
+    end.latency_ms = (perf_counter() - start) * 1000.0
+    end.ttft_ms = ttft_ms
+    yield end
+
+
+# -- Error mapping ---------------------------------------------------------------------------
+
+_CONTEXT_MARKERS = (
+    "context_length_exceeded",
+    "prompt is too long",
+    "maximum context length",
+    "context length",
+    "context window",
+    "too many tokens",
+    "input is too long",
+)
+_CONTENT_FILTER_MARKERS = ("content_filter", "content_policy", "responsibleaipolicyviolation", "safety")
+_MODEL_MISSING_MARKERS = ("model_not_found", "does not exist", "not found", "deploymentnotfound")
+
+
+def map_exception(exc: BaseException, *, timeout_s: float | None = None) -> ProviderError:
+    """Turn any exception from a provider call into one of our three error classes.
+
+    openai and anthropic SDK errors are recognised by their shape (`status_code`, `body`,
+    `response`), so both SDKs (and any OpenAI-compatible wrapper) map the same way."""
+    if isinstance(exc, ProviderError):
+        return exc
+    if isinstance(exc, TimeoutError):
+        return TransientError(f"No answer within the {_seconds(timeout_s)} timeout.", timeout=True)
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int) and getattr(exc, "response", None) is not None:
+        return _map_status(exc, status)
+    name = type(exc).__name__
+    module = type(exc).__module__.split(".")[0]
+    if "Timeout" in name:
+        # openai/anthropic APITimeoutError, httpx2.TimeoutException and friends.
+        return TransientError(f"No answer within the {_seconds(timeout_s)} timeout.", timeout=True)
+    if name == "APIConnectionError" or module in {"httpx2", "httpx", "httpcore", "h11"}:
+        return TransientError(f"Connection to the provider failed: {_describe(exc)}")
+    if isinstance(exc, ConnectionError | OSError):
+        return TransientError(f"Connection to the provider failed: {_describe(exc)}")
+    if module in {"openai", "anthropic"} and name == "APIResponseValidationError":
+        return TransientError(f"The provider sent an answer we could not read: {_describe(exc)}")
+    # Anything else is a bug in a client or an unexpected SDK state: treat as transient so
+    # the engine moves on, but keep the type in the message to make it findable.
+    return TransientError(f"Unexpected provider failure ({name}): {_describe(exc)}")
+
+
+def _map_status(exc: BaseException, status: int) -> ProviderError:
+    detail = _error_detail(exc)
+    message = f"HTTP {status}: {detail}" if detail else f"HTTP {status}"
+    lowered = _error_haystack(exc, detail)
+    if status == 429:
+        return TransientError(message, http_status=status, retry_after_s=_retry_after(exc))
+    if status >= 500 or status in (408, 409):
+        return TransientError(message, http_status=status, retry_after_s=_retry_after(exc))
+    if status in (401, 403):
+        return ModelPermanentError(message, http_status=status)
+    if status == 404:
+        return ModelPermanentError(message, http_status=status)
+    if any(marker in lowered for marker in _CONTEXT_MARKERS):
+        return ModelPermanentError(f"Context too long for this model: {detail}", http_status=status)
+    if any(marker in lowered for marker in _CONTENT_FILTER_MARKERS):
+        return ModelPermanentError(f"Blocked by the provider's content filter: {detail}", http_status=status)
+    if status == 413:
+        return ModelPermanentError(f"Request too large for this model: {detail}", http_status=status)
+    if status in (400, 422):
+        return RequestInvalidError(message, http_status=status)
+    if status == 402:
+        return ModelPermanentError(message, http_status=status)
+    return RequestInvalidError(message, http_status=status)
+
+
+def _error_detail(exc: BaseException) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict):
+            message = inner.get("message")
+            if isinstance(message, str) and message:
+                return message[:500]
+        message = body.get("message")
+        if isinstance(message, str) and message:
+            return message[:500]
+    message = getattr(exc, "message", None) or str(exc)
+    return str(message)[:500]
+
+
+def _error_haystack(exc: BaseException, detail: str) -> str:
+    body = getattr(exc, "body", None)
+    fields: list[Any] = [detail, getattr(exc, "code", None), getattr(exc, "type", None)]
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict):
+            fields += [inner.get("code"), inner.get("type"), inner.get("message")]
+            inner_error = inner.get("innererror")
+            if isinstance(inner_error, dict):
+                fields.append(inner_error.get("code"))
+        fields += [body.get("code"), body.get("type")]
+    return " ".join(str(f) for f in fields if f).lower()
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None)
+    if headers is None:
+        return None
+    value = headers.get("retry-after-ms")
+    if value:
+        try:
+            return max(float(value) / 1000.0, 0.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value:
+        try:
+            return max(float(value), 0.0)
+        except ValueError:
+            return _retry_after_date(value)
+    return None
+
+
+def _retry_after_date(value: str) -> float | None:
+    from datetime import UTC, datetime
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text[:300]
+
+
+def _seconds(timeout_s: float | None) -> str:
+    return f"{timeout_s:g} s" if timeout_s is not None else "configured"
+
+
+# -- Injected faults -------------------------------------------------------------------------
+
+_DRILL_WORDS = [
+    "This",
+    "answer",
+    "was",
+    "cut",
+    "off",
+    "by",
+    "a",
+    "stream",
+    "fault",
+    "injected",
+    "for",
+    "a",
+    "drill",
+]
+
+
+def _fault_error(fault: FaultSpec) -> ProviderError:
+    if fault.kind == "rate_limit":
+        return TransientError(
+            "HTTP 429: rate limited (injected fault)", http_status=429, retry_after_s=fault.retry_after_s
+        )
+    if fault.kind == "server_error":
+        return TransientError("HTTP 500: server error (injected fault)", http_status=500)
+    return TransientError("Connection closed mid-response (injected stream cut)")
+
+
+async def _fault_timeout(fault: FaultSpec, request: ProviderRequest) -> ProviderError:
+    await asyncio.sleep(min(request.timeout_s, fault.max_wait_s))
+    return TransientError(
+        f"No answer within the {request.timeout_s:g} s timeout (injected fault).", timeout=True
+    )
+
+
+async def _fault_complete(fault: FaultSpec, request: ProviderRequest) -> None:
+    if fault.kind == "timeout":
+        raise await _fault_timeout(fault, request)
+    raise _fault_error(fault)
+
+
+async def _fault_stream(fault: FaultSpec, request: ProviderRequest) -> AsyncGenerator[str | StreamEnd, None]:
+    if fault.kind == "timeout":
+        raise await _fault_timeout(fault, request)
+    if fault.kind == "stream_cut":
+        for i in range(fault.after_tokens):
+            word = _DRILL_WORDS[i % len(_DRILL_WORDS)]
+            yield word if i == 0 else " " + word
+        error = _fault_error(fault)
+        error.output_tokens_so_far = fault.after_tokens
+        raise error
+    raise _fault_error(fault)
