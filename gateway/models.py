@@ -40,3 +40,30 @@ class ApiKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class BudgetAlert(models.Model):
+    """Raised once per key, period and threshold (80% = warning, 100% = exhausted)."""
+
+    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="budget_alerts")
+    period = models.CharField(max_length=8, choices=BudgetPeriod.choices)
+    period_start = models.DateTimeField(help_text="Start (UTC) of the budget period the alert is about.")
+    threshold = models.PositiveSmallIntegerField(help_text="Percent of the budget reached: 80 or 100.")
+    spent_usd = models.DecimalField(max_digits=16, decimal_places=8)
+    budget_usd = models.DecimalField(max_digits=12, decimal_places=4)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["api_key", "period_start", "threshold"], name="one_alert_per_key_period_threshold"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.api_key.name}: {self.threshold}% of {self.budget_usd} USD ({self.period})"

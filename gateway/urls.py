@@ -1,3 +1,10 @@
-from django.urls import URLPattern
+from django.urls import path
 
-urlpatterns: list[URLPattern] = []
+from gateway import views
+from gateway.api import urls as api_urls
+
+urlpatterns = [
+    path("v1/chat/completions", views.chat_completions, name="chat_completions"),
+    path("v1/models", views.models, name="models"),
+    path("api/v1/", api_urls()),
+]

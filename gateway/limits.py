@@ -1,0 +1,258 @@
+"""Per-key rate limits and budgets, shared across processes through the Django cache.
+
+Counters live in fixed windows keyed by time (`…:rpm:<key id>:<minute>`), so they need no
+clean-up and every process sees the same numbers when the cache is Redis. With Redis the
+checks of one request cost one round trip (a pipeline); with the local-memory cache they are
+per process (fine for one server process, documented for production).
+
+Spend per key per period is a counter of nano-dollars, incremented after each call and
+seeded from the call records (the source of truth) when the cache is cold or expired.
+Functions that depend on the time take `now`, so tests move the clock instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.core.cache import cache, caches
+from django.db.models import Sum
+
+from gateway.db import connections_refresh
+from gateway.errors import GatewayError
+from gateway.keys import KeyInfo
+
+log = logging.getLogger("gateway.limits")
+
+NANO = Decimal("1000000000")
+WINDOW_TTL_S = 120
+SPEND_TTL_S = 300  # re-seed spend from the records at least this often
+ALERT_THRESHOLDS = (80, 100)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def period_bounds(period: str, now: datetime) -> tuple[datetime, datetime]:
+    """[start, end) of the budget period (UTC calendar day or month) containing `now`."""
+    now = now.astimezone(UTC)
+    if period == "day":
+        start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        return start, start + timedelta(days=1)
+    start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    end = (
+        start.replace(year=start.year + 1, month=1)
+        if start.month == 12
+        else start.replace(month=start.month + 1)
+    )
+    return start, end
+
+
+def _minute(now: datetime) -> int:
+    return int(now.timestamp()) // 60
+
+
+def _keys(info: KeyInfo, now: datetime) -> dict[str, str]:
+    minute = _minute(now)
+    start, _ = period_bounds(info.budget_period, now)
+    return {
+        "rpm": f"gw:rpm:{info.id}:{minute}",
+        "tpm": f"gw:tpm:{info.id}:{minute}",
+        "spend": f"gw:spend:{info.id}:{start:%Y%m%d}",
+    }
+
+
+def _redis() -> Any | None:
+    """The raw redis client behind Django's RedisCache, for one-round-trip pipelines."""
+    from django.core.cache.backends.redis import RedisCache
+
+    backend = caches["default"]
+    if isinstance(backend, RedisCache):
+        return backend._cache.get_client(None, write=True)
+    return None
+
+
+def _incr(key: str, amount: int, ttl: int) -> int:
+    """Atomic add-then-increment on any cache backend."""
+    cache.add(key, 0, ttl)
+    try:
+        return cache.incr(key, amount)
+    except ValueError:  # expired between add and incr
+        cache.add(key, amount, ttl)
+        return amount
+
+
+# -- Spend from the records (source of truth) ------------------------------------------
+
+
+def spend_from_records(*, api_key_id: int, since: datetime, until: datetime | None = None) -> Decimal:
+    from metrics.models import CallRecord
+
+    qs = CallRecord.objects.filter(api_key_id=api_key_id, created_at__gte=since)
+    if until is not None:
+        qs = qs.filter(created_at__lt=until)
+    total = qs.aggregate(total=Sum("cost_usd"))["total"]
+    return Decimal(total or 0)
+
+
+def _seed_spend(api_key_id: int, since: datetime, until: datetime) -> Decimal:
+    connections_refresh()
+    return spend_from_records(api_key_id=api_key_id, since=since, until=until)
+
+
+_aseed_spend = sync_to_async(_seed_spend)
+
+
+def spend_current(*, info: KeyInfo, now: datetime | None = None) -> Decimal:
+    """Spend in the key's current period: the counter, or the records when it is cold (sync)."""
+    now = now or utcnow()
+    key = _keys(info, now)["spend"]
+    value = cache.get(key)
+    if value is None:
+        start, end = period_bounds(info.budget_period, now)
+        spent = spend_from_records(api_key_id=info.id, since=start, until=end)
+        cache.add(key, int(spent * NANO), SPEND_TTL_S)
+        return spent
+    return Decimal(int(value)) / NANO
+
+
+# -- Before a call -----------------------------------------------------------------------
+
+
+@dataclass
+class Admission:
+    """What the pre-call check saw; the post-call accounting reuses its window keys."""
+
+    keys: dict[str, str]
+    spent_usd: Decimal | None
+
+
+async def limits_admit(*, info: KeyInfo, now: datetime | None = None) -> Admission:
+    """Count this request against the key's rpm and refuse (429) when a limit or the budget
+    is reached. Keys without limits or budget cost nothing here."""
+    now = now or utcnow()
+    keys = _keys(info, now)
+    if info.rpm is None and info.tpm is None and info.budget_usd is None:
+        return Admission(keys=keys, spent_usd=None)
+    requests = tokens = spend = None
+    client = _redis()
+    if client is not None:
+        pipe = client.pipeline(transaction=False)
+        names = []
+        if info.rpm is not None:
+            rk = cache.make_key(keys["rpm"])
+            pipe.incr(rk)
+            pipe.expire(rk, WINDOW_TTL_S)
+            names += ["rpm", None]
+        if info.tpm is not None:
+            pipe.get(cache.make_key(keys["tpm"]))
+            names.append("tpm")
+        if info.budget_usd is not None:
+            pipe.get(cache.make_key(keys["spend"]))
+            names.append("spend")
+        values = dict(zip(names, pipe.execute(), strict=True))
+        requests = values.get("rpm")
+        tokens = values.get("tpm")
+        spend = values.get("spend")
+    else:
+        if info.rpm is not None:
+            requests = _incr(keys["rpm"], 1, WINDOW_TTL_S)
+        if info.tpm is not None:
+            tokens = cache.get(keys["tpm"])
+        if info.budget_usd is not None:
+            spend = cache.get(keys["spend"])
+
+    retry_minute = str(60 - int(now.timestamp()) % 60)
+    if info.rpm is not None and requests is not None and int(requests) > info.rpm:
+        raise GatewayError(
+            429,
+            f"Rate limit reached for key {info.name!r}: {info.rpm} requests per minute. Retry after {retry_minute} s.",
+            code="rate_limit_exceeded",
+            headers={"retry-after": retry_minute},
+        )
+    if info.tpm is not None and tokens is not None and int(tokens) >= info.tpm:
+        raise GatewayError(
+            429,
+            f"Rate limit reached for key {info.name!r}: {info.tpm} tokens per minute. Retry after {retry_minute} s.",
+            code="tokens_rate_limit_exceeded",
+            headers={"retry-after": retry_minute},
+        )
+    spent: Decimal | None = None
+    if info.budget_usd is not None:
+        if spend is None:
+            start, end = period_bounds(info.budget_period, now)
+            spent = await _aseed_spend(info.id, start, end)
+            cache.add(keys["spend"], int(spent * NANO), SPEND_TTL_S)
+        else:
+            spent = Decimal(int(spend)) / NANO
+        if spent >= info.budget_usd:
+            _, end = period_bounds(info.budget_period, now)
+            retry = str(max(1, int((end - now).total_seconds())))
+            raise GatewayError(
+                429,
+                f"Budget exhausted for key {info.name!r}: spent {spent:.4f} of {info.budget_usd:.4f} USD "
+                f"this {info.budget_period} (UTC). It resets at {end:%Y-%m-%d %H:%M} UTC.",
+                code="budget_exceeded",
+                headers={"retry-after": retry},
+            )
+    return Admission(keys=keys, spent_usd=spent)
+
+
+# -- After a call ------------------------------------------------------------------------
+
+
+async def limits_account(
+    *, info: KeyInfo, admission: Admission, tokens: int, cost_usd: Decimal | None, now: datetime | None = None
+) -> None:
+    """Add a finished call's tokens and cost to the key's counters; raise budget alerts."""
+    if info.tpm is None and info.budget_usd is None:
+        return
+    nano = int((cost_usd or Decimal(0)) * NANO)
+    spent_nano: int | None = None
+    client = _redis()
+    if client is not None:
+        pipe = client.pipeline(transaction=False)
+        if info.tpm is not None:
+            tk = cache.make_key(admission.keys["tpm"])
+            pipe.incrby(tk, tokens)
+            pipe.expire(tk, WINDOW_TTL_S)
+        if info.budget_usd is not None:
+            sk = cache.make_key(admission.keys["spend"])
+            # Only add to a seeded counter: a missing one is re-seeded from the records.
+            pipe.exists(sk)
+        results = pipe.execute()
+        if info.budget_usd is not None and results[-1]:
+            spent_nano = int(client.incrby(cache.make_key(admission.keys["spend"]), nano))
+    else:
+        if info.tpm is not None:
+            _incr(admission.keys["tpm"], tokens, WINDOW_TTL_S)
+        if info.budget_usd is not None and cache.get(admission.keys["spend"]) is not None:
+            try:
+                spent_nano = cache.incr(admission.keys["spend"], nano)
+            except ValueError:
+                spent_nano = None
+    if info.budget_usd is None or spent_nano is None:
+        return
+    spent = Decimal(spent_nano) / NANO
+    if info.budget_usd > 0 and spent * 100 >= info.budget_usd * ALERT_THRESHOLDS[0]:
+        await budget_alerts_check(info=info, spent_usd=spent, now=now or utcnow())
+
+
+async def budget_alerts_check(*, info: KeyInfo, spent_usd: Decimal, now: datetime) -> None:
+    from gateway.services import budget_alert_raise
+
+    assert info.budget_usd is not None
+    start, _ = period_bounds(info.budget_period, now)
+    for threshold in ALERT_THRESHOLDS:
+        if spent_usd * 100 < info.budget_usd * threshold:
+            break
+        # One process raises each alert; the unique constraint settles any race.
+        if cache.add(f"gw:alert:{info.id}:{start:%Y%m%d}:{threshold}", 1, 40 * 24 * 3600):
+            await sync_to_async(budget_alert_raise)(
+                api_key_id=info.id, period_start=start, threshold=threshold, spent_usd=spent_usd
+            )

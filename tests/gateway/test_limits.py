@@ -1,0 +1,164 @@
+import logging
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from asgiref.sync import async_to_sync
+
+from gateway.errors import GatewayError
+from gateway.keys import KeyInfo
+from gateway.limits import limits_account, limits_admit, period_bounds
+from gateway.models import BudgetAlert
+from gateway.selectors import budget_alerts_active
+from tests.factories import CallRecordFactory
+
+pytestmark = pytest.mark.django_db
+
+admit = async_to_sync(limits_admit)
+account = async_to_sync(limits_account)
+
+NOON = datetime(2026, 3, 14, 12, 0, 30, tzinfo=UTC)
+
+
+def info_for(key) -> KeyInfo:
+    return KeyInfo.from_model(key)
+
+
+def spend(info: KeyInfo, amount: str, now: datetime, tokens: int = 0) -> None:
+    admission = admit(info=info, now=now)
+    account(info=info, admission=admission, tokens=tokens, cost_usd=Decimal(amount), now=now)
+
+
+def test_periods_are_utc_days_and_months():
+    assert period_bounds("day", NOON) == (
+        datetime(2026, 3, 14, tzinfo=UTC),
+        datetime(2026, 3, 15, tzinfo=UTC),
+    )
+    assert period_bounds("month", NOON) == (
+        datetime(2026, 3, 1, tzinfo=UTC),
+        datetime(2026, 4, 1, tzinfo=UTC),
+    )
+    december = datetime(2026, 12, 31, 23, 59, tzinfo=UTC)
+    assert period_bounds("month", december)[1] == datetime(2027, 1, 1, tzinfo=UTC)
+
+
+def test_it_refuses_the_request_over_the_rpm_limit_until_the_next_minute(make_key):
+    key, _ = make_key("ci", rpm=3)
+    info = info_for(key)
+    for _ in range(3):
+        admit(info=info, now=NOON)
+    with pytest.raises(GatewayError) as refused:
+        admit(info=info, now=NOON)
+    assert refused.value.status == 429
+    assert refused.value.code == "rate_limit_exceeded"
+    assert refused.value.headers["retry-after"] == "30"
+    admit(info=info, now=NOON + timedelta(minutes=1))  # a new window
+
+
+def test_it_refuses_once_the_minute_used_its_tokens(make_key):
+    key, _ = make_key("ci", tpm=100)
+    info = info_for(key)
+    spend(info, "0", NOON, tokens=60)
+    spend(info, "0", NOON, tokens=60)
+    with pytest.raises(GatewayError) as refused:
+        admit(info=info, now=NOON)
+    assert refused.value.code == "tokens_rate_limit_exceeded"
+    admit(info=info, now=NOON + timedelta(minutes=1))
+
+
+def test_a_key_without_limits_is_never_refused(make_key):
+    key, _ = make_key("free")
+    info = info_for(key)
+    for _ in range(50):
+        spend(info, "100", NOON, tokens=10_000)
+
+
+def test_an_exhausted_budget_refuses_until_the_period_rolls_over(make_key):
+    key, _ = make_key("ci", budget_usd=Decimal("1.00"), budget_period="day")
+    info = info_for(key)
+    spend(info, "0.60", NOON)
+    spend(info, "0.45", NOON)
+    with pytest.raises(GatewayError) as refused:
+        admit(info=info, now=NOON)
+    error = refused.value
+    assert (error.status, error.code) == (429, "budget_exceeded")
+    assert "1.0500 of 1.0000 USD" in error.message and "2026-03-15 00:00 UTC" in error.message
+    assert int(error.headers["retry-after"]) == 12 * 3600 - 30
+    next_day = datetime(2026, 3, 15, 0, 0, 1, tzinfo=UTC)
+    admit(info=info, now=next_day)
+
+
+def test_a_cold_counter_is_seeded_from_the_call_records(make_key):
+    key, _ = make_key("ci", budget_usd=Decimal("1.00"), budget_period="month")
+    CallRecordFactory(api_key=key, cost_usd=Decimal("0.70"), created_at=NOON - timedelta(days=1))
+    CallRecordFactory(api_key=key, cost_usd=Decimal("0.40"), created_at=NOON - timedelta(hours=1))
+    CallRecordFactory(api_key=key, cost_usd=Decimal("5"), created_at=datetime(2026, 2, 27, tzinfo=UTC))
+    CallRecordFactory(api_key=None, cost_usd=Decimal("5"), created_at=NOON)
+    with pytest.raises(GatewayError) as refused:
+        admit(info=info_for(key), now=NOON)
+    assert "1.1000 of 1.0000" in refused.value.message
+
+
+def test_it_raises_one_alert_at_80_percent_and_logs_it(make_key, caplog):
+    key, _ = make_key("ci", budget_usd=Decimal("10"), budget_period="month")
+    info = info_for(key)
+    spend(info, "7.00", NOON)
+    assert not BudgetAlert.objects.exists()
+    with caplog.at_level(logging.WARNING, logger="gateway"):
+        spend(info, "1.50", NOON)
+        spend(info, "0.10", NOON)
+    alert = BudgetAlert.objects.get()
+    assert (alert.threshold, alert.period, alert.period_start) == (
+        80,
+        "month",
+        datetime(2026, 3, 1, tzinfo=UTC),
+    )
+    assert "reached 80% of its month budget" in caplog.text
+    active = budget_alerts_active(now=NOON)
+    assert active == [
+        {
+            "key_name": "ci",
+            "key_prefix": key.prefix,
+            "spent_usd": Decimal("8.6"),
+            "budget_usd": Decimal("10.0000"),
+            "period": "month",
+            "percent": 86.0,
+            "threshold": 80,
+            "raised_at": alert.created_at,
+        }
+    ]
+
+
+def test_it_raises_the_exhausted_alert_at_100_percent(make_key):
+    key, _ = make_key("ci", budget_usd=Decimal("1"), budget_period="day")
+    spend(info_for(key), "1.20", NOON)
+    assert sorted(BudgetAlert.objects.values_list("threshold", flat=True)) == [80, 100]
+    assert budget_alerts_active(now=NOON)[0]["threshold"] == 100
+
+
+def test_alerts_from_a_past_period_are_not_active(make_key):
+    key, _ = make_key("ci", budget_usd=Decimal("1"), budget_period="day")
+    spend(info_for(key), "0.90", NOON)
+    assert len(budget_alerts_active(now=NOON)) == 1
+    assert budget_alerts_active(now=NOON + timedelta(days=1)) == []
+
+
+def test_revoked_keys_have_no_active_alerts(make_key):
+    from gateway.services import api_key_revoke
+
+    key, _ = make_key("ci", budget_usd=Decimal("1"), budget_period="day")
+    spend(info_for(key), "0.90", NOON)
+    api_key_revoke(key=key)
+    assert budget_alerts_active(now=NOON) == []
+
+
+@pytest.mark.skipif(not __import__("os").environ.get("REDIS_URL"), reason="needs REDIS_URL")
+def test_with_redis_the_counters_are_shared_through_redis(make_key):
+    from django.core.cache import caches
+
+    from gateway.limits import _redis
+
+    key, _ = make_key("ci", rpm=10, tpm=100)
+    assert _redis() is not None
+    spend(info_for(key), "0", NOON, tokens=7)
+    assert caches["default"].get(f"gw:tpm:{key.pk}:{int(NOON.timestamp()) // 60}") == 7

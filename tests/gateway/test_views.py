@@ -1,0 +1,163 @@
+"""The /v1/ endpoints' refusals through Django's test client (no provider call involved)."""
+
+import json
+
+import pytest
+from django.test import Client
+
+from tests.factories import FallbackChainFactory, ModelConfigFactory, TaskRouteFactory
+from tests.gateway.conftest import bearer
+
+pytestmark = pytest.mark.django_db
+
+URL = "/v1/chat/completions"
+GOOD = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+
+
+def post(client: Client, body, raw: str | None, **extra):
+    data = body if isinstance(body, bytes) else json.dumps(body)
+    headers = bearer(raw) if raw else {}
+    return client.post(URL, data=data, content_type="application/json", **headers, **extra)
+
+
+def error_of(response) -> dict:
+    payload = response.json()
+    assert set(payload["error"]) >= {"message", "type", "param", "code"}
+    return payload["error"]
+
+
+def test_it_refuses_a_request_without_a_key(client):
+    response = post(client, GOOD, None)
+    assert response.status_code == 401
+    assert error_of(response)["type"] == "authentication_error"
+
+
+def test_it_refuses_an_unknown_key(client):
+    response = post(client, GOOD, "ork-" + "z" * 43)
+    assert response.status_code == 401
+    assert error_of(response)["code"] == "invalid_api_key"
+
+
+def test_it_refuses_a_basic_auth_header(client, api_key):
+    response = client.post(
+        URL, data=json.dumps(GOOD), content_type="application/json", HTTP_AUTHORIZATION="Basic abc"
+    )
+    assert response.status_code == 401
+
+
+def test_it_refuses_a_revoked_key(client, api_key):
+    from gateway.services import api_key_revoke
+
+    key, raw = api_key
+    api_key_revoke(key=key)
+    response = post(client, GOOD, raw)
+    assert response.status_code == 401
+    assert "revoked" in error_of(response)["message"]
+
+
+@pytest.mark.parametrize(
+    ("body", "param", "needle"),
+    [
+        (b"{not json", None, "not valid JSON"),
+        (b"\xff\xfe{}", None, "not valid UTF-8"),
+        (b"", None, "empty"),
+        (b"[1, 2]", None, "must be a JSON object"),
+        ({"messages": [{"role": "user", "content": "x"}]}, "model", "model is required"),
+        ({"model": 7, "messages": []}, "model", "must be a string"),
+        ({"model": "m"}, "messages", "messages is required"),
+        ({"model": "m", "messages": "hi"}, "messages", "must be an array"),
+        ({"model": "m", "messages": []}, "messages", "at least one"),
+        (
+            {"model": "m", "messages": [{"role": "robot", "content": "x"}]},
+            "messages[0].role",
+            "must be one of",
+        ),
+        ({"model": "m", "messages": [{"content": "x"}]}, "messages[0].role", "required"),
+        ({"model": "m", "messages": [{"role": "user"}]}, "messages[0].content", "required"),
+        (
+            {"model": "m", "messages": [{"role": "user", "content": 5}]},
+            "messages[0].content",
+            "must be a string",
+        ),
+        (
+            {
+                "model": "m",
+                "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}],
+            },
+            "messages[0].content[0].type",
+            "only text",
+        ),
+        ({"model": "m", "messages": [{"role": "tool", "content": "x"}]}, "messages[0].role", "tool calls"),
+        ({**GOOD, "temperature": "hot"}, "temperature", "must be a number"),
+        ({**GOOD, "temperature": 3}, "temperature", "between 0 and 2"),
+        ({**GOOD, "max_tokens": 1.5}, "max_tokens", "integer"),
+        ({**GOOD, "max_tokens": 0}, "max_tokens", "positive"),
+        ({**GOOD, "stream": "yes"}, "stream", "boolean"),
+        ({**GOOD, "stream_options": {"include_usage": True}}, "stream_options", "only allowed when stream"),
+        ({**GOOD, "n": 2}, "n", "must be 1"),
+        ({**GOOD, "tools": [{"type": "function"}]}, "tools", "not supported"),
+        ({"model": "route:", "messages": GOOD["messages"]}, "model", "route:<task_type>"),
+        ({"model": "route:x", "messages": [{"role": "system", "content": "x"}]}, "messages", "user message"),
+    ],
+)
+def test_it_names_what_is_wrong_with_a_bad_body(client, api_key, body, param, needle):
+    response = post(client, body, api_key[1])
+    assert response.status_code == 400
+    error = error_of(response)
+    assert error["type"] == "invalid_request_error"
+    assert error["param"] == param
+    assert needle in error["message"]
+
+
+def test_it_refuses_a_body_over_the_limit_with_413(client, api_key, settings):
+    settings.ORCHESTRATOR = {**settings.ORCHESTRATOR, "GATEWAY_MAX_BODY_BYTES": 1000}
+    body = {**GOOD, "messages": [{"role": "user", "content": "x" * 2000}]}
+    response = post(client, body, api_key[1])
+    assert response.status_code == 413
+    assert error_of(response)["code"] == "request_too_large"
+
+
+def test_it_refuses_a_target_the_key_may_not_use(client, make_key):
+    _, raw = make_key("narrow", allowed=["route:code_review"])
+    response = post(client, {**GOOD, "model": "gpt-4o"}, raw)
+    assert response.status_code == 403
+    error = error_of(response)
+    assert (error["type"], error["param"]) == ("permission_error", "model")
+    assert "route:code_review" in error["message"]
+
+
+def test_it_answers_wrong_methods_with_405(client, api_key):
+    assert client.get(URL, **bearer(api_key[1])).status_code == 405
+    assert client.post("/v1/models", **bearer(api_key[1])).status_code == 405
+
+
+def test_it_needs_no_session_or_csrf_token(api_key):
+    csrf_client = Client(enforce_csrf_checks=True)
+    response = post(csrf_client, {**GOOD, "n": 3}, api_key[1])
+    assert response.status_code == 400  # reached the handler: not a login redirect or a CSRF 403
+
+
+def test_it_lists_models_routes_and_chains(client, api_key):
+    ModelConfigFactory(name="fast-model")
+    ModelConfigFactory(name="off-model", enabled=False)
+    TaskRouteFactory(task_type="code_review")
+    FallbackChainFactory(name="default")
+    response = client.get("/v1/models", **bearer(api_key[1]))
+    assert response.status_code == 200
+    payload = response.json()
+    assert payload["object"] == "list"
+    ids = [m["id"] for m in payload["data"]]
+    assert ids == ["fast-model", "route:code_review", "chain:default"]
+    assert all(m["object"] == "model" for m in payload["data"])
+
+
+def test_the_model_list_shows_only_what_the_key_may_use(client, make_key):
+    ModelConfigFactory(name="fast-model")
+    TaskRouteFactory(task_type="code_review")
+    _, raw = make_key("narrow", allowed=["route:*"])
+    ids = [m["id"] for m in client.get("/v1/models", **bearer(raw)).json()["data"]]
+    assert ids == ["route:code_review"]
+
+
+def test_the_model_list_needs_a_key(client):
+    assert client.get("/v1/models").status_code == 401
