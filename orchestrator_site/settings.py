@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "gateway",
     "playground",
     "compare",
+    "ninja",  # its bundled Swagger UI assets for /api/v1/docs (no CDN)
 ]
 
 MIDDLEWARE = [
@@ -165,9 +166,43 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = 300
 CELERY_TASK_TIME_LIMIT = 360
-CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_QUEUES_BY_PURPOSE = {"cells": "cells", "drills": "drills", "periodic": "periodic"}
+# CELERY_QUEUE_PREFIX isolates one deployment's (or one test run's) workers on a shared Redis.
+_queue_prefix = env_str("CELERY_QUEUE_PREFIX", "")
+CELERY_TASK_DEFAULT_QUEUE = f"{_queue_prefix}default"
+CELERY_QUEUES_BY_PURPOSE = {
+    purpose: f"{_queue_prefix}{purpose}" for purpose in ("default", "cells", "drills", "periodic")
+}
+# Route tasks by purpose; other apps add theirs here (glob patterns allowed).
+CELERY_TASK_ROUTES = {
+    "compare.tasks.cell_execute": {"queue": CELERY_QUEUES_BY_PURPOSE["cells"]},
+    "compare.tasks.drill_execute": {"queue": CELERY_QUEUES_BY_PURPOSE["drills"]},
+    "compare.tasks.cells_sweep": {"queue": CELERY_QUEUES_BY_PURPOSE["periodic"]},
+    "metrics.tasks.*": {"queue": CELERY_QUEUES_BY_PURPOSE["periodic"]},
+    "gateway.tasks.*": {"queue": CELERY_QUEUES_BY_PURPOSE["periodic"]},
+}
+# Periodic jobs run by `celery beat` (embedded in `make run`; one beat process in production).
+CELERY_BEAT_SCHEDULE: dict = {
+    "compare-sweep-stale-cells": {"task": "compare.tasks.cells_sweep", "schedule": 60.0},
+    "metrics-rollup-calls": {"task": "metrics.tasks.rollup_calls", "schedule": 60.0},
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Launching work fails fast with a clear message when the broker is down (no endless retry).
+CELERY_BROKER_CONNECTION_TIMEOUT = env_int("CELERY_BROKER_CONNECTION_TIMEOUT_S", 4)
+if REDIS_URL:
+    # An unacknowledged task (its worker died) is handed to another worker after this long;
+    # cells are claimed by state, so an early redelivery never runs a cell twice.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT_S", 3600),
+        "socket_connect_timeout": 4,
+    }
+# Compare runs: a cell's call may take this long before its claim lapses and another worker
+# may take it over (keep it above the engine's worst case: chain steps × timeout × retries).
+COMPARE_CELL_TIME_LIMIT_S = env_int("COMPARE_CELL_TIME_LIMIT_S", 300)
+COMPARE_CELL_MAX_RETRIES = env_int("COMPARE_CELL_MAX_RETRIES", 3)
+# Cells in flight at once per provider, across every worker (a shared-cache semaphore).
+COMPARE_PROVIDER_CONCURRENCY = env_int("COMPARE_PROVIDER_CONCURRENCY", 4)
+COMPARE_PROVIDER_CONCURRENCY_OVERRIDES: dict[str, int] = {}
 
 # Orchestrator's own knobs.
 ORCHESTRATOR: dict = {
@@ -184,6 +219,24 @@ ORCHESTRATOR: dict = {
     "PLAYGROUND_MAX_MODELS": env_int("ORCHESTRATOR_PLAYGROUND_MAX_MODELS", 6),
     "COMPARE_MAX_PROMPTS": env_int("ORCHESTRATOR_COMPARE_MAX_PROMPTS", 500),
     "GATEWAY_MAX_BODY_BYTES": env_int("ORCHESTRATOR_GATEWAY_MAX_BODY_BYTES", 2_000_000),
+    # Seconds a server process trusts its cached lookup of an API key (revocation delay across processes).
+    "GATEWAY_KEY_CACHE_S": env_int("ORCHESTRATOR_GATEWAY_KEY_CACHE_S", 5),
+    # Engine: retries of transient errors (per model), backoff and the cap on a provider's retry-after.
+    "RETRY_MAX": env_int("ORCHESTRATOR_RETRY_MAX", 2),
+    "RETRY_BASE_S": 0.25,
+    "RETRY_MAX_DELAY_S": 4.0,
+    "RETRY_AFTER_CAP_S": 10.0,
+    # Circuit breaker per model: opens after N failures within the window, probes after the cooldown.
+    "BREAKER_FAILURES": env_int("ORCHESTRATOR_BREAKER_FAILURES", 5),
+    "BREAKER_WINDOW_S": env_int("ORCHESTRATOR_BREAKER_WINDOW_S", 60),
+    "BREAKER_COOLDOWN_S": env_int("ORCHESTRATOR_BREAKER_COOLDOWN_S", 30),
+    # Latency routing uses the measured p50 once a model has this many ok calls in the window.
+    "LATENCY_MIN_CALLS": env_int("ORCHESTRATOR_LATENCY_MIN_CALLS", 20),
+    "LATENCY_WINDOW_S": env_int("ORCHESTRATOR_LATENCY_WINDOW_S", 3600),
+    "STATS_REFRESH_S": 30,
+    # Call records are buffered and written in bulk by a background thread every this many
+    # seconds; 0 writes them at the end of each call instead (tests: records visible at once).
+    "RECORD_FLUSH_INTERVAL_S": 0 if env_bool("ORCHESTRATOR_TESTING", False) else 0.5,
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = int(ORCHESTRATOR["GATEWAY_MAX_BODY_BYTES"]) + 1024
 
