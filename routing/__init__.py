@@ -9,7 +9,9 @@ from typing import Any
 
 def __getattr__(name: str) -> Any:
     if name == "orchestrator":
-        from routing import orchestrator
+        import importlib
 
-        return orchestrator
+        # import_module, not `from routing import orchestrator`: that asks this very
+        # __getattr__ again before importing the submodule (infinite recursion).
+        return importlib.import_module("routing.orchestrator")
     raise AttributeError(name)

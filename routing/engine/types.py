@@ -6,7 +6,8 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
-CallStatus = Literal["ok", "error", "timeout", "cancelled"]
+# "pending": an attempt that has started (the `attempt` stream event); records never carry it.
+CallStatus = Literal["ok", "error", "timeout", "cancelled", "pending"]
 
 
 @dataclass
@@ -86,3 +87,5 @@ class StreamEvent:
     result: Result | None = None
     error: str = ""
     error_class: str = ""
+    http_status: int | None = None  # `error`: the status a gateway would answer with
+    trace_id: str = ""

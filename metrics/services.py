@@ -1,0 +1,305 @@
+"""The recorder: the one service that writes CallRecords (one per attempt at a provider).
+
+The engine must not wait for the database on the hot path, so `call_record_enqueue` only
+appends a built (unsaved) CallRecord to an in-process buffer; records reach the database in
+bulk (`bulk_create`):
+
+- from a background thread every ORCHESTRATOR["RECORD_FLUSH_INTERVAL_S"] seconds (or sooner
+  when the buffer fills up);
+- whenever `call_records_flush()` / `acall_records_flush()` is called: it writes everything
+  enqueued so far in the caller's thread (its DB connection, its transaction) and returns
+  once it is written; the engine's sync wrappers call it before returning;
+- at process exit (atexit), so a normal shutdown loses nothing.
+
+Recording never makes a call fail: every error here is caught and logged. A batch the
+database refuses (say a model deleted meanwhile) is retried row by row with its foreign
+keys cleared, so one bad row does not lose the others.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+import time
+from collections import deque
+from datetime import datetime
+from decimal import Decimal
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import DatabaseError, close_old_connections, connection
+from django.utils import timezone
+
+from metrics.models import CallRecord
+
+logger = logging.getLogger(__name__)
+
+BATCH_SIZE = 500
+WAKE_AT = 200  # records waiting before the background thread wakes early
+
+_buffer: deque[CallRecord] = deque()
+_write_lock = threading.Lock()
+_wake = threading.Event()
+_thread: threading.Thread | None = None
+_thread_lock = threading.Lock()
+_stopping = False
+_warned_unknown_price: set[str] = set()
+
+
+def _limit(name: str, default: int) -> int:
+    return int(settings.ORCHESTRATOR.get(name, default))
+
+
+def text_truncate(text: str, limit: int) -> str:
+    if limit <= 0 or not text:
+        return ""
+    if len(text) <= limit:
+        return text
+    return text[: max(limit - 1, 0)] + "…"
+
+
+def call_cost(
+    *,
+    input_tokens: int,
+    output_tokens: int,
+    input_price_per_1k: Decimal | None,
+    output_price_per_1k: Decimal | None,
+) -> Decimal | None:
+    """USD for a call at the given unit prices; None when a price is unknown (never 0)."""
+    if input_price_per_1k is None or output_price_per_1k is None:
+        return None
+    try:
+        from routing.pricing import call_cost as pricing_call_cost
+    except ImportError:  # pragma: no cover - pricing lands with the provider work
+        pricing_call_cost = None
+    if pricing_call_cost is not None:
+        try:
+            return pricing_call_cost(
+                input_tokens=input_tokens,
+                output_tokens=output_tokens,
+                input_price_per_1k=input_price_per_1k,
+                output_price_per_1k=output_price_per_1k,
+            )
+        except TypeError:
+            pass
+    return (Decimal(input_tokens) * input_price_per_1k + Decimal(output_tokens) * output_price_per_1k) / 1000
+
+
+def unknown_price_warn(model_name: str) -> None:
+    """Log once per model (per process) that its calls are recorded without a cost."""
+    if model_name in _warned_unknown_price:
+        return
+    _warned_unknown_price.add(model_name)
+    logger.warning(
+        "No price known for model %s: its calls are recorded with cost unknown (not $0). "
+        "Set an override price on the model or update the price catalogue.",
+        model_name,
+    )
+
+
+def call_record_enqueue(
+    *,
+    trace_id: str,
+    model_name: str,
+    status: str,
+    attempt: int = 1,
+    source: str = "api",
+    role: str = "",
+    route_id: int | None = None,
+    task_type: str = "",
+    chain_name: str = "",
+    chain_step: int | None = None,
+    prompt_version_id: int | None = None,
+    model_id: int | None = None,
+    provider_name: str = "",
+    provider_kind: str = "",
+    provider_model_id: str = "",
+    api_key_id: int | None = None,
+    error_class: str = "",
+    http_status: int | None = None,
+    error_message: str = "",
+    latency_ms: float | None = None,
+    ttft_ms: float | None = None,
+    stream: bool = False,
+    input_tokens: int = 0,
+    output_tokens: int = 0,
+    cached_tokens: int = 0,
+    input_price_per_1k: Decimal | None = None,
+    output_price_per_1k: Decimal | None = None,
+    price_source: str = "",
+    cost_usd: Decimal | None = None,
+    request_text: str = "",
+    response_text: str = "",
+    simulated: bool = False,
+    created_at: datetime | None = None,
+) -> CallRecord | None:
+    """Build a CallRecord for one finished attempt and queue it for writing.
+
+    Returns the (unsaved) record, or None if it could not even be built (logged)."""
+    try:
+        text_limit = _limit("RECORD_TEXT_LIMIT", 20_000)
+        record = CallRecord(
+            trace_id=trace_id,
+            source=source,
+            role=role[:16],
+            route_id=route_id,
+            task_type=task_type,
+            chain_name=chain_name,
+            chain_step=chain_step,
+            prompt_version_id=prompt_version_id,
+            model_id=model_id,
+            model_name=model_name[:100],
+            provider_name=provider_name,
+            provider_kind=provider_kind,
+            provider_model_id=provider_model_id[:200],
+            api_key_id=api_key_id,
+            attempt=attempt,
+            status=status,
+            error_class=error_class,
+            http_status=http_status,
+            error_message=text_truncate(error_message, _limit("ERROR_MESSAGE_LIMIT", 2_000)),
+            latency_ms=latency_ms,
+            ttft_ms=ttft_ms,
+            stream=stream,
+            input_tokens=max(int(input_tokens or 0), 0),
+            output_tokens=max(int(output_tokens or 0), 0),
+            cached_tokens=max(int(cached_tokens or 0), 0),
+            cost_usd=cost_usd,
+            input_price_per_1k=input_price_per_1k,
+            output_price_per_1k=output_price_per_1k,
+            price_source=price_source,
+            request_text=text_truncate(request_text, text_limit),
+            response_text=text_truncate(response_text, text_limit),
+            simulated=simulated,
+            created_at=created_at or timezone.now(),
+        )
+    except Exception:
+        logger.exception("could not build a call record for %s (trace %s)", model_name, trace_id)
+        return None
+    _buffer.append(record)
+    interval = float(settings.ORCHESTRATOR.get("RECORD_FLUSH_INTERVAL_S", 0.5))
+    if interval > 0:
+        _ensure_thread()
+        if len(_buffer) >= WAKE_AT:
+            _wake.set()
+    return record
+
+
+def call_records_pending() -> int:
+    return len(_buffer)
+
+
+def _drain() -> list[CallRecord]:
+    batch: list[CallRecord] = []
+    while _buffer and len(batch) < BATCH_SIZE:
+        try:
+            batch.append(_buffer.popleft())
+        except IndexError:
+            break
+    return batch
+
+
+def _write(batch: list[CallRecord]) -> None:
+    try:
+        CallRecord.objects.bulk_create(batch)
+        return
+    except DatabaseError:
+        logger.warning(
+            "bulk write of %d call records failed; writing them one by one", len(batch), exc_info=True
+        )
+    for record in batch:
+        _write_one(record)
+
+
+def _write_one(record: CallRecord) -> None:
+    record.pk = None
+    try:
+        record.save(force_insert=True)
+        return
+    except DatabaseError:
+        pass
+    # A referenced row (model, route, prompt, key) may be gone: keep the record without it.
+    record.pk = None
+    record.model_id = None
+    record.route_id = None
+    record.prompt_version_id = None
+    record.api_key_id = None
+    try:
+        record.save(force_insert=True)
+    except Exception:
+        logger.exception("call record lost: %s #%s %s", record.trace_id, record.attempt, record.model_name)
+
+
+def call_records_flush() -> int:
+    """Write every queued record now, in the calling thread; returns how many were written.
+
+    Sync: call it from sync code (or through `acall_records_flush`). Never raises."""
+    written = 0
+    with _write_lock:
+        while _buffer:
+            batch = _drain()
+            try:
+                _write(batch)
+                written += len(batch)
+            except Exception:
+                logger.exception("%d call records could not be written", len(batch))
+    return written
+
+
+async def acall_records_flush() -> int:
+    """Async twin of `call_records_flush` (runs in Django's thread-sensitive executor, so it
+    shares the caller's database connection and transaction, as the ORM would)."""
+    if not _buffer and not _write_lock.locked():
+        return 0  # nothing queued and no batch being written by the background thread
+    return await sync_to_async(call_records_flush, thread_sensitive=True)()
+
+
+def _run() -> None:
+    while not _stopping:
+        interval = float(settings.ORCHESTRATOR.get("RECORD_FLUSH_INTERVAL_S", 0.5)) or 0.5
+        _wake.wait(timeout=interval)
+        _wake.clear()
+        if not _buffer:
+            continue
+        try:
+            call_records_flush()
+        except Exception:  # pragma: no cover - call_records_flush logs and never raises
+            logger.exception("call record writer failed")
+        finally:
+            # Drop a broken connection so the next round reconnects.
+            try:
+                close_old_connections()
+                if connection.connection is not None and not connection.is_usable():
+                    connection.close()
+            except Exception:
+                pass
+        time.sleep(0)
+
+
+def _ensure_thread() -> None:
+    global _thread
+    if _thread is not None and _thread.is_alive():
+        return
+    with _thread_lock:
+        if _thread is not None and _thread.is_alive():
+            return
+        _thread = threading.Thread(target=_run, name="call-record-writer", daemon=True)
+        _thread.start()
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    global _stopping
+    _stopping = True
+    _wake.set()
+    if _buffer:
+        try:
+            call_records_flush()
+        except Exception:  # pragma: no cover
+            logger.exception("call records lost at exit")
+
+
+def _reset_for_tests() -> None:
+    _buffer.clear()
+    _warned_unknown_price.clear()

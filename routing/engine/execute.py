@@ -1,0 +1,450 @@
+"""Running a plan: attempts at models in order, with retries, breaker and one record per attempt.
+
+A *plan* is the ordered list of steps a request may try (the route's model or a selection,
+then its chain). For each step: skip it if the model is unusable or its circuit is open;
+otherwise call it through the transport chokepoint, retrying transient errors with
+exponential backoff and jitter (honouring a provider's retry-after up to a cap, moving on
+at once when it asks for longer); a model-permanent error moves on without retry; a
+request-invalid error stops the whole request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from metrics.services import call_cost, call_record_enqueue, unknown_price_warn
+from routing.engine.breaker import breaker_failure, breaker_is_open, breaker_success
+from routing.engine.config import ModelSnap, RouteSnap
+from routing.engine.selection import key_missing_error, model_unusable
+from routing.engine.types import AttemptInfo, Result, Usage
+from routing.errors import (
+    AllAttemptsFailed,
+    InvalidRequest,
+    ModelPermanentError,
+    NoCandidate,
+    ProviderError,
+    ProviderKeyMissing,
+)
+from routing.processors import ProcessorRejected, processor_get
+from routing.providers.base import Completion, ProviderRequest
+from routing.providers.transport import transport_complete
+
+logger = logging.getLogger(__name__)
+
+Messages = list[dict[str, Any]]
+
+
+def conf(name: str, default: Any) -> Any:
+    return settings.ORCHESTRATOR.get(name, default)
+
+
+@dataclass
+class Trace:
+    """What every attempt of one request shares."""
+
+    trace_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    source: str = "api"
+    api_key_id: int | None = None
+    role: str = ""  # the caller's label; empty: primary/fallback/consensus/judge by position
+    route: RouteSnap | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    system: str | None = None  # a system prompt override (playground)
+    created_at: datetime | None = None  # backdate records (simulated traffic)
+    processor_options: dict[str, Any] = field(default_factory=dict)
+    started: float = field(default_factory=time.monotonic)
+    counters: dict[str, int] = field(default_factory=dict)
+
+    def next_attempt(self, model: str) -> int:
+        n = self.counters.get(model, 0) + 1
+        self.counters[model] = n
+        return n
+
+    def record_time(self) -> datetime:
+        if self.created_at is not None:
+            return self.created_at + timedelta(seconds=time.monotonic() - self.started)
+        return timezone.now()
+
+
+@dataclass
+class Step:
+    model: ModelSnap
+    role: str = "primary"
+    chain_name: str = ""
+    chain_step: int | None = None
+    timeout_s: float | None = None
+
+
+def messages_for(trace: Trace, model: ModelSnap, messages: Messages) -> tuple[Messages, int | None]:
+    """The messages sent to `model`: the system prompt override, or the route's (per-model
+    variant first), ahead of the caller's messages. Returns the prompt version used."""
+    if trace.system is not None:
+        rest = [m for m in messages if m.get("role") != "system"]
+        return ([{"role": "system", "content": trace.system}, *rest] if trace.system else rest), None
+    if trace.route is not None:
+        prompt = trace.route.prompt_for(model.name)
+        if prompt is not None:
+            return [{"role": "system", "content": prompt.system_prompt}, *messages], prompt.id
+    return messages, None
+
+
+def request_text(messages: Messages) -> str:
+    if int(conf("RECORD_TEXT_LIMIT", 20_000)) <= 0:
+        return ""
+    parts = []
+    for m in messages:
+        content = m.get("content")
+        if not isinstance(content, str):
+            content = " ".join(
+                str(p.get("text", "")) for p in content or [] if isinstance(p, dict) and p.get("text")
+            )
+        parts.append(f"{m.get('role', 'user')}: {content}")
+    return "\n\n".join(parts)
+
+
+def cost_for(model: ModelSnap, usage: Usage) -> Decimal | None:
+    if not model.price_known:
+        unknown_price_warn(model.name)
+        return None
+    return call_cost(
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        input_price_per_1k=model.input_price_per_1k,
+        output_price_per_1k=model.output_price_per_1k,
+    )
+
+
+def record(
+    trace: Trace,
+    step: Step,
+    *,
+    attempt: int,
+    status: str,
+    messages: Messages,
+    prompt_version_id: int | None,
+    started_at: datetime,
+    usage: Usage | None = None,
+    cost: Decimal | None = None,
+    response_text: str = "",
+    error: ProviderError | None = None,
+    error_class: str = "",
+    error_message: str = "",
+    latency_ms: float | None = None,
+    ttft_ms: float | None = None,
+    stream: bool = False,
+    simulated: bool | None = None,
+    attempts: list[AttemptInfo] | None = None,
+) -> AttemptInfo:
+    """Queue the one CallRecord of this attempt and return its AttemptInfo. Never raises."""
+    model = step.model
+    usage = usage or Usage()
+    if error is not None:
+        error_class = error_class or error.error_class
+        error_message = error_message or error.message
+        if latency_ms is None:
+            latency_ms = error.latency_ms
+    info = AttemptInfo(
+        model=model.name,
+        attempt=attempt,
+        status=status,  # type: ignore[arg-type]
+        error_class=error_class,
+        error=error_message,
+        http_status=error.http_status if error is not None else None,
+        latency_ms=latency_ms,
+        chain_step=step.chain_step,
+    )
+    if attempts is not None:
+        attempts.append(info)
+    try:
+        route = trace.route
+        call_record_enqueue(
+            trace_id=trace.trace_id,
+            model_name=model.name,
+            status=status,
+            attempt=attempt,
+            source=trace.source,
+            role=trace.role or step.role,
+            route_id=route.id if route else None,
+            task_type=route.task_type if route else "",
+            chain_name=step.chain_name,
+            chain_step=step.chain_step,
+            prompt_version_id=prompt_version_id,
+            model_id=model.id,
+            provider_name=model.provider.name,
+            provider_kind=model.provider.kind,
+            provider_model_id=model.model_id,
+            api_key_id=trace.api_key_id,
+            error_class=error_class,
+            http_status=info.http_status,
+            error_message=error_message,
+            latency_ms=latency_ms,
+            ttft_ms=ttft_ms,
+            stream=stream,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cached_tokens=usage.cached_tokens,
+            input_price_per_1k=model.input_price_per_1k,
+            output_price_per_1k=model.output_price_per_1k,
+            price_source=model.price_source,
+            cost_usd=cost,
+            request_text=request_text(messages),
+            response_text=response_text,
+            simulated=model.provider.kind == "simulated" if simulated is None else simulated,
+            created_at=started_at,
+        )
+    except Exception:
+        logger.exception("recording an attempt failed (the call itself is unaffected)")
+    return info
+
+
+def status_for(error: ProviderError) -> str:
+    return "timeout" if error.timeout else "error"
+
+
+def backoff_delay(retry: int, retry_after_s: float | None) -> float | None:
+    """Seconds to wait before retry number `retry` (0-based); None: do not wait, move on."""
+    if retry_after_s is not None:
+        if retry_after_s > float(conf("RETRY_AFTER_CAP_S", 10.0)):
+            return None
+        return max(retry_after_s, 0.0)
+    base = float(conf("RETRY_BASE_S", 0.25)) * (2**retry)
+    return min(base * random.uniform(0.5, 1.5), float(conf("RETRY_MAX_DELAY_S", 4.0)))
+
+
+def postprocess(trace: Trace, text: str) -> str:
+    route = trace.route
+    if route is None or not route.postprocessor:
+        return text
+    return processor_get(route.postprocessor)(text, **trace.processor_options)
+
+
+def timeout_for(step: Step) -> float:
+    return float(step.timeout_s or conf("DEFAULT_TIMEOUT_S", 60))
+
+
+def result_from(
+    trace: Trace,
+    step: Step,
+    completion: Completion,
+    text: str,
+    cost: Decimal | None,
+    attempts: list[AttemptInfo],
+    prompt_version_id: int | None,
+    ttft_ms: float | None = None,
+) -> Result:
+    return Result(
+        text=text,
+        model=step.model.name,
+        trace_id=trace.trace_id,
+        raw_text=completion.text,
+        usage=completion.usage,
+        cost_usd=cost,
+        latency_ms=completion.latency_ms,
+        ttft_ms=ttft_ms,
+        finish_reason=completion.finish_reason,
+        attempts=attempts,
+        prompt_version_id=prompt_version_id,
+        simulated=completion.simulated,
+    )
+
+
+async def attempt_complete(
+    trace: Trace,
+    step: Step,
+    messages: Messages,
+    prompt_version_id: int | None,
+    attempts: list[AttemptInfo],
+) -> Result:
+    """One non-streamed attempt, recorded whatever happens (ok, error, timeout, cancelled)."""
+    model = step.model
+    attempt = trace.next_attempt(model.name)
+    started_at = trace.record_time()
+    request = ProviderRequest(
+        model_id=model.model_id,
+        messages=messages,
+        temperature=trace.temperature,
+        max_tokens=trace.max_tokens,
+        timeout_s=timeout_for(step),
+    )
+    t0 = time.perf_counter()
+    try:
+        completion = await transport_complete(model.provider.spec, request, model_name=model.name)
+    except ProviderError as exc:
+        record(
+            trace,
+            step,
+            attempt=attempt,
+            status=status_for(exc),
+            messages=messages,
+            prompt_version_id=prompt_version_id,
+            started_at=started_at,
+            error=exc,
+            response_text=exc.partial_text,
+            attempts=attempts,
+        )
+        if exc.error_class != "request_invalid":
+            breaker_failure(model.name)
+        raise
+    except asyncio.CancelledError:
+        record(
+            trace,
+            step,
+            attempt=attempt,
+            status="cancelled",
+            messages=messages,
+            prompt_version_id=prompt_version_id,
+            started_at=started_at,
+            error_message="cancelled before the answer arrived",
+            latency_ms=(time.perf_counter() - t0) * 1000.0,
+            attempts=attempts,
+        )
+        raise
+    breaker_success(model.name)
+    cost = cost_for(model, completion.usage)
+    try:
+        text = postprocess(trace, completion.text)
+    except ProcessorRejected as exc:
+        message = (
+            f"post-processor {trace.route.postprocessor if trace.route else ''} rejected the answer: {exc}"
+        )
+        record(
+            trace,
+            step,
+            attempt=attempt,
+            status="error",
+            messages=messages,
+            prompt_version_id=prompt_version_id,
+            started_at=started_at,
+            usage=completion.usage,
+            cost=cost,
+            response_text=completion.text,
+            error_class="model_permanent",
+            error_message=message,
+            latency_ms=completion.latency_ms,
+            simulated=completion.simulated,
+            attempts=attempts,
+        )
+        raise ModelPermanentError(message) from exc
+    record(
+        trace,
+        step,
+        attempt=attempt,
+        status="ok",
+        messages=messages,
+        prompt_version_id=prompt_version_id,
+        started_at=started_at,
+        usage=completion.usage,
+        cost=cost,
+        response_text=completion.text,
+        latency_ms=completion.latency_ms,
+        simulated=completion.simulated,
+        attempts=attempts,
+    )
+    return result_from(trace, step, completion, text, cost, attempts, prompt_version_id)
+
+
+def invalid_request(trace: Trace, model: str, exc: ProviderError) -> InvalidRequest:
+    error = InvalidRequest(f"{model} rejected the request as invalid: {exc.message}")
+    error.trace_id = trace.trace_id  # type: ignore[attr-defined]
+    return error
+
+
+def all_failed(
+    trace: Trace,
+    attempts: list[AttemptInfo],
+    skipped: dict[str, tuple[str, str]],
+    last: ProviderError | None,
+    steps: list[Step],
+) -> Exception:
+    """The error for a plan where nothing answered."""
+    if not attempts:
+        categories = {cat for cat, _ in skipped.values()}
+        if categories == {"circuit"}:
+            return AllAttemptsFailed(
+                f"Every candidate's circuit is open: {', '.join(skipped)}.",
+                http_status=503,
+                trace_id=trace.trace_id,
+            )
+        if categories == {"key"}:
+            models = {s.model.name: s.model for s in steps}
+            return key_missing_error(models[n] for n in skipped)
+        detail = "; ".join(f"{name}: {why}" for name, (_, why) in skipped.items())
+        return NoCandidate(
+            f"No model could be tried ({detail}).", excluded={n: w for n, (_, w) in skipped.items()}
+        )
+    tried = ", ".join(dict.fromkeys(a.model for a in attempts))
+    last_text = f" Last error: {last.message}" if last is not None else ""
+    skipped_text = (
+        " Skipped: " + "; ".join(f"{name} ({why})" for name, (_, why) in skipped.items()) + "."
+        if skipped
+        else ""
+    )
+    status = 504 if last is not None and last.timeout else 502
+    return AllAttemptsFailed(
+        f"All {len(attempts)} attempts failed ({tried}).{last_text}{skipped_text}",
+        attempts=attempts,
+        http_status=status,
+        trace_id=trace.trace_id,
+    )
+
+
+async def plan_run(trace: Trace, steps: list[Step], messages: Messages) -> Result:
+    """Try the steps in order until one answers. Raises OrchestratorError subclasses only."""
+    attempts: list[AttemptInfo] = []
+    skipped: dict[str, tuple[str, str]] = {}
+    tried: set[str] = set()
+    last: ProviderError | None = None
+    max_retries = int(conf("RETRY_MAX", 2))
+    for step in steps:
+        name = step.model.name
+        if name in tried:
+            continue
+        tried.add(name)
+        problem = model_unusable(step.model)
+        if problem is not None:
+            skipped[name] = problem
+            continue
+        if breaker_is_open(name):
+            skipped[name] = ("circuit", "circuit open")
+            continue
+        sent, prompt_version_id = messages_for(trace, step.model, messages)
+        retry = 0
+        while True:
+            try:
+                return await attempt_complete(trace, step, sent, prompt_version_id, attempts)
+            except ProviderKeyMissing as exc:
+                skipped[name] = ("key", exc.message)
+                break
+            except ProviderError as exc:
+                if exc.error_class == "request_invalid":
+                    raise invalid_request(trace, name, exc) from exc
+                last = exc
+                if exc.error_class == "transient" and retry < max_retries:
+                    delay = backoff_delay(retry, exc.retry_after_s)
+                    if delay is not None:
+                        retry += 1
+                        await asyncio.sleep(delay)
+                        continue
+                break
+    raise all_failed(trace, attempts, skipped, last, steps)
+
+
+def unique_steps(steps: list[Step]) -> list[Step]:
+    seen: set[str] = set()
+    out = []
+    for step in steps:
+        if step.model.name not in seen:
+            seen.add(step.model.name)
+            out.append(step)
+    return out

@@ -1,0 +1,296 @@
+"""Turning a caller's request into a Trace and a plan (the ordered steps to try).
+
+Everything here validates input and reads the config snapshot; nothing is sent upstream
+and nothing is recorded until the plan runs, so bad input fails cleanly.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from metrics.models import Source
+from routing.engine import stats
+from routing.engine.config import ModelSnap, RouteSnap, Snapshot
+from routing.engine.execute import Messages, Step, Trace
+from routing.engine.selection import (
+    DEFAULT_OUTPUT_TOKENS,
+    OPTIMIZE_FOR,
+    candidates_select,
+    estimate_prompt_tokens,
+    key_missing_error,
+    model_unusable,
+)
+from routing.errors import (
+    AllAttemptsFailed,
+    InvalidRequest,
+    NoCandidate,
+    ProviderKeyMissing,
+    UnknownChain,
+    UnknownModel,
+    UnknownRoute,
+)
+from routing.processors import ProcessorRejected, processor_get
+
+COMMON_KWARGS = frozenset(
+    {
+        "source",
+        "api_key_id",
+        "trace_id",
+        "temperature",
+        "max_tokens",
+        "role",
+        "system",
+        "created_at",
+        "processor_options",
+    }
+)
+ROLES = frozenset({"system", "user", "assistant", "tool", "developer"})
+SELECTION_FALLBACKS = 3  # a selection without a chain tries up to this many ranked candidates
+
+
+def trace_make(kwargs: dict[str, Any], *, route: RouteSnap | None = None, fn: str = "") -> Trace:
+    unknown = sorted(set(kwargs) - COMMON_KWARGS)
+    if unknown:
+        raise TypeError(f"{fn}() got unexpected keyword argument(s): {', '.join(unknown)}")
+    source = kwargs.get("source") or Source.API
+    if source not in Source.values:
+        raise InvalidRequest(f"source must be one of {', '.join(Source.values)}, not {source!r}.")
+    trace_id = kwargs.get("trace_id")
+    if trace_id is not None and (not isinstance(trace_id, str) or not 0 < len(trace_id) <= 32):
+        raise InvalidRequest("trace_id must be a string of 1 to 32 characters (e.g. uuid4().hex).")
+    temperature = kwargs.get("temperature")
+    if temperature is not None and (
+        isinstance(temperature, bool) or not isinstance(temperature, int | float) or not 0 <= temperature <= 2
+    ):
+        raise InvalidRequest(f"temperature must be a number from 0 to 2, not {temperature!r}.")
+    max_tokens = kwargs.get("max_tokens")
+    if max_tokens is not None and (
+        isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1
+    ):
+        raise InvalidRequest(f"max_tokens must be a positive integer, not {max_tokens!r}.")
+    system = kwargs.get("system")
+    if system is not None and not isinstance(system, str):
+        raise InvalidRequest("system must be a string (the system prompt).")
+    created_at = kwargs.get("created_at")
+    if created_at is not None and not isinstance(created_at, datetime):
+        raise InvalidRequest("created_at must be a datetime.")
+    api_key_id = kwargs.get("api_key_id")
+    if api_key_id is not None and not isinstance(api_key_id, int):
+        raise InvalidRequest("api_key_id must be an ApiKey id (an integer).")
+    trace = Trace(
+        source=str(source),
+        api_key_id=api_key_id,
+        role=str(kwargs.get("role") or "")[:16],
+        route=route,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        system=system,
+        created_at=created_at,
+        processor_options=dict(kwargs.get("processor_options") or {}),
+    )
+    if trace_id:
+        trace.trace_id = trace_id
+    return trace
+
+
+def messages_check(messages: Any) -> Messages:
+    if not isinstance(messages, list) or not messages:
+        raise InvalidRequest("messages must be a non-empty list of {'role': ..., 'content': ...}.")
+    has_text = False
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict):
+            raise InvalidRequest(f"messages[{i}] must be a mapping with 'role' and 'content'.")
+        role = message.get("role")
+        if role not in ROLES:
+            raise InvalidRequest(
+                f"messages[{i}].role must be one of {', '.join(sorted(ROLES))}, not {role!r}."
+            )
+        content = message.get("content")
+        if isinstance(content, str):
+            has_text = has_text or bool(content.strip())
+        elif isinstance(content, list):
+            has_text = has_text or any(
+                isinstance(p, dict) and str(p.get("text", "")).strip() for p in content
+            )
+        elif content is not None:
+            raise InvalidRequest(f"messages[{i}].content must be text or a list of content parts.")
+    if not has_text:
+        raise InvalidRequest("messages are empty: nothing to send.")
+    return messages
+
+
+def tokens_needed(trace: Trace, messages: Messages, system_len: int = 0) -> tuple[int, int]:
+    """(prompt tokens + output budget, output budget) for window checks and cost ranking."""
+    prompt = estimate_prompt_tokens(messages) + (system_len + 3) // 4
+    out = trace.max_tokens or 0
+    return prompt + out, out or DEFAULT_OUTPUT_TOKENS
+
+
+def model_get(snap: Snapshot, name: str) -> ModelSnap:
+    model = snap.models.get(name)
+    if model is None:
+        known = ", ".join(sorted(snap.models)) or "none configured"
+        raise UnknownModel(f"Unknown model {name!r}. Known models: {known}.")
+    return model
+
+
+def chain_steps(snap: Snapshot, name: str) -> list[Step]:
+    chain = snap.chains.get(name)
+    if chain is None:
+        known = ", ".join(sorted(snap.chains)) or "none configured"
+        raise UnknownChain(f"Unknown fallback chain {name!r}. Known chains: {known}.")
+    return [
+        Step(
+            model=snap.models[s.model_name],
+            chain_name=chain.name,
+            chain_step=s.position,
+            timeout_s=s.timeout_s,
+        )
+        for s in chain.steps
+        if s.model_name in snap.models
+    ]
+
+
+def explicit_model_check(model: ModelSnap, needed: int, *, alone: bool) -> None:
+    """A model the caller named: say plainly why it cannot be used when it is the only one."""
+    problem = model_unusable(model)
+    if problem is not None and alone:
+        if problem[0] == "key":
+            raise key_missing_error([model])
+        raise NoCandidate(
+            f"Model {model.name} cannot be used: {problem[1]}.", excluded={model.name: problem[1]}
+        )
+    if model.context_window < needed and alone:
+        raise InvalidRequest(
+            f"The prompt needs about {needed} tokens, more than {model.name}'s context window "
+            f"({model.context_window})."
+        )
+
+
+async def selection(
+    snap: Snapshot, *, capabilities: list[str], optimize_for: str, needed: int, out: int
+) -> list[ModelSnap]:
+    if optimize_for not in OPTIMIZE_FOR:
+        raise InvalidRequest(f"optimize_for must be one of {', '.join(OPTIMIZE_FOR)}, not {optimize_for!r}.")
+    latency = await stats.latency_p50s(frozenset(snap.models)) if optimize_for == "latency" else {}
+    quality = await stats.quality_scores(capabilities) if optimize_for == "quality" else {}
+    return candidates_select(
+        snap,
+        capabilities=capabilities,
+        optimize_for=optimize_for,
+        tokens_needed=needed,
+        tokens_out=out,
+        latency_p50=latency,
+        quality=quality,
+    )
+
+
+def roles_assign(steps: list[Step]) -> list[Step]:
+    seen: set[str] = set()
+    out: list[Step] = []
+    for step in steps:
+        if step.model.name in seen:
+            continue
+        seen.add(step.model.name)
+        step.role = "primary" if not out else "fallback"
+        out.append(step)
+    return out
+
+
+def context_filter(steps: list[Step], needed: int) -> list[Step]:
+    fitting = [s for s in steps if s.model.context_window >= needed]
+    if steps and not fitting:
+        largest = max(s.model.context_window for s in steps)
+        names = ", ".join(s.model.name for s in steps)
+        raise InvalidRequest(
+            f"The prompt needs about {needed} tokens, more than the context window of every model "
+            f"that could answer ({names}; largest: {largest})."
+        )
+    return fitting
+
+
+async def plan_make(
+    snap: Snapshot,
+    trace: Trace,
+    messages: Messages,
+    *,
+    model: str | None,
+    capabilities: list[str] | None,
+    optimize_for: str,
+    chain: str | None,
+) -> list[Step]:
+    if capabilities is not None and (
+        not isinstance(capabilities, list | tuple) or not all(isinstance(c, str) for c in capabilities)
+    ):
+        raise InvalidRequest("capabilities must be a list of capability slugs.")
+    system_len = len(trace.system or "")
+    needed, out = tokens_needed(trace, messages, system_len)
+    steps: list[Step] = []
+    chained = chain_steps(snap, chain) if chain else []
+    if model:
+        explicit = model_get(snap, model)
+        explicit_model_check(explicit, needed, alone=not chained)
+        steps.append(Step(model=explicit))
+    elif not chained:
+        ranked = await selection(
+            snap, capabilities=list(capabilities or []), optimize_for=optimize_for, needed=needed, out=out
+        )
+        steps.extend(Step(model=m) for m in ranked[:SELECTION_FALLBACKS])
+    steps.extend(chained)
+    return roles_assign(context_filter(steps, needed))
+
+
+def route_get(snap: Snapshot, task_type: str) -> RouteSnap:
+    route = snap.routes.get(task_type)
+    if route is None:
+        known = ", ".join(sorted(snap.routes)) or "none configured"
+        raise UnknownRoute(f"Unknown task type {task_type!r}. Known task types: {known}.")
+    if not route.enabled:
+        raise UnknownRoute(f"Task type {task_type!r} is disabled.")
+    return route
+
+
+def route_content(route: RouteSnap, content: Any, options: dict[str, Any]) -> str:
+    if not isinstance(content, str) or not content.strip():
+        raise InvalidRequest(f"Content for task type {route.task_type!r} is empty.")
+    if route.preprocessor:
+        try:
+            content = processor_get(route.preprocessor)(content, **options)
+        except KeyError as exc:
+            raise InvalidRequest(f"Route {route.task_type!r}: {exc.args[0]}") from None
+        except ProcessorRejected as exc:
+            raise InvalidRequest(f"Pre-processor {route.preprocessor!r} rejected the input: {exc}") from exc
+        if not content.strip():
+            raise InvalidRequest(f"Pre-processor {route.preprocessor!r} left nothing to send.")
+    return content
+
+
+async def route_plan(
+    snap: Snapshot, trace: Trace, route: RouteSnap, messages: Messages, **overrides: Any
+) -> list[Step]:
+    system_len = len(trace.system or (route.prompt.system_prompt if route.prompt else ""))
+    needed, out = tokens_needed(trace, messages, system_len)
+    chained = chain_steps(snap, route.chain_name) if route.chain_name else []
+    steps: list[Step] = []
+    if route.model_name:
+        fixed = model_get(snap, route.model_name)
+        explicit_model_check(fixed, needed, alone=not chained)
+        steps.append(Step(model=fixed))
+    else:
+        optimize_for = overrides.get("optimize_for") or route.optimize_for
+        try:
+            ranked = await selection(
+                snap,
+                capabilities=sorted(route.capabilities),
+                optimize_for=optimize_for,
+                needed=needed,
+                out=out,
+            )
+        except (NoCandidate, ProviderKeyMissing, AllAttemptsFailed):
+            if not chained:
+                raise
+            ranked = []
+        steps.extend(Step(model=m) for m in ranked[: 1 if chained else SELECTION_FALLBACKS])
+    steps.extend(chained)
+    return roles_assign(context_filter(steps, needed))

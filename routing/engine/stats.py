@@ -1,0 +1,133 @@
+"""Measured figures selection uses, computed periodically and cached in-process (never per call).
+
+- latency: the recent p50 of ok calls per model, for models with at least
+  ORCHESTRATOR["LATENCY_MIN_CALLS"] of them in the last LATENCY_WINDOW_S seconds;
+- quality: scores from ORCHESTRATOR["QUALITY_SOURCE"] (arena votes), per capability set.
+
+Both refresh at most every STATS_REFRESH_S seconds. A failing source is logged and the
+engine falls back to the operator's priors.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import threading
+import time
+from collections.abc import Callable, Iterable
+from datetime import timedelta
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+logger = logging.getLogger(__name__)
+
+SAMPLE = 500  # most recent ok calls per model considered
+
+
+class _Cache:
+    latency: dict[str, float] = {}
+    latency_at: float = float("-inf")
+    latency_models: frozenset[str] = frozenset()
+    quality: dict[tuple[str, ...], tuple[float, dict[str, float]]] = {}
+    lock = threading.Lock()
+
+
+def _refresh_s() -> float:
+    return float(settings.ORCHESTRATOR.get("STATS_REFRESH_S", 30))
+
+
+def latency_p50_compute(model_names: Iterable[str]) -> dict[str, float]:
+    """Sync ORM: measured p50 latency (ms) per model that has enough recent ok calls."""
+    from metrics.models import CallRecord, CallStatus
+
+    min_calls = int(settings.ORCHESTRATOR.get("LATENCY_MIN_CALLS", 20))
+    since = timezone.now() - timedelta(seconds=int(settings.ORCHESTRATOR.get("LATENCY_WINDOW_S", 3600)))
+    out: dict[str, float] = {}
+    for name in model_names:
+        values: list[float | None] = list(
+            CallRecord.objects.filter(
+                model_name=name, status=CallStatus.OK, created_at__gte=since, latency_ms__isnull=False
+            )
+            .order_by("-created_at")
+            .values_list("latency_ms", flat=True)[:SAMPLE]
+        )
+        if len(values) >= max(min_calls, 1):
+            out[name] = float(statistics.median(v for v in values if v is not None))
+    return out
+
+
+def _latency_stale(model_names: frozenset[str]) -> bool:
+    return time.monotonic() - _Cache.latency_at > _refresh_s() or not model_names <= _Cache.latency_models
+
+
+def _latency_refresh(model_names: frozenset[str]) -> dict[str, float]:
+    with _Cache.lock:
+        if _latency_stale(model_names):
+            try:
+                _Cache.latency = latency_p50_compute(model_names)
+            except Exception:
+                logger.exception("measuring latency failed; using the configured priors")
+                _Cache.latency = {}
+            _Cache.latency_models = model_names
+            _Cache.latency_at = time.monotonic()
+        return _Cache.latency
+
+
+async def latency_p50s(model_names: frozenset[str]) -> dict[str, float]:
+    if not _latency_stale(model_names):
+        return _Cache.latency
+    return await sync_to_async(_latency_refresh, thread_sensitive=True)(model_names)
+
+
+def latency_p50s_sync(model_names: frozenset[str]) -> dict[str, float]:
+    if not _latency_stale(model_names):
+        return _Cache.latency
+    return _latency_refresh(model_names)
+
+
+def _quality_source() -> Callable[..., dict[str, float]] | None:
+    path = settings.ORCHESTRATOR.get("QUALITY_SOURCE") or ""
+    if not path:
+        return None
+    try:
+        return import_string(path)
+    except ImportError:
+        return None  # not built yet, or removed: the operator's rank is used
+
+
+def _quality_refresh(key: tuple[str, ...]) -> dict[str, float]:
+    hit = _Cache.quality.get(key)
+    if hit is not None and time.monotonic() - hit[0] <= _refresh_s():
+        return hit[1]
+    source = _quality_source()
+    scores: dict[str, float] = {}
+    if source is not None:
+        try:
+            scores = {str(k): float(v) for k, v in (source(capabilities=list(key)) or {}).items()}
+        except Exception:
+            logger.exception("quality source failed; using the operator's quality rank")
+    _Cache.quality[key] = (time.monotonic(), scores)
+    return scores
+
+
+async def quality_scores(capabilities: Iterable[str]) -> dict[str, float]:
+    key = tuple(sorted(capabilities))
+    hit = _Cache.quality.get(key)
+    if hit is not None and time.monotonic() - hit[0] <= _refresh_s():
+        return hit[1]
+    return await sync_to_async(_quality_refresh, thread_sensitive=True)(key)
+
+
+def quality_scores_sync(capabilities: Iterable[str]) -> dict[str, float]:
+    return _quality_refresh(tuple(sorted(capabilities)))
+
+
+def stats_invalidate() -> None:
+    """Forget measured figures (tests; after importing history)."""
+    _Cache.latency = {}
+    _Cache.latency_at = float("-inf")
+    _Cache.latency_models = frozenset()
+    _Cache.quality = {}
