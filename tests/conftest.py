@@ -32,3 +32,4 @@ def member_client(member_user) -> Client:
 
 
 from tests.browser import _browser, live_url, page  # noqa: E402,F401  (browser fixtures, shared)
+from tests.fake_provider import fake_provider_fixture  # noqa: E402,F401  (the fake LLM provider server)

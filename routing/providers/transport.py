@@ -14,6 +14,7 @@ no database, no logging on success.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncGenerator, AsyncIterator
 from time import perf_counter
 from typing import Any
@@ -30,6 +31,8 @@ from routing.providers.base import Completion, ProviderRequest, ProviderSpec, St
 from routing.providers.registry import client_for
 
 __all__ = ["map_exception", "transport_complete", "transport_stream"]
+
+logger = logging.getLogger(__name__)
 
 
 async def transport_complete(spec: ProviderSpec, request: ProviderRequest, *, model_name: str) -> Completion:
@@ -129,7 +132,14 @@ _CONTEXT_MARKERS = (
     "too many tokens",
     "input is too long",
 )
-_CONTENT_FILTER_MARKERS = ("content_filter", "content_policy", "responsibleaipolicyviolation", "safety")
+_CONTENT_FILTER_MARKERS = (
+    "content_filter",
+    "content_policy",
+    "content filtering",
+    "content management policy",
+    "responsibleaipolicyviolation",
+    "safety",
+)
 _MODEL_MISSING_MARKERS = ("model_not_found", "does not exist", "not found", "deploymentnotfound")
 
 
@@ -157,7 +167,8 @@ def map_exception(exc: BaseException, *, timeout_s: float | None = None) -> Prov
     if module in {"openai", "anthropic"} and name == "APIResponseValidationError":
         return TransientError(f"The provider sent an answer we could not read: {_describe(exc)}")
     # Anything else is a bug in a client or an unexpected SDK state: treat as transient so
-    # the engine moves on, but keep the type in the message to make it findable.
+    # the engine moves on, and log it with its traceback to make it findable.
+    logger.warning("Unexpected exception from a provider client", exc_info=exc)
     return TransientError(f"Unexpected provider failure ({name}): {_describe(exc)}")
 
 
@@ -250,6 +261,10 @@ def _retry_after_date(value: str) -> float | None:
 
 def _describe(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
+    cause = exc.__cause__ or exc.__context__
+    if cause is not None and type(exc).__name__ == "APIConnectionError":
+        # The SDK's "Connection error." hides what happened (reset, refused, cut mid-body).
+        text = f"{type(cause).__name__}: {cause}" if str(cause) else type(cause).__name__
     return text[:300]
 
 

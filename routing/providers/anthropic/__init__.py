@@ -1,0 +1,172 @@
+"""The `anthropic` kind: the Messages API through `anthropic.AsyncAnthropic`.
+
+OpenAI-style messages are translated: system messages move to the `system` parameter,
+consecutive messages of one role are merged, `max_tokens` (required by the API) defaults to
+DEFAULT_MAX_TOKENS, and `temperature` is not sent (the anthropic 2.x SDK's Messages API
+has no such parameter). Usage: `input_tokens` counts every prompt token (uncached + cache reads
++ cache writes, like OpenAI's prompt_tokens); `cached_tokens` the cache reads among them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Any
+
+import anthropic
+
+from routing.engine.types import Usage
+from routing.errors import ModelPermanentError, RequestInvalidError, TransientError
+from routing.providers.base import Completion, ProviderRequest, ProviderSpec, StreamEnd
+from routing.providers.openai_style import api_key_for, network_options, sdk_client_kwargs
+
+DEFAULT_MAX_TOKENS = 1024
+
+STOP_REASONS = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "tool_use": "tool_calls",
+    "pause_turn": "stop",
+    "refusal": "content_filter",
+    "model_context_window_exceeded": "length",
+}
+
+
+def make_client(spec: ProviderSpec) -> AnthropicClient:
+    api_key = api_key_for(spec)
+    options = network_options(spec)
+    kwargs = sdk_client_kwargs(spec, options, sdk=anthropic)
+    if spec.base_url:
+        kwargs["base_url"] = spec.base_url
+    sdk_client = anthropic.AsyncAnthropic(api_key=api_key, **kwargs)
+    return AnthropicClient(sdk_client, timeout_cap=options.timeout_s)
+
+
+class AnthropicClient:
+    def __init__(self, sdk_client: anthropic.AsyncAnthropic, *, timeout_cap: float | None = None) -> None:
+        self.sdk_client = sdk_client
+        self._create: Any = sdk_client.messages.create
+        self._timeout_cap = timeout_cap or float("inf")
+
+    def _params(self, request: ProviderRequest) -> dict[str, Any]:
+        system, messages = to_anthropic_messages(request.messages)
+        params: dict[str, Any] = {
+            "model": request.model_id,
+            "messages": messages,
+            "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
+            "timeout": min(request.timeout_s, self._timeout_cap),
+        }
+        if system:
+            params["system"] = system
+        return params
+
+    async def complete(self, request: ProviderRequest) -> Completion:
+        message = await self._create(**self._params(request))
+        text = "".join(block.text for block in message.content or () if block.type == "text")
+        finish_reason = STOP_REASONS.get(message.stop_reason or "", message.stop_reason)
+        if finish_reason == "content_filter":
+            raise ModelPermanentError("The model refused to answer (stop_reason: refusal).")
+        return Completion(text=text, finish_reason=finish_reason, usage=usage_from_anthropic(message.usage))
+
+    async def stream(self, request: ProviderRequest) -> AsyncGenerator[str | StreamEnd, None]:
+        params = self._params(request)
+        params["stream"] = True
+        sdk_stream = await self._create(**params)
+        start_usage: Any = None
+        output_tokens = 0
+        stop_reason: str | None = None
+        finished = False
+        try:
+            async for event in sdk_stream:
+                kind = event.type
+                if kind == "content_block_delta":
+                    delta = event.delta
+                    if delta.type == "text_delta" and delta.text:
+                        yield delta.text
+                elif kind == "message_start":
+                    start_usage = event.message.usage
+                    output_tokens = start_usage.output_tokens or 0
+                elif kind == "message_delta":
+                    stop_reason = event.delta.stop_reason or stop_reason
+                    if event.usage is not None and event.usage.output_tokens is not None:
+                        output_tokens = event.usage.output_tokens
+                elif kind == "message_stop":
+                    finished = True
+        finally:
+            # Early close or cancellation: closing the response drops the upstream request.
+            await sdk_stream.close()
+        if not finished:
+            raise TransientError("The stream ended before the model finished its answer.")
+        finish_reason = STOP_REASONS.get(stop_reason or "", stop_reason)
+        if finish_reason == "content_filter":
+            raise ModelPermanentError("The model refused to answer (stop_reason: refusal).")
+        usage = usage_from_anthropic(start_usage)
+        usage.output_tokens = output_tokens
+        yield StreamEnd(finish_reason=finish_reason, usage=usage)
+
+    async def aclose(self) -> None:
+        await self.sdk_client.close()
+
+
+def usage_from_anthropic(usage: Any) -> Usage:
+    if usage is None:
+        return Usage()
+    cache_read = getattr(usage, "cache_read_input_tokens", None) or 0
+    cache_write = getattr(usage, "cache_creation_input_tokens", None) or 0
+    return Usage(
+        input_tokens=(usage.input_tokens or 0) + cache_read + cache_write,
+        output_tokens=usage.output_tokens or 0,
+        cached_tokens=cache_read,
+    )
+
+
+def to_anthropic_messages(messages: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
+    """OpenAI-style messages → (system prompt, Anthropic messages)."""
+    system_parts: list[str] = []
+    out: list[dict[str, Any]] = []
+    for message in messages:
+        role = message.get("role")
+        content = message.get("content")
+        if role in ("system", "developer"):
+            text = _text_of(content)
+            if text:
+                system_parts.append(text)
+            continue
+        if role not in ("user", "assistant"):
+            raise RequestInvalidError(f"Anthropic models take user and assistant messages, not {role!r}.")
+        blocks = _blocks_of(content)
+        if out and out[-1]["role"] == role:
+            out[-1]["content"].extend(blocks)
+        else:
+            out.append({"role": role, "content": blocks})
+    if not out:
+        raise RequestInvalidError("Anthropic models need at least one user message.")
+    return "\n\n".join(system_parts), out
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(str(p.get("text", "")) for p in content if isinstance(p, dict) and p.get("text"))
+    return "" if content is None else str(content)
+
+
+def _blocks_of(content: Any) -> list[dict[str, Any]]:
+    if isinstance(content, list):
+        blocks: list[dict[str, Any]] = []
+        for part in content:
+            if isinstance(part, dict) and part.get("type") == "text":
+                blocks.append({"type": "text", "text": str(part.get("text", ""))})
+            elif isinstance(part, dict) and part.get("type") == "image_url":
+                blocks.append({"type": "image", "source": _image_source(part.get("image_url") or {})})
+        return blocks or [{"type": "text", "text": ""}]
+    return [{"type": "text", "text": _text_of(content)}]
+
+
+def _image_source(image_url: dict[str, Any]) -> dict[str, Any]:
+    url = str(image_url.get("url", ""))
+    if url.startswith("data:") and ";base64," in url:
+        media_type, _, data = url[len("data:") :].partition(";base64,")
+        return {"type": "base64", "media_type": media_type, "data": data}
+    return {"type": "url", "url": url}

@@ -1,0 +1,155 @@
+"""The client for every kind that speaks OpenAI chat completions through the `openai` SDK.
+
+`routing/providers/{openai,azure_openai,gemini,openai_compatible}/` each build an SDK client
+their way and wrap it in `OpenAIStyleClient`. SDK retries are off (the engine retries);
+exceptions propagate raw and are mapped by the transport chokepoint.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncGenerator
+from typing import Any
+
+from routing.engine.types import Usage
+from routing.errors import ModelPermanentError, ProviderKeyMissing, TransientError
+from routing.providers.base import Completion, ProviderRequest, ProviderSpec, StreamEnd
+from routing.schemas import NetworkOptions
+
+# Used for the client's default timeout; every request passes its own (request.timeout_s).
+DEFAULT_CLIENT_TIMEOUT_S = 600.0
+# Local servers (Ollama, vLLM) usually take no key; the SDK still wants one.
+PLACEHOLDER_KEY = "no-key-needed"
+
+
+def api_key_for(spec: ProviderSpec, *, optional: bool = False) -> str:
+    """The secret from the variable `spec.api_key_env` names, read now (never logged).
+
+    Raises ProviderKeyMissing naming the variable when it is unset. `optional` kinds (local
+    servers) with no variable named get a placeholder key instead."""
+    if not spec.api_key_env:
+        if optional:
+            return PLACEHOLDER_KEY
+        raise ProviderKeyMissing(
+            f"Provider {spec.name} has no API key variable configured: name one in its settings."
+        )
+    key = os.environ.get(spec.api_key_env, "")
+    if not key:
+        raise ProviderKeyMissing(
+            f"Provider {spec.name} needs its API key: set the environment variable {spec.api_key_env}."
+        )
+    return key
+
+
+def network_options(spec: ProviderSpec) -> NetworkOptions:
+    return NetworkOptions.model_validate(spec.options or {})
+
+
+def sdk_client_kwargs(spec: ProviderSpec, options: NetworkOptions, *, sdk: Any) -> dict[str, Any]:
+    """Keyword arguments every SDK client gets: no retries, a timeout, headers, pool limits.
+
+    `sdk` is the `openai` or `anthropic` module (both expose DefaultAsyncHttpxClient)."""
+    kwargs: dict[str, Any] = {
+        "max_retries": 0,
+        "timeout": options.timeout_s or DEFAULT_CLIENT_TIMEOUT_S,
+    }
+    if options.default_headers:
+        kwargs["default_headers"] = dict(options.default_headers)
+    if options.max_connections:
+        import httpx2
+
+        kwargs["http_client"] = sdk.DefaultAsyncHttpxClient(
+            limits=httpx2.Limits(
+                max_connections=options.max_connections,
+                max_keepalive_connections=min(options.max_connections, 100),
+            )
+        )
+    return kwargs
+
+
+class OpenAIStyleClient:
+    """Chat completions over an `openai.AsyncOpenAI` (or AsyncAzureOpenAI) client."""
+
+    def __init__(
+        self,
+        sdk_client: Any,
+        *,
+        options: NetworkOptions | None = None,
+        max_tokens_param: str = "max_tokens",
+        include_usage: bool = True,
+    ) -> None:
+        self.sdk_client = sdk_client
+        self._create = sdk_client.chat.completions.create
+        self._timeout_cap = (options.timeout_s if options else None) or float("inf")
+        self._max_tokens_param = max_tokens_param
+        self._stream_options = {"include_usage": True} if include_usage else None
+
+    def _params(self, request: ProviderRequest) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "model": request.model_id,
+            "messages": request.messages,
+            "timeout": min(request.timeout_s, self._timeout_cap),
+        }
+        if request.temperature is not None:
+            params["temperature"] = request.temperature
+        if request.max_tokens is not None:
+            params[self._max_tokens_param] = request.max_tokens
+        return params
+
+    async def complete(self, request: ProviderRequest) -> Completion:
+        response = await self._create(**self._params(request))
+        choices = response.choices or []
+        if not choices:
+            raise TransientError("The provider answered with no choices.")
+        choice = choices[0]
+        finish_reason = choice.finish_reason
+        text = (choice.message.content if choice.message else None) or ""
+        if finish_reason == "content_filter":
+            raise ModelPermanentError("The provider's content filter blocked the answer.")
+        return Completion(text=text, finish_reason=finish_reason, usage=usage_from_openai(response.usage))
+
+    async def stream(self, request: ProviderRequest) -> AsyncGenerator[str | StreamEnd, None]:
+        params = self._params(request)
+        params["stream"] = True
+        if self._stream_options is not None:
+            params["stream_options"] = self._stream_options
+        sdk_stream = await self._create(**params)
+        finish_reason: str | None = None
+        usage: Usage | None = None
+        try:
+            async for chunk in sdk_stream:
+                if chunk.usage is not None:
+                    usage = usage_from_openai(chunk.usage)
+                for choice in chunk.choices or ():
+                    if choice.index:
+                        continue
+                    delta = choice.delta
+                    if delta is not None and delta.content:
+                        yield delta.content
+                    if choice.finish_reason:
+                        finish_reason = choice.finish_reason
+        finally:
+            # Early close or cancellation: closing the response drops the upstream request.
+            await sdk_stream.close()
+        if finish_reason is None:
+            raise TransientError("The stream ended before the model finished its answer.")
+        if finish_reason == "content_filter":
+            raise ModelPermanentError("The provider's content filter stopped the answer.")
+        yield StreamEnd(finish_reason=finish_reason, usage=usage or Usage())
+
+    async def aclose(self) -> None:
+        await self.sdk_client.close()
+
+
+def usage_from_openai(usage: Any) -> Usage:
+    """OpenAI usage → ours. `input_tokens` includes cached prompt tokens (OpenAI counts them
+    in prompt_tokens); `cached_tokens` says how many of them were cache reads."""
+    if usage is None:
+        return Usage()
+    details = getattr(usage, "prompt_tokens_details", None)
+    cached = getattr(details, "cached_tokens", None) if details is not None else None
+    return Usage(
+        input_tokens=usage.prompt_tokens or 0,
+        output_tokens=usage.completion_tokens or 0,
+        cached_tokens=cached or 0,
+    )

@@ -1,0 +1,847 @@
+"""A fake LLM provider on 127.0.0.1 speaking OpenAI chat completions (with Azure's deployment
+paths) and Anthropic messages, streamed (SSE) or not, scriptable per model id to fail.
+
+Plain use (benchmarks, scripts):
+
+    server = FakeProviderServer().start()      # its own thread and event loop, a free port
+    server.url                                 # http://127.0.0.1:<port>
+    server.script("gpt-4o", Reply.rate_limit(retry_after=2), Reply.ok("fine"))
+    ...
+    server.stop()
+
+In tests, the `fake_provider` fixture (see `fake_provider_fixture` below) gives a handle with
+the same methods plus helpers making Provider/ModelConfig rows that point at the server.
+
+Each request for a model takes the next scripted Reply from that model's queue (then the
+"*" queue), or the default reply: an echo of the last user message, with usage counted as
+one token per word. `server.history` records every request received (path, query,
+headers, JSON body, whether the client disconnected early).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import socket
+import struct
+import threading
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+ReplyKind = Literal["ok", "error", "hang", "reset", "stream_cut"]
+Wire = Literal["openai", "anthropic"]
+
+FAKE_KEY_ENV = "FAKE_PROVIDER_API_KEY"
+FAKE_KEY = "sk-fake-test-key"
+AZURE_API_VERSION = "2024-10-21"
+
+
+@dataclass
+class Reply:
+    """One scripted behaviour. Build them with the class methods."""
+
+    kind: ReplyKind = "ok"
+    text: str | None = None  # None: echo the last user message
+    status: int = 200
+    error_type: str = ""  # OpenAI `type` / Anthropic `error.type`
+    error_code: str | None = None  # OpenAI `code`
+    message: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+    latency_s: float = 0.0  # before the response starts
+    ttft_s: float = 0.0  # streams: before the first token
+    token_interval_s: float = 0.0  # streams: between tokens
+    after_tokens: int = 3  # stream_cut: tokens sent before the connection drops
+    hang_s: float = 30.0  # hang: how long to stall (ends early if the client goes away)
+    finish_reason: str = "stop"
+    input_tokens: int | None = None  # None: counted from the request
+    output_tokens: int | None = None  # None: counted from the text
+    cached_tokens: int = 0
+
+    @classmethod
+    def ok(cls, text: str | None = None, **kwargs: Any) -> Reply:
+        return cls(kind="ok", text=text, **kwargs)
+
+    @classmethod
+    def rate_limit(cls, *, retry_after: float | None = None, retry_after_ms: float | None = None) -> Reply:
+        headers = {}
+        if retry_after is not None:
+            headers["retry-after"] = f"{retry_after:g}"
+        if retry_after_ms is not None:
+            headers["retry-after-ms"] = f"{retry_after_ms:g}"
+        return cls(
+            kind="error",
+            status=429,
+            error_type="rate_limit_error",
+            error_code="rate_limit_exceeded",
+            message="Rate limit reached for requests.",
+            headers=headers,
+        )
+
+    @classmethod
+    def server_error(cls, status: int = 500) -> Reply:
+        return cls(kind="error", status=status, error_type="api_error", message="The server had an error.")
+
+    @classmethod
+    def overloaded(cls) -> Reply:
+        return cls(kind="error", status=529, error_type="overloaded_error", message="Overloaded.")
+
+    @classmethod
+    def bad_request(cls, message: str = "Invalid value for 'temperature'.") -> Reply:
+        return cls(
+            kind="error", status=400, error_type="invalid_request_error", error_code=None, message=message
+        )
+
+    @classmethod
+    def unauthorized(cls) -> Reply:
+        return cls(
+            kind="error",
+            status=401,
+            error_type="authentication_error",
+            error_code="invalid_api_key",
+            message="Incorrect API key provided.",
+        )
+
+    @classmethod
+    def forbidden(cls) -> Reply:
+        return cls(kind="error", status=403, error_type="permission_error", message="Not allowed.")
+
+    @classmethod
+    def model_not_found(cls) -> Reply:
+        return cls(
+            kind="error",
+            status=404,
+            error_type="not_found_error",
+            error_code="model_not_found",
+            message="The model does not exist or you do not have access to it.",
+        )
+
+    @classmethod
+    def context_length(cls) -> Reply:
+        """OpenAI: 400 code context_length_exceeded; Anthropic: 400 "prompt is too long"."""
+        return cls(
+            kind="error",
+            status=400,
+            error_type="invalid_request_error",
+            error_code="context_length_exceeded",
+            message="context_length",  # replaced by the wire format's own wording
+        )
+
+    @classmethod
+    def content_filter(cls) -> Reply:
+        return cls(
+            kind="error",
+            status=400,
+            error_type="invalid_request_error",
+            error_code="content_filter",
+            message="The response was filtered due to the prompt triggering content management policy.",
+        )
+
+    @classmethod
+    def hang(cls, seconds: float = 30.0) -> Reply:
+        return cls(kind="hang", hang_s=seconds)
+
+    @classmethod
+    def reset(cls) -> Reply:
+        """Read the request, then drop the connection with a TCP reset."""
+        return cls(kind="reset")
+
+    @classmethod
+    def stream_cut(cls, after_tokens: int = 3, text: str | None = None) -> Reply:
+        """Streams: send `after_tokens` tokens then drop the connection. Non-streamed: drop
+        the connection halfway through the body."""
+        return cls(kind="stream_cut", after_tokens=after_tokens, text=text)
+
+    @classmethod
+    def slow(
+        cls, *, latency_s: float = 0.0, ttft_s: float = 0.0, token_interval_s: float = 0.0, **kw: Any
+    ) -> Reply:
+        return cls(kind="ok", latency_s=latency_s, ttft_s=ttft_s, token_interval_s=token_interval_s, **kw)
+
+
+@dataclass
+class Received:
+    """A request the server received."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]  # lower-cased names
+    body: dict[str, Any]
+    model: str
+    wire: Wire
+    stream: bool
+    reply_kind: str = ""
+    disconnected: bool = False  # the client went away before the answer ended
+    completed: bool = False  # the whole answer was sent
+
+
+class FakeProviderServer:
+    """The server. `start()` runs it on its own thread and loop; `stop()` ends it."""
+
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.host = host
+        self.port = port
+        self.history: list[Received] = []
+        self.default_reply = Reply.ok()
+        self._scripts: dict[str, deque[Reply]] = defaultdict(deque)
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._server: asyncio.AbstractServer | None = None
+        self._ready = threading.Event()
+        self._changed = threading.Condition(self._lock)
+        self._connections: set[asyncio.Task] = set()
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> FakeProviderServer:
+        if self._thread is not None:
+            return self
+        self._thread = threading.Thread(target=self._run, name="fake-provider", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("The fake provider server did not start.")
+        return self
+
+    def stop(self) -> None:
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        loop.call_soon_threadsafe(self._shutdown)
+        thread.join(10)
+        self._thread = None
+        self._loop = None
+
+    def __enter__(self) -> FakeProviderServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        asyncio.set_event_loop(loop)
+        self._server = loop.run_until_complete(
+            asyncio.start_server(self._handle_connection, self.host, self.port)
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+        self._ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    def _shutdown(self) -> None:
+        assert self._loop is not None and self._server is not None
+        self._server.close()
+        for task in list(self._connections):
+            task.cancel()
+
+        async def finish() -> None:
+            await asyncio.gather(*self._connections, return_exceptions=True)
+            self._loop.stop()  # type: ignore[union-attr]
+
+        self._loop.create_task(finish())
+
+    # -- scripting and history ----------------------------------------------------------------
+
+    def script(self, model: str, *replies: Reply) -> None:
+        """Queue replies for requests naming `model` ("*": any model)."""
+        with self._lock:
+            self._scripts[model].extend(replies)
+
+    def reset(self) -> None:
+        """Forget scripts and history; back to the default reply."""
+        with self._lock:
+            self._scripts.clear()
+            self.history.clear()
+            self.default_reply = Reply.ok()
+
+    def requests_for(self, model: str) -> list[Received]:
+        with self._lock:
+            return [r for r in self.history if r.model == model]
+
+    def wait_for(self, predicate: Any, timeout: float = 5.0) -> bool:
+        """Block until `predicate(history)` holds (e.g. a disconnect was seen) or time runs out."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not predicate(self.history):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._changed.wait(remaining)
+            return True
+
+    def _next_reply(self, model: str) -> Reply:
+        with self._lock:
+            for key in (model, "*"):
+                queue = self._scripts.get(key)
+                if queue:
+                    return queue.popleft()
+            return self.default_reply
+
+    def _record(self, received: Received) -> None:
+        with self._changed:
+            self.history.append(received)
+            self._changed.notify_all()
+
+    def _touch(self) -> None:
+        with self._changed:
+            self._changed.notify_all()
+
+    # -- HTTP/1.1 ----------------------------------------------------------------------------
+
+    async def _handle_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections.add(task)
+        try:
+            while True:
+                request = await _read_request(reader)
+                if request is None:
+                    break
+                keep_open = await self._respond(request, reader, writer)
+                if not keep_open:
+                    break
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            pass
+        finally:
+            self._connections.discard(task)
+            with contextlib.suppress(Exception):
+                writer.close()
+
+    async def _respond(
+        self,
+        request: tuple[str, str, dict[str, str], bytes],
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> bool:
+        method, target, headers, raw_body = request
+        parts = urlsplit(target)
+        path = parts.path
+        query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        try:
+            body = json.loads(raw_body) if raw_body else {}
+        except ValueError:
+            body = {}
+        if not isinstance(body, dict):
+            body = {}
+        wire: Wire
+        if method == "POST" and path.endswith("/messages"):
+            wire = "anthropic"
+            model = str(body.get("model", ""))
+        elif method == "POST" and path.endswith("/chat/completions"):
+            wire = "openai"
+            model = str(body.get("model", ""))
+            if "/openai/deployments/" in path:
+                model = path.split("/openai/deployments/", 1)[1].split("/", 1)[0]
+        else:
+            await _send_json(writer, 404, {"error": {"message": f"No route for {method} {path}"}})
+            return True
+        received = Received(
+            method=method,
+            path=path,
+            query=query,
+            headers=headers,
+            body=body,
+            model=model,
+            wire=wire,
+            stream=bool(body.get("stream")),
+        )
+        reply = self._next_reply(model)
+        received.reply_kind = reply.kind
+        self._record(received)
+
+        # Notice a client that goes away while we stall or stream.
+        gone = asyncio.Event()
+        watcher = asyncio.create_task(_watch_eof(reader, gone))
+        try:
+            if reply.latency_s and await _wait_or_gone(gone, reply.latency_s):
+                return self._disconnected(received)
+            if reply.kind == "hang":
+                await _wait_or_gone(gone, reply.hang_s)
+                return self._disconnected(received)
+            if reply.kind == "reset":
+                _reset(writer)
+                return False
+            if not received.stream or reply.kind == "error":
+                # Stop watching before answering: the client may send its next request at once.
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
+            if reply.kind == "error":
+                await _send_json(writer, reply.status, _error_body(wire, reply), reply.headers)
+                received.completed = True
+                self._touch()
+                return True
+            text = reply.text if reply.text is not None else _echo(body, wire)
+            usage = _usage(body, text, reply)
+            if received.stream:
+                finished = await self._stream(writer, wire, model, text, usage, reply, gone)
+                if not finished:
+                    return self._disconnected(received) if gone.is_set() else False
+                received.completed = True
+                self._touch()
+                return False  # the chunked stream ends the exchange; the client reconnects
+            payload = (
+                _openai_completion(model, text, usage, reply)
+                if wire == "openai"
+                else _anthropic_message(model, text, usage, reply)
+            )
+            if reply.kind == "stream_cut":
+                data = json.dumps(payload).encode()
+                writer.write(
+                    _head(200, {"content-type": "application/json", "content-length": str(len(data))})
+                )
+                writer.write(data[: len(data) // 2])
+                await writer.drain()
+                _reset(writer)
+                return False
+            await _send_json(writer, 200, payload)
+            received.completed = True
+            self._touch()
+            return True
+        except (ConnectionError, OSError):
+            return self._disconnected(received)
+        finally:
+            watcher.cancel()
+
+    def _disconnected(self, received: Received) -> bool:
+        received.disconnected = True
+        self._touch()
+        return False
+
+    async def _stream(
+        self,
+        writer: asyncio.StreamWriter,
+        wire: Wire,
+        model: str,
+        text: str,
+        usage: dict[str, int],
+        reply: Reply,
+        gone: asyncio.Event,
+    ) -> bool:
+        writer.write(
+            _head(
+                200,
+                {
+                    "content-type": "text/event-stream",
+                    "transfer-encoding": "chunked",
+                    "cache-control": "no-cache",
+                    "connection": "close",
+                },
+            )
+        )
+        await writer.drain()
+        if reply.ttft_s and await _wait_or_gone(gone, reply.ttft_s):
+            return False
+        tokens = _tokens(text)
+        ident = next(self._ids)
+        events = (
+            _openai_stream_events(ident, model, tokens, usage, reply)
+            if wire == "openai"
+            else _anthropic_stream_events(ident, model, tokens, usage, reply)
+        )
+        sent_tokens = 0
+        for event, is_token in events:
+            if is_token:
+                if reply.kind == "stream_cut" and sent_tokens >= reply.after_tokens:
+                    _reset(writer)
+                    return False
+                if (
+                    sent_tokens
+                    and reply.token_interval_s
+                    and await _wait_or_gone(gone, reply.token_interval_s)
+                ):
+                    return False
+                sent_tokens += 1
+            if gone.is_set():
+                return False
+            writer.write(_chunk(event))
+            await writer.drain()
+        if reply.kind == "stream_cut":
+            _reset(writer)
+            return False
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+        return True
+
+
+# -- HTTP helpers ------------------------------------------------------------------------------
+
+
+async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, dict[str, str], bytes] | None:
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+    except (asyncio.IncompleteReadError, ConnectionError):
+        return None
+    lines = head.decode("latin-1").split("\r\n")
+    method, target, _ = lines[0].split(" ", 2)
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        if ":" in line:
+            name, value = line.split(":", 1)
+            headers[name.strip().lower()] = value.strip()
+    body = b""
+    if headers.get("transfer-encoding", "").lower() == "chunked":
+        chunks = []
+        while True:
+            size = int((await reader.readline()).strip() or b"0", 16)
+            if size == 0:
+                await reader.readline()
+                break
+            chunks.append(await reader.readexactly(size))
+            await reader.readline()
+        body = b"".join(chunks)
+    elif headers.get("content-length"):
+        body = await reader.readexactly(int(headers["content-length"]))
+    return method, target, headers, body
+
+
+async def _watch_eof(reader: asyncio.StreamReader, gone: asyncio.Event) -> None:
+    with contextlib.suppress(Exception):
+        while await reader.read(65536):
+            pass
+    gone.set()
+
+
+async def _wait_or_gone(gone: asyncio.Event, seconds: float) -> bool:
+    """Sleep `seconds`; True if the client went away meanwhile."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(gone.wait(), seconds)
+    return gone.is_set()
+
+
+def _reset(writer: asyncio.StreamWriter) -> None:
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
+
+
+_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found"}
+
+
+def _head(status: int, headers: dict[str, str]) -> bytes:
+    lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+async def _send_json(
+    writer: asyncio.StreamWriter, status: int, payload: Any, extra_headers: dict[str, str] | None = None
+) -> None:
+    data = json.dumps(payload).encode()
+    headers = {"content-type": "application/json", "content-length": str(len(data))}
+    headers.update(extra_headers or {})
+    writer.write(_head(status, headers) + data)
+    await writer.drain()
+
+
+def _chunk(event: bytes) -> bytes:
+    return f"{len(event):x}\r\n".encode() + event + b"\r\n"
+
+
+def _sse(data: Any, event: str | None = None) -> bytes:
+    prefix = f"event: {event}\n" if event else ""
+    payload = data if isinstance(data, str) else json.dumps(data)
+    return f"{prefix}data: {payload}\n\n".encode()
+
+
+# -- Wire formats ------------------------------------------------------------------------------
+
+
+def _messages_text(body: dict[str, Any]) -> list[tuple[str, str]]:
+    out = []
+    system = body.get("system")
+    if isinstance(system, str):
+        out.append(("system", system))
+    elif isinstance(system, list):
+        out.append(("system", " ".join(str(b.get("text", "")) for b in system if isinstance(b, dict))))
+    for message in body.get("messages") or []:
+        if not isinstance(message, dict):
+            continue
+        content = message.get("content")
+        if isinstance(content, list):
+            content = " ".join(str(b.get("text", "")) for b in content if isinstance(b, dict))
+        out.append((str(message.get("role", "")), str(content or "")))
+    return out
+
+
+def _echo(body: dict[str, Any], wire: Wire) -> str:
+    users = [text for role, text in _messages_text(body) if role == "user"]
+    last = users[-1] if users else ""
+    return f"Echo: {last}".strip()
+
+
+def _usage(body: dict[str, Any], text: str, reply: Reply) -> dict[str, int]:
+    input_tokens = reply.input_tokens
+    if input_tokens is None:
+        input_tokens = sum(len(t.split()) for _, t in _messages_text(body))
+    output_tokens = reply.output_tokens if reply.output_tokens is not None else len(_tokens(text))
+    return {"input": input_tokens, "output": output_tokens, "cached": reply.cached_tokens}
+
+
+def _tokens(text: str) -> list[str]:
+    words = text.split(" ")
+    return [w if i == 0 else " " + w for i, w in enumerate(words) if w or i == 0]
+
+
+def _error_body(wire: Wire, reply: Reply) -> dict[str, Any]:
+    message = reply.message
+    if wire == "anthropic":
+        error_type = reply.error_type
+        if message == "context_length":
+            message = "prompt is too long: 250000 tokens > 200000 maximum"
+        if reply.status == 404:
+            message = "model: not found"
+        if reply.error_code == "content_filter":
+            message = "Output blocked by content filtering policy"
+        return {"type": "error", "error": {"type": error_type, "message": message}}
+    if message == "context_length":
+        message = (
+            "This model's maximum context length is 128000 tokens. However, your messages resulted "
+            "in 250000 tokens. Please reduce the length of the messages."
+        )
+    error_type = "invalid_request_error" if reply.status < 500 and reply.status != 429 else reply.error_type
+    if reply.status == 429:
+        error_type = "requests"
+    return {"error": {"message": message, "type": error_type, "param": None, "code": reply.error_code}}
+
+
+def _openai_usage(usage: dict[str, int]) -> dict[str, Any]:
+    return {
+        "prompt_tokens": usage["input"],
+        "completion_tokens": usage["output"],
+        "total_tokens": usage["input"] + usage["output"],
+        "prompt_tokens_details": {"cached_tokens": usage["cached"]},
+    }
+
+
+def _openai_completion(model: str, text: str, usage: dict[str, int], reply: Reply) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text},
+                "finish_reason": reply.finish_reason,
+            }
+        ],
+        "usage": _openai_usage(usage),
+    }
+
+
+def _openai_stream_events(ident: int, model: str, tokens: list[str], usage: dict[str, int], reply: Reply):
+    base = {
+        "id": f"chatcmpl-fake-{ident}",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+    }
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+        return _sse({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+
+    yield chunk({"role": "assistant", "content": ""}), False
+    for token in tokens:
+        yield chunk({"content": token}), True
+    yield chunk({}, reply.finish_reason), False
+    yield _sse({**base, "choices": [], "usage": _openai_usage(usage)}), False
+    yield _sse("[DONE]"), False
+
+
+_ANTHROPIC_STOP = {"stop": "end_turn", "length": "max_tokens", "content_filter": "refusal"}
+
+
+def _anthropic_usage(usage: dict[str, int]) -> dict[str, int]:
+    return {
+        "input_tokens": usage["input"] - usage["cached"],
+        "output_tokens": usage["output"],
+        "cache_read_input_tokens": usage["cached"],
+        "cache_creation_input_tokens": 0,
+    }
+
+
+def _anthropic_message(model: str, text: str, usage: dict[str, int], reply: Reply) -> dict[str, Any]:
+    return {
+        "id": "msg_fake",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [{"type": "text", "text": text}],
+        "stop_reason": _ANTHROPIC_STOP.get(reply.finish_reason, reply.finish_reason),
+        "stop_sequence": None,
+        "usage": _anthropic_usage(usage),
+    }
+
+
+def _anthropic_stream_events(ident: int, model: str, tokens: list[str], usage: dict[str, int], reply: Reply):
+    start_usage = {**_anthropic_usage(usage), "output_tokens": 1}
+    message: dict[str, Any] = {
+        "id": f"msg_fake_{ident}",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": start_usage,
+    }
+    yield _sse({"type": "message_start", "message": message}, "message_start"), False
+    yield (
+        _sse(
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+            "content_block_start",
+        ),
+        False,
+    )
+    yield _sse({"type": "ping"}, "ping"), False
+    for token in tokens:
+        delta = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": token}}
+        yield _sse(delta, "content_block_delta"), True
+    yield _sse({"type": "content_block_stop", "index": 0}, "content_block_stop"), False
+    stop = _ANTHROPIC_STOP.get(reply.finish_reason, reply.finish_reason)
+    yield (
+        _sse(
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": stop, "stop_sequence": None},
+                "usage": {"output_tokens": usage["output"]},
+            },
+            "message_delta",
+        ),
+        False,
+    )
+    yield _sse({"type": "message_stop"}, "message_stop"), False
+
+
+# -- pytest fixture ----------------------------------------------------------------------------
+
+
+class FakeProvider:
+    """What the `fake_provider` fixture gives a test: the server's scripting and history,
+    plus Provider/ModelConfig rows (and ProviderSpecs) pointing at it."""
+
+    def __init__(self, server: FakeProviderServer) -> None:
+        self.server = server
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def history(self) -> list[Received]:
+        return self.server.history
+
+    def script(self, model: str, *replies: Reply) -> None:
+        self.server.script(model, *replies)
+
+    def requests_for(self, model: str) -> list[Received]:
+        return self.server.requests_for(model)
+
+    def wait_for(self, predicate: Any, timeout: float = 5.0) -> bool:
+        return self.server.wait_for(predicate, timeout)
+
+    def base_url(self, kind: str) -> str:
+        """What a Provider of `kind` needs in `base_url` to reach this server."""
+        if kind in ("azure_openai", "anthropic"):
+            return self.url  # the SDKs add /openai/deployments/… and /v1/messages
+        return f"{self.url}/v1"
+
+    def provider_fields(self, kind: str = "openai", **overrides: Any) -> dict[str, Any]:
+        fields: dict[str, Any] = {
+            "kind": kind,
+            "base_url": self.base_url(kind),
+            "api_key_env": FAKE_KEY_ENV,
+            "api_version": AZURE_API_VERSION if kind == "azure_openai" else "",
+            "options": {},
+        }
+        fields.update(overrides)
+        return fields
+
+    def spec(self, kind: str = "openai", *, name: str | None = None, **overrides: Any) -> Any:
+        """A ProviderSpec (no database) pointing at this server."""
+        from routing.providers.base import ProviderSpec
+
+        fields = self.provider_fields(kind, **overrides)
+        fields.pop("enabled", None)
+        return ProviderSpec(name=name or f"fake-{kind}", **fields)
+
+    def provider(self, kind: str = "openai", *, name: str | None = None, **overrides: Any) -> Any:
+        """A saved routing.Provider pointing at this server (needs the `db` fixture)."""
+        from tests.factories import ProviderFactory
+
+        return ProviderFactory(name=name or f"fake-{kind}", **self.provider_fields(kind, **overrides))
+
+    def model(
+        self,
+        name: str,
+        *,
+        kind: str = "openai",
+        model_id: str | None = None,
+        provider: Any = None,
+        capabilities: list[str] | None = None,
+        **fields: Any,
+    ) -> Any:
+        """A saved routing.ModelConfig on a provider of `kind` pointing at this server.
+
+        Script its failures with `fake_provider.script(model.model_id, Reply.rate_limit())`
+        (`model_id` defaults to `name`)."""
+        from tests.factories import ModelConfigFactory
+
+        if provider is None:
+            provider = self.provider(kind)
+        return ModelConfigFactory(
+            name=name,
+            provider=provider,
+            model_id=model_id or name,
+            capabilities=capabilities or [],
+            **fields,
+        )
+
+
+_server: FakeProviderServer | None = None
+
+
+def fake_provider_server() -> FakeProviderServer:
+    """The process-wide server the fixture uses (started on first use, stopped at exit)."""
+    global _server
+    if _server is None:
+        import atexit
+
+        _server = FakeProviderServer().start()
+        atexit.register(_server.stop)
+    return _server
+
+
+@pytest.fixture(name="fake_provider")
+def fake_provider_fixture(monkeypatch: pytest.MonkeyPatch):
+    """A FakeProvider handle on a shared server, with scripts and history reset per test and
+    FAKE_PROVIDER_API_KEY set. Cached SDK clients are dropped at the end of the test."""
+    from routing.providers.registry import forget_clients
+
+    server = fake_provider_server()
+    server.reset()
+    monkeypatch.setenv(FAKE_KEY_ENV, FAKE_KEY)
+    yield FakeProvider(server)
+    server.reset()
+    forget_clients()
