@@ -86,7 +86,89 @@ class CallRecord(models.Model):
             models.Index(fields=["task_type", "created_at"], name="call_route_time"),
             models.Index(fields=["api_key", "created_at"], name="call_key_time"),
             models.Index(fields=["status", "created_at"], name="call_status_time"),
+            models.Index(fields=["provider_name", "created_at"], name="call_provider_time"),
         ]
 
     def __str__(self) -> str:
         return f"{self.trace_id} #{self.attempt} {self.model_name} {self.status}"
+
+
+class RollupGrain(models.TextChoices):
+    MINUTE = "minute", "Minute"
+    HOUR = "hour", "Hour"
+    DAY = "day", "Day"
+
+
+class CallRollup(models.Model):
+    """Aggregates of CallRecords per time bucket and dimension combination.
+
+    Written only by `metrics.rollups`; a bucket is always recomputed whole from raw rows
+    (minute and hour) or from hour rollups (day), so re-running a rollup replaces rows and
+    never double-counts. Empty foreign keys are stored as 0 and missing chain steps as -1 so
+    the unique constraint sees one row per combination on every database.
+    Histograms are `metrics.histogram` encodings (sparse bucket index → count).
+    """
+
+    grain = models.CharField(max_length=8, choices=RollupGrain.choices)
+    bucket = models.DateTimeField(help_text="Start of the bucket (UTC; a day starts at local midnight).")
+    model_name = models.CharField(max_length=100)
+    provider_name = models.CharField(max_length=100, blank=True, default="")
+    task_type = models.CharField(max_length=100, blank=True, default="")
+    api_key_id = models.BigIntegerField(default=0)
+    source = models.CharField(max_length=16, blank=True, default="")
+    prompt_version_id = models.BigIntegerField(default=0)
+    status = models.CharField(max_length=16)
+    chain_name = models.CharField(max_length=100, blank=True, default="")
+    chain_step = models.IntegerField(default=-1)
+
+    count = models.PositiveIntegerField(default=0)
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    cached_tokens = models.BigIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=20, decimal_places=10, default=0)
+    cost_unknown = models.PositiveIntegerField(default=0, help_text="Calls whose price is unknown.")
+    latency_sum_ms = models.FloatField(default=0)
+    latency_count = models.PositiveIntegerField(default=0)
+    ttft_sum_ms = models.FloatField(default=0)
+    ttft_count = models.PositiveIntegerField(default=0)
+    latency_hist = models.BinaryField(default=b"")
+    ttft_hist = models.BinaryField(default=b"")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=[
+                    "grain",
+                    "bucket",
+                    "model_name",
+                    "provider_name",
+                    "task_type",
+                    "api_key_id",
+                    "source",
+                    "prompt_version_id",
+                    "status",
+                    "chain_name",
+                    "chain_step",
+                ],
+                name="rollup_unique_combination",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.grain} {self.bucket:%Y-%m-%d %H:%M} {self.model_name} {self.status} ×{self.count}"
+
+
+class RollupState(models.Model):
+    """The one row (pk=1) that tracks rollup progress and who is running it."""
+
+    last_record_id = models.BigIntegerField(default=0, help_text="Records up to this id are rolled up.")
+    covered_until = models.DateTimeField(
+        null=True, blank=True, help_text="Rollups hold every record created before this instant."
+    )
+    locked_until = models.DateTimeField(null=True, blank=True)
+    locked_by = models.CharField(max_length=64, blank=True, default="")
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    last_run_seconds = models.FloatField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"rollups to #{self.last_record_id} (until {self.covered_until})"

@@ -1,3 +1,9 @@
-from django.urls import URLPattern
+from django.urls import path
 
-urlpatterns: list[URLPattern] = []
+from metrics import views
+
+urlpatterns = [
+    path("dashboard/", views.dashboard, name="dashboard"),
+    path("calls/", views.calls, name="calls"),
+    path("calls/<int:call_id>/", views.call_detail, name="call_detail"),
+]

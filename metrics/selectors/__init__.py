@@ -1,0 +1,1 @@
+"""Reads for the dashboard and the call log (see the modules)."""

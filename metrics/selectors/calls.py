@@ -1,0 +1,123 @@
+"""The call log (keyset pages on created_at, id; never OFFSET) and one call's trace."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from django.db.models import Q, QuerySet
+
+from metrics.filters import Query
+from metrics.models import CallRecord
+
+PAGE_SIZE = 50
+LIST_FIELDS = (
+    "id",
+    "trace_id",
+    "created_at",
+    "source",
+    "task_type",
+    "model_name",
+    "provider_name",
+    "attempt",
+    "chain_name",
+    "chain_step",
+    "status",
+    "error_class",
+    "latency_ms",
+    "input_tokens",
+    "output_tokens",
+    "cost_usd",
+    "api_key_id",
+)
+
+
+def cursor_encode(record: CallRecord) -> str:
+    micros = int(record.created_at.timestamp() * 1_000_000)
+    return f"{micros}.{record.id}"
+
+
+def cursor_decode(raw: str) -> tuple[datetime, int] | None:
+    try:
+        micros, _, ident = raw.partition(".")
+        when = datetime.fromtimestamp(int(micros) / 1_000_000, tz=UTC)
+        return when.replace(microsecond=int(micros) % 1_000_000), int(ident)
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+@dataclass
+class CallPage:
+    calls: list[CallRecord]
+    older: str | None  # cursor for the next (older) page
+    newer: str | None  # cursor for the previous (newer) page
+
+
+def calls_page(*, q: Query, before: str = "", after: str = "", notes: list[str]) -> CallPage:
+    base: QuerySet[CallRecord] = CallRecord.objects.filter(
+        created_at__gte=q.start, created_at__lt=q.end, **q.lookups()
+    ).only(*LIST_FIELDS)
+    if after:
+        cursor = cursor_decode(after)
+        if cursor is None:
+            notes.append("That page link is broken: showing the newest calls.")
+        else:
+            when, ident = cursor
+            rows = list(
+                base.filter(created_at__gte=when)
+                .exclude(Q(created_at=when) & Q(id__lte=ident))
+                .order_by("created_at", "id")[: PAGE_SIZE + 1]
+            )
+            has_newer = len(rows) > PAGE_SIZE
+            rows = rows[:PAGE_SIZE][::-1]
+            return CallPage(
+                calls=rows,
+                older=cursor_encode(rows[-1]) if rows else None,
+                newer=cursor_encode(rows[0]) if rows and has_newer else None,
+            )
+    qs = base.order_by("-created_at", "-id")
+    paged = False
+    if before:
+        cursor = cursor_decode(before)
+        if cursor is None:
+            notes.append("That page link is broken: showing the newest calls.")
+        else:
+            when, ident = cursor
+            qs = qs.filter(created_at__lte=when).exclude(Q(created_at=when) & Q(id__gte=ident))
+            paged = True
+    rows = list(qs[: PAGE_SIZE + 1])
+    has_older = len(rows) > PAGE_SIZE
+    rows = rows[:PAGE_SIZE]
+    return CallPage(
+        calls=rows,
+        older=cursor_encode(rows[-1]) if rows and has_older else None,
+        newer=cursor_encode(rows[0]) if rows and paged else None,
+    )
+
+
+@dataclass
+class CostLine:
+    tokens: int
+    price_per_1k: Decimal | None
+    cost: Decimal | None
+
+
+def call_trace(*, record: CallRecord) -> list[CallRecord]:
+    return list(
+        CallRecord.objects.filter(trace_id=record.trace_id)
+        .order_by("created_at", "id")
+        .defer("request_text", "response_text")[:200]
+    )
+
+
+def cost_arithmetic(record: CallRecord) -> dict[str, CostLine | Decimal | None]:
+    def line(tokens: int, price: Decimal | None) -> CostLine:
+        return CostLine(
+            tokens=tokens, price_per_1k=price, cost=None if price is None else tokens * price / 1000
+        )
+
+    inp = line(record.input_tokens, record.input_price_per_1k)
+    out = line(record.output_tokens, record.output_price_per_1k)
+    computed = None if inp.cost is None or out.cost is None else inp.cost + out.cost
+    return {"input": inp, "output": out, "computed": computed, "stored": record.cost_usd}

@@ -1,0 +1,341 @@
+"""Dashboard figures: rollup rows for the window plus the live tail from raw rows.
+
+One query fetches every rollup row of the window (bounded by buckets × dimension
+combinations, not by call volume); one more reads the raw rows created since the last
+rollup run (at most TAIL_MAX of them by time). Everything else is folded in one pass here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.utils import timezone
+
+from metrics.filters import FilterChoices, Query
+from metrics.histogram import Hist, hist_merge, hist_merge_encoded, hist_percentiles
+from metrics.models import CallRecord, CallRollup, CallStatus, RollupState, Source
+from metrics.rollups import RAW_FIELDS, aggregate_raw, hist_encode, step_after
+
+TAIL_MAX = timedelta(minutes=30)
+ERROR_STATUSES = frozenset({CallStatus.ERROR, CallStatus.TIMEOUT})
+
+ROLLUP_FIELDS = (
+    "bucket",
+    "model_name",
+    "provider_name",
+    "task_type",
+    "api_key_id",
+    "source",
+    "prompt_version_id",
+    "status",
+    "chain_name",
+    "chain_step",
+    "count",
+    "input_tokens",
+    "output_tokens",
+    "cost_usd",
+    "cost_unknown",
+    "latency_sum_ms",
+    "latency_count",
+    "ttft_hist",
+    "latency_hist",
+)
+
+
+@dataclass
+class Bucket:
+    """Sums for a group (a model in a time bucket, a route, a provider…)."""
+
+    count: int = 0
+    errors: int = 0
+    cost: Decimal = Decimal(0)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    latency_sum: float = 0.0
+    latency_count: int = 0
+    cost_unknown: int = 0
+    latency_hist: Hist = field(default_factory=dict)
+    ttft_hist: Hist = field(default_factory=dict)
+
+    @property
+    def error_rate(self) -> float | None:
+        return self.errors / self.count if self.count else None
+
+    @property
+    def avg_latency(self) -> float | None:
+        return self.latency_sum / self.latency_count if self.latency_count else None
+
+    def percentiles(self, *ps: float) -> list[float | None]:
+        return hist_percentiles(self.latency_hist, ps)
+
+    def ttft_percentiles(self, *ps: float) -> list[float | None]:
+        return hist_percentiles(self.ttft_hist, ps)
+
+    def add_sums(self, other: Bucket) -> None:
+        self.count += other.count
+        self.errors += other.errors
+        self.cost += other.cost
+        self.input_tokens += other.input_tokens
+        self.output_tokens += other.output_tokens
+        self.latency_sum += other.latency_sum
+        self.latency_count += other.latency_count
+        self.cost_unknown += other.cost_unknown
+
+
+@dataclass
+class Totals:
+    count: int = 0
+    errors: int = 0
+    cost: Decimal = Decimal(0)
+    tokens: int = 0
+    p50: float | None = None
+    p95: float | None = None
+
+    @property
+    def error_rate(self) -> float | None:
+        return self.errors / self.count if self.count else None
+
+
+@dataclass
+class DashboardData:
+    buckets: list[datetime]
+    series: dict[tuple[datetime, str], Bucket]
+    by_model: dict[str, Bucket]
+    breakdowns: dict[str, dict[Any, Bucket]]
+    chains: dict[tuple[str, int, str], int]
+    totals: Totals
+    previous: Totals
+    covered_until: datetime | None
+    notes: list[str]
+
+    @property
+    def models(self) -> list[str]:
+        return sorted(self.by_model, key=lambda m: (-self.by_model[m].cost, -self.by_model[m].count, m))
+
+    @property
+    def empty(self) -> bool:
+        return self.totals.count == 0
+
+
+def _tail_rows(
+    q: Query, start: datetime, end: datetime, state: RollupState | None, notes: list[str]
+) -> list[tuple[Any, ...]]:
+    """Rollup-shaped tuples for raw rows newer than the last rollup run, within [start, end)."""
+    covered = state.covered_until if state else None
+    if covered is not None and covered >= end:
+        return []
+    tail_start = max(start, covered) if covered is not None else start
+    floor = timezone.now() - TAIL_MAX
+    if tail_start < floor:
+        if notes is not None:
+            when = f"last ran {covered:%Y-%m-%d %H:%M} UTC" if covered else "have not run yet"
+            notes.append(
+                f"Rollups {when}: figures older than {int(TAIL_MAX.total_seconds() // 60)} minutes are missing "
+                "until the worker catches up (`make run` runs it; or `python manage.py rollup_calls`)."
+            )
+        tail_start = max(tail_start, floor)
+    if tail_start >= end:
+        return []
+    raw = (
+        CallRecord.objects.filter(created_at__gte=tail_start, created_at__lt=end, **q.lookups())
+        .order_by()
+        .values_list(*RAW_FIELDS)
+    )
+    out: list[tuple[Any, ...]] = []
+    for (bucket, key), agg in aggregate_raw(raw, q.grain).items():
+        out.append(
+            (
+                bucket,
+                *key,
+                agg.count,
+                agg.input_tokens,
+                agg.output_tokens,
+                agg.cost_usd,
+                agg.cost_unknown,
+                agg.latency_sum_ms,
+                agg.latency_count,
+                hist_encode(agg.ttft_hist),
+                hist_encode(agg.latency_hist),
+            )
+        )
+    return out
+
+
+def _rollup_rows(q: Query, start: datetime, end: datetime, fields: Iterable[str]) -> Any:
+    return (
+        CallRollup.objects.filter(grain=q.grain, bucket__gte=start, bucket__lt=end, **q.lookups())
+        .order_by()
+        .values_list(*fields)
+    )
+
+
+def bucket_starts(grain: str, start: datetime, end: datetime) -> list[datetime]:
+    out: list[datetime] = []
+    b = start
+    while b < end and len(out) < 5000:
+        out.append(b)
+        b = step_after(grain, b)
+    return out
+
+
+def dashboard_figures(*, q: Query) -> DashboardData:
+    notes: list[str] = []
+    state = RollupState.objects.filter(pk=1).first()
+    rows = list(_rollup_rows(q, q.start, q.end, ROLLUP_FIELDS))
+    rows += _tail_rows(q, q.start, q.end, state, notes)
+
+    series: dict[tuple[datetime, str], Bucket] = {}
+    dims = {"route": 3, "provider": 2, "key": 4, "prompt": 6, "source": 5}
+    breakdowns: dict[str, dict[Any, Bucket]] = {name: {} for name in dims}
+    chains: dict[tuple[str, int, str], int] = {}
+    for row in rows:
+        (bucket, model, _prov, _task, _key, _src, _pv, status, chain, step) = row[:10]
+        count, tin, tout, cost, unknown, lsum, lcnt, ttft_h, lat_h = row[10:]
+        errors = count if status in ERROR_STATUSES else 0
+        s = series.get((bucket, model))
+        if s is None:
+            s = series[(bucket, model)] = Bucket()
+        s.count += count
+        s.errors += errors
+        s.cost += cost
+        s.input_tokens += tin
+        s.output_tokens += tout
+        s.latency_sum += lsum
+        s.latency_count += lcnt
+        s.cost_unknown += unknown
+        hist_merge_encoded(s.latency_hist, lat_h)
+        hist_merge_encoded(s.ttft_hist, ttft_h)
+        for name, index in dims.items():
+            value = row[index]
+            group = breakdowns[name]
+            b = group.get(value)
+            if b is None:
+                b = group[value] = Bucket()
+            b.count += count
+            b.errors += errors
+            b.cost += cost
+            b.input_tokens += tin
+            b.output_tokens += tout
+            b.latency_sum += lsum
+            b.latency_count += lcnt
+        if chain and status == CallStatus.OK:
+            k = (chain, step, model)
+            chains[k] = chains.get(k, 0) + count
+
+    by_model: dict[str, Bucket] = {}
+    for (_bucket, model), s in series.items():
+        m = by_model.get(model)
+        if m is None:
+            m = by_model[model] = Bucket()
+        m.add_sums(s)
+        hist_merge(m.latency_hist, s.latency_hist)
+        hist_merge(m.ttft_hist, s.ttft_hist)
+    all_hist: Hist = {}
+    totals = Totals()
+    for m in by_model.values():
+        totals.count += m.count
+        totals.errors += m.errors
+        totals.cost += m.cost
+        totals.tokens += m.input_tokens + m.output_tokens
+        hist_merge(all_hist, m.latency_hist)
+    totals.p50, totals.p95 = hist_percentiles(all_hist, (50, 95))
+
+    previous = _previous_totals(q, state)
+    return DashboardData(
+        buckets=bucket_starts(q.grain, q.start, q.end),
+        series=series,
+        by_model=by_model,
+        breakdowns=breakdowns,
+        chains=chains,
+        totals=totals,
+        previous=previous,
+        covered_until=state.covered_until if state else None,
+        notes=notes,
+    )
+
+
+def _previous_totals(q: Query, state: RollupState | None) -> Totals:
+    start, end = q.previous
+    fields = ("status", "count", "cost_usd", "input_tokens", "output_tokens", "latency_hist")
+    rows: list[tuple[Any, ...]] = list(_rollup_rows(q, start, end, fields))
+    for t in _tail_rows(q, start, end, state, []):
+        rows.append((t[7], t[10], t[13], t[11], t[12], t[18]))
+    totals = Totals()
+    hist: Hist = {}
+    for status, count, cost, tin, tout, lat_h in rows:
+        totals.count += count
+        if status in ERROR_STATUSES:
+            totals.errors += count
+        totals.cost += cost
+        totals.tokens += tin + tout
+        hist_merge_encoded(hist, lat_h)
+    totals.p50, totals.p95 = hist_percentiles(hist, (50, 95))
+    return totals
+
+
+def filter_choices() -> FilterChoices:
+    from gateway.models import ApiKey
+    from routing.models import ModelConfig, Provider, TaskRoute
+
+    return FilterChoices(
+        models=list(ModelConfig.objects.order_by("name").values_list("name", flat=True)),
+        providers=list(Provider.objects.order_by("name").values_list("name", flat=True)),
+        routes=list(TaskRoute.objects.order_by("task_type").values_list("task_type", flat=True)),
+        keys=list(ApiKey.objects.order_by("name").values_list("id", "name")),
+    )
+
+
+def label_maps(data: DashboardData) -> dict[str, dict[Any, str]]:
+    """Readable names for the id-valued breakdowns (API keys, prompt versions, sources)."""
+    from gateway.models import ApiKey
+    from routing.models import PromptVersion
+
+    key_ids = [k for k in data.breakdowns["key"] if k]
+    pv_ids = [p for p in data.breakdowns["prompt"] if p]
+    keys = dict(ApiKey.objects.filter(id__in=key_ids).values_list("id", "name")) if key_ids else {}
+    prompts: dict[Any, str] = {}
+    if pv_ids:
+        for pv in PromptVersion.objects.filter(id__in=pv_ids).select_related("route", "model"):
+            prompts[pv.id] = str(pv)
+    return {
+        "key": {0: "(no key)", **{k: keys.get(k, f"key #{k} (deleted)") for k in key_ids}},
+        "prompt": {0: "(no prompt version)", **{p: prompts.get(p, f"#{p} (deleted)") for p in pv_ids}},
+        "source": dict(Source.choices),
+        "route": {"": "(no route)"},
+        "provider": {"": "(unknown)"},
+    }
+
+
+def unpriced_models(data: DashboardData) -> list[dict[str, Any]]:
+    """Models in the window with calls of unknown price, with their config id for the admin link."""
+    from routing.models import ModelConfig
+
+    names = [m for m, b in data.by_model.items() if b.cost_unknown]
+    if not names:
+        return []
+    ids = dict(ModelConfig.objects.filter(name__in=names).values_list("name", "id"))
+    return [
+        {"name": n, "calls": data.by_model[n].cost_unknown, "config_id": ids.get(n)} for n in sorted(names)
+    ]
+
+
+def breaker_states() -> dict[str, dict[str, Any]] | None:
+    try:
+        from routing.engine.breaker import breaker_states as states
+
+        return dict(states())
+    except Exception:  # the engine may not provide it yet; the dashboard still renders
+        return None
+
+
+def budget_alerts() -> list[dict[str, Any]] | None:
+    try:
+        from gateway.selectors import budget_alerts_active
+
+        return list(budget_alerts_active())
+    except Exception:  # the gateway may not provide it yet
+        return None

@@ -1,0 +1,69 @@
+"""Number formatting for dashboard tiles and tables."""
+
+from decimal import Decimal
+from typing import Any
+
+from django import template
+
+register = template.Library()
+
+
+@register.filter
+def usd(value: Any) -> str:
+    if value is None:
+        return "—"
+    v = Decimal(value)
+    if v and abs(v) < Decimal("0.01"):
+        return f"${v:.4f}"
+    return f"${v:,.2f}"
+
+
+@register.filter
+def ms(value: Any) -> str:
+    if value is None:
+        return "—"
+    v = float(value)
+    return f"{v / 1000:.2f} s" if v >= 10_000 else f"{v:,.0f} ms"
+
+
+@register.filter
+def pct(value: Any) -> str:
+    return "—" if value is None else f"{float(value):.1f}%"
+
+
+@register.filter
+def num(value: Any) -> str:
+    return "—" if value is None else f"{int(value):,}"
+
+
+@register.filter
+def tile_value(tile: dict) -> str:
+    kind, value = tile["kind"], tile["value"]
+    return {"usd": usd, "ms": ms, "pct": pct}.get(kind, num)(value)
+
+
+@register.filter
+def tile_change(tile: dict) -> str:
+    change = tile.get("change")
+    if change is None:
+        return "no previous data"
+    sign = "+" if change > 0 else ""
+    unit = " pts" if tile.get("change_is_points") else "%"
+    return f"{sign}{change:.1f}{unit} vs previous"
+
+
+@register.filter
+def tile_trend(tile: dict) -> str:
+    """'good', 'bad' or '' for colouring the change."""
+    change = tile.get("change")
+    if change is None or abs(change) < 0.05:
+        return ""
+    up_is_bad = tile.get("bad_up", False)
+    return "bad" if (change > 0) == up_is_bad else "good"
+
+
+@register.filter
+def model_colour(name: str) -> str:
+    from metrics.charts import model_colour as colour
+
+    return colour(str(name))
