@@ -1,0 +1,157 @@
+"""Parsing and checking what the user asked for, before anything is sent."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.conf import settings
+
+from playground.models import Aggregator, RunMode
+from playground.selectors import estimate_tokens, model_unusable_reason
+from routing.models import FallbackChain, ModelConfig, TaskRoute
+
+ASK_MODES = [c for c in RunMode.choices if c[0] != RunMode.ARENA]
+
+
+def max_models() -> int:
+    return int(settings.ORCHESTRATOR.get("PLAYGROUND_MAX_MODELS", 6))
+
+
+def _check_models(names: list[str], text_tokens: int, errors: list[str]) -> list[ModelConfig]:
+    found = {m.name: m for m in ModelConfig.objects.select_related("provider").filter(name__in=names)}
+    chosen = []
+    for name in names:
+        model = found.get(name)
+        if model is None:
+            errors.append(f"Unknown model {name!r}.")
+            continue
+        reason = model_unusable_reason(model)
+        if reason:
+            errors.append(f"{name} cannot answer: {reason}.")
+            continue
+        if text_tokens > model.context_window:
+            errors.append(
+                f"The prompt is about {text_tokens:,} tokens; {name} takes at most {model.context_window:,}."
+            )
+            continue
+        chosen.append(model)
+    return chosen
+
+
+class AskForm(forms.Form):
+    mode = forms.ChoiceField(choices=ASK_MODES, initial=RunMode.MODELS)
+    models = forms.MultipleChoiceField(required=False, choices=[])
+    route = forms.CharField(required=False)
+    chain = forms.CharField(required=False)
+    aggregator = forms.ChoiceField(choices=Aggregator.choices, initial=Aggregator.MAJORITY, required=False)
+    judge_model = forms.CharField(required=False)
+    system_prompt = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}), strip=False)
+    prompt = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 5}), strip=False)
+    temperature = forms.FloatField(required=False, min_value=0, max_value=2)
+    max_tokens = forms.IntegerField(required=False, min_value=1, max_value=200_000)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Any name is accepted here; clean() says precisely what is wrong with it.
+        names = self.data.getlist("models") if hasattr(self.data, "getlist") else self.data.get("models", [])
+        self.fields["models"].choices = [(n, n) for n in names]  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        errors: list[str] = []
+        mode = data.get("mode") or RunMode.MODELS
+        prompt = data.get("prompt") or ""
+        if not prompt.strip():
+            errors.append("Write a prompt first.")
+        tokens = estimate_tokens((data.get("system_prompt") or "") + prompt)
+        data["route_obj"] = None
+        data["model_objs"] = []
+        names = list(dict.fromkeys(data.get("models") or []))
+        if mode in (RunMode.MODELS, RunMode.CONSENSUS):
+            limit = max_models()
+            if not names:
+                errors.append(
+                    "Pick at least one model." if mode == RunMode.MODELS else "Pick the consensus members."
+                )
+            elif mode == RunMode.CONSENSUS and len(names) < 2:
+                errors.append("A consensus needs at least two models.")
+            elif len(names) > limit:
+                errors.append(f"Pick at most {limit} models at once (you picked {len(names)}).")
+            else:
+                data["model_objs"] = _check_models(names, tokens, errors)
+            if mode == RunMode.CONSENSUS and data.get("aggregator") == Aggregator.JUDGE:
+                judge = data.get("judge_model") or ""
+                if not judge:
+                    errors.append("The judge aggregator needs a judge model.")
+                else:
+                    _check_models([judge], tokens, errors)
+        elif mode == RunMode.ROUTE:
+            task_type = data.get("route") or ""
+            route = TaskRoute.objects.select_related("model__provider").filter(task_type=task_type).first()
+            if not task_type:
+                errors.append("Pick a task route.")
+            elif route is None:
+                errors.append(f"Unknown task route {task_type!r}.")
+            elif not route.enabled:
+                errors.append(f"The route {task_type} is disabled.")
+            elif route.model is not None:
+                _check_models([route.model.name], tokens, errors)
+            data["route_obj"] = route
+        elif mode == RunMode.CHAIN:
+            name = data.get("chain") or ""
+            chain = FallbackChain.objects.prefetch_related("steps__model__provider").filter(name=name).first()
+            if not name:
+                errors.append("Pick a fallback chain.")
+            elif chain is None:
+                errors.append(f"Unknown fallback chain {name!r}.")
+            else:
+                steps = list(chain.steps.all())
+                if not steps:
+                    errors.append(f"The chain {name} has no steps.")
+                elif all(model_unusable_reason(s.model) for s in steps):
+                    errors.append(
+                        f"No model of the chain {name} can answer: "
+                        + "; ".join(f"{s.model.name}: {model_unusable_reason(s.model)}" for s in steps)
+                        + "."
+                    )
+                elif all(tokens > s.model.context_window for s in steps):
+                    errors.append(
+                        f"The prompt is about {tokens:,} tokens; no model of the chain {name} takes that many."
+                    )
+        for error in errors:
+            self.add_error(None, error)
+        return data
+
+
+class ArenaForm(forms.Form):
+    prompt = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 5}), strip=False)
+    system_prompt = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}), strip=False)
+    capability = forms.CharField(required=False)
+    route = forms.CharField(required=False)
+    model_a = forms.CharField(required=False)
+    model_b = forms.CharField(required=False)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        errors: list[str] = []
+        prompt = data.get("prompt") or ""
+        if not prompt.strip():
+            errors.append("Write a prompt first.")
+        data["route_obj"] = None
+        task_type = data.get("route") or ""
+        if task_type:
+            route = TaskRoute.objects.filter(task_type=task_type, enabled=True).first()
+            if route is None:
+                errors.append(f"Unknown task route {task_type!r}.")
+            data["route_obj"] = route
+        tokens = estimate_tokens((data.get("system_prompt") or "") + prompt)
+        chosen = [n for n in (data.get("model_a"), data.get("model_b")) if n]
+        if len(chosen) == 2 and chosen[0] == chosen[1]:
+            errors.append("Pick two different models (or leave them random).")
+        elif chosen:
+            _check_models(chosen, tokens, errors)
+        data["tokens"] = tokens
+        for error in errors:
+            self.add_error(None, error)
+        return data

@@ -1,0 +1,396 @@
+"""Server-sent events for the playground: one stream per column, one for a consensus.
+
+Each stream claims its column (pending → streaming, a conditional UPDATE) so a reload or a
+second tab never calls the model twice; later openings get a snapshot of the saved answer.
+Deltas go to the browser as they arrive and the column is written once, at the end.
+
+Cancellation: when the browser closes the EventSource (Stop, leaving the page), uvicorn
+reports the disconnect, Django cancels the response task, and the CancelledError (or the
+generator's close) reaches the engine's `astream` generator, which records the attempt as
+cancelled. We close that generator explicitly too and save the column as cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.utils import timezone
+
+from playground.models import ColumnStatus, PlaygroundColumn, PlaygroundRun, RunMode
+
+KEEPALIVE_S = 10.0
+
+
+def sse(event: str, data: dict[str, Any]) -> str:
+    return f"event: {event}\ndata: {json.dumps(data, default=_json_default)}\n\n"
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def run_messages(run: PlaygroundRun) -> list[dict[str, str]]:
+    messages = []
+    if run.system_prompt.strip():
+        messages.append({"role": "system", "content": run.system_prompt})
+    messages.append({"role": "user", "content": run.prompt})
+    return messages
+
+
+def _attempt_dict(attempt: Any, *, blind: bool) -> dict[str, Any]:
+    if attempt is None:
+        return {}
+    data = attempt.to_dict() if hasattr(attempt, "to_dict") else dict(attempt)
+    data.pop("record_id", None)
+    if blind:
+        data["model"] = ""
+    return data
+
+
+def column_snapshot(column: PlaygroundColumn, *, blind: bool) -> dict[str, Any]:
+    return {
+        "status": column.status,
+        "text": column.text,
+        "error": column.error,
+        "error_class": column.error_class,
+        "model": "" if blind else column.answered_by,
+        "ttft_ms": column.ttft_ms,
+        "latency_ms": column.latency_ms,
+        "input_tokens": column.input_tokens,
+        "output_tokens": column.output_tokens,
+        "cost_usd": None if blind or column.cost_usd is None else str(column.cost_usd),
+        "simulated": column.simulated,
+        "attempts": [] if blind else column.attempts,
+    }
+
+
+async def _stream_kwargs(run: PlaygroundRun, column: PlaygroundColumn) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {
+        "source": "playground",
+        "trace_id": column.trace_id,
+        "temperature": run.temperature,
+        "max_tokens": run.max_tokens,
+    }
+    if run.mode == RunMode.ARENA:
+        kwargs["role"] = "arena"
+    if run.mode == RunMode.ROUTE:
+        kwargs["task_type"] = run.task_type
+        kwargs["content"] = run.prompt
+        active = await _route_prompt_text(run)
+        if run.system_prompt.strip() and run.system_prompt != active:
+            kwargs["system"] = run.system_prompt
+        return kwargs
+    kwargs["messages"] = run_messages(run)
+    if run.mode == RunMode.CHAIN:
+        kwargs["chain"] = run.chain_name
+    else:
+        kwargs["model"] = column.target_model
+    return kwargs
+
+
+@sync_to_async
+def _route_prompt_text(run: PlaygroundRun) -> str:
+    from playground.selectors import route_active_prompt
+
+    prompt = route_active_prompt(route=run.route)
+    return prompt.system_prompt if prompt is not None else ""
+
+
+async def column_events(*, column: PlaygroundColumn, may_run: bool) -> AsyncIterator[str]:
+    """SSE for one column: live from the engine when this request claims it, else a snapshot."""
+    from routing import orchestrator
+
+    run = column.run
+    blind = run.mode == RunMode.ARENA and not await run.votes.aexists()
+    yield "retry: 86400000\n\n"  # the page closes the stream itself; never auto-reconnect
+    claimed = may_run and (
+        await PlaygroundColumn.objects.filter(pk=column.pk, status=ColumnStatus.PENDING).aupdate(
+            status=ColumnStatus.STREAMING, started_at=timezone.now()
+        )
+    )
+    if not claimed:
+        await column.arefresh_from_db()
+        yield sse("snapshot", column_snapshot(column, blind=blind))
+        yield sse("end", {})
+        return
+
+    started = time.perf_counter()
+    text_parts: list[str] = []
+    attempts: list[dict[str, Any]] = []
+    final: dict[str, Any] = {"status": ColumnStatus.ERROR}
+    saved = False
+    first_token_ms: float | None = None
+    stream = None
+    try:
+        kwargs = await _stream_kwargs(run, column)
+        stream = orchestrator.astream(**kwargs)
+        yield sse("status", {"status": ColumnStatus.STREAMING})
+        async for event in stream:
+            if event.kind == "delta":
+                if first_token_ms is None:
+                    first_token_ms = (time.perf_counter() - started) * 1000
+                text_parts.append(event.text)
+                yield sse("delta", {"text": event.text})
+            elif event.kind == "attempt":
+                info = _attempt_dict(event.attempt, blind=blind) or {"model": "" if blind else event.model}
+                yield sse("attempt", info)
+            elif event.kind == "attempt_failed":
+                info = _attempt_dict(event.attempt, blind=blind) or {
+                    "model": "" if blind else event.model,
+                    "status": "error",
+                }
+                info.setdefault("error", event.error)
+                info.setdefault("error_class", event.error_class)
+                if not info.get("error"):
+                    info["error"] = event.error
+                attempts.append(info)
+                # Text sent before a failed attempt is discarded by the engine's fallback.
+                text_parts.clear()
+                yield sse("attempt_failed", info)
+            elif event.kind == "done" and event.result is not None:
+                result = event.result
+                usage = result.usage
+                attempts = [_attempt_dict(a, blind=False) for a in result.attempts] or attempts
+                final = {
+                    "status": ColumnStatus.OK,
+                    "text": result.text,
+                    "model": result.model,
+                    "ttft_ms": result.ttft_ms if result.ttft_ms is not None else first_token_ms,
+                    "latency_ms": result.latency_ms or (time.perf_counter() - started) * 1000,
+                    "input_tokens": usage.input_tokens,
+                    "output_tokens": usage.output_tokens,
+                    "cost_usd": result.cost_usd,
+                    "simulated": result.simulated,
+                    "attempts": attempts,
+                }
+                # Saved before the browser hears "done", so a vote or reload right after sees it.
+                saved = await _column_finish(column.pk, final)
+                yield sse("done", _public(final, blind=blind))
+            elif event.kind == "error":
+                final = {
+                    "status": ColumnStatus.ERROR,
+                    "text": "".join(text_parts),
+                    "error": event.error or "The model failed.",
+                    "error_class": event.error_class,
+                    "model": event.model,
+                    "ttft_ms": first_token_ms,
+                    "latency_ms": (time.perf_counter() - started) * 1000,
+                    "attempts": attempts,
+                }
+                saved = await _column_finish(column.pk, final)
+                yield sse("error", _public(final, blind=blind))
+        if not saved:
+            final.update(error="The stream ended without an answer.", text="".join(text_parts))
+            saved = await _column_finish(column.pk, final)
+            yield sse("error", _public(final, blind=blind))
+    except (asyncio.CancelledError, GeneratorExit):
+        final = {
+            "status": ColumnStatus.CANCELLED,
+            "text": "".join(text_parts),
+            "error": "Stopped before the answer finished.",
+            "ttft_ms": first_token_ms,
+            "latency_ms": (time.perf_counter() - started) * 1000,
+            "attempts": attempts,
+        }
+        raise
+    except Exception as exc:  # an engine error before or outside the stream: show it in the column
+        final = {
+            "status": ColumnStatus.ERROR,
+            "text": "".join(text_parts),
+            "error": getattr(exc, "message", None) or str(exc) or type(exc).__name__,
+            "error_class": getattr(exc, "code", "") or type(exc).__name__,
+            "ttft_ms": first_token_ms,
+            "latency_ms": (time.perf_counter() - started) * 1000,
+            "attempts": [a.to_dict() for a in getattr(exc, "attempts", [])] or attempts,
+        }
+        saved = await _column_finish(column.pk, final)
+        yield sse("error", _public(final, blind=blind))
+    finally:
+        if stream is not None and hasattr(stream, "aclose"):
+            with contextlib.suppress(Exception):  # closing must never hide the real outcome
+                await stream.aclose()
+        if not saved:
+            await _column_finish(column.pk, final)
+    yield sse("end", {})
+
+
+def _public(final: dict[str, Any], *, blind: bool) -> dict[str, Any]:
+    data = dict(final)
+    if blind:
+        data["model"] = ""
+        data["cost_usd"] = None
+        data["attempts"] = [{**a, "model": ""} for a in data.get("attempts", [])]
+    return data
+
+
+async def _column_finish(column_id: int, final: dict[str, Any]) -> bool:
+    fields = {
+        "status": final["status"],
+        "text": final.get("text", ""),
+        "error": final.get("error", "")[:4000],
+        "error_class": final.get("error_class", "")[:32],
+        "answered_by": final.get("model", "") or "",
+        "ttft_ms": final.get("ttft_ms"),
+        "latency_ms": final.get("latency_ms"),
+        "input_tokens": final.get("input_tokens"),
+        "output_tokens": final.get("output_tokens"),
+        "cost_usd": final.get("cost_usd"),
+        "simulated": bool(final.get("simulated", False)),
+        "attempts": final.get("attempts", []),
+        "finished_at": timezone.now(),
+    }
+    # A Stop that already marked the column keeps its status; the text still lands.
+    updated = await PlaygroundColumn.objects.filter(pk=column_id, status=ColumnStatus.STREAMING).aupdate(
+        **fields
+    )
+    if not updated:
+        keep = {
+            k: v
+            for k, v in fields.items()
+            if k in ("text", "ttft_ms", "latency_ms", "attempts", "answered_by")
+        }
+        await PlaygroundColumn.objects.filter(pk=column_id).aupdate(**keep)
+    return True
+
+
+# -- Consensus ------------------------------------------------------------------------
+
+
+async def consensus_events(*, run: PlaygroundRun, may_run: bool) -> AsyncIterator[str]:
+    """SSE for a consensus run: members and the aggregate when the engine has them."""
+    from routing import orchestrator
+
+    yield "retry: 86400000\n\n"
+    claimed = may_run and (
+        await PlaygroundRun.objects.filter(pk=run.pk, consensus_status=ColumnStatus.PENDING).aupdate(
+            consensus_status=ColumnStatus.STREAMING
+        )
+    )
+    if not claimed:
+        await run.arefresh_from_db()
+        yield sse("consensus", {"status": run.consensus_status, **(run.consensus or {})})
+        yield sse("end", {})
+        return
+    columns = [c async for c in run.columns.order_by("position")]
+    await PlaygroundColumn.objects.filter(run=run).aupdate(
+        status=ColumnStatus.STREAMING, started_at=timezone.now()
+    )
+    started = time.perf_counter()
+    task = asyncio.ensure_future(
+        orchestrator.aconsensus(
+            run_messages(run),
+            models=[c.target_model for c in columns],
+            aggregator=run.aggregator or "majority",
+            judge_model=run.judge_model or None,
+            source="playground",
+            trace_id=run.trace_id,
+            temperature=run.temperature,
+            max_tokens=run.max_tokens,
+        )
+    )
+    status = ColumnStatus.ERROR
+    payload: dict[str, Any] = {}
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=KEEPALIVE_S)
+            if done:
+                break
+            yield ": waiting for the members\n\n"
+        result = task.result()
+        wall_ms = (time.perf_counter() - started) * 1000
+        members = []
+        for column in columns:
+            outcome = next((m for m in result.members if m.model == column.target_model), None)
+            member = _member_dict(column.target_model, outcome)
+            members.append(member)
+            await _column_finish_member(column, member)
+            yield sse("member", {"position": column.position, **member})
+        judge = result.judge
+        payload = {
+            "text": result.text,
+            "model": result.model,
+            "aggregator": result.aggregator,
+            "explanation": result.explanation,
+            "votes": result.votes,
+            "judge": None
+            if judge is None
+            else {
+                "model": judge.model,
+                "text": judge.text,
+                "cost_usd": judge.cost_usd,
+                "latency_ms": judge.latency_ms,
+            },
+            "cost_usd": result.cost_usd,
+            "wall_ms": wall_ms,
+        }
+        payload = json.loads(json.dumps(payload, default=_json_default))
+        status = ColumnStatus.OK
+        yield sse("consensus", {"status": status, **payload})
+    except (asyncio.CancelledError, GeneratorExit):
+        task.cancel()
+        status = ColumnStatus.CANCELLED
+        payload = {"error": "Stopped before the consensus finished."}
+        raise
+    except Exception as exc:
+        payload = {
+            "error": getattr(exc, "message", None) or str(exc) or type(exc).__name__,
+            "attempts": [a.to_dict() for a in getattr(exc, "attempts", [])],
+        }
+        yield sse("consensus", {"status": status, **payload})
+    finally:
+        if not task.done():
+            task.cancel()
+        await PlaygroundRun.objects.filter(pk=run.pk).aupdate(consensus_status=status, consensus=payload)
+        if status != ColumnStatus.OK:
+            await PlaygroundColumn.objects.filter(run=run, status=ColumnStatus.STREAMING).aupdate(
+                status=status, finished_at=timezone.now()
+            )
+    yield sse("end", {})
+
+
+def _member_dict(model: str, outcome: Any) -> dict[str, Any]:
+    if outcome is None:
+        return {"model": model, "status": ColumnStatus.ERROR, "error": "No answer from this member."}
+    result = outcome.result
+    data: dict[str, Any] = {"model": model, "status": outcome.status, "error": outcome.error, "text": ""}
+    if result is not None:
+        data.update(
+            text=result.text,
+            ttft_ms=result.ttft_ms,
+            latency_ms=result.latency_ms,
+            input_tokens=result.usage.input_tokens,
+            output_tokens=result.usage.output_tokens,
+            cost_usd=None if result.cost_usd is None else str(result.cost_usd),
+            simulated=result.simulated,
+            attempts=[a.to_dict() for a in result.attempts],
+        )
+    return data
+
+
+async def _column_finish_member(column: PlaygroundColumn, member: dict[str, Any]) -> None:
+    status = member["status"] if member["status"] in ColumnStatus.values else ColumnStatus.ERROR
+    await PlaygroundColumn.objects.filter(pk=column.pk).aupdate(
+        status=status,
+        text=member.get("text", ""),
+        error=member.get("error", "")[:4000],
+        answered_by=member["model"],
+        ttft_ms=member.get("ttft_ms"),
+        latency_ms=member.get("latency_ms"),
+        input_tokens=member.get("input_tokens"),
+        output_tokens=member.get("output_tokens"),
+        cost_usd=member.get("cost_usd"),
+        simulated=bool(member.get("simulated", False)),
+        attempts=member.get("attempts", []),
+        finished_at=timezone.now(),
+    )

@@ -1,0 +1,79 @@
+"""Rendering helpers for untrusted model output and run figures."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import nh3
+from django import template
+from django.utils.safestring import SafeString, mark_safe
+from markdown_it import MarkdownIt
+
+register = template.Library()
+
+# Raw HTML in the Markdown is shown as text (html=False); nh3 then removes anything unsafe
+# that Markdown itself could produce (javascript: links, odd attributes).
+_markdown = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable("table")
+_ALLOWED_TAGS = {
+    "p", "br", "hr", "pre", "code", "blockquote", "em", "strong", "del", "ul", "ol", "li",
+    "h1", "h2", "h3", "h4", "h5", "h6", "table", "thead", "tbody", "tr", "th", "td", "a",
+}  # fmt: skip
+
+
+def markdown_html(text: str) -> str:
+    html = _markdown.render(text or "")
+    return nh3.clean(
+        html,
+        tags=_ALLOWED_TAGS,
+        attributes={"a": {"href", "title"}, "code": {"class"}, "th": {"align"}, "td": {"align"}},
+        url_schemes={"http", "https", "mailto"},
+        link_rel="noopener noreferrer nofollow",
+    )
+
+
+@register.filter
+def markdown_safe(text: str) -> SafeString:
+    return mark_safe(markdown_html(text))  # noqa: S308  (sanitised by nh3 above)
+
+
+@register.filter
+def usd(value: Any) -> str:
+    if value is None or value == "":
+        return "—"
+    value = Decimal(str(value))
+    if value == 0:
+        return "$0"
+    if value < Decimal("0.01"):
+        return f"${value:.6f}".rstrip("0")
+    return f"${value:.4f}"
+
+
+@register.filter
+def ms(value: Any) -> str:
+    if value is None or value == "":
+        return "—"
+    value = float(value)
+    return f"{value / 1000:.2f} s" if value >= 1000 else f"{value:.0f} ms"
+
+
+@register.filter
+def price(value: Any) -> str:
+    if value is None:
+        return "?"
+    value = Decimal(str(value))
+    return f"${value.normalize():f}"
+
+
+@register.filter
+def get_item(mapping: Any, key: Any) -> Any:
+    if not mapping:
+        return None
+    return mapping.get(key)
+
+
+@register.filter
+def pct(value: Any) -> str:
+    if value is None:
+        return "—"
+    return f"{float(value) * 100:.0f}%"
