@@ -155,10 +155,21 @@ if not REDIS_URL:
     _broker_dir = VAR_DIR / "celery-broker"
     (_broker_dir / "out").mkdir(parents=True, exist_ok=True)
     (_broker_dir / "processed").mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict = {
         "data_folder_in": str(_broker_dir / "out"),
         "data_folder_out": str(_broker_dir / "out"),
         "data_folder_processed": str(_broker_dir / "processed"),
+        "polling_interval": 0.25,
+    }
+else:
+    # An unacknowledged task (its worker died) is handed to another worker after this long;
+    # cells are claimed by state, so an early redelivery never runs a cell twice.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT_S", 3600),
+        # How often a worker looks for such messages (seconds × throttle).
+        "unacked_restore_interval": env_int("CELERY_UNACKED_RESTORE_INTERVAL_S", 10),
+        "unacked_restore_throttle": env_int("CELERY_UNACKED_RESTORE_THROTTLE", 10),
+        "socket_connect_timeout": 4,
     }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_ACKS_LATE = True
@@ -189,13 +200,6 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Launching work fails fast with a clear message when the broker is down (no endless retry).
 CELERY_BROKER_CONNECTION_TIMEOUT = env_int("CELERY_BROKER_CONNECTION_TIMEOUT_S", 4)
-if REDIS_URL:
-    # An unacknowledged task (its worker died) is handed to another worker after this long;
-    # cells are claimed by state, so an early redelivery never runs a cell twice.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT_S", 3600),
-        "socket_connect_timeout": 4,
-    }
 # Compare runs: a cell's call may take this long before its claim lapses and another worker
 # may take it over (keep it above the engine's worst case: chain steps × timeout × retries).
 COMPARE_CELL_TIME_LIMIT_S = env_int("COMPARE_CELL_TIME_LIMIT_S", 300)

@@ -1,0 +1,42 @@
+"""Talking to the task queue: queue names from settings, a broker check before launching."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+
+class QueueUnavailable(Exception):
+    """The broker cannot be reached: nothing was launched."""
+
+
+def queue_name(purpose: str) -> str:
+    queues: dict[str, str] = settings.CELERY_QUEUES_BY_PURPOSE
+    return queues.get(purpose, settings.CELERY_TASK_DEFAULT_QUEUE)
+
+
+def _redacted(url: str) -> str:
+    from kombu.utils.url import maybe_sanitize_url
+
+    return str(maybe_sanitize_url(url))
+
+
+def broker_check() -> None:
+    """Raise QueueUnavailable unless the broker answers (eager mode needs no broker)."""
+    from orchestrator_site.celery import app
+
+    if app.conf.task_always_eager:
+        return
+    url = str(app.conf.broker_url or "")
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0.2, timeout=4)
+    except Exception as exc:
+        logger.warning("broker unreachable at %s: %s", _redacted(url), exc)
+        raise QueueUnavailable(
+            f"The task queue is unreachable ({_redacted(url)}: {exc}). "
+            "Nothing was launched; start Redis (or unset REDIS_URL for the embedded queue) and try again."
+        ) from exc

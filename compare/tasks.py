@@ -1,0 +1,63 @@
+"""Celery tasks: thin wrappers that take an id and call one service.
+
+Queues come from settings.CELERY_TASK_ROUTES / CELERY_QUEUES_BY_PURPOSE. Every task is
+`acks_late` with `reject_on_worker_lost`: a worker killed mid-task leaves its message to be
+delivered again, and the services' conditional claims make the second delivery safe.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+
+from compare.services import cells, drills
+
+logger = logging.getLogger(__name__)
+
+_CELL_LIMIT = int(settings.COMPARE_CELL_TIME_LIMIT_S)
+
+
+@shared_task(
+    bind=True,
+    name="compare.tasks.cell_execute",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=None,  # busy/backoff retries are bounded by the cell's own retry count
+    soft_time_limit=_CELL_LIMIT,
+    time_limit=_CELL_LIMIT + 15,
+)
+def cell_execute(self, cell_id: int) -> str:
+    try:
+        outcome = cells.cell_run(cell_id=cell_id)
+    except SoftTimeLimitExceeded:
+        cells.cell_fail(cell_id=cell_id, reason=f"timed out after {_CELL_LIMIT} s")
+        return "failed"
+    if outcome.retry_in is not None:
+        raise self.retry(countdown=outcome.retry_in)
+    return outcome.status
+
+
+@shared_task(
+    bind=True,
+    name="compare.tasks.drill_execute",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=3600,
+    time_limit=3660,
+)
+def drill_execute(self, drill_id: int) -> str:
+    try:
+        drill = drills.drill_run(drill_id=drill_id)
+    except SoftTimeLimitExceeded:
+        drills.drill_fail(drill_id=drill_id, reason="timed out")
+        return "failed"
+    return drill.status if drill is not None else "gone"
+
+
+@shared_task(name="compare.tasks.cells_sweep", acks_late=True, soft_time_limit=60, time_limit=90)
+def cells_sweep() -> int:
+    """Periodic (beat): requeue cells whose worker died while they ran."""
+    return cells.cells_sweep()

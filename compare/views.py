@@ -1,0 +1,245 @@
+"""Compare runs and fault drills in the browser. Thin: parse, call one service or selector, render."""
+
+from __future__ import annotations
+
+import csv
+import json
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+from django_htmx.middleware import HtmxDetails
+
+from compare import selectors
+from compare.assertions import ASSERTION_KINDS
+from compare.forms import DrillForm, RunForm, drill_input_parse, run_input_parse
+from compare.models import CompareRun, Drill, DrillStatus
+from compare.parsing import FORMATS
+from compare.services.drills import FAULT_KINDS, DrillInputError, drill_launch
+from compare.services.queueing import QueueUnavailable
+from compare.services.runs import CompareInputError, run_cancel, run_create, run_estimate
+from compare.services.votes import VoteError, cell_vote_create
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
+def request_list(data: Any, key: str) -> list[str]:
+    return list(data.getlist(key)) if hasattr(data, "getlist") else []
+
+
+def _index_context(form: RunForm, errors: list[str] | None = None, estimate=None) -> dict:
+    return {
+        "form": form,
+        "errors": errors or [],
+        "estimate": estimate,
+        "runs": selectors.runs_recent(),
+        "choices": selectors.candidate_choices(),
+        "assertion_kinds": ASSERTION_KINDS,
+        "formats": FORMATS,
+        "selected": set(request_list(form.data, "candidates")),
+    }
+
+
+@require_GET
+def index(request: HtmxHttpRequest) -> HttpResponse:
+    context = _index_context(RunForm())
+    if request.htmx:
+        return render(request, "compare/index.html#runs", context)
+    return render(request, "compare/index.html", context)
+
+
+@require_POST
+def estimate(request: HtmxHttpRequest) -> HttpResponse:
+    """The cost estimate for the form as filled in (a fragment; the page without htmx)."""
+    form = RunForm(request.POST, request.FILES)
+    parsed, errors = run_input_parse(form, request.POST)
+    result = None
+    if parsed is not None:
+        result = run_estimate(
+            rows=parsed.rows,
+            candidates=parsed.candidates,
+            assertions=parsed.assertions,
+            max_tokens=parsed.max_tokens,
+        )
+    context = {"estimate": result, "errors": errors, "parsed": parsed}
+    if request.htmx:
+        return render(request, "compare/index.html#estimate", context)
+    full = _index_context(form, errors, result)
+    full["parsed"] = parsed
+    return render(request, "compare/index.html", full, status=200 if parsed else 400)
+
+
+@require_POST
+def create(request: HtmxHttpRequest) -> HttpResponse:
+    form = RunForm(request.POST, request.FILES)
+    parsed, errors = run_input_parse(form, request.POST)
+    if parsed is not None:
+        try:
+            run = run_create(
+                user=request.user,
+                name=parsed.name,
+                rows=parsed.rows,
+                candidates=parsed.candidates,
+                assertions=parsed.assertions,
+                max_tokens=parsed.max_tokens,
+                temperature=parsed.temperature,
+                spend_cap_usd=parsed.spend_cap_usd,
+            )
+        except (CompareInputError, QueueUnavailable) as exc:
+            errors = [str(exc)]
+        else:
+            url = reverse("compare:run", args=[run.pk])
+            return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+    context = {"errors": errors, "estimate": None}
+    if request.htmx:
+        return render(request, "compare/index.html#estimate", context, status=400)
+    return render(request, "compare/index.html", _index_context(form, errors), status=400)
+
+
+def _run_context(request: HtmxHttpRequest, run: CompareRun) -> dict:
+    only_differ = request.GET.get("differ") == "1"
+    return {
+        "run": run,
+        "progress": selectors.run_progress(run=run),
+        "matrix": selectors.run_matrix(run=run, only_differ=only_differ),
+        "only_differ": only_differ,
+        "winners": [("a", "A better"), ("b", "B better"), ("tie", "Tie"), ("both_bad", "Both bad")],
+    }
+
+
+@require_GET
+def run_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    run = get_object_or_404(CompareRun, pk=pk)
+    context = _run_context(request, run)
+    if request.htmx:
+        return render(request, "compare/run.html#matrix", context)
+    return render(request, "compare/run.html", context)
+
+
+@require_GET
+def run_progress(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    run = get_object_or_404(CompareRun, pk=pk)
+    context = {"run": run, "progress": selectors.run_progress(run=run)}
+    response = render(request, "compare/run.html#progress", context)
+    if run.is_finished and request.headers.get("X-Compare-Was-Running") == "1":
+        # Tell the page to load the final matrix once (the fragment itself stops polling).
+        response["HX-Trigger"] = "compare-run-finished"
+    return response
+
+
+@require_POST
+def run_cancel_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    run = get_object_or_404(CompareRun, pk=pk)
+    if run_cancel(run=run):
+        messages.info(request, "Run cancelled: waiting cells will not run.")
+    run.refresh_from_db()
+    if request.htmx:
+        return render(
+            request, "compare/run.html#progress", {"run": run, "progress": selectors.run_progress(run=run)}
+        )
+    return redirect("compare:run", pk=run.pk)
+
+
+@require_GET
+def run_export(request: HtmxHttpRequest, pk: int, fmt: str) -> HttpResponse:
+    run = get_object_or_404(CompareRun, pk=pk)
+    filename = f"compare-run-{run.pk}.{fmt}"
+    if fmt == "json":
+        response: HttpResponse = JsonResponse(
+            selectors.run_export_document(run=run), json_dumps_params={"indent": 2}
+        )
+    else:
+        rows = selectors.run_export_rows(run=run)
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        writer = csv.DictWriter(response, fieldnames=list(rows[0].keys()) if rows else ["prompt"])
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(row)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@require_POST
+def run_vote(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    run = get_object_or_404(CompareRun, pk=pk)
+    try:
+        cell_vote_create(
+            user=request.user,
+            run=run,
+            cell_a_id=int(request.POST.get("cell_a") or 0),
+            cell_b_id=int(request.POST.get("cell_b") or 0),
+            winner=request.POST.get("winner", ""),
+        )
+    except (VoteError, ValueError) as exc:
+        message, status = str(exc), 400
+    else:
+        message, status = "Vote recorded: it counts towards the arena ratings.", 200
+    if request.htmx:
+        return render(
+            request, "compare/run.html#vote_result", {"message": message, "ok": status == 200}, status=status
+        )
+    (messages.success if status == 200 else messages.error)(request, message)
+    return redirect("compare:run", pk=run.pk)
+
+
+# -- Drills -------------------------------------------------------------------------------
+
+
+def _drills_context(form: DrillForm, errors: list[str] | None = None) -> dict:
+    return {
+        "form": form,
+        "errors": errors or [],
+        "drills": selectors.drills_recent(),
+        "targets": selectors.drill_target_choices(),
+        "fault_kinds": FAULT_KINDS,
+        "fault_rows": range(3),
+    }
+
+
+@require_GET
+def drills(request: HtmxHttpRequest) -> HttpResponse:
+    context = _drills_context(DrillForm())
+    if request.htmx:
+        return render(request, "compare/drills.html#drill_list", context)
+    return render(request, "compare/drills.html", context)
+
+
+@require_POST
+@staff_member_required
+def drill_create_view(request: HtmxHttpRequest) -> HttpResponse:
+    form = DrillForm(request.POST)
+    parsed, errors = drill_input_parse(form, request.POST)
+    if parsed is not None:
+        try:
+            drill = drill_launch(drill_kwargs={"user": request.user, "origin": "web", **parsed})
+        except (DrillInputError, QueueUnavailable) as exc:
+            errors = [str(exc)]
+        else:
+            url = reverse("compare:drill", args=[drill.pk])
+            return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+    context = _drills_context(form, errors)
+    if request.htmx:
+        return render(request, "compare/drills.html#drill_form", context, status=400)
+    return render(request, "compare/drills.html", context, status=400)
+
+
+@require_GET
+def drill_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    drill = get_object_or_404(Drill, pk=pk)
+    report = drill.report or {}
+    context = {
+        "drill": drill,
+        "report": report,
+        "running": drill.status in (DrillStatus.PENDING, DrillStatus.RUNNING),
+        "report_json": json.dumps(report, indent=2, default=str),
+    }
+    if request.htmx:
+        return render(request, "compare/drill.html#report", context)
+    return render(request, "compare/drill.html", context)
