@@ -315,6 +315,8 @@ async def _chat_stream(
                     result = event.result
                     current_model = result.model or current_model
                     await _account(info, admission, result)
+                    # Let the engine finish (and write its records) before the client sees the end.
+                    await _close(events)
                     yield chunk({}, result.finish_reason or "stop")
                     if req.include_usage:
                         yield _sse(
