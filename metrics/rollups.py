@@ -10,7 +10,8 @@
    for MINUTE_RETENTION) and the hour row, replacing what was there, so re-running never
    double-counts; then rebuilds the touched days from their hour rows;
 4. moves the watermark and `covered_until` (the cut-off): rollups hold exactly the
-   records created before it; dashboards read anything newer from raw rows.
+   records with an id up to the watermark created before the cut-off; dashboards read the
+   rest (a newer id or a later created_at) from raw rows.
 """
 
 from __future__ import annotations
@@ -305,7 +306,9 @@ def rollup_run(*, now: datetime | None = None, worker: str = "") -> RollupResult
             hours.update(_hours_between(state.covered_until - LATE_COMMIT_SLACK, cutoff))
         seen = 0
         for hour in sorted(hours):
-            seen += _rebuild_hour(hour, cutoff, keep_minutes=hour >= floor_hour(cutoff - MINUTE_RETENTION))
+            seen += _rebuild_hour(
+                hour, cutoff, max_id=max_id, keep_minutes=hour >= floor_hour(cutoff - MINUTE_RETENTION)
+            )
             _renew(token)
         days = sorted({floor_day(h) for h in hours})
         for day in days:
@@ -335,12 +338,12 @@ def rollup_run(*, now: datetime | None = None, worker: str = "") -> RollupResult
         raise
 
 
-def _rebuild_hour(hour: datetime, cutoff: datetime, *, keep_minutes: bool) -> int:
+def _rebuild_hour(hour: datetime, cutoff: datetime, *, max_id: int, keep_minutes: bool) -> int:
     end = min(hour + HOUR, cutoff)
     minutes: dict[datetime, dict[Key, Agg]] = {}
     seen = 0
     rows = (
-        CallRecord.objects.filter(created_at__gte=hour, created_at__lt=end)
+        CallRecord.objects.filter(created_at__gte=hour, created_at__lt=end, id__lte=max_id)
         .order_by()
         .values_list(*_RAW_FIELDS)
     )

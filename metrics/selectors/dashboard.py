@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.db.models import Q
 from django.utils import timezone
 
 from metrics.filters import FilterChoices, Query
@@ -124,27 +125,28 @@ class DashboardData:
 def _tail_rows(
     q: Query, start: datetime, end: datetime, state: RollupState | None, notes: list[str]
 ) -> list[tuple[Any, ...]]:
-    """Rollup-shaped tuples for raw rows newer than the last rollup run, within [start, end)."""
+    """Rollup-shaped tuples for the raw rows in [start, end) that no rollup holds yet.
+
+    A rollup run holds exactly the records with id <= its watermark created before its
+    cut-off, so the rest is: a newer id, or a later created_at.
+    """
     covered = state.covered_until if state else None
-    if covered is not None and covered >= end:
-        return []
-    tail_start = max(start, covered) if covered is not None else start
     floor = timezone.now() - TAIL_MAX
-    if tail_start < floor:
-        if notes is not None:
-            when = f"last ran {covered:%Y-%m-%d %H:%M} UTC" if covered else "have not run yet"
-            notes.append(
-                f"Rollups {when}: figures older than {int(TAIL_MAX.total_seconds() // 60)} minutes are missing "
-                "until the worker catches up (`make run` runs it; or `python manage.py rollup_calls`)."
-            )
-        tail_start = max(tail_start, floor)
-    if tail_start >= end:
+    lower = start
+    if covered is None or covered < floor:
+        when = f"last ran {covered:%Y-%m-%d %H:%M} UTC" if covered else "have not run yet"
+        notes.append(
+            f"Rollups {when}: only the last {int(TAIL_MAX.total_seconds() // 60)} minutes are read live, so "
+            "older calls are missing until the worker catches up (`make run` runs it every minute; or "
+            "`python manage.py rollup_calls`)."
+        )
+        lower = max(start, floor)
+    if lower >= end:
         return []
-    raw = (
-        CallRecord.objects.filter(created_at__gte=tail_start, created_at__lt=end, **q.lookups())
-        .order_by()
-        .values_list(*RAW_FIELDS)
-    )
+    raw = CallRecord.objects.filter(created_at__gte=lower, created_at__lt=end, **q.lookups())
+    if state is not None and covered is not None:
+        raw = raw.filter(Q(id__gt=state.last_record_id) | Q(created_at__gte=covered))
+    raw = raw.order_by().values_list(*RAW_FIELDS)
     out: list[tuple[Any, ...]] = []
     for (bucket, key), agg in aggregate_raw(raw, q.grain).items():
         out.append(

@@ -1,0 +1,289 @@
+import csv
+import io
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.http import QueryDict
+
+from metrics.filters import parse_query
+from metrics.histogram import RELATIVE_ERROR_BOUND
+from metrics.models import CallRecord, CallStatus
+from metrics.rollups import rollup_run
+from metrics.selectors.dashboard import dashboard_figures, filter_choices
+from tests.factories import CallRecordFactory, ModelConfigFactory, TaskRouteFactory
+from tests.metrics.conftest import exact_percentile, make_records
+
+pytestmark = pytest.mark.django_db
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture
+def config(db):
+    for name in ("alpha", "beta", "gamma"):
+        ModelConfigFactory(name=name)
+    TaskRouteFactory(task_type="summarize")
+    TaskRouteFactory(task_type="code_review")
+
+
+@pytest.fixture
+def traffic(config, now):
+    records = make_records(600, start=now - timedelta(days=29), span=timedelta(days=29))
+    rollup_run()
+    return records
+
+
+# --- the figures -------------------------------------------------------------------------
+
+
+def test_the_30_day_figures_equal_raw_rows_plus_the_live_tail(traffic, now):
+    # Written after the rollup ran: read live from raw rows.
+    CallRecordFactory(model_name="alpha", status=CallStatus.ERROR, cost_usd=Decimal("0.25"), created_at=now)
+    data = dashboard_figures(q=parse_query(QueryDict("range=30d"), choices=filter_choices()))
+    raw = list(CallRecord.objects.all())
+    assert data.totals.count == len(raw)
+    assert data.totals.cost == sum((r.cost_usd or 0 for r in raw), Decimal(0))
+    assert data.totals.errors == sum(r.status in (CallStatus.ERROR, CallStatus.TIMEOUT) for r in raw)
+    for model, b in data.by_model.items():
+        lat = [r.latency_ms for r in raw if r.model_name == model and r.latency_ms is not None]
+        assert abs(b.percentiles(95)[0] - exact_percentile(lat, 95)) / exact_percentile(lat, 95) <= (
+            RELATIVE_ERROR_BOUND + 1e-9
+        )
+
+
+def test_filters_apply_to_rollups_and_tail_alike(traffic, now):
+    CallRecordFactory(model_name="beta", created_at=now)
+    data = dashboard_figures(q=parse_query(QueryDict("range=30d&model=beta"), choices=filter_choices()))
+    assert set(data.by_model) == {"beta"}
+    assert data.totals.count == CallRecord.objects.filter(model_name="beta").count()
+
+
+def test_the_previous_window_is_compared(config, now):
+    CallRecordFactory(model_name="alpha", created_at=now - timedelta(hours=30), cost_usd=Decimal("1"))
+    CallRecordFactory(model_name="alpha", created_at=now - timedelta(hours=2), cost_usd=Decimal("3"))
+    rollup_run()
+    data = dashboard_figures(q=parse_query(QueryDict("range=24h"), choices=filter_choices()))
+    assert (data.totals.cost, data.previous.cost) == (Decimal("3"), Decimal("1"))
+
+
+def test_stale_rollups_are_stated_and_the_tail_stays_bounded(config, now):
+    CallRecordFactory(model_name="alpha", created_at=now - timedelta(hours=3))
+    CallRecordFactory(model_name="alpha", created_at=now - timedelta(minutes=1))
+    data = dashboard_figures(q=parse_query(QueryDict("range=24h"), choices=filter_choices()))
+    assert data.totals.count == 1
+    assert "have not run yet" in data.notes[0]
+
+
+def test_chain_steps_that_served_are_counted(config, now):
+    for step, status in ((0, CallStatus.OK), (0, CallStatus.ERROR), (1, CallStatus.OK), (1, CallStatus.OK)):
+        CallRecordFactory(
+            chain_name="default", chain_step=step, status=status, created_at=now - timedelta(hours=1)
+        )
+    rollup_run()
+    data = dashboard_figures(q=parse_query(QueryDict("range=24h"), choices=filter_choices()))
+    assert data.chains == {("default", 0, "model-a"): 1, ("default", 1, "model-a"): 2}
+
+
+# --- /dashboard/ -------------------------------------------------------------------------
+
+
+def test_dashboard_refuses_anonymous_users(client):
+    response = client.get("/dashboard/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
+
+
+def test_dashboard_rejects_post(member_client):
+    assert member_client.post("/dashboard/").status_code == 405
+
+
+def test_dashboard_shows_what_to_do_when_there_are_no_calls(member_client):
+    response = member_client.get("/dashboard/")
+    assert response.status_code == 200
+    assert b"simulate_traffic" in response.content
+    assert b"playground" in response.content
+
+
+def test_dashboard_renders_tiles_charts_and_tables(member_client, traffic, django_assert_max_num_queries):
+    with django_assert_max_num_queries(14):
+        response = member_client.get("/dashboard/?range=30d")
+    body = response.content.decode()
+    assert response.status_code == 200
+    for fig in ("fig-cost", "fig-requests", "fig-latency", "fig-errors", "fig-tokens", "fig-ttft"):
+        assert f'id="{fig}"' in body
+    assert "plotly/plotly.min.js" in body
+    assert "By route" in body and "By source" in body and "Fallback chains" in body
+    assert "<html" in body
+
+
+def test_dashboard_query_count_does_not_grow_with_records(
+    member_client, config, now, django_assert_max_num_queries
+):
+    make_records(2000, start=now - timedelta(days=6), span=timedelta(days=6), seed=3)
+    rollup_run()
+    with django_assert_max_num_queries(14):
+        assert member_client.get("/dashboard/?range=7d").status_code == 200
+
+
+def test_htmx_gets_only_the_panel(member_client, traffic):
+    response = member_client.get("/dashboard/?range=7d&model=alpha", **HTMX)
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "<html" not in body and "<form" in body and "fig-cost" in body
+
+
+def test_a_history_restore_gets_the_full_page(member_client, traffic):
+    response = member_client.get("/dashboard/?range=7d", HTTP_HX_HISTORY_RESTORE_REQUEST="true", **HTMX)
+    assert "<html" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "range=custom&from=2030-01-01&to=1999-01-01",
+        "range=custom&from=not-a-date&to=%00",
+        "range=custom&from=0001-01-01&to=9999-12-31&grain=minute",
+        "range=1h&grain=fortnight&model=<b>x</b>&key=-1&status=???",
+        "export=nope",
+        "range=custom&from=2026-01-01T00:00%2B14:00&to=garbage",
+    ],
+)
+def test_bad_filters_get_a_message_never_a_500(member_client, traffic, query):
+    response = member_client.get(f"/dashboard/?{query}")
+    assert response.status_code == 200
+    assert b'class="notes"' in response.content
+    assert b"<b>x</b>" not in response.content
+
+
+def test_unknown_price_models_link_to_their_admin_page(staff_client, config, now):
+    model = ModelConfigFactory(name="alpha")
+    CallRecordFactory(
+        model_name="alpha", cost_usd=None, price_source="unknown", created_at=now - timedelta(hours=1)
+    )
+    rollup_run()
+    response = staff_client.get("/dashboard/")
+    assert f"/admin/routing/modelconfig/{model.pk}/change/" in response.content.decode()
+
+
+def test_tables_export_as_csv(member_client, traffic):
+    response = member_client.get("/dashboard/?range=30d&export=models")
+    assert response["Content-Type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    assert rows[0][:3] == ["model", "calls", "cost_usd"]
+    assert sum(int(r[1]) for r in rows[1:]) == CallRecord.objects.count()
+    route = member_client.get("/dashboard/?range=30d&export=route")
+    assert "summarize" in route.content.decode()
+
+
+# --- /calls/ -----------------------------------------------------------------------------
+
+
+def test_call_log_refuses_anonymous_users(client):
+    assert client.get("/calls/").status_code == 302
+    assert client.get("/calls/1/").status_code == 302
+
+
+def test_call_log_rejects_post(member_client):
+    assert member_client.post("/calls/").status_code == 405
+
+
+def test_call_log_says_what_to_do_when_empty(member_client):
+    assert b"simulate_traffic" in member_client.get("/calls/").content
+
+
+def _walk(client, url):
+    seen, pages = [], 0
+    while url and pages < 50:
+        response = client.get(url)
+        assert response.status_code == 200
+        page = response.context["page"]
+        seen += [c.id for c in page.calls]
+        url = f"/calls/?{response.context['q'].query_string(before=page.older)}" if page.older else None
+        pages += 1
+    return seen
+
+
+def test_keyset_pages_walk_every_call_newest_first_once(member_client, config, now):
+    make_records(130, start=now - timedelta(hours=2), span=timedelta(hours=1))
+    same_instant = now - timedelta(minutes=30)
+    CallRecordFactory.create_batch(60, created_at=same_instant)  # ties on created_at span pages
+    seen = _walk(member_client, "/calls/")
+    expected = list(CallRecord.objects.order_by("-created_at", "-id").values_list("id", flat=True))
+    assert seen == expected
+
+
+def test_the_newer_link_goes_back_a_page(member_client, config, now):
+    make_records(120, start=now - timedelta(hours=2), span=timedelta(hours=1))
+    first = member_client.get("/calls/").context["page"]
+    second = member_client.get(f"/calls/?before={first.older}").context["page"]
+    back = member_client.get(f"/calls/?after={second.newer}").context["page"]
+    assert [c.id for c in back.calls] == [c.id for c in first.calls]
+
+
+def test_call_log_filters_and_pins_queries(member_client, config, now, django_assert_max_num_queries):
+    make_records(300, start=now - timedelta(hours=2), span=timedelta(hours=1))
+    with django_assert_max_num_queries(9):
+        response = member_client.get("/calls/?model=beta&status=ok")
+    calls = response.context["page"].calls
+    assert calls and all(c.model_name == "beta" and c.status == "ok" for c in calls)
+
+
+def test_call_log_htmx_gets_only_the_panel(member_client, config, now):
+    CallRecordFactory(created_at=now)
+    body = member_client.get("/calls/", **HTMX).content.decode()
+    assert "<html" not in body and "<table" in body
+
+
+def test_a_broken_page_cursor_is_reported(member_client, config, now):
+    CallRecordFactory(created_at=now)
+    response = member_client.get("/calls/?before=garbage&after=")
+    assert response.status_code == 200
+    assert b"page link is broken" in response.content
+
+
+def test_a_call_shows_its_trace_text_and_cost_arithmetic(member_client, now):
+    first = CallRecordFactory(
+        trace_id="abc",
+        model_name="alpha",
+        status=CallStatus.ERROR,
+        error_class="transient",
+        error_message="HTTP 429",
+        chain_name="default",
+        chain_step=0,
+        created_at=now - timedelta(seconds=2),
+    )
+    second = CallRecordFactory(
+        trace_id="abc",
+        model_name="beta",
+        chain_name="default",
+        chain_step=1,
+        attempt=1,
+        request_text="<script>alert(1)</script>",
+        response_text="**hi** <img src=x onerror=alert(1)>",
+        input_tokens=1000,
+        output_tokens=500,
+        input_price_per_1k=Decimal("0.002"),
+        output_price_per_1k=Decimal("0.01"),
+        cost_usd=Decimal("0.007"),
+        price_source="catalogue",
+        created_at=now,
+    )
+    CallRecordFactory(trace_id="other")
+    response = member_client.get(f"/calls/{second.pk}/")
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert [a.pk for a in response.context["attempts"]] == [first.pk, second.pk]
+    assert "HTTP 429" in body and "fig-waterfall" in body
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body and "<script>alert(1)" not in body
+    assert "<img src=x" not in body
+    assert response.context["cost"]["computed"] == Decimal("0.007")
+    assert "= $0.00700000" in body
+
+
+def test_a_missing_call_is_a_404(member_client):
+    assert member_client.get("/calls/999999/").status_code == 404
+
+
+def test_call_detail_rejects_post(member_client):
+    record = CallRecordFactory()
+    assert member_client.post(f"/calls/{record.pk}/").status_code == 405
