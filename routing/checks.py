@@ -8,11 +8,15 @@ from django.db import DatabaseError
 
 @register("orchestrator")
 def check_provider_keys(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
+    """routing.W001: an enabled provider serving enabled models has no key in the environment.
+
+    Providers no enabled model uses are left out: they cannot fail a call.
+    """
     from routing.models import Provider
 
     problems = []
     try:
-        providers = list(Provider.objects.filter(enabled=True))
+        providers = list(Provider.objects.filter(enabled=True, models__enabled=True).distinct())
     except DatabaseError:
         return []  # Not migrated yet: nothing to check.
     for provider in providers:

@@ -172,11 +172,31 @@ class ModelConfig(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def status(self) -> str:
+        """What a picker shows: "disabled", "provider disabled", "simulated", "needs key: set X", "ready"."""
+        if not self.enabled:
+            return "disabled"
+        if not self.provider.enabled:
+            return "provider disabled"
+        return self.provider.key_status
+
     def clean(self) -> None:
+        errors: dict[str, list[str]] = {}
         if (self.input_cost_per_1k is None) != (self.output_cost_per_1k is None):
-            raise ValidationError(
-                "Set both the input and the output price, or neither (to use the catalogue)."
-            )
+            missing = "input_cost_per_1k" if self.input_cost_per_1k is None else "output_cost_per_1k"
+            errors[missing] = [
+                "Set both the input and the output price, or leave both empty to use the price catalogue."
+            ]
+        if errors:
+            raise ValidationError(errors)
+
+
+def model_users(model: "ModelConfig") -> list[str]:
+    """Where a model is referenced by a chain step or as a route's fixed model, for messages."""
+    chains = sorted(set(ChainStep.objects.filter(model=model).values_list("chain__name", flat=True)))
+    routes = sorted(TaskRoute.objects.filter(model=model).values_list("task_type", flat=True))
+    return [f"chain {name}" for name in chains] + [f"route {task_type}" for task_type in routes]
 
 
 class FallbackChain(models.Model):
@@ -244,7 +264,8 @@ class TaskRoute(models.Model):
         "PromptVersion",
         null=True,
         blank=True,
-        on_delete=models.PROTECT,
+        # RESTRICT, not PROTECT: deleting the route deletes its versions (CASCADE) in one go.
+        on_delete=models.RESTRICT,
         related_name="+",
         help_text="The system prompt version in use.",
     )
@@ -273,9 +294,26 @@ class TaskRoute(models.Model):
                     f"Unknown processor {value!r}. Known: {', '.join(sorted(known))}."
                 )
         if self.model is not None and not self.model.enabled:
-            errors.setdefault("model", []).append(f"Model {self.model.name} is disabled.")
+            errors.setdefault("model", []).append(
+                f"Model {self.model.name} is disabled: enable it or pick another model."
+            )
         if errors:
             raise ValidationError(errors)
+
+
+def route_target_errors(*, has_model: bool, capability_count: int) -> list[str]:
+    """The rule the admin form and the importer share: a fixed model XOR a capability selection.
+
+    It needs the route's capabilities, which a model's clean() cannot see before they are saved.
+    """
+    if not has_model and capability_count == 0:
+        return ["Pick a fixed model, or the capabilities a model must have (selection by optimize_for)."]
+    if has_model and capability_count:
+        return [
+            "Pick either a fixed model or capabilities, not both: "
+            "clear the capabilities to always use the model, or clear the model to select by capability."
+        ]
+    return []
 
 
 class PromptVersion(models.Model):
@@ -310,7 +348,7 @@ class PromptVariant(models.Model):
 
     route = models.ForeignKey(TaskRoute, on_delete=models.CASCADE, related_name="variants")
     model = models.ForeignKey(ModelConfig, on_delete=models.CASCADE, related_name="+")
-    active_prompt = models.ForeignKey(PromptVersion, on_delete=models.PROTECT, related_name="+")
+    active_prompt = models.ForeignKey(PromptVersion, on_delete=models.RESTRICT, related_name="+")
 
     history = HistoricalRecords()
 

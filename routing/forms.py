@@ -1,0 +1,146 @@
+"""Admin forms for routing config. Field rules live on the models (clean()); these add the
+rules that need related rows (capabilities, chain steps) and the prompt fields."""
+
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from routing.models import ChainStep, ModelConfig, Provider, TaskRoute, model_users, route_target_errors
+from routing.processors import processor_names
+from routing.schemas import OPTION_SCHEMAS
+
+
+def _options_help() -> str:
+    lines = []
+    for kind, schema in OPTION_SCHEMAS.items():
+        lines.append(f"{kind}: {', '.join(schema.model_fields)}")
+    return "A JSON object. Allowed keys per kind — " + "; ".join(lines) + "."
+
+
+class ProviderForm(forms.ModelForm):
+    base_url = forms.URLField(
+        required=False,
+        assume_scheme="https",
+        help_text=Provider._meta.get_field("base_url").help_text,
+    )
+
+    class Meta:
+        model = Provider
+        fields = "__all__"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["options"].help_text = _options_help()
+
+
+class ModelConfigForm(forms.ModelForm):
+    class Meta:
+        model = ModelConfig
+        fields = "__all__"
+        widgets = {"capabilities": forms.CheckboxSelectMultiple}
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if self.instance.pk is not None and cleaned.get("enabled") is False:
+            users = model_users(self.instance)
+            if users:
+                self.add_error(
+                    "enabled",
+                    f"{self.instance.name} is used by {', '.join(users)}: "
+                    "remove it there first, or keep it enabled.",
+                )
+        return cleaned
+
+
+def _processor_choices() -> list[tuple[str, str]]:
+    return [("", "— none —")] + [(name, name) for name in sorted(processor_names())]
+
+
+class TaskRouteForm(forms.ModelForm):
+    system_prompt = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 8, "cols": 90}),
+        required=False,
+        strip=False,
+        help_text="Saving a changed text creates a new version; the old ones stay in the prompt history.",
+    )
+    prompt_note = forms.CharField(
+        required=False,
+        max_length=255,
+        help_text="Optional: why the prompt changed (shown in the prompt history).",
+    )
+
+    class Meta:
+        model = TaskRoute
+        exclude = ["active_prompt"]
+        widgets = {"capabilities": forms.CheckboxSelectMultiple}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None and self.instance.active_prompt is not None:
+            self.fields["system_prompt"].initial = self.instance.active_prompt.system_prompt
+        for name in ("preprocessor", "postprocessor"):
+            if name in self.fields:
+                self.fields[name] = forms.ChoiceField(
+                    choices=_processor_choices(),
+                    required=False,
+                    label=self.fields[name].label,
+                    help_text="A named processor from the registry (settings.ORCHESTRATOR['PROCESSORS']).",
+                )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if "model" in self.fields and "capabilities" in self.fields:
+            capabilities = cleaned.get("capabilities")
+            for message in route_target_errors(
+                has_model=cleaned.get("model") is not None,
+                capability_count=len(capabilities) if capabilities is not None else 0,
+            ):
+                self.add_error(None, message)
+        return cleaned
+
+
+class ChainStepForm(forms.ModelForm):
+    class Meta:
+        model = ChainStep
+        fields = ["position", "model", "timeout_s"]
+
+    def validate_unique(self) -> None:
+        """Positions only order the steps; they are renumbered 0, 1, 2… on save."""
+
+
+class ChainStepFormSet(forms.BaseInlineFormSet):
+    def validate_unique(self) -> None:
+        """Duplicate positions are fine (ties keep the order on the page); see ChainStepForm."""
+
+    def clean(self) -> None:
+        super().clean()
+        seen: dict[int, str] = {}
+        kept = 0
+        for form in self.forms:
+            if not hasattr(form, "cleaned_data") or not form.cleaned_data:
+                continue
+            if self.can_delete and self._should_delete_form(form):  # type: ignore[attr-defined]
+                continue
+            model = form.cleaned_data.get("model")
+            if model is None:
+                continue
+            kept += 1
+            if model.pk in seen:
+                form.add_error("model", f"{model.name} is already in this chain: remove one of them.")
+            seen[model.pk] = model.name
+        if kept == 0:
+            raise ValidationError("A chain needs at least one model: add a step.")
+
+
+class VariantPromptForm(forms.Form):
+    """Set (or, with an empty text, remove) one model's prompt variant for a route."""
+
+    model = forms.ModelChoiceField(queryset=ModelConfig.objects.order_by("name"))
+    system_prompt = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 6, "cols": 90}),
+        required=False,
+        strip=False,
+        help_text="Empty removes the variant: that model then gets the route's prompt.",
+    )
+    note = forms.CharField(required=False, max_length=255)

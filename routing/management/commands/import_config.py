@@ -1,0 +1,38 @@
+"""python manage.py import_config FILE.yaml [--dry-run]"""
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from routing.config_io import ConfigImportError, config_import
+
+
+class Command(BaseCommand):
+    requires_system_checks: list[str] = []  # routing.W001 would repeat on every run; `check` shows it
+    help = "Load providers, capabilities, models, routes and chains from a YAML file (upsert by name)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("file", help="YAML file; '-' reads standard input. Layout: docs/configuration.md")
+        parser.add_argument("--dry-run", action="store_true", help="Print what would change; write nothing.")
+        parser.add_argument("--quiet-unchanged", action="store_true", help="Do not list unchanged entries.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        path = options["file"]
+        try:
+            text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CommandError(f"Cannot read {path}: {exc}") from exc
+        try:
+            report = config_import(text=text, dry_run=options["dry_run"], source=Path(path).name)
+        except ConfigImportError as exc:
+            lines = "\n".join(f"  - {error}" for error in exc.errors)
+            raise CommandError(
+                f"{path} was rejected ({len(exc.errors)} problem(s)); nothing was changed:\n{lines}"
+            ) from exc
+        for item in report.items:
+            if item.action == "unchanged" and options["quiet_unchanged"]:
+                continue
+            self.stdout.write(item.describe())
+        self.stdout.write(self.style.SUCCESS(report.summary()))
