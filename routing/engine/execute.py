@@ -434,6 +434,8 @@ async def plan_run(trace: Trace, steps: list[Step], messages: Messages) -> Resul
                     delay = backoff_delay(retry, exc.retry_after_s)
                     if delay is not None:
                         retry += 1
+                        if attempts:
+                            attempts[-1].wait_s = delay
                         await asyncio.sleep(delay)
                         continue
                 break

@@ -161,6 +161,10 @@ async def plan_stream(
                     )
                     return
                 last = exc
+                delay = None
+                if exc.error_class == "transient" and retry < max_retries:
+                    delay = backoff_delay(retry, exc.retry_after_s)
+                    info.wait_s = delay
                 yield StreamEvent(
                     kind="attempt_failed",
                     model=name,
@@ -168,12 +172,10 @@ async def plan_stream(
                     error=exc.message,
                     error_class=exc.error_class,
                 )
-                if exc.error_class == "transient" and retry < max_retries:
-                    delay = backoff_delay(retry, exc.retry_after_s)
-                    if delay is not None:
-                        retry += 1
-                        await asyncio.sleep(delay)
-                        continue
+                if delay is not None:
+                    retry += 1
+                    await asyncio.sleep(delay)
+                    continue
                 break
             except (GeneratorExit, asyncio.CancelledError):
                 # The consumer went away: stop the upstream request, keep what it cost.

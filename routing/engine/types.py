@@ -30,6 +30,8 @@ class AttemptInfo:
     latency_ms: float | None = None
     chain_step: int | None = None
     record_id: int | None = None
+    # Seconds the engine waited before retrying this model (retry-after or backoff); None: no retry.
+    wait_s: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
