@@ -35,7 +35,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-ReplyKind = Literal["ok", "error", "hang", "reset", "stream_cut"]
+ReplyKind = Literal["ok", "error", "hang", "reset", "stream_cut", "stream_error"]
 Wire = Literal["openai", "anthropic"]
 
 FAKE_KEY_ENV = "FAKE_PROVIDER_API_KEY"
@@ -157,6 +157,18 @@ class Reply:
         """Streams: send `after_tokens` tokens then drop the connection. Non-streamed: drop
         the connection halfway through the body."""
         return cls(kind="stream_cut", after_tokens=after_tokens, text=text)
+
+    @classmethod
+    def stream_error(cls, after_tokens: int = 2, text: str | None = None) -> Reply:
+        """Streams: send `after_tokens` tokens, then an error event in the wire's format
+        (OpenAI: a data line with "error"; Anthropic: `event: error`, overloaded_error)."""
+        return cls(
+            kind="stream_error",
+            after_tokens=after_tokens,
+            text=text,
+            error_type="overloaded_error",
+            message="Overloaded",
+        )
 
     @classmethod
     def slow(
@@ -462,6 +474,20 @@ class FakeProviderServer:
                 if reply.kind == "stream_cut" and sent_tokens >= reply.after_tokens:
                     _reset(writer)
                     return False
+                if reply.kind == "stream_error" and sent_tokens >= reply.after_tokens:
+                    if wire == "anthropic":
+                        error = {
+                            "type": "error",
+                            "error": {"type": reply.error_type, "message": reply.message},
+                        }
+                        writer.write(_chunk(_sse(error, "error")))
+                    else:
+                        writer.write(
+                            _chunk(_sse({"error": {"message": reply.message, "type": "server_error"}}))
+                        )
+                    writer.write(b"0\r\n\r\n")
+                    await writer.drain()
+                    return True
                 if (
                     sent_tokens
                     and reply.token_interval_s

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncGenerator
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
 
 from routing.engine.types import Usage
 from routing.errors import ModelPermanentError, ProviderKeyMissing, TransientError
 from routing.providers.base import Completion, ProviderRequest, ProviderSpec, StreamEnd
 from routing.schemas import NetworkOptions
+
+OptionsT = TypeVar("OptionsT", bound=BaseModel)
 
 # Used for the client's default timeout; every request passes its own (request.timeout_s).
 DEFAULT_CLIENT_TIMEOUT_S = 600.0
@@ -42,7 +46,20 @@ def api_key_for(spec: ProviderSpec, *, optional: bool = False) -> str:
 
 
 def network_options(spec: ProviderSpec) -> NetworkOptions:
-    return NetworkOptions.model_validate(spec.options or {})
+    return parse_options(spec, NetworkOptions)
+
+
+def parse_options(spec: ProviderSpec, schema: type[OptionsT]) -> OptionsT:
+    """The provider's options, validated; invalid ones make the model unusable (no retry)."""
+    from pydantic import ValidationError
+
+    try:
+        return schema.model_validate(spec.options or {})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'options'}: {err['msg']}" for err in exc.errors()
+        )
+        raise ModelPermanentError(f"Provider {spec.name} has invalid options: {problems}") from None
 
 
 def sdk_client_kwargs(spec: ProviderSpec, options: NetworkOptions, *, sdk: Any) -> dict[str, Any]:

@@ -157,6 +157,9 @@ def map_exception(exc: BaseException, *, timeout_s: float | None = None) -> Prov
         return _map_status(exc, status)
     name = type(exc).__name__
     module = type(exc).__module__.split(".")[0]
+    if name == "APIError" and module in {"openai", "anthropic"}:
+        # An error event inside a stream that had started with HTTP 200.
+        return _map_status(exc, 0)
     if "Timeout" in name:
         # openai/anthropic APITimeoutError, httpx2.TimeoutException and friends.
         return TransientError(f"No answer within the {_seconds(timeout_s)} timeout.", timeout=True)
@@ -176,6 +179,14 @@ def _map_status(exc: BaseException, status: int) -> ProviderError:
     detail = _error_detail(exc)
     message = f"HTTP {status}: {detail}" if detail else f"HTTP {status}"
     lowered = _error_haystack(exc, detail)
+    if status < 400:
+        # An error event mid-stream (the response itself was 200): overloaded, server error…
+        message = f"The provider reported an error mid-stream: {detail}"
+        if any(marker in lowered for marker in _CONTEXT_MARKERS):
+            return ModelPermanentError(f"Context too long for this model: {detail}")
+        if any(marker in lowered for marker in _CONTENT_FILTER_MARKERS):
+            return ModelPermanentError(f"Blocked by the provider's content filter: {detail}")
+        return TransientError(message)
     if status == 429:
         return TransientError(message, http_status=status, retry_after_s=_retry_after(exc))
     if status >= 500 or status in (408, 409):

@@ -24,6 +24,7 @@ import asyncio
 import hashlib
 import json
 import random
+import re
 import threading
 from collections.abc import AsyncGenerator
 from typing import Any
@@ -31,6 +32,7 @@ from typing import Any
 from routing.engine.types import Usage
 from routing.errors import ModelPermanentError, ProviderError, RequestInvalidError, TransientError
 from routing.providers.base import Completion, ProviderRequest, ProviderSpec, StreamEnd
+from routing.providers.openai_style import parse_options
 from routing.schemas import SimulatedOptions
 
 __all__ = ["SimulatedClient", "make_client", "simulated_text"]
@@ -39,6 +41,8 @@ __all__ = ["SimulatedClient", "make_client", "simulated_text"]
 def make_client(spec: ProviderSpec) -> SimulatedClient:
     return SimulatedClient(spec)
 
+
+_TOKEN = re.compile(r"\s*\S+")  # a word with the whitespace before it: one token
 
 # One generator per provider name for the whole process: clients are made per event loop
 # (sync wrappers may make a loop per call), and the failure sequence must not restart.
@@ -66,7 +70,7 @@ def reset_random(name: str | None = None) -> None:
 class SimulatedClient:
     def __init__(self, spec: ProviderSpec) -> None:
         self.spec = spec
-        self.options = SimulatedOptions.model_validate(spec.options or {})
+        self.options = parse_options(spec, SimulatedOptions)
         self._rng = _rng_for(spec.name)
 
     # -- the ProviderClient interface ---------------------------------------------------
@@ -90,7 +94,7 @@ class SimulatedClient:
         if ttft_s > 0:
             await asyncio.sleep(ttft_s)
         per_token_s = 1.0 / options.tokens_per_second if latency_s > 0 or ttft_s > 0 else 0.0
-        words = text.split(" ")
+        words = _TOKEN.findall(text)
         cut_after = options.stream_cut_after_tokens if failure == "stream_cut" else None
         for i, word in enumerate(words):
             if cut_after is not None and i >= cut_after:
@@ -99,7 +103,7 @@ class SimulatedClient:
                 raise error
             if i and per_token_s:
                 await asyncio.sleep(per_token_s)
-            yield word if i == 0 else " " + word
+            yield word
         if cut_after is not None:
             raise TransientError("Simulated stream cut: the connection dropped before the end.")
         yield StreamEnd(finish_reason="stop", usage=usage, simulated=True)
@@ -133,10 +137,10 @@ class SimulatedClient:
         prompt = _prompt_text(request.messages)
         voice = self.options.persona or request.model_id
         text = simulated_text(prompt, voice=voice)
-        words = text.split(" ")
+        words = _TOKEN.findall(text)
         if request.max_tokens is not None and len(words) > request.max_tokens:
-            text = " ".join(words[: max(request.max_tokens, 1)])
-            words = text.split(" ")
+            words = words[: max(request.max_tokens, 1)]
+            text = "".join(words)
         input_tokens = sum(len(str(m.get("content") or "").split()) for m in request.messages)
         return text, Usage(input_tokens=input_tokens + 3 * len(request.messages), output_tokens=len(words))
 

@@ -1,0 +1,69 @@
+"""Helpers for provider tests: run a coroutine on a fresh loop, closing the clients it made."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from typing import Any, TypeVar
+
+from routing.errors import ProviderError
+from routing.providers.base import ProviderRequest, StreamEnd
+from routing.providers.registry import aclose_clients
+from routing.providers.transport import transport_complete, transport_stream
+
+T = TypeVar("T")
+
+MESSAGES = [
+    {"role": "system", "content": "Answer briefly."},
+    {"role": "user", "content": "What is the capital of France?"},
+]
+
+
+def run(awaitable: Awaitable[T]) -> T:
+    async def main() -> T:
+        try:
+            return await awaitable
+        finally:
+            await aclose_clients()
+
+    return asyncio.run(main())
+
+
+def request(model_id: str = "m1", **kwargs: Any) -> ProviderRequest:
+    kwargs.setdefault("messages", MESSAGES)
+    kwargs.setdefault("timeout_s", 5.0)
+    return ProviderRequest(model_id=model_id, **kwargs)
+
+
+def complete(spec, req: ProviderRequest, *, model_name: str = "model"):
+    return run(transport_complete(spec, req, model_name=model_name))
+
+
+async def collect(spec, req: ProviderRequest, *, model_name: str = "model") -> list[str | StreamEnd]:
+    return [item async for item in transport_stream(spec, req, model_name=model_name)]
+
+
+def stream(spec, req: ProviderRequest, *, model_name: str = "model") -> list[str | StreamEnd]:
+    return run(collect(spec, req, model_name=model_name))
+
+
+def complete_error(spec, req: ProviderRequest, *, model_name: str = "model") -> ProviderError:
+    try:
+        complete(spec, req, model_name=model_name)
+    except ProviderError as exc:
+        return exc
+    raise AssertionError("the call succeeded")
+
+
+def stream_error(spec, req: ProviderRequest, *, model_name: str = "model") -> tuple[list, ProviderError]:
+    items: list = []
+
+    async def go() -> ProviderError:
+        try:
+            async for item in transport_stream(spec, req, model_name=model_name):
+                items.append(item)
+        except ProviderError as exc:
+            return exc
+        raise AssertionError("the stream succeeded")
+
+    return items, run(go())

@@ -1,0 +1,176 @@
+"""The `simulated` kind: deterministic, in-process, labelled simulated, able to fail on purpose."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from routing.errors import ModelPermanentError, RequestInvalidError, TransientError
+from routing.providers.base import ProviderSpec, StreamEnd
+from routing.providers.simulated import reset_random, simulated_text
+from tests.routing.providers.conftest import complete, complete_error, request, stream, stream_error
+
+INSTANT = {"latency_ms_mean": 0, "latency_ms_jitter": 0}
+
+
+def sim(name: str = "sim", **options) -> ProviderSpec:
+    reset_random(name)
+    return ProviderSpec(name=name, kind="simulated", options={**INSTANT, **options})
+
+
+def test_the_same_prompt_gets_the_same_answer():
+    spec = sim()
+
+    first = complete(spec, request("sim-a"))
+    second = complete(spec, request("sim-a"))
+
+    assert first.text == second.text
+    assert first.text
+
+
+def test_a_different_prompt_gets_a_different_answer():
+    spec = sim()
+    other = [{"role": "user", "content": "Explain recursion with an example."}]
+
+    assert complete(spec, request("sim-a")).text != complete(spec, request("sim-a", messages=other)).text
+
+
+def test_most_models_agree_and_some_differ_so_majority_votes_mean_something():
+    prompts = [f"Question number {i}: which option is better?" for i in range(20)]
+    voices = [f"model-{i}" for i in range(8)]
+    agreeing_shares = []
+    for prompt in prompts:
+        answers = Counter(simulated_text(prompt, voice=v) for v in voices)
+        agreeing_shares.append(answers.most_common(1)[0][1] / len(voices))
+
+    # Deterministic (hash-seeded), so these hold for this fixed set of prompts and models.
+    assert sum(share > 0.5 for share in agreeing_shares) >= 15  # a clear majority on most prompts
+    assert any(share < 1.0 for share in agreeing_shares)  # but not unanimity every time
+
+
+def test_a_persona_replaces_the_model_id_as_the_voice():
+    text = complete(sim(persona="cautious"), request("any-model")).text
+
+    assert text == complete(sim(persona="cautious"), request("another-model")).text
+
+
+def test_answers_are_labelled_simulated_with_word_counted_usage():
+    completion = complete(sim(), request("sim-a"))
+
+    assert completion.simulated
+    assert completion.finish_reason == "stop"
+    assert completion.usage.output_tokens == len(completion.text.split())
+    assert completion.usage.input_tokens >= len(
+        ["Answer", "briefly.", "What", "is", "the", "capital", "of", "France?"]
+    )
+
+
+def test_max_tokens_truncates_the_answer():
+    completion = complete(sim(), request("sim-a", max_tokens=3))
+
+    assert len(completion.text.split()) == 3
+    assert completion.usage.output_tokens == 3
+
+
+def test_it_streams_the_same_text_word_by_word():
+    spec = sim()
+
+    items = stream(spec, request("sim-a"))
+
+    *deltas, end = items
+    assert "".join(deltas) == complete(spec, request("sim-a")).text  # type: ignore[arg-type]
+    assert isinstance(end, StreamEnd) and end.simulated
+    assert end.usage.output_tokens == len(deltas)
+
+
+def test_a_json_prompt_gets_json():
+    import json
+
+    messages = [{"role": "user", "content": "Reply in JSON with an answer field."}]
+
+    assert "answer" in json.loads(complete(sim(), request("sim-a", messages=messages)).text)
+
+
+@pytest.mark.parametrize(
+    ("kind", "error_class", "status"),
+    [
+        ("transient", TransientError, 503),
+        ("rate_limit", TransientError, 429),
+        ("server_error", TransientError, 500),
+        ("model_permanent", ModelPermanentError, 404),
+        ("request_invalid", RequestInvalidError, 400),
+    ],
+)
+def test_each_failure_kind_raises_its_error_class(kind, error_class, status):
+    error = complete_error(sim(failure_rate=1, failure_kinds=[kind]), request("sim-a"))
+
+    assert type(error) is error_class
+    assert error.http_status == status
+    assert error.latency_ms is not None
+
+
+def test_a_simulated_rate_limit_says_when_to_retry():
+    error = complete_error(sim(failure_rate=1, failure_kinds=["rate_limit"]), request("sim-a"))
+
+    assert error.retry_after_s == 1.0
+
+
+def test_a_hang_lets_the_transport_timeout_fire():
+    spec = sim(failure_rate=1, failure_kinds=["hang"])
+
+    error = complete_error(spec, request("sim-a", timeout_s=0.2))
+    _, stream_failure = stream_error(spec, request("sim-a", timeout_s=0.2))
+
+    assert type(error) is TransientError and error.timeout
+    assert type(stream_failure) is TransientError and stream_failure.timeout
+
+
+def test_a_stream_cut_stops_after_n_tokens_with_the_partial_text():
+    spec = sim(failure_rate=1, failure_kinds=["stream_cut"], stream_cut_after_tokens=4)
+
+    items, error = stream_error(spec, request("sim-a"))
+
+    assert len(items) == 4
+    assert type(error) is TransientError
+    assert error.partial_text == "".join(items)
+    assert error.output_tokens_so_far == 4
+
+
+def test_a_stream_cut_on_a_plain_call_is_a_transient_failure():
+    spec = sim(failure_rate=1, failure_kinds=["stream_cut"])
+
+    assert type(complete_error(spec, request("sim-a"))) is TransientError
+
+
+def test_a_zero_failure_rate_never_fails():
+    spec = sim(failure_rate=0, failure_kinds=["server_error"])
+
+    assert all(complete(spec, request("sim-a")).text for _ in range(20))
+
+
+def test_a_partial_failure_rate_replays_the_same_sequence():
+    def outcomes() -> list[bool]:
+        spec = sim("flaky", failure_rate=0.5, failure_kinds=["server_error"])
+        results = []
+        for _ in range(30):
+            try:
+                complete(spec, request("sim-a"))
+                results.append(True)
+            except TransientError:
+                results.append(False)
+        return results
+
+    first = outcomes()
+
+    assert first == outcomes()
+    assert True in first and False in first
+
+
+def test_invalid_options_make_the_model_fail_permanently_naming_the_option():
+    error = complete_error(
+        ProviderSpec(name="bad", kind="simulated", options={"latency_ms_mean": -1}), request()
+    )
+
+    assert type(error) is ModelPermanentError
+    assert "latency_ms_mean" in str(error)
