@@ -148,6 +148,8 @@ def candidates_parse(*, values: list[str], rows: list[PromptRow]) -> list[Candid
 
 
 def _tokens(text: str) -> int:
+    if not text:
+        return 0
     return (len(text) + CHARS_PER_TOKEN - 1) // CHARS_PER_TOKEN + 4
 
 

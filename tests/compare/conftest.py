@@ -62,7 +62,9 @@ def make_run(
     expected: list[str] | None = None,
     max_tokens: int = 64,
 ):
-    rows = [PromptRow(input=text, expected=(expected or [""] * len(inputs))[i]) for i, text in enumerate(inputs)]
+    rows = [
+        PromptRow(input=text, expected=(expected or [""] * len(inputs))[i]) for i, text in enumerate(inputs)
+    ]
     specs = candidates_parse(values=candidates, rows=rows)
     return run_create(
         user=user,

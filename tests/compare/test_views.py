@@ -1,0 +1,411 @@
+"""Compare pages: each view's success, wrong method, anonymous refused, htmx fragment."""
+
+import json
+from decimal import Decimal
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.urls import reverse
+
+from compare.models import CellStatus, CompareCell, CompareRun, Drill, RunStatus
+from compare.services import cells as cell_service
+from tests.compare.conftest import make_run, simulated_model
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture
+def models(db):
+    # Two voices: the simulated provider words its answers by model id, so outputs differ.
+    return simulated_model("sim-a", provider="sim-1"), simulated_model("sim-b", provider="sim-2")
+
+
+def finished_run(models, **kwargs):
+    run = make_run(
+        inputs=kwargs.pop("inputs", ["What is the capital of France?", "2+2?"]),
+        candidates=["model:sim-a", "model:sim-b"],
+        **kwargs,
+    )
+    for cell in CompareCell.objects.filter(run=run):
+        cell_service.cell_run(cell_id=cell.pk)
+    run.refresh_from_db()
+    return run
+
+
+class TestIndex:
+    def test_it_lists_runs_and_offers_the_form(self, member_client, models):
+        run = make_run(inputs=["a"], candidates=["model:sim-a"])
+        response = member_client.get(reverse("compare:index"))
+        assert response.status_code == 200
+        body = response.content.decode()
+        assert 'name="candidates" value="model:sim-a"' in body
+        assert f'href="/compare/runs/{run.pk}/"' in body
+
+    def test_it_refuses_post(self, member_client):
+        assert member_client.post(reverse("compare:index")).status_code == 405
+
+    def test_it_sends_anonymous_users_to_log_in(self, db):
+        response = Client().get(reverse("compare:index"))
+        assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+    def test_htmx_gets_only_the_runs_table(self, member_client, models):
+        response = member_client.get(reverse("compare:index"), **HTMX)
+        body = response.content.decode()
+        assert "<table" in body and "<html" not in body and "cmp-form" not in body
+
+
+class TestCreate:
+    def post(self, client, htmx=False, **data):
+        payload = {"prompts_format": "lines", "max_tokens": "64", **data}
+        return client.post(reverse("compare:create"), payload, **(HTMX if htmx else {}))
+
+    def test_it_creates_the_run_and_queues_every_cell(
+        self, member_client, models, eager_celery, django_capture_on_commit_callbacks
+    ):
+        with django_capture_on_commit_callbacks(execute=True):
+            response = self.post(
+                member_client, prompts_text="one\ntwo", candidates=["model:sim-a", "model:sim-b"], name="mine"
+            )
+        run = CompareRun.objects.get()
+        assert response.status_code == 302 and response["Location"] == f"/compare/runs/{run.pk}/"
+        assert run.name == "mine" and run.cells.count() == 4
+        assert run.status == RunStatus.DONE
+
+    def test_htmx_gets_a_client_redirect(
+        self, member_client, models, eager_celery, django_capture_on_commit_callbacks
+    ):
+        with django_capture_on_commit_callbacks(execute=True):
+            response = self.post(member_client, htmx=True, prompts_text="one", candidates=["model:sim-a"])
+        assert response.status_code == 200
+        assert response["HX-Redirect"] == f"/compare/runs/{CompareRun.objects.get().pk}/"
+
+    def test_it_takes_an_uploaded_jsonl_file(
+        self, member_client, models, eager_celery, django_capture_on_commit_callbacks
+    ):
+        upload = SimpleUploadedFile(
+            "set.jsonl", b'{"input": "a", "expected": "x"}\n{"input": "b", "task_type": "t"}\n'
+        )
+        with django_capture_on_commit_callbacks(execute=True):
+            response = self.post(member_client, prompts_file=upload, candidates=["model:sim-a"])
+        assert response.status_code == 302
+        prompts = list(CompareRun.objects.get().prompts.values_list("input", "expected", "task_type"))
+        assert prompts == [("a", "x", ""), ("b", "", "t")]
+
+    @pytest.mark.parametrize(
+        "data,message",
+        [
+            (
+                {"prompts_format": "csv", "prompts_text": "input,expected\na,b\nc,d,e\n"},
+                "Line 3: 3 fields where the header has 2",
+            ),
+            (
+                {"prompts_format": "jsonl", "prompts_text": '{"input": "a"}\n{oops}\n'},
+                "Line 2: not valid JSON",
+            ),
+            ({"prompts_text": "  \n"}, "The prompt set is empty"),
+            ({"prompts_text": "a", "candidates": ["model:ghost"]}, "Unknown model &#x27;ghost&#x27;"),
+            (
+                {
+                    "prompts_text": "a",
+                    "assertion_kind": ["regex"],
+                    "assertion_value": ["[a-"],
+                    "assertion_model": [""],
+                },
+                "Assertion 1: the regex &#x27;[a-&#x27; does not compile",
+            ),
+        ],
+    )
+    def test_bad_input_gets_a_clear_message_and_nothing_is_queued(self, member_client, models, data, message):
+        data.setdefault("candidates", ["model:sim-a"])
+        response = self.post(member_client, **data)
+        assert response.status_code == 400
+        assert message in response.content.decode()
+        assert CompareRun.objects.count() == 0 and CompareCell.objects.count() == 0
+
+    def test_a_malformed_upload_names_the_file_and_row(self, member_client, models):
+        upload = SimpleUploadedFile("set.csv", b'input\nok\n"broken\n')
+        response = self.post(member_client, prompts_file=upload, candidates=["model:sim-a"], htmx=True)
+        assert response.status_code == 400
+        body = response.content.decode()
+        assert "set.csv: Line" in body and "malformed CSV" in body and "<html" not in body
+        assert CompareRun.objects.count() == 0
+
+    def test_a_set_larger_than_the_maximum_is_refused(self, member_client, models, settings):
+        settings.ORCHESTRATOR = {**settings.ORCHESTRATOR, "COMPARE_MAX_PROMPTS": 3}
+        response = self.post(member_client, prompts_text="a\nb\nc\nd", candidates=["model:sim-a"])
+        assert response.status_code == 400
+        assert "has 4 prompts; the limit is 3" in response.content.decode()
+        assert CompareRun.objects.count() == 0
+
+    def test_it_refuses_get(self, member_client):
+        assert member_client.get(reverse("compare:create")).status_code == 405
+
+    def test_it_refuses_anonymous_users(self, db, models):
+        response = Client().post(
+            reverse("compare:create"), {"prompts_text": "a", "candidates": ["model:sim-a"]}
+        )
+        assert response.status_code == 302
+        assert CompareRun.objects.count() == 0
+
+
+class TestEstimate:
+    def test_htmx_gets_the_estimate_fragment(self, member_client, models):
+        response = member_client.post(
+            reverse("compare:estimate"),
+            {
+                "prompts_format": "lines",
+                "prompts_text": "x" * 400,
+                "max_tokens": "100",
+                "candidates": ["model:sim-a"],
+            },
+            **HTMX,
+        )
+        body = response.content.decode()
+        assert response.status_code == 200 and "<html" not in body
+        # 104 tokens in at $0.001/1K + 100 out at $0.002/1K = $0.000304.
+        assert "at most $0.0003" in body and "data-estimate" in body
+        assert CompareRun.objects.count() == 0
+
+    def test_without_htmx_it_renders_the_page_with_the_form_kept(self, member_client, models):
+        response = member_client.post(
+            reverse("compare:estimate"),
+            {
+                "prompts_format": "lines",
+                "prompts_text": "keep me",
+                "max_tokens": "10",
+                "candidates": ["model:sim-a"],
+            },
+        )
+        body = response.content.decode()
+        assert "<html" in body and "keep me" in body and 'value="model:sim-a" checked' in body
+
+    def test_it_refuses_get(self, member_client):
+        assert member_client.get(reverse("compare:estimate")).status_code == 405
+
+
+class TestRunPage:
+    def test_it_shows_the_matrix_with_totals_and_escaped_output(
+        self, member_client, models, django_assert_max_num_queries
+    ):
+        run = finished_run(models, inputs=["<script>alert(1)</script>"])
+        with django_assert_max_num_queries(12):
+            response = member_client.get(reverse("compare:run", args=[run.pk]))
+        body = response.content.decode()
+        assert response.status_code == 200
+        assert "<script>alert(1)</script>" not in body and "&lt;script&gt;" in body
+        cell = CompareCell.objects.filter(run=run).first()
+        assert f'href="/calls/{cell.call_record_id}/"' in body
+        assert "mean" in body and "p95" in body
+
+    def test_query_count_does_not_grow_with_the_matrix(
+        self, member_client, models, django_assert_max_num_queries
+    ):
+        run = finished_run(models, inputs=[f"question {i}" for i in range(15)])
+        with django_assert_max_num_queries(12):
+            member_client.get(reverse("compare:run", args=[run.pk]))
+
+    def test_only_rows_where_candidates_differ_can_be_shown(self, member_client, models):
+        run = finished_run(models, inputs=["same", "different"])
+        cells = {
+            (c.prompt.input, c.candidate.target): c
+            for c in CompareCell.objects.filter(run=run).select_related("prompt", "candidate")
+        }
+        CompareCell.objects.filter(pk__in=[cells[("same", "sim-a")].pk, cells[("same", "sim-b")].pk]).update(
+            output="agreed"
+        )
+        CompareCell.objects.filter(pk=cells[("different", "sim-a")].pk).update(output="yes")
+        CompareCell.objects.filter(pk=cells[("different", "sim-b")].pk).update(output="no")
+        body = member_client.get(reverse("compare:run", args=[run.pk]) + "?differ=1", **HTMX).content.decode()
+        assert (
+            "different" in body
+            and ">same<" not in body
+            and "1 row where every candidate agreed hidden" in body
+        )
+
+    def test_htmx_gets_only_the_matrix(self, member_client, models):
+        run = finished_run(models)
+        body = member_client.get(reverse("compare:run", args=[run.pk]), **HTMX).content.decode()
+        assert "cmp-matrix" in body and "<html" not in body and "cmp-progress" not in body
+
+    def test_it_refuses_post_and_anonymous_users(self, member_client, models):
+        run = finished_run(models)
+        assert member_client.post(reverse("compare:run", args=[run.pk])).status_code == 405
+        assert Client().get(reverse("compare:run", args=[run.pk])).status_code == 302
+
+    def test_an_unknown_run_is_404(self, member_client, db):
+        assert member_client.get(reverse("compare:run", args=[999])).status_code == 404
+
+
+class TestProgress:
+    def test_it_polls_while_running_and_stops_when_done(self, member_client, models):
+        run = make_run(inputs=["a", "b"], candidates=["model:sim-a"])
+        body = member_client.get(reverse("compare:progress", args=[run.pk]), **HTMX).content.decode()
+        assert 'hx-trigger="every 2s"' in body and "0 / 2 cells" in body and "<html" not in body
+        for cell in CompareCell.objects.filter(run=run):
+            cell_service.cell_run(cell_id=cell.pk)
+        response = member_client.get(
+            reverse("compare:progress", args=[run.pk]), HTTP_HX_REQUEST="true", HTTP_X_COMPARE_WAS_RUNNING="1"
+        )
+        body = response.content.decode()
+        assert "every 2s" not in body and "2 / 2 cells" in body
+        assert response["HX-Trigger"] == "compare-run-finished"
+
+    def test_it_refuses_post_and_anonymous_users(self, member_client, models):
+        run = make_run(inputs=["a"], candidates=["model:sim-a"])
+        assert member_client.post(reverse("compare:progress", args=[run.pk])).status_code == 405
+        assert Client().get(reverse("compare:progress", args=[run.pk])).status_code == 302
+
+
+class TestCancel:
+    def test_it_cancels_waiting_cells(self, member_client, models):
+        run = make_run(inputs=["a", "b"], candidates=["model:sim-a"])
+        response = member_client.post(reverse("compare:cancel", args=[run.pk]))
+        assert response.status_code == 302
+        run.refresh_from_db()
+        assert run.status == RunStatus.CANCELLED
+        assert set(run.cells.values_list("status", flat=True)) == {CellStatus.CANCELLED}
+
+    def test_htmx_gets_the_progress_fragment(self, member_client, models):
+        run = make_run(inputs=["a"], candidates=["model:sim-a"])
+        body = member_client.post(reverse("compare:cancel", args=[run.pk]), **HTMX).content.decode()
+        assert "Cancelled" in body and "<html" not in body and "every 2s" not in body
+
+    def test_it_refuses_get_and_anonymous_users(self, member_client, models):
+        run = make_run(inputs=["a"], candidates=["model:sim-a"])
+        assert member_client.get(reverse("compare:cancel", args=[run.pk])).status_code == 405
+        assert Client().post(reverse("compare:cancel", args=[run.pk])).status_code == 302
+        run.refresh_from_db()
+        assert run.status == RunStatus.RUNNING
+
+
+class TestExport:
+    def test_csv_has_one_row_per_cell(self, member_client, models):
+        run = finished_run(models)
+        response = member_client.get(reverse("compare:export", args=[run.pk, "csv"]))
+        assert response["Content-Type"].startswith("text/csv")
+        lines = response.content.decode().strip().splitlines()
+        assert lines[0].startswith("prompt,input,expected,task_type,candidate,status,model,output")
+        assert len([line for line in lines[1:] if ",done," in line]) == 4
+
+    def test_json_has_rows_candidates_and_totals(self, member_client, models):
+        run = finished_run(models)
+        data = json.loads(member_client.get(reverse("compare:export", args=[run.pk, "json"])).content)
+        assert [c["label"] for c in data["candidates"]] == ["sim-a", "sim-b"]
+        assert len(data["rows"]) == 2 and set(data["rows"][0]["cells"]) == {"sim-a", "sim-b"}
+        assert Decimal(data["run"]["spent_usd"]) == run.spent_usd
+
+    def test_it_refuses_post_and_anonymous_users(self, member_client, models):
+        run = finished_run(models)
+        assert member_client.post(reverse("compare:export", args=[run.pk, "csv"])).status_code == 405
+        assert Client().get(reverse("compare:export", args=[run.pk, "json"])).status_code == 302
+
+
+class TestVote:
+    def test_a_vote_between_two_cells_feeds_the_arena_ratings(self, member_client, member_user, models):
+        from playground.models import Vote
+
+        run = finished_run(models)
+        a, b = CompareCell.objects.filter(run=run, prompt__position=0).order_by("candidate__position")
+        response = member_client.post(
+            reverse("compare:vote", args=[run.pk]), {"cell_a": a.pk, "cell_b": b.pk, "winner": "b"}, **HTMX
+        )
+        assert response.status_code == 200 and "Vote recorded" in response.content.decode()
+        vote = Vote.objects.get()
+        assert (vote.model_a, vote.model_b, vote.winner, vote.source) == ("sim-a", "sim-b", "b", "compare")
+        assert vote.user == member_user and vote.prompt == a.prompt.input
+
+    def test_cells_of_different_rows_cannot_be_compared(self, member_client, models):
+        from playground.models import Vote
+
+        run = finished_run(models)
+        a = CompareCell.objects.get(run=run, prompt__position=0, candidate__position=0)
+        b = CompareCell.objects.get(run=run, prompt__position=1, candidate__position=1)
+        response = member_client.post(
+            reverse("compare:vote", args=[run.pk]), {"cell_a": a.pk, "cell_b": b.pk, "winner": "a"}
+        )
+        assert response.status_code == 302
+        assert Vote.objects.count() == 0
+
+    def test_it_refuses_get_and_anonymous_users(self, member_client, models):
+        run = finished_run(models)
+        assert member_client.get(reverse("compare:vote", args=[run.pk])).status_code == 405
+        assert Client().post(reverse("compare:vote", args=[run.pk]), {"winner": "a"}).status_code == 302
+
+
+class TestDrillPages:
+    def test_the_list_shows_drills_and_the_form(self, staff_client, seed_default_chain):
+        drill = Drill.objects.create(target_kind="chain", target="default", faults=[], requests=3, prompt="p")
+        response = staff_client.get(reverse("compare:drills"))
+        body = response.content.decode()
+        assert response.status_code == 200
+        assert 'value="chain:default"' in body and f'href="/compare/drills/{drill.pk}/"' in body
+
+    def test_htmx_gets_only_the_list(self, staff_client, seed_default_chain):
+        body = staff_client.get(reverse("compare:drills"), **HTMX).content.decode()
+        assert "<table" in body and "<html" not in body and "drill-form" not in body
+
+    def test_staff_launch_a_drill_that_runs_on_the_queue(
+        self, staff_client, seed_default_chain, eager_celery, django_capture_on_commit_callbacks
+    ):
+        with django_capture_on_commit_callbacks(execute=True):
+            response = staff_client.post(
+                reverse("compare:drill_create"),
+                {
+                    "target": "chain:default",
+                    "requests": "3",
+                    "concurrency": "2",
+                    "fault_model": ["gpt-4o", ""],
+                    "fault_kind": ["server_error", "rate_limit"],
+                    "fault_rate": ["1", "1"],
+                },
+            )
+        drill = Drill.objects.get()
+        assert response.status_code == 302 and response["Location"] == f"/compare/drills/{drill.pk}/"
+        assert drill.status == "done" and drill.report["served_by"] == {"claude-3.5-sonnet": 3}
+        page = staff_client.get(reverse("compare:drill", args=[drill.pk])).content.decode()
+        assert "100%" in page and "claude-3.5-sonnet" in page
+
+    def test_bad_drill_input_is_refused_with_a_message(self, staff_client, seed_default_chain):
+        response = staff_client.post(
+            reverse("compare:drill_create"),
+            {
+                "target": "chain:default",
+                "requests": "3",
+                "concurrency": "2",
+                "fault_model": ["ghost"],
+                "fault_kind": ["server_error"],
+                "fault_rate": ["1"],
+            },
+            **HTMX,
+        )
+        assert response.status_code == 400
+        assert "Unknown model &#x27;ghost&#x27;" in response.content.decode()
+        assert Drill.objects.count() == 0
+
+    def test_members_cannot_launch_drills(self, member_client, seed_default_chain):
+        response = member_client.post(
+            reverse("compare:drill_create"),
+            {
+                "target": "chain:default",
+                "requests": "1",
+                "concurrency": "1",
+                "fault_model": ["gpt-4o"],
+                "fault_kind": ["server_error"],
+                "fault_rate": ["1"],
+            },
+        )
+        assert response.status_code == 302 and Drill.objects.count() == 0
+
+    def test_drill_views_refuse_wrong_methods_and_anonymous_users(self, staff_client, seed_default_chain):
+        drill = Drill.objects.create(target_kind="chain", target="default", faults=[], requests=3, prompt="p")
+        assert staff_client.post(reverse("compare:drills")).status_code == 405
+        assert staff_client.get(reverse("compare:drill_create")).status_code == 405
+        assert staff_client.post(reverse("compare:drill", args=[drill.pk])).status_code == 405
+        assert Client().get(reverse("compare:drill", args=[drill.pk])).status_code == 302
+        assert Client().get(reverse("compare:drills")).status_code == 302
+
+    def test_a_running_drill_polls_and_htmx_gets_the_report_fragment(self, staff_client, seed_default_chain):
+        drill = Drill.objects.create(target_kind="chain", target="default", faults=[], requests=3, prompt="p")
+        body = staff_client.get(reverse("compare:drill", args=[drill.pk]), **HTMX).content.decode()
+        assert 'hx-trigger="every 2s"' in body and "<html" not in body
