@@ -105,6 +105,11 @@ class ChainStepForm(forms.ModelForm):
         model = ChainStep
         fields = ["position", "model", "timeout_s"]
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is None:
+            self.fields["position"].initial = 100  # A new row goes last unless renumbered.
+
     def validate_unique(self) -> None:
         """Positions only order the steps; they are renumbered 0, 1, 2… on save."""
 

@@ -111,14 +111,12 @@ class ModelConfigAdmin(SimpleHistoryAdmin):
     form = ModelConfigForm
     list_display = (
         "name",
+        "status_column",
         "provider",
-        "model_id",
         "capability_list",
         "context_window",
         "latency_ms",
         "prices",
-        "quality_rank",
-        "status_column",
         "enabled",
     )
     list_filter = ("enabled", "provider__kind", "provider", "capabilities")

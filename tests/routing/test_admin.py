@@ -320,3 +320,15 @@ def test_the_audit_trail_records_who_changed_a_model(staff_client, seeded, staff
     assert record.history_user == staff_user and record.context_window == 64000
     page = staff_client.get(reverse("admin:routing_modelconfig_history", args=[model.pk])).content.decode()
     assert "alice" in page and "Context window" in page
+
+
+def test_a_step_added_in_the_blank_row_goes_last(staff_client, seeded):
+    chain = FallbackChain.objects.get(name="flaky-demo")
+    rows = [(s.pk, s.position, s.model_id, "") for s in chain.steps.order_by("position")]
+    rows.append((None, 100, ModelConfig.objects.get(name="sim-smart").pk, ""))
+    url = reverse("admin:routing_fallbackchain_change", args=[chain.pk])
+    assert staff_client.post(url, chain_post_data(chain, rows)).status_code == 302
+    assert [s.model.name for s in chain.steps.order_by("position")] == ["sim-flaky", "sim-fast", "sim-smart"]
+    assert FallbackChain.history.filter(id=chain.pk).first().history_change_reason == (
+        "Steps: sim-flaky → sim-fast → sim-smart"
+    )
