@@ -285,6 +285,18 @@ def drill_report(drill: Drill, outcomes: list[dict[str, Any]], before: dict, aft
         key = " → ".join(f"{p['model']} {'✓' if p['status'] == 'ok' else '✗'}" for p in o["path"]) or "—"
         paths[key] = paths.get(key, 0) + 1
     added = [o["added_latency_ms"] for o in ok if o["added_latency_ms"] is not None]
+    # Requests that never tried a failing model of the target (its circuit was open).
+    try:
+        planned = set(drill_target_models(target_kind=drill.target_kind, target=drill.target))
+    except DrillInputError:
+        planned = set()
+    skipped = {
+        f["model"]: sum(
+            1 for o in outcomes if o["path"] and f["model"] not in {p["model"] for p in o["path"]}
+        )
+        for f in drill.faults
+        if f["model"] in planned
+    }
     return {
         "requests": len(outcomes),
         "ok": len(ok),
@@ -297,6 +309,7 @@ def drill_report(drill: Drill, outcomes: list[dict[str, Any]], before: dict, aft
         "added_latency_ms": _figures(added),
         "records": {"total": records["total"], "ok": records["ok"]},
         "breakers": {"before": before, "after": after, "opened": _openings(before, after)},
+        "skipped_by_breaker": skipped,
         "faults": drill.faults,
         "requests_detail": sorted(outcomes, key=lambda o: o["index"]),
     }

@@ -27,9 +27,13 @@ def _fresh_engine_state():
     """Breakers and slots live in the cache; each test starts closed and free."""
     from django.core.cache import cache
 
+    from routing.engine.breaker import breaker_reset
+
     cache.clear()
+    breaker_reset()
     yield
     cache.clear()
+    breaker_reset()
 
 
 def simulated_model(name: str, *, provider: str = "sim", price: str | None = "0.001", **options):
