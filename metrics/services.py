@@ -28,7 +28,7 @@ from decimal import Decimal
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections, connection
+from django.db import DatabaseError, close_old_connections, connection, transaction
 from django.utils import timezone
 
 from metrics.models import CallRecord
@@ -44,6 +44,8 @@ _wake = threading.Event()
 _thread: threading.Thread | None = None
 _thread_lock = threading.Lock()
 _stopping = False
+_written = threading.Condition()
+_written_total = 0
 _warned_unknown_price: set[str] = set()
 
 
@@ -57,33 +59,6 @@ def text_truncate(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     return text[: max(limit - 1, 0)] + "…"
-
-
-def call_cost(
-    *,
-    input_tokens: int,
-    output_tokens: int,
-    input_price_per_1k: Decimal | None,
-    output_price_per_1k: Decimal | None,
-) -> Decimal | None:
-    """USD for a call at the given unit prices; None when a price is unknown (never 0)."""
-    if input_price_per_1k is None or output_price_per_1k is None:
-        return None
-    try:
-        from routing.pricing import call_cost as pricing_call_cost
-    except ImportError:  # pragma: no cover - pricing lands with the provider work
-        pricing_call_cost = None
-    if pricing_call_cost is not None:
-        try:
-            return pricing_call_cost(
-                input_tokens=input_tokens,
-                output_tokens=output_tokens,
-                input_price_per_1k=input_price_per_1k,
-                output_price_per_1k=output_price_per_1k,
-            )
-        except TypeError:
-            pass
-    return (Decimal(input_tokens) * input_price_per_1k + Decimal(output_tokens) * output_price_per_1k) / 1000
 
 
 def unknown_price_warn(model_name: str) -> None:
@@ -178,8 +153,7 @@ def call_record_enqueue(
         logger.exception("could not build a call record for %s (trace %s)", model_name, trace_id)
         return None
     _buffer.append(record)
-    interval = float(settings.ORCHESTRATOR.get("RECORD_FLUSH_INTERVAL_S", 0.5))
-    if interval > 0:
+    if _interval() > 0:
         _ensure_thread()
         if len(_buffer) >= WAKE_AT:
             _wake.set()
@@ -202,7 +176,9 @@ def _drain() -> list[CallRecord]:
 
 def _write(batch: list[CallRecord]) -> None:
     try:
-        CallRecord.objects.bulk_create(batch)
+        # A savepoint: a refused batch must not break a caller's surrounding transaction.
+        with transaction.atomic():
+            CallRecord.objects.bulk_create(batch)
         return
     except DatabaseError:
         logger.warning(
@@ -215,7 +191,8 @@ def _write(batch: list[CallRecord]) -> None:
 def _write_one(record: CallRecord) -> None:
     record.pk = None
     try:
-        record.save(force_insert=True)
+        with transaction.atomic():
+            record.save(force_insert=True)
         return
     except DatabaseError:
         pass
@@ -226,7 +203,8 @@ def _write_one(record: CallRecord) -> None:
     record.prompt_version_id = None
     record.api_key_id = None
     try:
-        record.save(force_insert=True)
+        with transaction.atomic():
+            record.save(force_insert=True)
     except Exception:
         logger.exception("call record lost: %s #%s %s", record.trace_id, record.attempt, record.model_name)
 
@@ -235,6 +213,7 @@ def call_records_flush() -> int:
     """Write every queued record now, in the calling thread; returns how many were written.
 
     Sync: call it from sync code (or through `acall_records_flush`). Never raises."""
+    global _written_total
     written = 0
     with _write_lock:
         while _buffer:
@@ -244,7 +223,21 @@ def call_records_flush() -> int:
                 written += len(batch)
             except Exception:
                 logger.exception("%d call records could not be written", len(batch))
+    if written:
+        with _written:
+            _written_total += written
+            _written.notify_all()
     return written
+
+
+def call_records_wait(count: int, timeout: float = 10.0) -> bool:
+    """Block until at least `count` records were written since start-up (tests, benchmarks)."""
+    with _written:
+        return _written.wait_for(lambda: _written_total >= count, timeout=timeout)
+
+
+def call_records_written() -> int:
+    return _written_total
 
 
 async def acall_records_flush() -> int:
@@ -255,12 +248,18 @@ async def acall_records_flush() -> int:
     return await sync_to_async(call_records_flush, thread_sensitive=True)()
 
 
+def _interval() -> float:
+    return float(settings.ORCHESTRATOR.get("RECORD_FLUSH_INTERVAL_S", 0.5))
+
+
 def _run() -> None:
     while not _stopping:
-        interval = float(settings.ORCHESTRATOR.get("RECORD_FLUSH_INTERVAL_S", 0.5)) or 0.5
-        _wake.wait(timeout=interval)
+        interval = _interval()
+        if interval <= 0:
+            return  # switched to inline writing: callers flush, this thread retires
+        _wake.wait(timeout=min(interval, 1.0))  # re-read the setting at least every second
         _wake.clear()
-        if not _buffer:
+        if not _buffer or _interval() <= 0:
             continue
         try:
             call_records_flush()

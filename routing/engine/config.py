@@ -19,6 +19,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.core.cache import cache
 
+from routing.pricing import UNKNOWN, UnitPrices, model_prices
 from routing.providers.base import ProviderSpec
 
 logger = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ class ModelSnap:
     input_price_per_1k: Decimal | None
     output_price_per_1k: Decimal | None
     price_source: str  # override | catalogue | unknown
+    cached_input_price_per_1k: Decimal | None = None  # None: cached tokens cost the input price
 
     @property
     def price_known(self) -> bool:
@@ -110,19 +112,13 @@ class Snapshot:
     loaded_at: float
 
 
-def _unit_prices(model: Any) -> tuple[Decimal | None, Decimal | None, str]:
+def _unit_prices(model: Any) -> UnitPrices:
     """Prices from routing.pricing (override or catalogue); unknown when it cannot say."""
     try:
-        from routing.pricing import model_unit_prices
-    except ImportError:  # pragma: no cover - pricing lands with the provider work
-        if model.input_cost_per_1k is not None and model.output_cost_per_1k is not None:
-            return model.input_cost_per_1k, model.output_cost_per_1k, "override"
-        return None, None, "unknown"
-    try:
-        return model_unit_prices(model)
+        return model_prices(model)
     except Exception:  # a broken catalogue must not stop the engine
         logger.exception("pricing failed for model %s; treating its price as unknown", model.name)
-        return None, None, "unknown"
+        return UNKNOWN
 
 
 def snapshot_build(version: str = "") -> Snapshot:
@@ -150,7 +146,7 @@ def snapshot_build(version: str = "") -> Snapshot:
         )
     models: dict[str, ModelSnap] = {}
     for m in ModelConfig.objects.select_related("provider").prefetch_related("capabilities"):
-        in_price, out_price, source = _unit_prices(m)
+        prices = _unit_prices(m)
         models[m.name] = ModelSnap(
             id=m.id,
             name=m.name,
@@ -161,9 +157,10 @@ def snapshot_build(version: str = "") -> Snapshot:
             latency_ms=m.latency_ms,
             quality_rank=m.quality_rank,
             enabled=m.enabled,
-            input_price_per_1k=in_price,
-            output_price_per_1k=out_price,
-            price_source=source,
+            input_price_per_1k=prices.input_per_1k,
+            output_price_per_1k=prices.output_per_1k,
+            price_source=prices.source,
+            cached_input_price_per_1k=prices.cached_input_per_1k,
         )
     chains: dict[str, ChainSnap] = {}
     for c in FallbackChain.objects.prefetch_related("steps__model"):

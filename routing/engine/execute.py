@@ -23,7 +23,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from metrics.services import call_cost, call_record_enqueue, unknown_price_warn
+from metrics.services import call_record_enqueue, unknown_price_warn
 from routing.engine.breaker import breaker_failure, breaker_is_open, breaker_success
 from routing.engine.config import ModelSnap, RouteSnap
 from routing.engine.selection import key_missing_error, model_unusable
@@ -36,6 +36,7 @@ from routing.errors import (
     ProviderError,
     ProviderKeyMissing,
 )
+from routing.pricing import call_cost
 from routing.processors import ProcessorRejected, processor_get
 from routing.providers.base import Completion, ProviderRequest
 from routing.providers.transport import transport_complete
@@ -122,6 +123,8 @@ def cost_for(model: ModelSnap, usage: Usage) -> Decimal | None:
         output_tokens=usage.output_tokens,
         input_price_per_1k=model.input_price_per_1k,
         output_price_per_1k=model.output_price_per_1k,
+        cached_tokens=usage.cached_tokens,
+        cached_input_price_per_1k=model.cached_input_price_per_1k,
     )
 
 

@@ -1,0 +1,199 @@
+"""The recorder: one CallRecord per attempt, priced, truncated, and never failing a call."""
+
+import logging
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import DatabaseError
+
+from metrics import services as recorder
+from metrics.models import CallRecord
+from routing import orchestrator
+from routing.errors import AllAttemptsFailed
+from tests.factories import FallbackChainFactory
+from tests.fake_provider import Reply, fake_provider_fixture  # noqa: F401
+from tests.routing.engine.conftest import clean_engine  # noqa: F401  (a clean engine per test)
+
+MESSAGES = [{"role": "user", "content": "one two three four"}]
+
+
+@pytest.fixture
+def no_retries(settings):
+    settings.ORCHESTRATOR = {**settings.ORCHESTRATOR, "RETRY_MAX": 0, "BREAKER_FAILURES": 100}
+
+
+def test_records_equal_attempts_with_one_trace_id(fake_provider, no_retries, settings):
+    settings.ORCHESTRATOR = {**settings.ORCHESTRATOR, "RETRY_MAX": 1, "RETRY_BASE_S": 0.001}
+    a = fake_provider.model("a", kind="openai")
+    b = fake_provider.model("b", kind="anthropic")
+    FallbackChainFactory(name="main", models=[a, b])
+    fake_provider.script("a", Reply.server_error(), Reply.unauthorized())
+
+    result = orchestrator.execute_with_fallback(MESSAGES, chain="main", source="batch", role="cell")
+
+    records = list(CallRecord.objects.order_by("id"))
+    assert len(records) == len(result.attempts) == 3
+    assert {r.trace_id for r in records} == {result.trace_id}
+    assert [(r.model_name, r.attempt, r.status, r.chain_step) for r in records] == [
+        ("a", 1, "error", 0),
+        ("a", 2, "error", 0),
+        ("b", 1, "ok", 1),
+    ]
+    assert [r.http_status for r in records] == [500, 401, None]
+    assert {(r.source, r.role, r.chain_name) for r in records} == {("batch", "cell", "main")}
+    assert (records[2].provider_name, records[2].provider_kind, records[2].provider_model_id) == (
+        "fake-anthropic",
+        "anthropic",
+        "b",
+    )
+    assert records[2].model_id == b.id
+
+
+def test_separate_requests_get_separate_trace_ids_and_a_given_one_is_kept(fake_provider):
+    fake_provider.model("a")
+
+    first = orchestrator.complete(MESSAGES, model="a")
+    second = orchestrator.complete(MESSAGES, model="a", trace_id="feedfacefeedfacefeedfacefeedface")
+
+    assert first.trace_id != second.trace_id
+    assert second.trace_id == "feedfacefeedfacefeedfacefeedface"
+    assert set(CallRecord.objects.values_list("trace_id", flat=True)) == {first.trace_id, second.trace_id}
+
+
+def test_cost_is_computed_from_the_override_and_stored_with_the_unit_prices(fake_provider):
+    fake_provider.model("priced", input_cost_per_1k=Decimal("1.5"), output_cost_per_1k=Decimal("2"))
+    fake_provider.script("priced", Reply.ok("a b c d e", input_tokens=1000, output_tokens=500))
+
+    result = orchestrator.complete(MESSAGES, model="priced")
+
+    record = CallRecord.objects.get()
+    assert (record.input_tokens, record.output_tokens) == (1000, 500)
+    assert record.cost_usd == Decimal("2.5")  # 1000 × 1.5/1K + 500 × 2/1K
+    assert result.cost_usd == Decimal("2.5")
+    assert (record.input_price_per_1k, record.output_price_per_1k, record.price_source) == (
+        Decimal("1.5"),
+        Decimal("2"),
+        "override",
+    )
+
+
+def test_a_catalogue_model_is_priced_from_the_bundled_catalogue(fake_provider):
+    fake_provider.model("gpt", model_id="gpt-4o")
+    fake_provider.script("gpt-4o", Reply.ok("hi", input_tokens=1000, output_tokens=1000))
+
+    orchestrator.complete(MESSAGES, model="gpt")
+
+    record = CallRecord.objects.get()
+    assert record.price_source == "catalogue"
+    assert record.cost_usd == (record.input_price_per_1k + record.output_price_per_1k)
+    assert record.cost_usd > 0
+
+
+def test_an_unknown_price_is_flagged_not_zero_and_warned_once(fake_provider, caplog):
+    fake_provider.model("mystery", kind="openai_compatible", model_id="homebrew-7b")
+    caplog.set_level(logging.WARNING, logger="metrics.services")
+
+    first = orchestrator.complete(MESSAGES, model="mystery")
+    orchestrator.complete(MESSAGES, model="mystery")
+
+    assert first.cost_usd is None
+    assert list(CallRecord.objects.values_list("cost_usd", "price_source")) == [(None, "unknown")] * 2
+    warnings = [r for r in caplog.records if "No price known for model mystery" in r.getMessage()]
+    assert len(warnings) == 1
+
+
+def test_error_messages_and_texts_are_truncated_to_the_limits(fake_provider, no_retries, settings):
+    settings.ORCHESTRATOR = {**settings.ORCHESTRATOR, "ERROR_MESSAGE_LIMIT": 20, "RECORD_TEXT_LIMIT": 12}
+    fake_provider.model("a")
+    fake_provider.model("b")
+    fake_provider.script("a", Reply.unauthorized())
+    fake_provider.script("b", Reply.ok("a long answer that will not fit"))
+
+    with pytest.raises(AllAttemptsFailed):
+        orchestrator.complete(MESSAGES, model="a")
+    orchestrator.complete(MESSAGES, model="b")
+
+    failed = CallRecord.objects.get(model_name="a")
+    assert 0 < len(failed.error_message) <= 20
+    ok = CallRecord.objects.get(model_name="b")
+    assert len(ok.request_text) <= 12
+    assert ok.response_text == "a long answ…"
+
+
+def test_a_text_limit_of_zero_stores_no_text(fake_provider, settings):
+    settings.ORCHESTRATOR = {**settings.ORCHESTRATOR, "RECORD_TEXT_LIMIT": 0}
+    fake_provider.model("a")
+
+    orchestrator.complete(MESSAGES, model="a")
+
+    assert list(CallRecord.objects.values_list("request_text", "response_text")) == [("", "")]
+
+
+def test_created_at_backdates_the_records():
+    from tests.routing.engine.conftest import simulated_model
+
+    simulated_model("sim")
+    when = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+    orchestrator.complete(MESSAGES, model="sim", created_at=when, source="simulation")
+
+    record = CallRecord.objects.get()
+    assert when <= record.created_at < when + timedelta(seconds=5)
+    assert record.simulated
+    assert record.source == "simulation"
+
+
+def test_a_failing_database_never_fails_the_call(fake_provider, monkeypatch, caplog):
+    fake_provider.model("a")
+
+    def broken(*args, **kwargs):
+        raise DatabaseError("disk full")
+
+    monkeypatch.setattr(CallRecord.objects, "bulk_create", broken)
+    monkeypatch.setattr(CallRecord, "save", broken)
+    caplog.set_level(logging.ERROR, logger="metrics.services")
+
+    result = orchestrator.complete(MESSAGES, model="a")
+
+    assert "one two three four" in result.text
+    assert any("call record lost" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_row_whose_model_was_deleted_is_kept_without_the_link():
+    recorder.call_record_enqueue(trace_id="t1", model_name="gone", status="ok", model_id=987654)
+    recorder.call_record_enqueue(trace_id="t1", model_name="fine", status="ok")
+
+    recorder.call_records_flush()
+
+    assert sorted(CallRecord.objects.values_list("model_name", "model_id")) == [("fine", None), ("gone", None)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_background_writer_writes_buffered_records(settings):
+    settings.ORCHESTRATOR = {**settings.ORCHESTRATOR, "RECORD_FLUSH_INTERVAL_S": 0.05}
+    written_before = recorder.call_records_written()
+
+    recorder.call_record_enqueue(trace_id="bg", model_name="m", status="ok")
+
+    assert recorder.call_records_wait(written_before + 1, timeout=10)
+    assert CallRecord.objects.filter(trace_id="bg").exists()
+
+
+def test_arecords_flush_writes_what_the_async_api_queued(fake_provider, settings):
+    from asgiref.sync import async_to_sync
+
+    settings.ORCHESTRATOR = {**settings.ORCHESTRATOR, "RECORD_FLUSH_INTERVAL_S": 3600}
+    fake_provider.model("a")
+
+    async def call_then_flush():
+        result = await orchestrator.acomplete(MESSAGES, model="a")
+        before = recorder.call_records_pending()
+        await orchestrator.arecords_flush()
+        return result, before
+
+    result, pending_before = async_to_sync(call_then_flush)()
+
+    assert pending_before == 1
+    assert CallRecord.objects.get().trace_id == result.trace_id
