@@ -167,7 +167,10 @@ def test_a_row_whose_model_was_deleted_is_kept_without_the_link():
 
     recorder.call_records_flush()
 
-    assert sorted(CallRecord.objects.values_list("model_name", "model_id")) == [("fine", None), ("gone", None)]
+    assert sorted(CallRecord.objects.values_list("model_name", "model_id")) == [
+        ("fine", None),
+        ("gone", None),
+    ]
 
 
 @pytest.mark.django_db(transaction=True)
