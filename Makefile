@@ -16,11 +16,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Installs, migrates, loads the defaults, makes an admin login, then serves under ASGI
+# Installs, migrates, loads the defaults (first run only), makes an admin login, then serves under ASGI
 # with an embedded Celery worker (filesystem broker: no Redis needed).
 run: install
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py import_config config/defaults.yaml
+	$(BIN)/python manage.py import_config config/defaults.yaml --if-empty --quiet-unchanged
 	$(BIN)/python manage.py ensure_admin
 	HOST=$(HOST) PORT=$(PORT) BIN=$(BIN) scripts/serve
 

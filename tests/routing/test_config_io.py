@@ -334,3 +334,15 @@ def test_the_export_command_writes_a_file_or_standard_output(tmp_path):
     target = tmp_path / "out.yaml"
     call_command("export_config", str(target), stderr=StringIO())
     assert target.read_text() == out.getvalue() == config_export()
+
+
+def test_if_empty_loads_only_into_an_empty_configuration(tmp_path):
+    path = tmp_path / "defaults.yaml"
+    path.write_text(DEFAULTS.read_text())
+    call_command("import_config", str(path), "--if-empty", stdout=StringIO())
+    assert ModelConfig.objects.filter(name="sim-fast").exists()
+    ModelConfig.objects.filter(name="sim-fast").update(latency_ms=999)
+    out = StringIO()
+    call_command("import_config", str(path), "--if-empty", stdout=out)
+    assert "not loaded (--if-empty)" in out.getvalue()
+    assert ModelConfig.objects.get(name="sim-fast").latency_ms == 999

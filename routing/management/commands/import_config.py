@@ -7,6 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from routing.config_io import ConfigImportError, config_import
+from routing.models import ModelConfig, Provider
 
 
 class Command(BaseCommand):
@@ -17,9 +18,18 @@ class Command(BaseCommand):
         parser.add_argument("file", help="YAML file; '-' reads standard input. Layout: docs/configuration.md")
         parser.add_argument("--dry-run", action="store_true", help="Print what would change; write nothing.")
         parser.add_argument("--quiet-unchanged", action="store_true", help="Do not list unchanged entries.")
+        parser.add_argument(
+            "--if-empty",
+            action="store_true",
+            help="Only load into an empty configuration (a first run); otherwise do nothing. "
+            "`make run` uses this so restarts never undo edits made in the admin.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         path = options["file"]
+        if options["if_empty"] and (Provider.objects.exists() or ModelConfig.objects.exists()):
+            self.stdout.write(f"Routing config exists already: {path} not loaded (--if-empty).")
+            return
         try:
             text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
