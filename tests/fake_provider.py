@@ -190,6 +190,7 @@ class Received:
     wire: Wire
     stream: bool
     reply_kind: str = ""
+    connection: int = 0  # which TCP connection carried it (1, 2, … in accept order)
     disconnected: bool = False  # the client went away before the answer ended
     completed: bool = False  # the whole answer was sent
 
@@ -205,6 +206,7 @@ class FakeProviderServer:
         self._scripts: dict[str, deque[Reply]] = defaultdict(deque)
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
+        self._connection_ids = itertools.count(1)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._server: asyncio.AbstractServer | None = None
@@ -321,12 +323,13 @@ class FakeProviderServer:
         task = asyncio.current_task()
         assert task is not None
         self._connections.add(task)
+        connection = next(self._connection_ids)
         try:
             while True:
                 request = await _read_request(reader)
                 if request is None:
                     break
-                keep_open = await self._respond(request, reader, writer)
+                keep_open = await self._respond(request, reader, writer, connection)
                 if not keep_open:
                     break
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
@@ -341,6 +344,7 @@ class FakeProviderServer:
         request: tuple[str, str, dict[str, str], bytes],
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
+        connection: int,
     ) -> bool:
         method, target, headers, raw_body = request
         parts = urlsplit(target)
@@ -373,6 +377,7 @@ class FakeProviderServer:
             model=model,
             wire=wire,
             stream=bool(body.get("stream")),
+            connection=connection,
         )
         reply = self._next_reply(model)
         received.reply_kind = reply.kind

@@ -72,7 +72,7 @@ class AnthropicClient:
         params = self._params(request)
         params["stream"] = True
         sdk_stream = await self._create(**params)
-        start_usage: Any = None
+        counts = dict.fromkeys(_INPUT_FIELDS, 0)
         output_tokens = 0
         stop_reason: str | None = None
         finished = False
@@ -84,12 +84,15 @@ class AnthropicClient:
                     if delta.type == "text_delta" and delta.text:
                         yield delta.text
                 elif kind == "message_start":
-                    start_usage = event.message.usage
-                    output_tokens = start_usage.output_tokens or 0
+                    _merge_input_counts(counts, event.message.usage)
+                    output_tokens = event.message.usage.output_tokens or 0
                 elif kind == "message_delta":
                     stop_reason = event.delta.stop_reason or stop_reason
-                    if event.usage is not None and event.usage.output_tokens is not None:
-                        output_tokens = event.usage.output_tokens
+                    if event.usage is not None:
+                        # Cumulative counts: any field present supersedes message_start's.
+                        _merge_input_counts(counts, event.usage)
+                        if event.usage.output_tokens is not None:
+                            output_tokens = event.usage.output_tokens
                 elif kind == "message_stop":
                     finished = True
         finally:
@@ -100,12 +103,25 @@ class AnthropicClient:
         finish_reason = STOP_REASONS.get(stop_reason or "", stop_reason)
         if finish_reason == "content_filter":
             raise ModelPermanentError("The model refused to answer (stop_reason: refusal).")
-        usage = usage_from_anthropic(start_usage)
-        usage.output_tokens = output_tokens
+        usage = Usage(
+            input_tokens=sum(counts.values()),
+            output_tokens=output_tokens,
+            cached_tokens=counts["cache_read_input_tokens"],
+        )
         yield StreamEnd(finish_reason=finish_reason, usage=usage)
 
     async def aclose(self) -> None:
         await self.sdk_client.close()
+
+
+_INPUT_FIELDS = ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+
+
+def _merge_input_counts(counts: dict[str, int], usage: Any) -> None:
+    for name in _INPUT_FIELDS:
+        value = getattr(usage, name, None)
+        if value is not None:
+            counts[name] = value
 
 
 def usage_from_anthropic(usage: Any) -> Usage:

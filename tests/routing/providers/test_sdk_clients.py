@@ -342,3 +342,65 @@ async def _complete(spec):
     from routing.providers.transport import transport_complete
 
     return await transport_complete(spec, request("m1"), model_name="model")
+
+
+# -- Provider options ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_default_headers_from_the_options_are_sent(fake_provider, kind):
+    spec = fake_provider.spec(kind, options={"default_headers": {"X-Team": "search"}})
+
+    complete(spec, request("m1"))
+
+    assert fake_provider.history[0].headers["x-team"] == "search"
+
+
+def test_the_provider_timeout_option_caps_the_sdk_timeout(fake_provider):
+    spec = fake_provider.spec("anthropic", options={"timeout_s": 2})
+
+    complete(spec, request("m1", timeout_s=30))
+
+    assert float(fake_provider.history[0].headers["x-stainless-timeout"]) == 2
+
+
+@pytest.mark.parametrize("kind", ["openai", "anthropic"])
+def test_a_connection_limit_still_completes_concurrent_calls(fake_provider, kind):
+    spec = fake_provider.spec(kind, options={"max_connections": 1})
+    fake_provider.script("m1", *[Reply.slow(latency_s=0.05, text=f"answer {i}") for i in range(3)])
+
+    async def three():
+        from routing.providers.transport import transport_complete
+
+        return await asyncio.gather(
+            *(transport_complete(spec, request("m1"), model_name="m") for _ in range(3))
+        )
+
+    texts = sorted(c.text for c in run(three()))
+
+    assert texts == ["answer 0", "answer 1", "answer 2"]
+    assert len({r.connection for r in fake_provider.history}) == 1  # queued on the one connection
+
+
+def test_without_a_limit_concurrent_calls_use_several_connections(fake_provider):
+    spec = fake_provider.spec("openai")
+    fake_provider.script("m1", *[Reply.slow(latency_s=0.05) for _ in range(3)])
+
+    async def three():
+        from routing.providers.transport import transport_complete
+
+        return await asyncio.gather(
+            *(transport_complete(spec, request("m1"), model_name="m") for _ in range(3))
+        )
+
+    run(three())
+
+    assert len({r.connection for r in fake_provider.history}) == 3
+
+
+def test_invalid_network_options_fail_permanently_before_sending(fake_provider):
+    error = complete_error(fake_provider.spec("openai", options={"timeout_s": -1}), request("m1"))
+
+    assert type(error) is ModelPermanentError
+    assert "timeout_s" in str(error)
+    assert fake_provider.history == []
