@@ -1,0 +1,223 @@
+"""The playground in a real browser: Chromium driving the ASGI app under uvicorn."""
+
+import pytest
+
+from metrics.models import CallRecord
+from playground.models import PlaygroundColumn, PlaygroundRun, Vote
+from routing.models import PromptVersion
+from tests.browser import login
+from tests.factories import TaskRouteFactory, UserFactory
+from tests.playground.conftest import FAILING, sim_model
+
+pytestmark = pytest.mark.browser
+
+STREAMY = {"latency_ms_mean": 300, "latency_ms_jitter": 0, "ttft_ms": 100, "tokens_per_second": 25}
+SLOW = {"latency_ms_mean": 3000, "latency_ms_jitter": 0, "ttft_ms": 50, "tokens_per_second": 4}
+ALL_FINISHED = (
+    "Array.from(document.querySelectorAll('.pg-col')).length > 0 && "
+    "Array.from(document.querySelectorAll('.pg-col')).every(c => ['ok','error','cancelled'].includes(c.dataset.status))"
+)
+
+
+def _open(page, live_url, path="/playground/"):
+    UserFactory(username="pat")
+    login(page, live_url, "pat")
+    page.goto(f"{live_url}{path}")
+
+
+def _send(page, prompt, models):
+    for name in models:
+        page.check(f"input[name=models][value='{name}']")
+    page.fill("#id_prompt", prompt)
+    page.click("#pg-send")
+
+
+def test_two_models_stream_side_by_side_and_finish_with_cost_and_latency(live_url, page):
+    sim_model("sim-alpha", options=STREAMY)
+    sim_model("sim-beta", options=STREAMY)
+    _open(page, live_url)
+    _send(page, "Explain caching in one paragraph", ["sim-alpha", "sim-beta"])
+    # Both columns are live at once (concurrent, not one after the other).
+    page.wait_for_function(
+        "document.querySelectorAll('.pg-col[data-status=streaming]').length === 2", timeout=10_000
+    )
+    page.wait_for_function(ALL_FINISHED, timeout=20_000)
+    for position in (0, 1):
+        col = page.locator(f".pg-col[data-position='{position}']")
+        assert col.get_attribute("data-status") == "ok"
+        assert col.locator("[data-field=text]").inner_text().strip()
+        assert col.locator("[data-field=cost]").inner_text().startswith("$")
+        assert col.locator("[data-field=latency]").inner_text().endswith(("ms", "s"))
+        assert col.locator("[data-field=ttft]").inner_text() != "—"
+    assert PlaygroundColumn.objects.filter(status="ok").count() == 2
+    assert CallRecord.objects.filter(source="playground", status="ok").count() == 2
+    assert page.dialogs == []
+
+
+def test_a_failing_model_shows_its_error_while_the_other_succeeds(live_url, page):
+    sim_model("sim-good", options=STREAMY)
+    sim_model("sim-down", options=FAILING)
+    _open(page, live_url)
+    _send(page, "Hello there", ["sim-good", "sim-down"])
+    page.wait_for_function(ALL_FINISHED, timeout=20_000)
+    good = page.locator(".pg-col[data-label='sim-good']")
+    down = page.locator(".pg-col[data-label='sim-down']")
+    assert good.get_attribute("data-status") == "ok"
+    assert down.get_attribute("data-status") == "error"
+    assert "server error" in down.locator("[data-field=error]").inner_text()
+    assert good.locator("[data-field=text]").inner_text().strip()
+
+
+def test_ctrl_enter_sends(live_url, page):
+    sim_model("sim-alpha")
+    _open(page, live_url)
+    page.check("input[name=models][value='sim-alpha']")
+    page.fill("#id_prompt", "Quick one")
+    page.focus("#id_prompt")
+    page.keyboard.press("Control+Enter")
+    page.wait_for_function(ALL_FINISHED, timeout=10_000)
+    assert PlaygroundRun.objects.get().prompt == "Quick one"
+
+
+def test_bad_input_shows_an_inline_message_and_sends_nothing(live_url, page):
+    sim_model("sim-alpha")
+    _open(page, live_url)
+    page.fill("#id_prompt", "Nobody picked")
+    page.keyboard.press("Control+Enter")
+    page.wait_for_selector("#pg-errors .pg-errors")
+    assert "Pick at least one model." in page.inner_text("#pg-errors")
+    assert page.input_value("#id_prompt") == "Nobody picked"
+    assert not PlaygroundRun.objects.exists()
+
+
+def test_html_in_answers_is_shown_as_text_and_runs_nothing(live_url, page):
+    # The simulated provider echoes the prompt's words into its answer.
+    sim_model("sim-echo")
+    _open(page, live_url)
+    _send(page, "<img src=x onerror=alert(1)> and <script>alert(2)</script>", ["sim-echo"])
+    page.wait_for_function(ALL_FINISHED, timeout=10_000)
+    text = page.locator(".pg-col [data-field=text]").inner_text()
+    assert "<img src=x onerror=alert(1)>" in text
+    assert "<script>alert(2)</script>" in text
+    assert page.locator(".pg-col img, .pg-col script").count() == 0
+    page.click(".pg-col [data-action=markdown]")  # the sanitised Markdown view
+    page.wait_for_selector(".pg-col [data-field=markdown]:not([hidden])")
+    assert page.locator(".pg-col img, .pg-col script").count() == 0
+    # And the saved answer on the permalink.
+    page.goto(f"{live_url}/playground/runs/{PlaygroundRun.objects.get().pk}/")
+    assert "<img src=x onerror=alert(1)>" in page.locator(".pg-col [data-field=text]").inner_text()
+    assert page.locator("main img, main script").count() == 0
+    assert page.dialogs == []
+
+
+def test_a_consensus_shows_every_member_and_the_aggregate(live_url, page):
+    for name in ("c1", "c2", "c3"):
+        sim_model(name, options=STREAMY)
+    _open(page, live_url)
+    page.check("input[name=mode][value=consensus]")
+    _send(page, "Is the sky blue?", ["c1", "c2", "c3"])
+    page.wait_for_selector(".pg-consensus[data-status=ok]", timeout=20_000)
+    panel = page.locator(".pg-consensus")
+    assert panel.locator("[data-field=text]").inner_text().strip()
+    assert panel.locator("[data-field=explanation]").inner_text().strip()
+    assert panel.locator("[data-field=votes] tbody tr").count() >= 1
+    assert page.locator(".pg-col[data-status=ok]").count() == 3
+
+
+def test_an_arena_vote_reveals_the_names_and_updates_the_leaderboard(live_url, page):
+    sim_model("sim-alpha", options=STREAMY, capabilities=["chat"])
+    sim_model("sim-beta", options=STREAMY, capabilities=["chat"])
+    _open(page, live_url, "/playground/arena/")
+    page.select_option("#id_capability", "chat")
+    page.fill("#id_prompt", "Write a haiku about queues")
+    page.click("#pg-send")
+    page.wait_for_function(ALL_FINISHED, timeout=20_000)
+    body = page.inner_text(".pg-round")
+    assert "sim-alpha" not in body and "sim-beta" not in body
+    page.click("button[name=winner][value=a]")
+    page.wait_for_selector("[data-revealed]")
+    vote = Vote.objects.get()
+    assert page.inner_text("[data-reveal=a]") == vote.model_a
+    assert page.inner_text("[data-reveal=b]") == vote.model_b
+    assert vote.winner == "a" and vote.capability == "chat"
+    page.click("text=See the leaderboard")
+    page.wait_for_selector(".pg-leaderboard")
+    rows = page.locator(".pg-leaderboard tbody tr")
+    assert rows.first.get_attribute("data-model") == vote.model_a
+    assert rows.count() == 2
+
+
+def test_a_permalink_reopens_the_run_for_a_teammate(live_url, page):
+    sim_model("sim-alpha")
+    sim_model("sim-beta")
+    _open(page, live_url)
+    _send(page, "Permalink me", ["sim-alpha", "sim-beta"])
+    page.wait_for_function(ALL_FINISHED, timeout=10_000)
+    answers = [page.locator(f".pg-col[data-position='{i}'] [data-field=text]").inner_text() for i in (0, 1)]
+    href = page.get_attribute(".pg-permalink", "href")
+    page.context.clear_cookies()
+    UserFactory(username="quinn")
+    login(page, live_url, "quinn")
+    page.goto(f"{live_url}{href}")
+    assert "Permalink me" in page.inner_text(".pg-meta")
+    for i in (0, 1):
+        assert page.locator(f".pg-col[data-position='{i}'] [data-field=text]").inner_text() == answers[i]
+    assert page.locator(".pg-col [data-action=rerun]").count() == 0
+    assert page.locator(".pg-records tbody tr").count() == 2
+
+
+def test_stop_cancels_the_streams_and_the_calls_are_recorded_as_cancelled(live_url, page):
+    sim_model("sim-slow", options=SLOW)
+    _open(page, live_url)
+    _send(page, "Tell a very long story about the sea and the ships upon it", ["sim-slow"])
+    page.wait_for_function(
+        "(document.querySelector('.pg-col [data-field=text]')?.textContent || '').length > 0", timeout=10_000
+    )
+    page.click("[data-action=stop]")
+    page.wait_for_selector(".pg-col[data-status=cancelled]")
+    column = PlaygroundColumn.objects.get()
+    for _ in range(200):  # the server notices the closed connection and records the cancel
+        if CallRecord.objects.filter(trace_id=column.trace_id, status="cancelled").exists():
+            break
+        page.wait_for_timeout(50)
+    assert CallRecord.objects.get(trace_id=column.trace_id).status == "cancelled"
+    column.refresh_from_db()
+    assert column.status == "cancelled"
+
+
+def test_choosing_a_route_prefills_its_system_prompt_and_shows_the_path(live_url, page):
+    model = sim_model("sim-routed")
+    route = TaskRouteFactory(task_type="summarise", model=model)
+    route.active_prompt = PromptVersion.objects.create(
+        route=route, version=2, system_prompt="Summarise tersely."
+    )
+    route.save()
+    _open(page, live_url)
+    page.check("input[name=mode][value=route]")
+    page.select_option("#id_route", "summarise")
+    page.wait_for_function("document.querySelector('#id_system_prompt').value === 'Summarise tersely.'")
+    page.fill("#id_prompt", "A long text to summarise")
+    page.click("#pg-send")
+    page.wait_for_function(ALL_FINISHED, timeout=10_000)
+    col = page.locator(".pg-col")
+    assert col.get_attribute("data-status") == "ok"
+    assert "sim-routed" in col.locator("[data-field=path]").inner_text()
+
+
+def test_diff_and_highlight_mark_the_differing_words(live_url, page):
+    sim_model("sim-alpha")
+    sim_model("sim-beta")
+    _open(page, live_url)
+    _send(page, "Compare us", ["sim-alpha", "sim-beta"])
+    page.wait_for_function(ALL_FINISHED, timeout=10_000)
+    page.evaluate(
+        "(() => { const cols = document.querySelectorAll('.pg-col [data-field=text]');"
+        " cols[0].textContent = 'the cat sat on the mat'; cols[1].textContent = 'the dog sat on the mat'; })()"
+    )
+    page.click("[data-action=diff]")
+    assert page.inner_text(".pg-diff del") == "cat"
+    assert page.inner_text(".pg-diff ins") == "dog"
+    page.check("[data-action=highlight]")
+    assert page.locator(".pg-col[data-position='1'] mark").inner_text() == "dog"
+    page.uncheck("[data-action=highlight]")
+    assert page.locator(".pg-col mark").count() == 0

@@ -1,0 +1,245 @@
+"""The column and consensus streams, through the real engine and simulated models."""
+
+import asyncio
+import json
+
+import pytest
+from asgiref.sync import async_to_sync
+from django.test import AsyncClient
+from django.urls import reverse
+
+from metrics.models import CallRecord
+from playground import services
+from playground.models import PlaygroundColumn, PlaygroundRun, RunMode
+from routing import orchestrator
+from tests.factories import FallbackChainFactory, UserFactory
+from tests.playground.conftest import FAILING, sim_model
+
+pytestmark = pytest.mark.django_db
+
+SLOW = {"latency_ms_mean": 2000, "latency_ms_jitter": 0, "ttft_ms": 0, "tokens_per_second": 20}
+
+
+def parse_sse(chunks: list[bytes]) -> list[tuple[str, dict]]:
+    events = []
+    for block in b"".join(chunks).decode().split("\n\n"):
+        name, data = "", None
+        for line in block.splitlines():
+            if line.startswith("event: "):
+                name = line[7:]
+            elif line.startswith("data: "):
+                data = json.loads(line[6:])
+        if name:
+            events.append((name, data))
+    return events
+
+
+def read_stream(user, url: str) -> list[tuple[str, dict]]:
+    async def go():
+        client = AsyncClient()
+        await client.aforce_login(user)
+        response = await client.get(url)
+        assert response.status_code == 200
+        assert response["Content-Type"] == "text/event-stream"
+        return [chunk async for chunk in response.streaming_content]
+
+    return parse_sse(async_to_sync(go)())
+
+
+def _run(user, mode=RunMode.MODELS, **kwargs):
+    return services.run_create(user=user, mode=mode, prompt=kwargs.pop("prompt", "Explain caching"), **kwargs)
+
+
+def _stream_url(run, position=0):
+    return reverse("playground:column_stream", args=[run.pk, position])
+
+
+def test_a_column_streams_deltas_then_done_with_cost_and_saves_the_answer():
+    user = UserFactory()
+    sim_model("sim-alpha")
+    run = _run(user, models=["sim-alpha"])
+    events = read_stream(user, _stream_url(run))
+    kinds = [k for k, _ in events]
+    assert kinds[0] == "status" and kinds[-1] == "end" and "done" in kinds
+    deltas = "".join(d["text"] for k, d in events if k == "delta")
+    done = next(d for k, d in events if k == "done")
+    assert deltas == done["text"] and done["model"] == "sim-alpha"
+    assert done["output_tokens"] > 0 and done["cost_usd"] is not None and done["latency_ms"] is not None
+    column = run.columns.get()
+    assert (column.status, column.text, column.answered_by) == ("ok", deltas, "sim-alpha")
+    assert column.cost_usd is not None and column.output_tokens == done["output_tokens"]
+    record = CallRecord.objects.get(trace_id=column.trace_id)
+    assert (record.source, record.status, record.stream) == ("playground", "ok", True)
+
+
+def test_a_failing_model_shows_its_error_in_its_column():
+    user = UserFactory()
+    sim_model("sim-broken", options=FAILING)
+    run = _run(user, models=["sim-broken"])
+    events = read_stream(user, _stream_url(run))
+    error = next(d for k, d in events if k == "error")
+    assert "500" in error["error"] or "server error" in error["error"]
+    column = run.columns.get()
+    assert column.status == "error" and column.error
+    assert CallRecord.objects.filter(trace_id=column.trace_id, status="error").exists()
+
+
+def test_a_chain_shows_the_path_it_took():
+    user = UserFactory()
+    FallbackChainFactory(name="main", models=[sim_model("first", options=FAILING), sim_model("second")])
+    run = _run(user, mode=RunMode.CHAIN, chain="main")
+    events = read_stream(user, _stream_url(run))
+    failed = [d for k, d in events if k == "attempt_failed"]
+    assert failed and failed[0]["model"] == "first"
+    done = next(d for k, d in events if k == "done")
+    assert done["model"] == "second"
+    column = run.columns.get()
+    assert column.answered_by == "second"
+    assert [a["model"] for a in column.attempts][-1] == "second"
+    assert any(a["model"] == "first" and a["status"] == "error" for a in column.attempts)
+
+
+def test_a_second_opening_gets_the_saved_answer_without_calling_again():
+    user = UserFactory()
+    sim_model("sim-alpha")
+    run = _run(user, models=["sim-alpha"])
+    read_stream(user, _stream_url(run))
+    calls = CallRecord.objects.count()
+    events = read_stream(user, _stream_url(run))
+    snapshot = next(d for k, d in events if k == "snapshot")
+    assert snapshot["status"] == "ok" and snapshot["text"] == run.columns.get().text
+    assert CallRecord.objects.count() == calls
+
+
+def test_a_teammate_opening_the_stream_never_starts_the_call():
+    owner, teammate = UserFactory(), UserFactory()
+    sim_model("sim-alpha")
+    run = _run(owner, models=["sim-alpha"])
+    events = read_stream(teammate, _stream_url(run))
+    assert [k for k, _ in events] == ["snapshot", "end"]
+    assert run.columns.get().status == "pending" and not CallRecord.objects.exists()
+
+
+def test_the_arena_stream_never_names_the_model():
+    user = UserFactory()
+    sim_model("sim-alpha")
+    sim_model("sim-beta")
+    run = _run(user, mode=RunMode.ARENA, models=["sim-alpha", "sim-beta"])
+    events = read_stream(user, _stream_url(run, 1))
+    raw = json.dumps(events)
+    assert "sim-beta" not in raw and "sim-alpha" not in raw
+    assert next(d for k, d in events if k == "done")["cost_usd"] is None
+    assert run.columns.get(position=1).answered_by == "sim-beta"
+
+
+def test_a_route_run_streams_through_the_route():
+    from tests.factories import TaskRouteFactory
+
+    user = UserFactory()
+    model = sim_model("sim-route")
+    TaskRouteFactory(task_type="summarise", model=model)
+    run = _run(user, mode=RunMode.ROUTE, route=__import__("routing.models").models.TaskRoute.objects.get())
+    events = read_stream(user, _stream_url(run))
+    assert next(d for k, d in events if k == "done")["model"] == "sim-route"
+    assert CallRecord.objects.get(trace_id=run.columns.get().trace_id).task_type == "summarise"
+
+
+def test_an_engine_error_before_the_stream_shows_in_the_column():
+    user = UserFactory()
+    sim_model("sim-alpha")
+    run = _run(user, models=["sim-alpha"])
+    PlaygroundColumn.objects.filter(run=run).update(target_model="deleted-model")
+    events = read_stream(user, _stream_url(run))
+    error = next(d for k, d in events if k == "error")
+    assert "deleted-model" in error["error"]
+    assert run.columns.get().status == "error"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_disconnect_cancels_the_call_and_records_it_as_cancelled():
+    user = UserFactory()
+    sim_model("sim-slow", options=SLOW)
+    run = _run(user, models=["sim-slow"], prompt="Tell me a long story about a slow llama please")
+
+    async def go():
+        client = AsyncClient()
+        await client.aforce_login(user)
+        response = await client.get(_stream_url(run))
+        first_delta = asyncio.Event()
+
+        async def consume():
+            async for chunk in response.streaming_content:
+                if b"event: delta" in chunk:
+                    first_delta.set()
+
+        task = asyncio.ensure_future(consume())
+        await first_delta.wait()
+        task.cancel()  # what Django's ASGI handler does when the browser goes away
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await orchestrator.arecords_flush()
+
+    async_to_sync(go)()
+    column = run.columns.get()
+    assert column.status == "cancelled"
+    assert column.text  # the part that had arrived is kept
+    record = CallRecord.objects.get(trace_id=column.trace_id)
+    assert record.status == "cancelled"
+
+
+def test_a_consensus_stream_gives_members_and_the_aggregate():
+    user = UserFactory()
+    for name in ("c1", "c2", "c3"):
+        sim_model(name)
+    run = _run(user, mode=RunMode.CONSENSUS, models=["c1", "c2", "c3"], aggregator="majority")
+    events = read_stream(user, reverse("playground:consensus_stream", args=[run.pk]))
+    members = [d for k, d in events if k == "member"]
+    assert sorted(m["model"] for m in members) == ["c1", "c2", "c3"]
+    consensus = next(d for k, d in events if k == "consensus")
+    assert consensus["status"] == "ok" and consensus["text"] and consensus["explanation"]
+    assert sum(consensus["votes"].values()) >= 2
+    run = PlaygroundRun.objects.get(pk=run.pk)
+    assert run.consensus_status == "ok" and run.consensus["text"] == consensus["text"]
+    assert set(run.columns.values_list("status", flat=True)) == {"ok"}
+    assert CallRecord.objects.filter(trace_id=run.trace_id).count() == 3
+
+
+def test_a_judge_consensus_shows_the_judges_reasoning():
+    user = UserFactory()
+    for name in ("c1", "c2", "judge"):
+        sim_model(name)
+    run = _run(user, mode=RunMode.CONSENSUS, models=["c1", "c2"], aggregator="judge", judge_model="judge")
+    events = read_stream(user, reverse("playground:consensus_stream", args=[run.pk]))
+    consensus = next(d for k, d in events if k == "consensus")
+    assert consensus["judge"]["model"] == "judge" and consensus["judge"]["text"]
+
+
+def test_the_stream_endpoints_refuse_post_anonymous_and_unknown_runs(client, member_client):
+    sim_model("sim-alpha")
+    run = _run(UserFactory(), models=["sim-alpha"])
+    assert member_client.post(_stream_url(run)).status_code == 405
+    assert client.get(_stream_url(run)).status_code == 302
+    assert member_client.get(_stream_url(run, 7)).status_code == 404
+    assert member_client.get(reverse("playground:consensus_stream", args=[run.pk])).status_code == 404
+
+
+def test_streams_of_several_columns_run_concurrently():
+    user = UserFactory()
+    options = {"latency_ms_mean": 300, "latency_ms_jitter": 0, "ttft_ms": 300, "tokens_per_second": 100000}
+    sim_model("p1", options=options)
+    sim_model("p2", options=options)
+    sim_model("p3", options=options)
+    run = _run(user, models=["p1", "p2", "p3"])
+
+    async def one(position):
+        client = AsyncClient()
+        await client.aforce_login(user)
+        response = await client.get(_stream_url(run, position))
+        return [c async for c in response.streaming_content]
+
+    async def all_three():
+        return await asyncio.gather(*(one(i) for i in range(3)))
+
+    results = async_to_sync(all_three)()
+    assert all(b"event: done" in b"".join(chunks) for chunks in results)
+    assert set(run.columns.values_list("status", flat=True)) == {"ok"}
