@@ -17,6 +17,7 @@ from metrics.histogram import hist_percentiles
 from metrics.rollups import local_zone
 from metrics.selectors.dashboard import DashboardData
 
+# Distinct hues first (a hash picks from all of them; the order only matters to the eye).
 PALETTE = [
     "#1f77b4",
     "#ff7f0e",
@@ -25,28 +26,22 @@ PALETTE = [
     "#9467bd",
     "#8c564b",
     "#e377c2",
-    "#7f7f7f",
-    "#bcbd22",
     "#17becf",
-    "#393b79",
-    "#637939",
-    "#8c6d31",
-    "#843c39",
-    "#7b4173",
-    "#3182bd",
-    "#e6550d",
-    "#31a354",
-    "#756bb1",
-    "#636363",
-    "#0b6e4f",
-    "#c51b7d",
-    "#4d9221",
-    "#b35806",
+    "#bcbd22",
+    "#7f7f7f",
+    "#0b3d91",
+    "#e0a800",
+    "#222222",
+    "#006d77",
 ]
 
 
+# Salt chosen so the models in config/defaults.yaml get nine different colours.
+COLOUR_SALT = "6:"
+
+
 def model_colour(name: str) -> str:
-    digest = hashlib.sha1(name.encode(), usedforsecurity=False).digest()
+    digest = hashlib.sha1(f"{COLOUR_SALT}{name}".encode(), usedforsecurity=False).digest()
     return PALETTE[int.from_bytes(digest[:4], "big") % len(PALETTE)]
 
 
@@ -71,7 +66,16 @@ def _x(buckets: list[datetime]) -> list[str]:
     return [b.astimezone(zone).strftime("%Y-%m-%d %H:%M") for b in buckets]
 
 
-def _fig(traces: list[Any], layout: dict[str, Any]) -> dict[str, Any]:
+def _fig(traces: list[Any], layout: dict[str, Any], empty: str = "") -> dict[str, Any]:
+    if not traces and empty:
+        layout = {
+            **layout,
+            "xaxis": {"visible": False},
+            "yaxis": {"visible": False},
+            "annotations": [
+                {"text": empty, "showarrow": False, "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5}
+            ],
+        }
     return go.Figure(data=traces, layout=layout).to_plotly_json()
 
 
@@ -147,7 +151,11 @@ def dashboard_charts(data: DashboardData) -> dict[str, dict[str, Any]]:
         "latency": _fig(latency, _layout("Latency p50 / p95 / p99 by model", "ms")),
         "errors": _fig(errors, _layout("Error rate by model", "%")),
         "tokens": _fig(tokens, _layout("Tokens in / out by model", "tokens")),
-        "ttft": _fig(ttft, _layout("Time to first token p50 / p95 (streams)", "ms")),
+        "ttft": _fig(
+            ttft,
+            _layout("Time to first token p50 / p95 (streams)", "ms"),
+            empty="No streamed calls in this window: time to first token is measured on streams.",
+        ),
     }
 
 

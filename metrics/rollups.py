@@ -117,7 +117,9 @@ class Agg:
         self.output_tokens += row[11] or 0
         self.cached_tokens += row[12] or 0
         cost = row[13]
-        if cost is None or row[14] == "unknown":
+        # Unknown price: the engine says so, or a successful call has no cost. (A failed
+        # call without tokens has no cost either, but its price may well be known.)
+        if row[14] == "unknown" or (cost is None and row[7] == "ok"):
             self.cost_unknown += 1
         if cost is not None:
             self.cost_usd += cost

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -297,6 +298,32 @@ def _flush_at_exit() -> None:
             call_records_flush()
         except Exception:  # pragma: no cover
             logger.exception("call records lost at exit")
+
+
+def _after_fork_in_child() -> None:
+    """A forked worker must not write its parent's pending records a second time."""
+    global _thread, _write_lock, _written, _thread_lock
+    _buffer.clear()
+    _thread = None
+    _write_lock = threading.Lock()
+    _thread_lock = threading.Lock()
+    _written = threading.Condition()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _flush_at_worker_shutdown(**_: object) -> None:
+    # Celery's prefork children leave through os._exit, which skips atexit.
+    _flush_at_exit()
+
+
+try:
+    from celery.signals import worker_process_shutdown
+
+    worker_process_shutdown.connect(_flush_at_worker_shutdown, weak=False)
+except ImportError:  # pragma: no cover - celery is a dependency, but the recorder does not need it
+    pass
 
 
 def _reset_for_tests() -> None:

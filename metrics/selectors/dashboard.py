@@ -146,9 +146,9 @@ def _tail_rows(
     raw = CallRecord.objects.filter(created_at__gte=lower, created_at__lt=end, **q.lookups())
     if state is not None and covered is not None:
         raw = raw.filter(Q(id__gt=state.last_record_id) | Q(created_at__gte=covered))
-    raw = raw.order_by().values_list(*RAW_FIELDS)
+    rows: Any = raw.order_by().values_list(*RAW_FIELDS)
     out: list[tuple[Any, ...]] = []
-    for (bucket, key), agg in aggregate_raw(raw, q.grain).items():
+    for (bucket, key), agg in aggregate_raw(rows, q.grain).items():
         out.append(
             (
                 bucket,
