@@ -8,6 +8,8 @@ exceptions propagate raw and are mapped by the transport chokepoint.
 from __future__ import annotations
 
 import os
+import ssl
+import threading
 from collections.abc import AsyncGenerator
 from typing import Any, TypeVar
 
@@ -63,25 +65,43 @@ def parse_options(spec: ProviderSpec, schema: type[OptionsT]) -> OptionsT:
 
 
 def sdk_client_kwargs(spec: ProviderSpec, options: NetworkOptions, *, sdk: Any) -> dict[str, Any]:
-    """Keyword arguments every SDK client gets: no retries, a timeout, headers, pool limits.
+    """Keyword arguments every SDK client gets: no retries, a timeout, headers, and an HTTP
+    client sharing the process's one TLS context (loading CA certificates costs ~20 ms, and
+    clients are made per event loop), with the pool limit from the options.
 
     `sdk` is the `openai` or `anthropic` module (both expose DefaultAsyncHttpxClient)."""
+    import httpx2
+
+    http_kwargs: dict[str, Any] = {"verify": shared_ssl_context()}
+    if options.max_connections:
+        http_kwargs["limits"] = httpx2.Limits(
+            max_connections=options.max_connections,
+            max_keepalive_connections=min(options.max_connections, 100),
+        )
     kwargs: dict[str, Any] = {
         "max_retries": 0,
         "timeout": options.timeout_s or DEFAULT_CLIENT_TIMEOUT_S,
+        "http_client": sdk.DefaultAsyncHttpxClient(**http_kwargs),
     }
     if options.default_headers:
         kwargs["default_headers"] = dict(options.default_headers)
-    if options.max_connections:
-        import httpx2
-
-        kwargs["http_client"] = sdk.DefaultAsyncHttpxClient(
-            limits=httpx2.Limits(
-                max_connections=options.max_connections,
-                max_keepalive_connections=min(options.max_connections, 100),
-            )
-        )
     return kwargs
+
+
+_ssl_context: ssl.SSLContext | None = None
+_ssl_lock = threading.Lock()
+
+
+def shared_ssl_context() -> ssl.SSLContext:
+    """One verifying TLS context for every provider client (SSLContext is thread-safe to share)."""
+    global _ssl_context
+    if _ssl_context is None:
+        with _ssl_lock:
+            if _ssl_context is None:
+                import httpx2
+
+                _ssl_context = httpx2.create_ssl_context()
+    return _ssl_context
 
 
 class OpenAIStyleClient:

@@ -111,7 +111,10 @@ async def transport_stream(
         if upstream is not None:
             aclose = getattr(upstream, "aclose", None)
             if aclose is not None:
-                await aclose()
+                try:
+                    await aclose()
+                except Exception:  # closing must not mask the outcome (cancellation still propagates)
+                    logger.warning("Closing a provider stream failed", exc_info=True)
     if end is None:
         end = StreamEnd()
     if not end.usage.output_tokens and parts:
