@@ -31,5 +31,15 @@ def member_client(member_user) -> Client:
     return client
 
 
+@pytest.fixture(autouse=True)
+def _engine_state_reset():
+    """The engine keeps state in-process and in the cache (config snapshot, circuit breakers,
+    measured latency, unwritten call records): every test starts with none of it."""
+    from routing.engine import engine_reset
+
+    engine_reset()
+    yield
+
+
 from tests.browser import _browser, live_url, page  # noqa: E402,F401  (browser fixtures, shared)
 from tests.fake_provider import fake_provider_fixture  # noqa: E402,F401  (the fake LLM provider server)

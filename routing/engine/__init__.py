@@ -1,0 +1,26 @@
+"""The orchestration engine behind `routing.orchestrator` (see docs/engine.md).
+
+config     the in-process snapshot of routing config, reloaded when an operator saves
+selection  which models can serve a request, best first
+planning   validating a request and turning it into a plan (ordered steps)
+execute    running a plan: attempts, retries, fallbacks, one record per attempt
+streaming  the same for streams (failover before the first token, cancellation)
+consensus  several models at once and the aggregators
+breaker    the per-model circuit breaker (state in Django's cache)
+stats      measured latency and quality scores, refreshed periodically
+faults     fault injection for drills (the provider work)
+"""
+
+
+def engine_reset() -> None:
+    """Forget every piece of in-process and cached engine state: config snapshot, breaker
+    states, measured figures and unwritten records. For tests (between test cases)."""
+    from metrics import services as recorder
+    from routing.engine.breaker import breaker_reset
+    from routing.engine.config import config_invalidate
+    from routing.engine.stats import stats_invalidate
+
+    config_invalidate()
+    breaker_reset()
+    stats_invalidate()
+    recorder._reset_for_tests()

@@ -8,16 +8,10 @@ from tests.fake_provider import fake_provider_fixture  # noqa: F401  (the `fake_
 
 
 def engine_reset() -> None:
-    from metrics import services as recorder
-    from routing.engine.breaker import breaker_reset
-    from routing.engine.config import config_invalidate
-    from routing.engine.stats import stats_invalidate
+    from routing.engine import engine_reset as reset_engine_state
     from routing.providers.simulated import reset_random
 
-    config_invalidate()
-    breaker_reset()
-    stats_invalidate()
-    recorder._reset_for_tests()
+    reset_engine_state()
     reset_random()
 
 
