@@ -134,6 +134,7 @@ _CONTEXT_MARKERS = (
     "context window",
     "too many tokens",
     "input is too long",
+    "exceeds the maximum number of tokens",  # Gemini
 )
 _CONTENT_FILTER_MARKERS = (
     "content_filter",
@@ -211,8 +212,15 @@ def _map_status(exc: BaseException, status: int) -> ProviderError:
     return RequestInvalidError(message, http_status=status)
 
 
-def _error_detail(exc: BaseException) -> str:
+def _body(exc: BaseException) -> Any:
     body = getattr(exc, "body", None)
+    if isinstance(body, list) and body and isinstance(body[0], dict):
+        body = body[0]  # Gemini's OpenAI endpoint answers errors as a one-item list
+    return body
+
+
+def _error_detail(exc: BaseException) -> str:
+    body = _body(exc)
     if isinstance(body, dict):
         inner = body.get("error", body)
         if isinstance(inner, dict):
@@ -227,12 +235,13 @@ def _error_detail(exc: BaseException) -> str:
 
 
 def _error_haystack(exc: BaseException, detail: str) -> str:
-    body = getattr(exc, "body", None)
+    body = _body(exc)
     fields: list[Any] = [detail, getattr(exc, "code", None), getattr(exc, "type", None)]
     if isinstance(body, dict):
         inner = body.get("error", body)
         if isinstance(inner, dict):
             fields += [inner.get("code"), inner.get("type"), inner.get("message")]
+            fields.append(inner.get("status"))  # Gemini: INVALID_ARGUMENT, RESOURCE_EXHAUSTED…
             inner_error = inner.get("innererror")
             if isinstance(inner_error, dict):
                 fields.append(inner_error.get("code"))

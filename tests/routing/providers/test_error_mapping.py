@@ -105,3 +105,19 @@ def test_our_own_errors_pass_through_unchanged():
     original = ModelPermanentError("nope")
 
     assert map_exception(original) is original
+
+
+def test_gemini_list_shaped_errors_are_read():
+    body = [
+        {
+            "error": {
+                "code": 400,
+                "message": "The input token count (1200000) exceeds the maximum number of tokens allowed (1048576).",
+                "status": "INVALID_ARGUMENT",
+            }
+        }
+    ]
+    error = map_exception(openai_status_error(400, body))  # type: ignore[arg-type]
+
+    assert type(error) is ModelPermanentError
+    assert "1048576" in str(error)
