@@ -97,6 +97,12 @@ def arena_pick_models(
                 candidates = [n for n in candidates if needed <= set(_caps_of(n))]
     chosen = [m for m in (model_a, model_b) if m]
     pool = [n for n in candidates if n not in chosen]
+    # A model whose circuit is open would only show an error: leave it out of random draws.
+    from routing.engine.breaker import breaker_states
+
+    open_circuits = {name for name, state in breaker_states().items() if state.get("state") == "open"}
+    if len([n for n in pool if n not in open_circuits]) >= 2 - len(chosen):
+        pool = [n for n in pool if n not in open_circuits]
     while len(chosen) < 2 and pool:
         pick = rng.choice(pool)
         pool.remove(pick)

@@ -112,8 +112,8 @@ async def column_events(*, column: PlaygroundColumn, may_run: bool) -> AsyncIter
     from routing import orchestrator
 
     run = column.run
-    blind = run.mode == RunMode.ARENA and not await run.votes.aexists()
     yield "retry: 86400000\n\n"  # the page closes the stream itself; never auto-reconnect
+    blind = run.mode == RunMode.ARENA and not await run.votes.aexists()
     claimed = may_run and (
         await PlaygroundColumn.objects.filter(pk=column.pk, status=ColumnStatus.PENDING).aupdate(
             status=ColumnStatus.STREAMING, started_at=timezone.now()

@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.django_db
 SLOW = {"latency_ms_mean": 2000, "latency_ms_jitter": 0, "ttft_ms": 0, "tokens_per_second": 20}
 
 
-def parse_sse(chunks: list[bytes]) -> list[tuple[str, dict]]:
+def parse_sse(chunks: list[bytes]) -> list[tuple[str, Any]]:
     events = []
     for block in b"".join(chunks).decode().split("\n\n"):
         name, data = "", None
@@ -34,7 +35,7 @@ def parse_sse(chunks: list[bytes]) -> list[tuple[str, dict]]:
     return events
 
 
-def read_stream(user, url: str) -> list[tuple[str, dict]]:
+def read_stream(user, url: str) -> list[tuple[str, Any]]:
     async def go():
         client = AsyncClient()
         await client.aforce_login(user)
