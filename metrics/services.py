@@ -24,6 +24,7 @@ import os
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 
@@ -109,10 +110,13 @@ def call_record_enqueue(
     response_text: str = "",
     simulated: bool = False,
     created_at: datetime | None = None,
+    on_written: Callable[[CallRecord], None] | None = None,
 ) -> CallRecord | None:
     """Build a CallRecord for one finished attempt and queue it for writing.
 
-    Returns the (unsaved) record, or None if it could not even be built (logged)."""
+    `on_written(record)` is called once the row is in the database (record.pk set), from
+    whichever thread wrote it. Returns the (unsaved) record, or None if it could not even be
+    built (logged)."""
     try:
         text_limit = _limit("RECORD_TEXT_LIMIT", 20_000)
         record = CallRecord(
@@ -153,6 +157,8 @@ def call_record_enqueue(
     except Exception:
         logger.exception("could not build a call record for %s (trace %s)", model_name, trace_id)
         return None
+    if on_written is not None:
+        record._on_written = on_written  # type: ignore[attr-defined]
     _buffer.append(record)
     if _interval() > 0:
         _ensure_thread()
@@ -180,6 +186,8 @@ def _write(batch: list[CallRecord]) -> None:
         # A savepoint: a refused batch must not break a caller's surrounding transaction.
         with transaction.atomic():
             CallRecord.objects.bulk_create(batch)
+        for record in batch:
+            _notify(record)
         return
     except DatabaseError:
         logger.warning(
@@ -189,11 +197,22 @@ def _write(batch: list[CallRecord]) -> None:
         _write_one(record)
 
 
+def _notify(record: CallRecord) -> None:
+    callback = getattr(record, "_on_written", None)
+    if callback is None or record.pk is None:
+        return
+    try:
+        callback(record)
+    except Exception:
+        logger.exception("a call record's on_written callback failed")
+
+
 def _write_one(record: CallRecord) -> None:
     record.pk = None
     try:
         with transaction.atomic():
             record.save(force_insert=True)
+        _notify(record)
         return
     except DatabaseError:
         pass
@@ -206,6 +225,7 @@ def _write_one(record: CallRecord) -> None:
     try:
         with transaction.atomic():
             record.save(force_insert=True)
+        _notify(record)
     except Exception:
         logger.exception("call record lost: %s #%s %s", record.trace_id, record.attempt, record.model_name)
 

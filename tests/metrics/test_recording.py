@@ -34,6 +34,7 @@ def test_records_equal_attempts_with_one_trace_id(fake_provider, no_retries, set
 
     records = list(CallRecord.objects.order_by("id"))
     assert len(records) == len(result.attempts) == 3
+    assert [a.record_id for a in result.attempts] == [r.id for r in records]
     assert {r.trace_id for r in records} == {result.trace_id}
     assert [(r.model_name, r.attempt, r.status, r.chain_step) for r in records] == [
         ("a", 1, "error", 0),
@@ -199,4 +200,6 @@ def test_arecords_flush_writes_what_the_async_api_queued(fake_provider, settings
     result, pending_before = async_to_sync(call_then_flush)()
 
     assert pending_before == 1
-    assert CallRecord.objects.get().trace_id == result.trace_id
+    record = CallRecord.objects.get()
+    assert record.trace_id == result.trace_id
+    assert result.attempts[0].record_id == record.id
