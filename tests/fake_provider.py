@@ -204,6 +204,7 @@ class FakeProviderServer:
         self.history: list[Received] = []
         self.default_reply = Reply.ok()
         self._scripts: dict[str, deque[Reply]] = defaultdict(deque)
+        self._defaults: dict[str, Reply] = {}
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._connection_ids = itertools.count(1)
@@ -278,10 +279,17 @@ class FakeProviderServer:
         with self._lock:
             self._scripts[model].extend(replies)
 
+    def set_default(self, model: str, reply: Reply) -> None:
+        """The reply for `model` whenever its queue is empty (not used up), e.g. a fixed latency:
+        `server.set_default("slow-model", Reply.slow(latency_s=0.3))`."""
+        with self._lock:
+            self._defaults[model] = reply
+
     def reset(self) -> None:
-        """Forget scripts and history; back to the default reply."""
+        """Forget scripts, per-model defaults and history; back to the default reply."""
         with self._lock:
             self._scripts.clear()
+            self._defaults.clear()
             self.history.clear()
             self.default_reply = Reply.ok()
 
@@ -306,7 +314,7 @@ class FakeProviderServer:
                 queue = self._scripts.get(key)
                 if queue:
                     return queue.popleft()
-            return self.default_reply
+            return self._defaults.get(model, self.default_reply)
 
     def _record(self, received: Received) -> None:
         with self._changed:
@@ -788,6 +796,9 @@ class FakeProvider:
 
     def requests_for(self, model: str) -> list[Received]:
         return self.server.requests_for(model)
+
+    def set_default(self, model: str, reply: Reply) -> None:
+        self.server.set_default(model, reply)
 
     def wait_for(self, predicate: Any, timeout: float = 5.0) -> bool:
         return self.server.wait_for(predicate, timeout)
