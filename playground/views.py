@@ -14,9 +14,10 @@ from django_htmx.http import reswap, retarget
 from django_htmx.middleware import HtmxDetails
 
 from playground import selectors, services
+from playground.consensus import consensus_events
 from playground.forms import ArenaForm, AskForm, max_models
 from playground.models import Aggregator, PlaygroundColumn, PlaygroundRun, RunMode, Winner
-from playground.streaming import column_events, consensus_events
+from playground.streaming import column_events
 from routing.models import TaskRoute
 
 

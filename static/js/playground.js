@@ -235,14 +235,39 @@
       untrack(run, source);
     }
 
+    var firstTokens = {};
+    function memberCol(position) {
+      return run.querySelector('.pg-col[data-position="' + position + '"]');
+    }
+    source.addEventListener("member_delta", function (e) {
+      var d = JSON.parse(e.data);
+      var col = memberCol(d.position);
+      if (!col) return;
+      if (!(d.position in firstTokens)) {
+        firstTokens[d.position] = performance.now() - started;
+        setText(field(col, "ttft"), fmtMs(firstTokens[d.position]));
+      }
+      field(col, "text").appendChild(document.createTextNode(d.text));
+    });
+    source.addEventListener("member_attempt_failed", function (e) {
+      var d = JSON.parse(e.data);
+      var col = memberCol(d.position);
+      if (!col) return;
+      addPath(col, d, true);
+      field(col, "text").textContent = "";
+    });
     source.addEventListener("member", function (e) {
       var m = JSON.parse(e.data);
-      var col = run.querySelector('.pg-col[data-position="' + m.position + '"]');
+      var col = memberCol(m.position);
       if (!col) return;
-      setText(field(col, "text"), m.text || "");
+      if (typeof m.text === "string" && (m.status === "ok" || m.text)) setText(field(col, "text"), m.text);
       fillStats(col, m);
       showError(col, m.error);
       setStatus(col, m.status === "ok" ? "ok" : (m.status === "cancelled" ? "cancelled" : "error"));
+    });
+    source.addEventListener("judging", function (e) {
+      var d = JSON.parse(e.data);
+      setText(field(panel, "explanation"), "The judge " + d.model + " is reading the answers…");
     });
     source.addEventListener("consensus", function (e) {
       var data = JSON.parse(e.data);
@@ -260,18 +285,18 @@
       }
       setText(field(panel, "explanation"), data.explanation || "");
       var votes = field(panel, "votes");
-      if (votes && data.votes && Object.keys(data.votes).length) {
+      if (votes && data.groups && data.groups.length) {
         var body = votes.querySelector("tbody");
         body.textContent = "";
-        Object.keys(data.votes).forEach(function (name) {
+        data.groups.forEach(function (g) {
           var tr = document.createElement("tr");
-          var td1 = document.createElement("td");
-          td1.textContent = name;
-          var td2 = document.createElement("td");
-          td2.className = "num";
-          td2.textContent = String(data.votes[name]);
-          tr.appendChild(td1);
-          tr.appendChild(td2);
+          [g.models.join(", "), String(g.votes), g.text.length > 90 ? g.text.slice(0, 89) + "…" : g.text].forEach(function (value, i) {
+            var td = document.createElement("td");
+            if (i === 1) td.className = "num";
+            if (i === 2) td.className = "muted";
+            td.textContent = value;
+            tr.appendChild(td);
+          });
           body.appendChild(tr);
         });
         votes.hidden = false;

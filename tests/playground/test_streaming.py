@@ -18,6 +18,7 @@ from tests.playground.conftest import FAILING, sim_model
 
 pytestmark = pytest.mark.django_db
 
+SLOW_ENOUGH = {"latency_ms_mean": 200, "latency_ms_jitter": 0, "ttft_ms": 10, "tokens_per_second": 400}
 SLOW = {"latency_ms_mean": 2000, "latency_ms_jitter": 0, "ttft_ms": 0, "tokens_per_second": 20}
 
 
@@ -198,11 +199,57 @@ def test_a_consensus_stream_gives_members_and_the_aggregate():
     assert sorted(m["model"] for m in members) == ["c1", "c2", "c3"]
     consensus = next(d for k, d in events if k == "consensus")
     assert consensus["status"] == "ok" and consensus["text"] and consensus["explanation"]
-    assert sum(consensus["votes"].values()) >= 2
+    assert sum(consensus["votes"].values()) == 3
+    assert sorted(m for g in consensus["groups"] for m in g["models"]) == ["c1", "c2", "c3"]
     run = PlaygroundRun.objects.get(pk=run.pk)
     assert run.consensus_status == "ok" and run.consensus["text"] == consensus["text"]
     assert set(run.columns.values_list("status", flat=True)) == {"ok"}
     assert CallRecord.objects.filter(trace_id=run.trace_id).count() == 3
+
+
+def test_consensus_members_stream_their_text_live():
+    user = UserFactory()
+    sim_model("c1", options=SLOW_ENOUGH)
+    sim_model("c2", options=SLOW_ENOUGH)
+    run = _run(user, mode=RunMode.CONSENSUS, models=["c1", "c2"], aggregator="similarity")
+    events = read_stream(user, reverse("playground:consensus_stream", args=[run.pk]))
+    kinds = [k for k, _ in events]
+    for position in (0, 1):
+        deltas = [i for i, (k, d) in enumerate(events) if k == "member_delta" and d["position"] == position]
+        end = next(i for i, (k, d) in enumerate(events) if k == "member" and d["position"] == position)
+        assert len(deltas) > 3 and max(deltas) < end
+        streamed = "".join(events[i][1]["text"] for i in deltas)
+        assert streamed == events[end][1]["text"]
+    assert kinds.index("consensus") > max(i for i, k in enumerate(kinds) if k == "member")
+    assert "closest to the others" in next(d for k, d in events if k == "consensus")["explanation"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_fastest_takes_the_first_answer_and_cancels_the_others():
+    user = UserFactory()
+    sim_model("quick")
+    sim_model("sluggish", options=SLOW)
+    run = _run(user, mode=RunMode.CONSENSUS, models=["sluggish", "quick"], aggregator="fastest")
+    events = read_stream(user, reverse("playground:consensus_stream", args=[run.pk]))
+    consensus = next(d for k, d in events if k == "consensus")
+    assert consensus["model"] == "quick" and "answered first" in consensus["explanation"]
+    assert run.columns.get(target_model="sluggish").status == "cancelled"
+    async_to_sync(orchestrator.arecords_flush)()
+    assert CallRecord.objects.get(trace_id=run.trace_id, model_name="sluggish").status == "cancelled"
+
+
+def test_a_failing_member_shows_its_error_and_the_others_decide():
+    user = UserFactory()
+    sim_model("c1")
+    sim_model("c2")
+    sim_model("down", options=FAILING)
+    run = _run(user, mode=RunMode.CONSENSUS, models=["c1", "down", "c2"], aggregator="majority")
+    events = read_stream(user, reverse("playground:consensus_stream", args=[run.pk]))
+    down = next(d for k, d in events if k == "member" and d["position"] == 1)
+    assert down["status"] == "error" and down["error"]
+    consensus = next(d for k, d in events if k == "consensus")
+    assert consensus["status"] == "ok" and "1 member(s) failed" in consensus["explanation"]
+    assert run.columns.get(target_model="down").status == "error"
 
 
 def test_a_judge_consensus_shows_the_judges_reasoning():

@@ -1,0 +1,318 @@
+"""The consensus stream: every member streams live into its column, then the aggregate.
+
+Members run concurrently as separate `astream` calls sharing the run's trace id (role
+"consensus"), so their deltas reach the page as they arrive, multiplexed over one SSE
+stream. When they are done the engine's own aggregators decide (`routing.engine.consensus`:
+majority, similarity, the judge's prompt and parser); the judge is one more recorded call
+(role "judge"). For `fastest`, the first success wins and the other members are cancelled
+(the engine records them as cancelled).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import Any
+
+from django.utils import timezone
+
+from playground.models import ColumnStatus, PlaygroundColumn, PlaygroundRun
+from playground.streaming import KEEPALIVE_S, _attempt_dict, _column_finish, _json_default, run_messages, sse
+from routing.engine.types import MemberOutcome, Result
+from routing.errors import OrchestratorError
+
+
+class MemberFailed(Exception):
+    def __init__(
+        self, message: str, *, error_class: str = "", text: str = "", attempts: list | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.error_class = error_class
+        self.text = text
+        self.attempts = attempts or []
+
+
+async def _member(
+    run: PlaygroundRun, column: PlaygroundColumn, queue: asyncio.Queue[tuple[int, str, dict[str, Any]]]
+) -> Result:
+    from routing import orchestrator
+
+    stream = orchestrator.astream(
+        run_messages(run),
+        model=column.target_model,
+        source="playground",
+        trace_id=run.trace_id,
+        role="consensus",
+        temperature=run.temperature,
+        max_tokens=run.max_tokens,
+    )
+    parts: list[str] = []
+    failed: list[dict[str, Any]] = []
+    try:
+        async for event in stream:
+            if event.kind == "delta":
+                parts.append(event.text)
+                queue.put_nowait((column.position, "delta", {"text": event.text}))
+            elif event.kind == "attempt_failed":
+                info = _attempt_dict(event.attempt, blind=False) or {"model": event.model, "status": "error"}
+                info["error"] = info.get("error") or event.error
+                failed.append(info)
+                parts.clear()
+                queue.put_nowait((column.position, "attempt_failed", info))
+            elif event.kind == "done" and event.result is not None:
+                return event.result
+            elif event.kind == "error":
+                raise MemberFailed(
+                    event.error or "The model failed.",
+                    error_class=event.error_class,
+                    text="".join(parts),
+                    attempts=failed,
+                )
+        raise MemberFailed("The stream ended without an answer.", text="".join(parts), attempts=failed)
+    except OrchestratorError as exc:
+        raise MemberFailed(
+            exc.message,
+            error_class=exc.code,
+            attempts=[a.to_dict() for a in getattr(exc, "attempts", [])] or failed,
+        ) from exc
+    finally:
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            with contextlib.suppress(Exception):
+                await aclose()
+
+
+def _final(outcome: BaseException | Result, started: float) -> dict[str, Any]:
+    if isinstance(outcome, Result):
+        return {
+            "status": ColumnStatus.OK,
+            "text": outcome.text,
+            "model": outcome.model,
+            "ttft_ms": outcome.ttft_ms,
+            "latency_ms": outcome.latency_ms,
+            "input_tokens": outcome.usage.input_tokens,
+            "output_tokens": outcome.usage.output_tokens,
+            "cost_usd": outcome.cost_usd,
+            "simulated": outcome.simulated,
+            "attempts": [a.to_dict() for a in outcome.attempts],
+        }
+    latency = (time.perf_counter() - started) * 1000
+    if isinstance(outcome, asyncio.CancelledError):
+        return {
+            "status": ColumnStatus.CANCELLED,
+            "error": "Cancelled: another member answered first.",
+            "latency_ms": latency,
+        }
+    if isinstance(outcome, MemberFailed):
+        return {
+            "status": ColumnStatus.ERROR,
+            "error": outcome.message,
+            "error_class": outcome.error_class,
+            "text": outcome.text,
+            "attempts": outcome.attempts,
+            "latency_ms": latency,
+        }
+    return {
+        "status": ColumnStatus.ERROR,
+        "error": str(outcome) or type(outcome).__name__,
+        "latency_ms": latency,
+    }
+
+
+def _public(final: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(final, default=_json_default))
+
+
+def _vote_groups(members: list[MemberOutcome]) -> list[dict[str, Any]]:
+    """Which members gave the same answer (as the majority aggregator folds them)."""
+    from routing.engine.consensus import normalize
+
+    groups: dict[str, dict[str, Any]] = {}
+    for m in members:
+        if m.result is None:
+            continue
+        group = groups.setdefault(
+            normalize(m.result.text), {"models": [], "votes": 0, "text": m.result.text.strip()[:200]}
+        )
+        group["models"].append(m.model)
+        group["votes"] += 1
+    return sorted(groups.values(), key=lambda g: -g["votes"])
+
+
+async def _aggregate(run: PlaygroundRun, members: list[MemberOutcome], first: int | None) -> dict[str, Any]:
+    from routing import orchestrator
+    from routing.engine.consensus import judge_messages, judge_parse, majority, similarity
+
+    ok = [m for m in members if m.result is not None]
+    judge: Result | None = None
+    votes: dict[str, int] = {}
+    failed = len(members) - len(ok)
+    note = f" {failed} member(s) failed or were cancelled." if failed else ""
+    aggregator = run.aggregator or "majority"
+    if aggregator == "fastest":
+        winner = members[first] if first is not None else ok[0]
+        assert winner.result is not None
+        how = f"{winner.model} answered first ({winner.result.latency_ms:.0f} ms); the others were cancelled."
+    elif aggregator == "similarity":
+        winner, how = similarity(members)
+    elif aggregator == "judge" and run.judge_model and len(ok) > 1:
+        answers = [m.result.text for m in ok if m.result is not None]
+        try:
+            judge = await orchestrator.acomplete(
+                judge_messages(run_messages(run), answers),
+                model=run.judge_model,
+                source="playground",
+                trace_id=run.trace_id,
+                role="judge",
+            )
+        except OrchestratorError as exc:
+            winner, votes, how = majority(members)
+            how = f"the judge {run.judge_model} failed ({exc.message}); majority decided: {how}"
+        else:
+            parsed = judge_parse(judge.text, len(ok))
+            if parsed is None:
+                winner, votes, how = majority(members)
+                how = f"the judge {run.judge_model}'s reply named no answer; majority decided: {how}"
+            else:
+                index, reason = parsed
+                winner = ok[index]
+                how = f"the judge {run.judge_model} chose {winner.model}'s answer" + (
+                    f": {reason}" if reason else "."
+                )
+    else:
+        winner, votes, how = majority(members)
+        if aggregator == "judge":
+            how = f"only one member answered, so no judging was needed: {how}"
+    assert winner.result is not None
+    costs = [m.result.cost_usd for m in ok if m.result is not None] + ([judge.cost_usd] if judge else [])
+    total = None if any(c is None for c in costs) else sum((c for c in costs if c is not None), Decimal(0))
+    return _public(
+        {
+            "text": winner.result.text,
+            "model": winner.model,
+            "aggregator": aggregator,
+            "explanation": how + note,
+            "votes": votes,
+            "groups": _vote_groups(members) if aggregator in ("majority", "judge") else [],
+            "judge": None
+            if judge is None
+            else {
+                "model": judge.model,
+                "text": judge.text,
+                "cost_usd": judge.cost_usd,
+                "latency_ms": judge.latency_ms,
+            },
+            "cost_usd": total,
+        }
+    )
+
+
+async def consensus_events(*, run: PlaygroundRun, may_run: bool) -> AsyncIterator[str]:
+    """SSE for a consensus run: `member_delta`/`member_attempt_failed` live, `member` when a
+    member ends, `judging` while the judge reads, then `consensus` (the aggregate)."""
+    yield "retry: 86400000\n\n"
+    claimed = may_run and (
+        await PlaygroundRun.objects.filter(pk=run.pk, consensus_status=ColumnStatus.PENDING).aupdate(
+            consensus_status=ColumnStatus.STREAMING
+        )
+    )
+    if not claimed:
+        await run.arefresh_from_db()
+        yield sse("consensus", {"status": run.consensus_status, **(run.consensus or {})})
+        yield sse("end", {})
+        return
+    columns = [c async for c in run.columns.order_by("position")]
+    await PlaygroundColumn.objects.filter(run=run).aupdate(
+        status=ColumnStatus.STREAMING, started_at=timezone.now()
+    )
+    started = time.perf_counter()
+    queue: asyncio.Queue[tuple[int, str, dict[str, Any]]] = asyncio.Queue()
+    tasks = {asyncio.ensure_future(_member(run, c, queue)): c for c in columns}
+    pending = set(tasks)
+    outcomes: dict[int, BaseException | Result] = {}
+    first: int | None = None
+    getter: asyncio.Future | None = None
+    status = ColumnStatus.ERROR
+    payload: dict[str, Any] = {}
+    try:
+        yield sse("status", {"status": ColumnStatus.STREAMING})
+        while pending:
+            if getter is None:
+                getter = asyncio.ensure_future(queue.get())
+            done, _ = await asyncio.wait(
+                pending | {getter}, timeout=KEEPALIVE_S, return_when=asyncio.FIRST_COMPLETED
+            )
+            if not done:
+                yield ": waiting for the members\n\n"
+                continue
+            if getter in done:
+                position, kind, data = getter.result()
+                getter = None
+                yield sse(f"member_{kind}", {"position": position, **data})
+            finished = [t for t in done if t in pending]
+            if finished:
+                while not queue.empty():  # deltas that arrived before the member ended
+                    position, kind, data = queue.get_nowait()
+                    yield sse(f"member_{kind}", {"position": position, **data})
+            for task in finished:
+                pending.discard(task)
+                column = tasks[task]
+                outcome: BaseException | Result = (
+                    asyncio.CancelledError() if task.cancelled() else (task.exception() or task.result())
+                )
+                outcomes[column.position] = outcome
+                final = _final(outcome, started)
+                await _column_finish(column.pk, final)
+                yield sse("member", {"position": column.position, **_public(final)})
+                if run.aggregator == "fastest" and isinstance(outcome, Result) and first is None:
+                    first = column.position
+                    for other in pending:
+                        other.cancel()
+        members = []
+        for column in columns:
+            outcome = outcomes[column.position]
+            if isinstance(outcome, Result):
+                members.append(MemberOutcome(model=column.target_model, status="ok", result=outcome))
+            else:
+                final = _final(outcome, started)
+                members.append(
+                    MemberOutcome(model=column.target_model, status=final["status"], error=final["error"])
+                )
+        if not any(m.result is not None for m in members):
+            payload = {"error": "Every member failed: " + "; ".join(f"{m.model}: {m.error}" for m in members)}
+        else:
+            if run.aggregator == "judge" and run.judge_model:
+                yield sse("judging", {"model": run.judge_model})
+            first_index = next((i for i, c in enumerate(columns) if c.position == first), None)
+            payload = await _aggregate(run, members, first_index)
+            status = ColumnStatus.OK
+        payload["wall_ms"] = (time.perf_counter() - started) * 1000
+        yield sse("consensus", {"status": status, **payload})
+    except (asyncio.CancelledError, GeneratorExit):
+        status = ColumnStatus.CANCELLED
+        payload = {"error": "Stopped before the consensus finished."}
+        raise
+    except Exception as exc:  # an engine error while aggregating: show it, never a 500 mid-stream
+        payload = {"error": getattr(exc, "message", None) or str(exc) or type(exc).__name__}
+        yield sse("consensus", {"status": status, **payload})
+    finally:
+        if getter is not None:
+            getter.cancel()
+        for task in pending:
+            task.cancel()
+        if pending:
+            # Let the members' streams close so the engine records them as cancelled.
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.gather(*pending, return_exceptions=True)
+        await PlaygroundRun.objects.filter(pk=run.pk).aupdate(consensus_status=status, consensus=payload)
+        if status != ColumnStatus.OK:
+            await PlaygroundColumn.objects.filter(run=run, status=ColumnStatus.STREAMING).aupdate(
+                status=ColumnStatus.CANCELLED if status == ColumnStatus.CANCELLED else ColumnStatus.ERROR,
+                finished_at=timezone.now(),
+            )
+    yield sse("end", {})
