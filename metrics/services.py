@@ -27,6 +27,7 @@ from collections import deque
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -40,7 +41,8 @@ logger = logging.getLogger(__name__)
 BATCH_SIZE = 500
 WAKE_AT = 200  # records waiting before the background thread wakes early
 
-_buffer: deque[CallRecord] = deque()
+Pending = tuple[dict[str, Any], Callable[[CallRecord], None] | None]
+_buffer: deque[Pending] = deque()
 _write_lock = threading.Lock()
 _wake = threading.Event()
 _thread: threading.Thread | None = None
@@ -111,60 +113,59 @@ def call_record_enqueue(
     simulated: bool = False,
     created_at: datetime | None = None,
     on_written: Callable[[CallRecord], None] | None = None,
-) -> CallRecord | None:
-    """Build a CallRecord for one finished attempt and queue it for writing.
+) -> bool:
+    """Queue the CallRecord of one finished attempt for writing (cheap: no model instance,
+    no database; the writer builds and inserts the rows in bulk).
 
     `on_written(record)` is called once the row is in the database (record.pk set), from
-    whichever thread wrote it. Returns the (unsaved) record, or None if it could not even be
-    built (logged)."""
+    whichever thread wrote it. Returns False only if the fields could not even be prepared
+    (logged)."""
     try:
         text_limit = _limit("RECORD_TEXT_LIMIT", 20_000)
-        record = CallRecord(
-            trace_id=trace_id,
-            source=source,
-            role=role[:16],
-            route_id=route_id,
-            task_type=task_type,
-            chain_name=chain_name,
-            chain_step=chain_step,
-            prompt_version_id=prompt_version_id,
-            model_id=model_id,
-            model_name=model_name[:100],
-            provider_name=provider_name,
-            provider_kind=provider_kind,
-            provider_model_id=provider_model_id[:200],
-            api_key_id=api_key_id,
-            attempt=attempt,
-            status=status,
-            error_class=error_class,
-            http_status=http_status,
-            error_message=text_truncate(error_message, _limit("ERROR_MESSAGE_LIMIT", 2_000)),
-            latency_ms=latency_ms,
-            ttft_ms=ttft_ms,
-            stream=stream,
-            input_tokens=max(int(input_tokens or 0), 0),
-            output_tokens=max(int(output_tokens or 0), 0),
-            cached_tokens=max(int(cached_tokens or 0), 0),
-            cost_usd=cost_usd,
-            input_price_per_1k=input_price_per_1k,
-            output_price_per_1k=output_price_per_1k,
-            price_source=price_source,
-            request_text=text_truncate(request_text, text_limit),
-            response_text=text_truncate(response_text, text_limit),
-            simulated=simulated,
-            created_at=created_at or timezone.now(),
-        )
+        fields: dict[str, Any] = {
+            "trace_id": trace_id,
+            "source": source,
+            "role": role[:16],
+            "route_id": route_id,
+            "task_type": task_type,
+            "chain_name": chain_name,
+            "chain_step": chain_step,
+            "prompt_version_id": prompt_version_id,
+            "model_id": model_id,
+            "model_name": model_name[:100],
+            "provider_name": provider_name,
+            "provider_kind": provider_kind,
+            "provider_model_id": provider_model_id[:200],
+            "api_key_id": api_key_id,
+            "attempt": attempt,
+            "status": status,
+            "error_class": error_class,
+            "http_status": http_status,
+            "error_message": text_truncate(error_message, _limit("ERROR_MESSAGE_LIMIT", 2_000)),
+            "latency_ms": latency_ms,
+            "ttft_ms": ttft_ms,
+            "stream": stream,
+            "input_tokens": max(int(input_tokens or 0), 0),
+            "output_tokens": max(int(output_tokens or 0), 0),
+            "cached_tokens": max(int(cached_tokens or 0), 0),
+            "cost_usd": cost_usd,
+            "input_price_per_1k": input_price_per_1k,
+            "output_price_per_1k": output_price_per_1k,
+            "price_source": price_source,
+            "request_text": text_truncate(request_text, text_limit),
+            "response_text": text_truncate(response_text, text_limit),
+            "simulated": simulated,
+            "created_at": created_at or timezone.now(),
+        }
     except Exception:
-        logger.exception("could not build a call record for %s (trace %s)", model_name, trace_id)
-        return None
-    if on_written is not None:
-        record._on_written = on_written  # type: ignore[attr-defined]
-    _buffer.append(record)
+        logger.exception("could not prepare a call record for %s (trace %s)", model_name, trace_id)
+        return False
+    _buffer.append((fields, on_written))
     if _interval() > 0:
         _ensure_thread()
         if len(_buffer) >= WAKE_AT:
             _wake.set()
-    return record
+    return True
 
 
 def call_records_pending() -> int:
@@ -175,9 +176,17 @@ def _drain() -> list[CallRecord]:
     batch: list[CallRecord] = []
     while _buffer and len(batch) < BATCH_SIZE:
         try:
-            batch.append(_buffer.popleft())
+            fields, on_written = _buffer.popleft()
         except IndexError:
             break
+        try:
+            record = CallRecord(**fields)
+        except Exception:
+            logger.exception("call record lost (could not be built): %s", fields.get("trace_id"))
+            continue
+        if on_written is not None:
+            record._on_written = on_written  # type: ignore[attr-defined]
+        batch.append(record)
     return batch
 
 

@@ -45,6 +45,7 @@ COMMON_KWARGS = frozenset(
         "processor_options",
     }
 )
+SOURCES = frozenset(Source.values)
 ROLES = frozenset({"system", "user", "assistant", "tool", "developer"})
 SELECTION_FALLBACKS = 3  # a selection without a chain tries up to this many ranked candidates
 
@@ -54,7 +55,7 @@ def trace_make(kwargs: dict[str, Any], *, route: RouteSnap | None = None, fn: st
     if unknown:
         raise TypeError(f"{fn}() got unexpected keyword argument(s): {', '.join(unknown)}")
     source = kwargs.get("source") or Source.API
-    if source not in Source.values:
+    if source not in SOURCES:
         raise InvalidRequest(f"source must be one of {', '.join(Source.values)}, not {source!r}.")
     trace_id = kwargs.get("trace_id")
     if trace_id is not None and (not isinstance(trace_id, str) or not 0 < len(trace_id) <= 32):
