@@ -203,3 +203,41 @@ def test_arecords_flush_writes_what_the_async_api_queued(fake_provider, settings
     record = CallRecord.objects.get()
     assert record.trace_id == result.trace_id
     assert result.attempts[0].record_id == record.id
+
+
+@pytest.mark.django_db(transaction=True)
+def test_records_still_queued_at_a_normal_exit_are_written(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from django.conf import settings as django_settings
+    from django.db import connection
+
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        url = f"sqlite:///{db['NAME']}"
+    else:
+        url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    script = (
+        "import django\n"
+        "django.setup()\n"
+        "from django.conf import settings\n"
+        "settings.ORCHESTRATOR['RECORD_FLUSH_INTERVAL_S'] = 3600  # the writer would wait an hour\n"
+        "from metrics.services import call_record_enqueue\n"
+        "for attempt in (1, 2, 3):\n"
+        "    call_record_enqueue(trace_id='atexit', model_name='m', status='ok', attempt=attempt)\n"
+    )
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "orchestrator_site.settings",
+        "DATABASE_URL": url,
+        "ORCHESTRATOR_VAR_DIR": str(tmp_path),
+        "REDIS_URL": "",
+        "HTTPS": "false",
+    }
+    subprocess.run(
+        [sys.executable, "-c", script], env=env, cwd=django_settings.BASE_DIR, check=True, timeout=60
+    )
+
+    assert sorted(CallRecord.objects.filter(trace_id="atexit").values_list("attempt", flat=True)) == [1, 2, 3]
