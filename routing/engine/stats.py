@@ -19,6 +19,7 @@ from datetime import timedelta
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import close_old_connections
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -31,6 +32,7 @@ class _Cache:
     latency: dict[str, float] = {}
     latency_at: float = float("-inf")
     latency_models: frozenset[str] = frozenset()
+    refreshing: bool = False
     quality: dict[tuple[str, ...], tuple[float, dict[str, float]]] = {}
     lock = threading.Lock()
 
@@ -76,8 +78,28 @@ def _latency_refresh(model_names: frozenset[str]) -> dict[str, float]:
         return _Cache.latency
 
 
+def _latency_refresh_in_background(model_names: frozenset[str]) -> None:
+    def run() -> None:
+        try:
+            _latency_refresh(model_names)
+        finally:
+            _Cache.refreshing = False
+            close_old_connections()
+
+    _Cache.refreshing = True
+    threading.Thread(target=run, name="latency-stats", daemon=True).start()
+
+
 async def latency_p50s(model_names: frozenset[str]) -> dict[str, float]:
+    """Measured p50s. When figures exist but are stale, they are used while a background
+    thread recomputes them, so no request waits; only the very first computation is awaited
+    (and in inline-records mode, i.e. tests, every one is, for determinism)."""
     if not _latency_stale(model_names):
+        return _Cache.latency
+    background = float(settings.ORCHESTRATOR.get("RECORD_FLUSH_INTERVAL_S", 0.5)) > 0
+    if background and _Cache.latency_at != float("-inf") and model_names <= _Cache.latency_models:
+        if not _Cache.refreshing:
+            _latency_refresh_in_background(model_names)
         return _Cache.latency
     return await sync_to_async(_latency_refresh, thread_sensitive=True)(model_names)
 
