@@ -221,3 +221,26 @@ def test_diff_and_highlight_mark_the_differing_words(live_url, page):
     assert page.locator(".pg-col[data-position='1'] mark").inner_text() == "dog"
     page.uncheck("[data-action=highlight]")
     assert page.locator(".pg-col mark").count() == 0
+
+
+def test_rerun_streams_that_column_again_with_a_new_trace(live_url, page):
+    sim_model("sim-alpha")
+    sim_model("sim-beta")
+    _open(page, live_url)
+    _send(page, "Again please", ["sim-alpha", "sim-beta"])
+    page.wait_for_function(ALL_FINISHED, timeout=10_000)
+    before = PlaygroundColumn.objects.get(target_model="sim-beta").trace_id
+    with (
+        page.expect_response(lambda r: "/stream/" in r.url),
+        page.expect_response(lambda r: "/rerun/" in r.url),
+    ):
+        page.click(".pg-col[data-label='sim-beta'] [data-action=rerun]")
+    page.wait_for_function(
+        "document.querySelector(\".pg-col[data-label='sim-beta']\").dataset.status === 'ok'"
+        " && !document.querySelector(\".pg-col[data-label='sim-beta']\").hasAttribute('data-stream-url')",
+        timeout=10_000,
+    )
+    after = PlaygroundColumn.objects.get(target_model="sim-beta")
+    assert after.trace_id != before and after.status == "ok"
+    assert CallRecord.objects.filter(trace_id=after.trace_id, status="ok").count() == 1
+    assert page.locator(".pg-col[data-label='sim-alpha']").get_attribute("data-status") == "ok"

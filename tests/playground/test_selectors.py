@@ -74,3 +74,20 @@ def test_the_picker_leaves_out_disabled_models():
     sim_model("off")
     ModelConfig.objects.filter(name="off").update(enabled=False)
     assert all(o.name != "off" for g in selectors.model_picker() for o in g.models)
+
+
+@override_settings(ORCHESTRATOR={**settings.ORCHESTRATOR, "RATING_MIN_VOTES": 5})
+def test_arena_votes_decide_quality_routing_once_there_are_enough():
+    from routing import orchestrator
+    from routing.engine.stats import stats_invalidate
+
+    sim_model("ranked-first", capabilities=["code"], quality_rank=1)
+    sim_model("voted-best", capabilities=["code"], quality_rank=2)
+    stats_invalidate()
+    assert orchestrator.select_model(["code"], optimize_for="quality") == "ranked-first"
+    _vote_many("ranked-first", "voted-best", "b", 4)
+    stats_invalidate()
+    assert orchestrator.select_model(["code"], optimize_for="quality") == "ranked-first"  # 4 < 5 votes
+    _vote_many("ranked-first", "voted-best", "b", 1)
+    stats_invalidate()
+    assert orchestrator.select_model(["code"], optimize_for="quality") == "voted-best"

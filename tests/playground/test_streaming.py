@@ -291,3 +291,37 @@ def test_streams_of_several_columns_run_concurrently():
     results = async_to_sync(all_three)()
     assert all(b"event: done" in b"".join(chunks) for chunks in results)
     assert set(run.columns.values_list("status", flat=True)) == {"ok"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_disconnect_during_a_consensus_cancels_every_member():
+    user = UserFactory()
+    sim_model("s1", options=SLOW)
+    sim_model("s2", options=SLOW)
+    run = _run(user, mode=RunMode.CONSENSUS, models=["s1", "s2"], aggregator="majority")
+
+    async def go():
+        client = AsyncClient()
+        await client.aforce_login(user)
+        response = await client.get(reverse("playground:consensus_stream", args=[run.pk]))
+        seen = asyncio.Event()
+
+        async def consume():
+            async for chunk in response.streaming_content:
+                if b"event: member_delta" in chunk:
+                    seen.set()
+
+        task = asyncio.ensure_future(consume())
+        await seen.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await orchestrator.arecords_flush()
+
+    async_to_sync(go)()
+    run.refresh_from_db()
+    assert run.consensus_status == "cancelled"
+    assert set(run.columns.values_list("status", flat=True)) == {"cancelled"}
+    assert set(CallRecord.objects.filter(trace_id=run.trace_id).values_list("status", flat=True)) == {
+        "cancelled"
+    }

@@ -403,3 +403,17 @@ def test_the_leaderboard_filters_by_capability_for_htmx(member_client):
 def test_the_leaderboard_refuses_anonymous_and_post(member_client, client):
     assert client.get(reverse("playground:leaderboard")).status_code == 302
     assert member_client.post(reverse("playground:leaderboard")).status_code == 405
+
+
+def test_the_permalink_lists_the_call_records_with_a_fixed_number_of_queries(
+    member_client, member_user, django_assert_max_num_queries
+):
+    from tests.factories import CallRecordFactory
+
+    run = _finished_run(member_user)
+    trace = run.columns.get().trace_id
+    for attempt in range(1, 6):
+        CallRecordFactory(trace_id=trace, model_name="sim-alpha", attempt=attempt)
+    with django_assert_max_num_queries(8):
+        response = member_client.get(reverse("playground:run", args=[run.pk]))
+    assert response.content.decode().count("<tr><td><code>") == 5
