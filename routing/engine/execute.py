@@ -456,12 +456,3 @@ async def plan_run(trace: Trace, steps: list[Step], messages: Messages) -> Resul
                 break
     raise all_failed(trace, attempts, skipped, last, steps)
 
-
-def unique_steps(steps: list[Step]) -> list[Step]:
-    seen: set[str] = set()
-    out = []
-    for step in steps:
-        if step.model.name not in seen:
-            seen.add(step.model.name)
-            out.append(step)
-    return out
