@@ -143,6 +143,8 @@
     col.dataset.streaming = "1";
     var run = runOf(col);
     if (!run.dataset.started) run.dataset.started = String(performance.now());
+    var stopButton = run.querySelector('[data-action="stop"]');
+    if (stopButton) stopButton.disabled = false;
     var textEl = field(col, "text");
     var started = performance.now();
     var firstToken = null;
