@@ -9,15 +9,15 @@ Pure functions over plain tuples so they are cheap to test and to cache.
   but finite rating and models with few votes stay near the middle.
 - Ratings are on an Elo-like scale: 1000 + 400·log10(strength); a 400-point gap means
   10:1 odds of being preferred.
-- The 95% interval comes from refitting on votes resampled with replacement (seeded: the
-  same votes always give the same interval).
+- The 95% interval comes from 100 refits on bootstrap resamples of the votes (Poisson
+  bootstrap; seeded, so the same votes always give the same interval).
 """
 
 from __future__ import annotations
 
 import math
 import random
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -75,13 +75,28 @@ def fit_strengths(
     votes: Sequence[VoteTuple], *, iterations: int = 500, tolerance: float = 1e-9
 ) -> dict[str, float]:
     """Bradley–Terry strengths by MM iteration (anchor strength 1, one pseudo-tie each)."""
+    return _fit_weighted(
+        [(a, b, score, 1.0) for a, b, score in votes], iterations=iterations, tolerance=tolerance
+    )
+
+
+def _fit_weighted(
+    votes: Iterable[tuple[str, str, float, float]],
+    *,
+    iterations: int = 500,
+    tolerance: float = 1e-9,
+    start: dict[str, float] | None = None,
+) -> dict[str, float]:
+    """The fit over (model_a, model_b, score_a, how many such votes)."""
     wins: dict[str, float] = defaultdict(float)
     games: dict[tuple[str, str], float] = defaultdict(float)
-    for a, b, score in votes:
-        wins[a] += score
-        wins[b] += 1.0 - score
+    for a, b, score, weight in votes:
+        if not weight:
+            continue
+        wins[a] += score * weight
+        wins[b] += (1.0 - score) * weight
         key = (a, b) if a < b else (b, a)
-        games[key] += 1.0
+        games[key] += weight
     models = sorted(wins)
     if not models:
         return {}
@@ -89,7 +104,7 @@ def fit_strengths(
     for (a, b), n in games.items():
         opponents[a].append((b, n))
         opponents[b].append((a, n))
-    strength = dict.fromkeys(models, 1.0)
+    strength = {m: (start or {}).get(m, 1.0) for m in models}
     for _ in range(iterations):
         biggest_change = 0.0
         new: dict[str, float] = {}
@@ -117,6 +132,17 @@ def fit_ratings(votes: Sequence[VoteTuple]) -> dict[str, float]:
     return {m: to_rating(s) for m, s in fit_strengths(votes).items()}
 
 
+def _poisson(rng: random.Random, mean: float) -> int:
+    """A Poisson draw: Knuth's method for small means, the normal approximation above 30."""
+    if mean > 30:
+        return max(0, round(rng.gauss(mean, math.sqrt(mean))))
+    limit, k, product = math.exp(-mean), 0, rng.random()
+    while product > limit:
+        k += 1
+        product *= rng.random()
+    return k
+
+
 def _percentile(sorted_values: list[float], q: float) -> float:
     if len(sorted_values) == 1:
         return sorted_values[0]
@@ -131,15 +157,23 @@ def leaderboard(votes: Iterable[VoteTuple], *, bootstrap: int = 100, seed: int =
     board = Leaderboard(total_votes=len(votes))
     if not votes:
         return board
-    point = fit_ratings(votes)
+    point_strengths = fit_strengths(votes)
+    point = {m: to_rating(v) for m, v in point_strengths.items()}
     samples: dict[str, list[float]] = defaultdict(list)
     if bootstrap > 0:
+        # Poisson bootstrap: each group of identical votes is redrawn with a Poisson count of
+        # its size (the large-sample equivalent of resampling with replacement), so a refit
+        # costs the number of distinct votes (few: pairs × outcomes), not the number of votes.
         rng = random.Random(seed)
-        n = len(votes)
+        groups = Counter(votes)
         for _ in range(bootstrap):
-            resampled = [votes[rng.randrange(n)] for _ in range(n)]
-            for model, value in fit_ratings(resampled).items():
-                samples[model].append(value)
+            fitted = _fit_weighted(
+                ((*kind, float(_poisson(rng, count))) for kind, count in groups.items()),
+                tolerance=1e-6,
+                start=point_strengths,
+            )
+            for model, strength in fitted.items():
+                samples[model].append(to_rating(strength))
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])  # wins, losses, ties
     matrix: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(lambda: [0.0, 0]))
     for a, b, score in votes:
