@@ -159,7 +159,7 @@ def run_get(*, run_id: int) -> PlaygroundRun | None:
 
 def runs_for_history(*, user: Any = None, query: str = "", limit: int = 100) -> list[PlaygroundRun]:
     qs = PlaygroundRun.objects.select_related("user").prefetch_related(
-        Prefetch("columns", queryset=PlaygroundColumn.objects.order_by("position"))
+        Prefetch("columns", queryset=PlaygroundColumn.objects.order_by("position")), "votes"
     )
     if user is not None:
         qs = qs.filter(user=user)

@@ -417,3 +417,14 @@ def test_the_permalink_lists_the_call_records_with_a_fixed_number_of_queries(
     with django_assert_max_num_queries(8):
         response = member_client.get(reverse("playground:run", args=[run.pk]))
     assert response.content.decode().count("<tr><td><code>") == 5
+
+
+def test_the_history_names_arena_models_only_after_the_vote(member_client, member_user):
+    run = _arena_run(member_user)
+    body = member_client.get(reverse("playground:history")).content.decode()
+    assert "not voted yet" in body and "sim-alpha" not in body
+    services.vote_create(
+        user=member_user, prompt="p", model_a="sim-alpha", model_b="sim-beta", winner="tie", run=run
+    )
+    body = member_client.get(reverse("playground:history")).content.decode()
+    assert "sim-alpha" in body and "sim-beta" in body and "Tie" in body
