@@ -7,13 +7,15 @@ every chart: a stable hash of its name picks from the palette.
 
 from __future__ import annotations
 
+import copy
+import functools
 import hashlib
+import json
 from datetime import datetime
 from typing import Any
 
 import plotly.graph_objects as go
 
-from metrics.histogram import hist_percentiles
 from metrics.rollups import local_zone
 from metrics.selectors.dashboard import DashboardData
 
@@ -66,7 +68,27 @@ def _x(buckets: list[datetime]) -> list[str]:
     return [b.astimezone(zone).strftime("%Y-%m-%d %H:%M") for b in buckets]
 
 
-def _fig(traces: list[Any], layout: dict[str, Any], empty: str = "") -> dict[str, Any]:
+Trace = tuple[dict[str, Any], dict[str, list[Any]]]
+
+
+@functools.lru_cache(maxsize=4096)
+def _validated(kind: str, props_json: str) -> dict[str, Any]:
+    return getattr(go, kind)(**json.loads(props_json)).to_plotly_json()
+
+
+@functools.lru_cache(maxsize=256)
+def _validated_layout(layout_json: str) -> dict[str, Any]:
+    return go.Layout(**json.loads(layout_json)).to_plotly_json()
+
+
+def _trace(kind: type, arrays: dict[str, list[Any]], **props: Any) -> Trace:
+    """A trace's style, validated by plotly (and cached: the same model gets the same style
+    on every page), and its data arrays, added after validation: plotly's per-element
+    validation of long arrays would otherwise dominate the page's time."""
+    return _validated(kind.__name__, json.dumps(props, sort_keys=True)), arrays
+
+
+def _fig(traces: list[Trace], layout: dict[str, Any], empty: str = "") -> dict[str, Any]:
     if not traces and empty:
         layout = {
             **layout,
@@ -76,75 +98,92 @@ def _fig(traces: list[Any], layout: dict[str, Any], empty: str = "") -> dict[str
                 {"text": empty, "showarrow": False, "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5}
             ],
         }
-    return go.Figure(data=traces, layout=layout).to_plotly_json()
+    return {
+        "data": [{**style, **arrays} for style, arrays in traces],
+        "layout": copy.deepcopy(_validated_layout(json.dumps(layout, sort_keys=True))),
+    }
 
 
 def dashboard_charts(data: DashboardData) -> dict[str, dict[str, Any]]:
     x = _x(data.buckets)
-    models = data.models
-    cost, requests, latency, errors, tokens, ttft = [], [], [], [], [], []
-    for model in models:
+    cost: list[Trace] = []
+    requests: list[Trace] = []
+    latency: list[Trace] = []
+    errors: list[Trace] = []
+    tokens: list[Trace] = []
+    ttft: list[Trace] = []
+    for model in data.models:
         colour = model_colour(model)
         cells = [data.series.get((b, model)) for b in data.buckets]
-        common = {"x": x, "name": model, "legendgroup": model}
-        cost.append(go.Bar(**common, y=[float(c.cost) if c else 0 for c in cells], marker={"color": colour}))
+        cost.append(
+            _trace(
+                go.Bar,
+                {"x": x, "y": [float(c.cost) if c else 0 for c in cells]},
+                name=model,
+                legendgroup=model,
+                marker={"color": colour},
+            )
+        )
         requests.append(
-            go.Scatter(**common, y=[c.count if c else 0 for c in cells], mode="lines", line={"color": colour})
+            _trace(
+                go.Scatter,
+                {"x": x, "y": [c.count if c else 0 for c in cells]},
+                name=model,
+                legendgroup=model,
+                mode="lines",
+                line={"color": colour},
+            )
         )
         errors.append(
-            go.Scatter(
-                **common,
-                y=[round(100 * c.errors / c.count, 2) if c and c.count else None for c in cells],
+            _trace(
+                go.Scatter,
+                {"x": x, "y": [round(100 * c.errors / c.count, 2) if c and c.count else None for c in cells]},
+                name=model,
+                legendgroup=model,
                 mode="lines+markers",
                 line={"color": colour},
                 connectgaps=False,
             )
         )
-        lat = [hist_percentiles(c.latency_hist, (50, 95, 99)) if c else [None] * 3 for c in cells]
+        lat = [c.percentiles(50, 95, 99) if c else [None] * 3 for c in cells]
         for n, (label, dash) in enumerate((("p50", "solid"), ("p95", "dash"), ("p99", "dot"))):
             latency.append(
-                go.Scatter(
-                    x=x,
-                    y=[v[n] for v in lat],
+                _trace(
+                    go.Scatter,
+                    {"x": x, "y": [v[n] for v in lat]},
                     name=f"{model} {label}",
                     legendgroup=model,
                     mode="lines",
                     line={"color": colour, "dash": dash},
                 )
             )
-        tt = [hist_percentiles(c.ttft_hist, (50, 95)) if c else [None] * 2 for c in cells]
+        tt = [c.ttft_percentiles(50, 95) if c else [None] * 2 for c in cells]
         if any(v[0] is not None for v in tt):
             for n, (label, dash) in enumerate((("p50", "solid"), ("p95", "dash"))):
                 ttft.append(
-                    go.Scatter(
-                        x=x,
-                        y=[v[n] for v in tt],
+                    _trace(
+                        go.Scatter,
+                        {"x": x, "y": [v[n] for v in tt]},
                         name=f"{model} {label}",
                         legendgroup=model,
                         mode="lines",
                         line={"color": colour, "dash": dash},
                     )
                 )
-        tokens.append(
-            go.Scatter(
-                x=x,
-                y=[c.input_tokens if c else 0 for c in cells],
-                name=f"{model} in",
-                legendgroup=model,
-                mode="lines",
-                line={"color": colour},
+        for label, dash, values in (
+            ("in", "solid", [c.input_tokens if c else 0 for c in cells]),
+            ("out", "dash", [c.output_tokens if c else 0 for c in cells]),
+        ):
+            tokens.append(
+                _trace(
+                    go.Scatter,
+                    {"x": x, "y": values},
+                    name=f"{model} {label}",
+                    legendgroup=model,
+                    mode="lines",
+                    line={"color": colour, "dash": dash},
+                )
             )
-        )
-        tokens.append(
-            go.Scatter(
-                x=x,
-                y=[c.output_tokens if c else 0 for c in cells],
-                name=f"{model} out",
-                legendgroup=model,
-                mode="lines",
-                line={"color": colour, "dash": "dash"},
-            )
-        )
     return {
         "cost": _fig(cost, _layout("Cost by model", "USD", barmode="stack")),
         "requests": _fig(requests, _layout("Requests by model", "calls")),
@@ -174,13 +213,11 @@ def trace_waterfall(attempts: list[Any]) -> dict[str, Any]:
         widths.append(max(latency, 1.0))
         colours.append(model_colour(a.model_name) if a.status == "ok" else "#b3261e")
         texts.append(f"{a.status} · {latency:.0f} ms" + (f" · {a.error_class}" if a.error_class else ""))
-    bar = go.Bar(
-        y=labels,
-        x=widths,
-        base=bases,
+    bar = _trace(
+        go.Bar,
+        {"y": labels, "x": widths, "base": bases, "text": texts},
         orientation="h",
         marker={"color": colours},
-        text=texts,
         textposition="auto",
         hovertemplate="%{y}<br>%{text}<extra></extra>",
     )

@@ -172,3 +172,36 @@ class RollupState(models.Model):
 
     def __str__(self) -> str:
         return f"rollups to #{self.last_record_id} (until {self.covered_until})"
+
+
+class CallRollupByModel(models.Model):
+    """The same aggregates per bucket × model × status only: what the unfiltered dashboard
+    charts read, a few rows per bucket whatever the number of routes, keys or sources.
+    Written with CallRollup by `metrics.rollups`."""
+
+    grain = models.CharField(max_length=8, choices=RollupGrain.choices)
+    bucket = models.DateTimeField()
+    model_name = models.CharField(max_length=100)
+    status = models.CharField(max_length=16)
+    count = models.PositiveIntegerField(default=0)
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    cached_tokens = models.BigIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=20, decimal_places=10, default=0)
+    cost_unknown = models.PositiveIntegerField(default=0)
+    latency_sum_ms = models.FloatField(default=0)
+    latency_count = models.PositiveIntegerField(default=0)
+    ttft_sum_ms = models.FloatField(default=0)
+    ttft_count = models.PositiveIntegerField(default=0)
+    latency_hist = models.BinaryField(default=b"")
+    ttft_hist = models.BinaryField(default=b"")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["grain", "bucket", "model_name", "status"], name="rollup_model_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.grain} {self.bucket:%Y-%m-%d %H:%M} {self.model_name} {self.status} ×{self.count}"

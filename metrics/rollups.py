@@ -34,7 +34,7 @@ from django.db.models.functions import TruncHour
 from django.utils import timezone
 
 from metrics.histogram import Hist, hist_add, hist_encode, hist_merge, hist_merge_encoded
-from metrics.models import CallRecord, CallRollup, RollupGrain, RollupState
+from metrics.models import CallRecord, CallRollup, CallRollupByModel, RollupGrain, RollupState
 
 logger = logging.getLogger(__name__)
 
@@ -148,7 +148,7 @@ class Agg:
         hist_merge(self.latency_hist, other.latency_hist)
         hist_merge(self.ttft_hist, other.ttft_hist)
 
-    def merge_rollup(self, r: CallRollup) -> None:
+    def merge_rollup(self, r: CallRollup | CallRollupByModel) -> None:
         self.count += r.count
         self.input_tokens += r.input_tokens
         self.output_tokens += r.output_tokens
@@ -164,22 +164,40 @@ class Agg:
 
     def to_rollup(self, *, grain: str, bucket: datetime, key: Key) -> CallRollup:
         return CallRollup(
-            grain=grain,
-            bucket=bucket,
-            **dict(zip(DIMENSIONS, key, strict=True)),
-            count=self.count,
-            input_tokens=self.input_tokens,
-            output_tokens=self.output_tokens,
-            cached_tokens=self.cached_tokens,
-            cost_usd=self.cost_usd,
-            cost_unknown=self.cost_unknown,
-            latency_sum_ms=self.latency_sum_ms,
-            latency_count=self.latency_count,
-            ttft_sum_ms=self.ttft_sum_ms,
-            ttft_count=self.ttft_count,
-            latency_hist=hist_encode(self.latency_hist),
-            ttft_hist=hist_encode(self.ttft_hist),
+            grain=grain, bucket=bucket, **dict(zip(DIMENSIONS, key, strict=True)), **self._measures()
         )
+
+    def to_model_rollup(self, *, grain: str, bucket: datetime, key: tuple[str, str]) -> CallRollupByModel:
+        return CallRollupByModel(
+            grain=grain, bucket=bucket, model_name=key[0], status=key[1], **self._measures()
+        )
+
+    def _measures(self) -> dict[str, Any]:
+        return {
+            "count": self.count,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cached_tokens": self.cached_tokens,
+            "cost_usd": self.cost_usd,
+            "cost_unknown": self.cost_unknown,
+            "latency_sum_ms": self.latency_sum_ms,
+            "latency_count": self.latency_count,
+            "ttft_sum_ms": self.ttft_sum_ms,
+            "ttft_count": self.ttft_count,
+            "latency_hist": hist_encode(self.latency_hist),
+            "ttft_hist": hist_encode(self.ttft_hist),
+        }
+
+
+def by_model(groups: dict[Key, Agg]) -> dict[tuple[str, str], Agg]:
+    """Full-dimension aggregates folded to (model_name, status)."""
+    out: dict[tuple[str, str], Agg] = {}
+    for key, agg in groups.items():
+        target = out.get((key[0], key[6]))
+        if target is None:
+            target = out[(key[0], key[6])] = Agg()
+        target.merge(agg)
+    return out
 
 
 def raw_key(row: tuple[Any, ...]) -> Key:
@@ -315,9 +333,10 @@ def rollup_run(*, now: datetime | None = None, worker: str = "") -> RollupResult
         days = sorted({floor_day(h) for h in hours})
         for day in days:
             _rebuild_day(day)
-        CallRollup.objects.filter(
-            grain=RollupGrain.MINUTE, bucket__lt=floor_hour(cutoff - MINUTE_RETENTION)
-        ).delete()
+        for table in (CallRollup, CallRollupByModel):
+            table.objects.filter(
+                grain=RollupGrain.MINUTE, bucket__lt=floor_hour(cutoff - MINUTE_RETENTION)
+            ).delete()
         seconds = time.monotonic() - started
         RollupState.objects.filter(pk=1, locked_by=token).update(
             last_record_id=max_id,
@@ -362,16 +381,26 @@ def _rebuild_hour(hour: datetime, cutoff: datetime, *, max_id: int, keep_minutes
         for key, agg in per_minute.items():
             per_hour.setdefault(key, Agg()).merge(agg)
     objs = [agg.to_rollup(grain=RollupGrain.HOUR, bucket=hour, key=key) for key, agg in per_hour.items()]
+    model_objs = [
+        agg.to_model_rollup(grain=RollupGrain.HOUR, bucket=hour, key=key)
+        for key, agg in by_model(per_hour).items()
+    ]
     if keep_minutes:
-        objs += [
-            agg.to_rollup(grain=RollupGrain.MINUTE, bucket=minute, key=key)
-            for minute, per_minute in minutes.items()
-            for key, agg in per_minute.items()
-        ]
+        for minute, per_minute in minutes.items():
+            objs += [
+                agg.to_rollup(grain=RollupGrain.MINUTE, bucket=minute, key=key)
+                for key, agg in per_minute.items()
+            ]
+            model_objs += [
+                agg.to_model_rollup(grain=RollupGrain.MINUTE, bucket=minute, key=key)
+                for key, agg in by_model(per_minute).items()
+            ]
     with transaction.atomic():
-        CallRollup.objects.filter(grain=RollupGrain.HOUR, bucket=hour).delete()
-        CallRollup.objects.filter(grain=RollupGrain.MINUTE, bucket__gte=hour, bucket__lt=hour + HOUR).delete()
+        for table in (CallRollup, CallRollupByModel):
+            table.objects.filter(grain=RollupGrain.HOUR, bucket=hour).delete()
+            table.objects.filter(grain=RollupGrain.MINUTE, bucket__gte=hour, bucket__lt=hour + HOUR).delete()
         CallRollup.objects.bulk_create(objs, batch_size=1000)
+        CallRollupByModel.objects.bulk_create(model_objs, batch_size=1000)
     return seen
 
 
@@ -382,10 +411,23 @@ def _rebuild_day(day: datetime) -> None:
         chunk_size=2000
     ):
         per_day.setdefault(tuple(getattr(r, d) for d in DIMENSIONS), Agg()).merge_rollup(r)
+    per_model: dict[tuple[str, str], Agg] = {}
+    for m in CallRollupByModel.objects.filter(
+        grain=RollupGrain.HOUR, bucket__gte=day, bucket__lt=end
+    ).iterator(chunk_size=2000):
+        per_model.setdefault((m.model_name, m.status), Agg()).merge_rollup(m)
     with transaction.atomic():
         CallRollup.objects.filter(grain=RollupGrain.DAY, bucket=day).delete()
+        CallRollupByModel.objects.filter(grain=RollupGrain.DAY, bucket=day).delete()
         CallRollup.objects.bulk_create(
             [agg.to_rollup(grain=RollupGrain.DAY, bucket=day, key=key) for key, agg in per_day.items()],
+            batch_size=1000,
+        )
+        CallRollupByModel.objects.bulk_create(
+            [
+                agg.to_model_rollup(grain=RollupGrain.DAY, bucket=day, key=key)
+                for key, agg in per_model.items()
+            ],
             batch_size=1000,
         )
 
@@ -394,6 +436,7 @@ def rollup_reset() -> None:
     """Forget every rollup (the next run rebuilds from all raw rows)."""
     with transaction.atomic():
         CallRollup.objects.all().delete()
+        CallRollupByModel.objects.all().delete()
         RollupState.objects.update_or_create(
             pk=1, defaults={"last_record_id": 0, "covered_until": None, "locked_until": None, "locked_by": ""}
         )

@@ -13,12 +13,12 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Q
+from django.db.models import Q, Sum
 from django.utils import timezone
 
 from metrics.filters import FilterChoices, Query
 from metrics.histogram import Hist, hist_merge, hist_merge_encoded, hist_percentiles
-from metrics.models import CallRecord, CallRollup, CallStatus, RollupState, Source
+from metrics.models import CallRecord, CallRollup, CallRollupByModel, CallStatus, RollupState, Source
 from metrics.rollups import RAW_FIELDS, aggregate_raw, hist_encode, step_after
 
 TAIL_MAX = timedelta(minutes=30)
@@ -175,6 +175,15 @@ def _rollup_rows(q: Query, start: datetime, end: datetime, fields: Iterable[str]
     )
 
 
+def _model_rows(q: Query, start: datetime, end: datetime, fields: Iterable[str]) -> Any:
+    lookups = {k: v for k, v in q.lookups().items() if k in ("model_name", "status")}
+    return (
+        CallRollupByModel.objects.filter(grain=q.grain, bucket__gte=start, bucket__lt=end, **lookups)
+        .order_by()
+        .values_list(*fields)
+    )
+
+
 def bucket_starts(grain: str, start: datetime, end: datetime) -> list[datetime]:
     out: list[datetime] = []
     b = start
@@ -184,49 +193,160 @@ def bucket_starts(grain: str, start: datetime, end: datetime) -> list[datetime]:
     return out
 
 
+BREAKDOWN_DIMS = {"route": 3, "provider": 2, "key": 4, "prompt": 6, "source": 5}  # index in a full row
+FINE_FILTERS = ("provider", "route", "key")  # need the full-dimension rollup
+MODEL_FIELDS = (
+    "bucket",
+    "model_name",
+    "status",
+    "count",
+    "input_tokens",
+    "output_tokens",
+    "cost_usd",
+    "cost_unknown",
+    "latency_sum_ms",
+    "latency_count",
+    "ttft_hist",
+    "latency_hist",
+)
+GROUP_DIMS = (
+    "provider_name",
+    "task_type",
+    "api_key_id",
+    "source",
+    "prompt_version_id",
+    "chain_name",
+    "chain_step",
+)
+
+
+def _add_series(series: dict[tuple[datetime, str], Bucket], row: tuple[Any, ...]) -> None:
+    """row: bucket, model, status, count, in, out, cost, unknown, lat sum, lat count, ttft hist, lat hist."""
+    bucket, model, status, count, tin, tout, cost, unknown, lsum, lcnt, ttft_h, lat_h = row
+    s = series.get((bucket, model))
+    if s is None:
+        s = series[(bucket, model)] = Bucket()
+    s.count += count
+    if status in ERROR_STATUSES:
+        s.errors += count
+    s.cost += cost
+    s.input_tokens += tin
+    s.output_tokens += tout
+    s.latency_sum += lsum
+    s.latency_count += lcnt
+    s.cost_unknown += unknown
+    hist_merge_encoded(s.latency_hist, lat_h)
+    hist_merge_encoded(s.ttft_hist, ttft_h)
+
+
+def _add_breakdowns(
+    breakdowns: dict[str, dict[Any, Bucket]], chains: dict[tuple[str, int, str], int], row: tuple[Any, ...]
+) -> None:
+    """row: a full rollup row (ROLLUP_FIELDS layout; the bucket is ignored)."""
+    model, status, chain, step = row[1], row[7], row[8], row[9]
+    count, tin, tout, cost, _unknown, lsum, lcnt = row[10:17]
+    errors = count if status in ERROR_STATUSES else 0
+    for name, index in BREAKDOWN_DIMS.items():
+        value = row[index]
+        group = breakdowns[name]
+        b = group.get(value)
+        if b is None:
+            b = group[value] = Bucket()
+        b.count += count
+        b.errors += errors
+        b.cost += cost
+        b.input_tokens += tin
+        b.output_tokens += tout
+        b.latency_sum += lsum
+        b.latency_count += lcnt
+    if chain and status == CallStatus.OK:
+        k = (chain, step, model)
+        chains[k] = chains.get(k, 0) + count
+
+
+def _as_series_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    return (
+        row[0],
+        row[1],
+        row[7],
+        row[10],
+        row[11],
+        row[12],
+        row[13],
+        row[14],
+        row[15],
+        row[16],
+        row[17],
+        row[18],
+    )
+
+
+def _grouped_rows(q: Query) -> list[tuple[Any, ...]]:
+    """Full-dimension sums over the whole window (no time buckets), in ROLLUP_FIELDS layout."""
+    qs = (
+        CallRollup.objects.filter(grain=q.grain, bucket__gte=q.start, bucket__lt=q.end, **q.lookups())
+        .order_by()
+        .values_list("model_name", *GROUP_DIMS, "status")
+        .annotate(
+            n=Sum("count"),
+            tin=Sum("input_tokens"),
+            tout=Sum("output_tokens"),
+            cost=Sum("cost_usd"),
+            lsum=Sum("latency_sum_ms"),
+            lcnt=Sum("latency_count"),
+        )
+    )
+    out = []
+    for model, prov, task, key, src, pv, chain, step, status, n, tin, tout, cost, lsum, lcnt in qs:
+        out.append(
+            (
+                None,
+                model,
+                prov,
+                task,
+                key,
+                src,
+                pv,
+                status,
+                chain,
+                step,
+                n,
+                tin,
+                tout,
+                cost or Decimal(0),
+                0,
+                lsum,
+                lcnt,
+            )
+        )
+    return out
+
+
 def dashboard_figures(*, q: Query) -> DashboardData:
+    """Every figure of the dashboard for the window and filters of q.
+
+    Without a provider/route/key filter the charts read the per-model rollup (a few rows per
+    bucket) and the breakdowns one GROUP BY over the full rollup; with one, both read the
+    full rollup's rows matching the filter.
+    """
     notes: list[str] = []
     state = RollupState.objects.filter(pk=1).first()
-    rows = list(_rollup_rows(q, q.start, q.end, ROLLUP_FIELDS))
-    rows += _tail_rows(q, q.start, q.end, state, notes)
-
+    tail = _tail_rows(q, q.start, q.end, state, notes)
     series: dict[tuple[datetime, str], Bucket] = {}
-    dims = {"route": 3, "provider": 2, "key": 4, "prompt": 6, "source": 5}
-    breakdowns: dict[str, dict[Any, Bucket]] = {name: {} for name in dims}
+    breakdowns: dict[str, dict[Any, Bucket]] = {name: {} for name in BREAKDOWN_DIMS}
     chains: dict[tuple[str, int, str], int] = {}
-    for row in rows:
-        (bucket, model, _prov, _task, _key, _src, _pv, status, chain, step) = row[:10]
-        count, tin, tout, cost, unknown, lsum, lcnt, ttft_h, lat_h = row[10:]
-        errors = count if status in ERROR_STATUSES else 0
-        s = series.get((bucket, model))
-        if s is None:
-            s = series[(bucket, model)] = Bucket()
-        s.count += count
-        s.errors += errors
-        s.cost += cost
-        s.input_tokens += tin
-        s.output_tokens += tout
-        s.latency_sum += lsum
-        s.latency_count += lcnt
-        s.cost_unknown += unknown
-        hist_merge_encoded(s.latency_hist, lat_h)
-        hist_merge_encoded(s.ttft_hist, ttft_h)
-        for name, index in dims.items():
-            value = row[index]
-            group = breakdowns[name]
-            b = group.get(value)
-            if b is None:
-                b = group[value] = Bucket()
-            b.count += count
-            b.errors += errors
-            b.cost += cost
-            b.input_tokens += tin
-            b.output_tokens += tout
-            b.latency_sum += lsum
-            b.latency_count += lcnt
-        if chain and status == CallStatus.OK:
-            k = (chain, step, model)
-            chains[k] = chains.get(k, 0) + count
+    if any(f in q.filters for f in FINE_FILTERS):
+        for row in _rollup_rows(q, q.start, q.end, ROLLUP_FIELDS):
+            _add_series(series, _as_series_row(row))
+            _add_breakdowns(breakdowns, chains, row)
+    else:
+        for row in _model_rows(q, q.start, q.end, MODEL_FIELDS):
+            _add_series(series, row)
+        for row in _grouped_rows(q):
+            _add_breakdowns(breakdowns, chains, row)
+    for row in tail:
+        _add_series(series, _as_series_row(row))
+        _add_breakdowns(breakdowns, chains, row)
 
     by_model: dict[str, Bucket] = {}
     for (_bucket, model), s in series.items():
@@ -263,7 +383,8 @@ def dashboard_figures(*, q: Query) -> DashboardData:
 def _previous_totals(q: Query, state: RollupState | None) -> Totals:
     start, end = q.previous
     fields = ("status", "count", "cost_usd", "input_tokens", "output_tokens", "latency_hist")
-    rows: list[tuple[Any, ...]] = list(_rollup_rows(q, start, end, fields))
+    read = _rollup_rows if any(f in q.filters for f in FINE_FILTERS) else _model_rows
+    rows: list[tuple[Any, ...]] = list(read(q, start, end, fields))
     for t in _tail_rows(q, start, end, state, []):
         rows.append((t[7], t[10], t[13], t[11], t[12], t[18]))
     totals = Totals()

@@ -182,3 +182,23 @@ def test_empty_ids_and_missing_steps_become_one_row_per_combination(now):
     rollup_run()
     row = CallRollup.objects.get(grain=RollupGrain.HOUR)
     assert (row.count, row.api_key_id, row.prompt_version_id, row.chain_step) == (2, 0, 0, -1)
+
+
+@pytest.mark.parametrize("grain", [RollupGrain.MINUTE, RollupGrain.HOUR, RollupGrain.DAY])
+def test_the_per_model_rollup_matches_the_full_one(grain, now):
+    from metrics.models import CallRollupByModel
+
+    make_records(800, start=now - timedelta(hours=30), span=timedelta(hours=29), seed=11)
+    rollup_run()
+    full = defaultdict(lambda: [0, Decimal(0), 0, {}])
+    for r in CallRollup.objects.filter(grain=grain):
+        f = full[(r.bucket, r.model_name, r.status)]
+        f[0] += r.count
+        f[1] += r.cost_usd
+        f[2] += r.input_tokens
+        hist_merge(f[3], hist_decode(r.latency_hist))
+    per_model = {
+        (m.bucket, m.model_name, m.status): [m.count, m.cost_usd, m.input_tokens, hist_decode(m.latency_hist)]
+        for m in CallRollupByModel.objects.filter(grain=grain)
+    }
+    assert per_model == {k: list(v) for k, v in full.items()}

@@ -58,6 +58,22 @@ def test_filters_apply_to_rollups_and_tail_alike(traffic, now):
     assert data.totals.count == CallRecord.objects.filter(model_name="beta").count()
 
 
+def test_a_route_filter_reads_the_full_rollup_and_matches_raw_rows(traffic, now):
+    data = dashboard_figures(q=parse_query(QueryDict("range=30d&route=summarize"), choices=filter_choices()))
+    raw = list(CallRecord.objects.filter(task_type="summarize"))
+    assert data.totals.count == len(raw)
+    assert data.totals.cost == sum((r.cost_usd or 0 for r in raw), Decimal(0))
+    assert set(data.breakdowns["route"]) == {"summarize"}
+
+
+def test_breakdowns_without_filters_match_raw_rows(traffic):
+    data = dashboard_figures(q=parse_query(QueryDict("range=30d"), choices=filter_choices()))
+    for route, b in data.breakdowns["route"].items():
+        raw = CallRecord.objects.filter(task_type=route)
+        assert b.count == raw.count()
+        assert b.errors == raw.filter(status__in=[CallStatus.ERROR, CallStatus.TIMEOUT]).count()
+
+
 def test_the_previous_window_is_compared(config, now):
     CallRecordFactory(model_name="alpha", created_at=now - timedelta(hours=30), cost_usd=Decimal("1"))
     CallRecordFactory(model_name="alpha", created_at=now - timedelta(hours=2), cost_usd=Decimal("3"))
