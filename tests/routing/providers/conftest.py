@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Awaitable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from routing.errors import ProviderError
@@ -20,13 +22,19 @@ MESSAGES = [
 
 
 def run(awaitable: Awaitable[T]) -> T:
+    """Run on a fresh event loop in a worker thread (Playwright's sync API, once a browser test
+    has run, leaves an event loop running in the test thread), with the caller's context so
+    `inject_faults` blocks apply."""
+
     async def main() -> T:
         try:
             return await awaitable
         finally:
             await aclose_clients()
 
-    return asyncio.run(main())
+    context = contextvars.copy_context()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="provider-test") as pool:
+        return pool.submit(context.run, asyncio.run, main()).result()
 
 
 def request(model_id: str = "m1", **kwargs: Any) -> ProviderRequest:
