@@ -62,7 +62,9 @@ def column_snapshot(column: PlaygroundColumn, *, blind: bool) -> dict[str, Any]:
     return {
         "status": column.status,
         "text": column.text,
-        "error": column.error,
+        "error": column.error.replace(column.target_model, "the model")
+        if blind and column.target_model
+        else column.error,
         "error_class": column.error_class,
         "model": "" if blind else column.answered_by,
         "ttft_ms": column.ttft_ms,
@@ -157,7 +159,7 @@ async def column_events(*, column: PlaygroundColumn, may_run: bool) -> AsyncIter
                 attempts.append(info)
                 # Text sent before a failed attempt is discarded by the engine's fallback.
                 text_parts.clear()
-                yield sse("attempt_failed", info)
+                yield sse("attempt_failed", _scrub(dict(info), column.target_model) if blind else info)
             elif event.kind == "done" and event.result is not None:
                 result = event.result
                 usage = result.usage
@@ -176,7 +178,7 @@ async def column_events(*, column: PlaygroundColumn, may_run: bool) -> AsyncIter
                 }
                 # Saved before the browser hears "done", so a vote or reload right after sees it.
                 saved = await _column_finish(column.pk, final)
-                yield sse("done", _public(final, blind=blind))
+                yield sse("done", _public(final, blind=blind, hide=column.target_model))
             elif event.kind == "error":
                 final = {
                     "status": ColumnStatus.ERROR,
@@ -189,11 +191,11 @@ async def column_events(*, column: PlaygroundColumn, may_run: bool) -> AsyncIter
                     "attempts": attempts,
                 }
                 saved = await _column_finish(column.pk, final)
-                yield sse("error", _public(final, blind=blind))
+                yield sse("error", _public(final, blind=blind, hide=column.target_model))
         if not saved:
             final.update(error="The stream ended without an answer.", text="".join(text_parts))
             saved = await _column_finish(column.pk, final)
-            yield sse("error", _public(final, blind=blind))
+            yield sse("error", _public(final, blind=blind, hide=column.target_model))
     except (asyncio.CancelledError, GeneratorExit):
         final = {
             "status": ColumnStatus.CANCELLED,
@@ -215,7 +217,7 @@ async def column_events(*, column: PlaygroundColumn, may_run: bool) -> AsyncIter
             "attempts": [a.to_dict() for a in getattr(exc, "attempts", [])] or attempts,
         }
         saved = await _column_finish(column.pk, final)
-        yield sse("error", _public(final, blind=blind))
+        yield sse("error", _public(final, blind=blind, hide=column.target_model))
     finally:
         if stream is not None and hasattr(stream, "aclose"):
             with contextlib.suppress(Exception):  # closing must never hide the real outcome
@@ -225,12 +227,21 @@ async def column_events(*, column: PlaygroundColumn, may_run: bool) -> AsyncIter
     yield sse("end", {})
 
 
-def _public(final: dict[str, Any], *, blind: bool) -> dict[str, Any]:
+def _public(final: dict[str, Any], *, blind: bool, hide: str = "") -> dict[str, Any]:
+    """What the browser may see. Blind (arena, before the vote): no model name, no cost, and
+    the model's name scrubbed from error messages."""
     data = dict(final)
     if blind:
         data["model"] = ""
         data["cost_usd"] = None
-        data["attempts"] = [{**a, "model": ""} for a in data.get("attempts", [])]
+        data["attempts"] = [_scrub({**a, "model": ""}, hide) for a in data.get("attempts", [])]
+        data = _scrub(data, hide)
+    return data
+
+
+def _scrub(data: dict[str, Any], name: str) -> dict[str, Any]:
+    if name and isinstance(data.get("error"), str):
+        data["error"] = data["error"].replace(name, "the model")
     return data
 
 

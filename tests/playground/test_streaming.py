@@ -325,3 +325,14 @@ def test_a_disconnect_during_a_consensus_cancels_every_member():
     assert set(CallRecord.objects.filter(trace_id=run.trace_id).values_list("status", flat=True)) == {
         "cancelled"
     }
+
+
+def test_an_arena_error_does_not_name_the_model():
+    user = UserFactory()
+    sim_model("sim-alpha")
+    sim_model("sim-secret", options={**FAILING, "failure_kinds": ["model_permanent"]})
+    run = _run(user, mode=RunMode.ARENA, models=["sim-alpha", "sim-secret"])
+    events = read_stream(user, _stream_url(run, 1))
+    assert any(k == "error" for k, _ in events)
+    assert "sim-secret" not in json.dumps(events)
+    assert "sim-secret" not in json.dumps(read_stream(user, _stream_url(run, 1)))  # the snapshot too
