@@ -55,9 +55,9 @@ class CallPage:
 
 
 def calls_page(*, q: Query, before: str = "", after: str = "", notes: list[str]) -> CallPage:
-    base: QuerySet[CallRecord] = CallRecord.objects.filter(
-        created_at__gte=q.start, created_at__lt=q.end, **q.lookups()
-    ).only(*LIST_FIELDS)
+    # One lower and one upper bound on created_at only: given two upper bounds (the window's
+    # end and the cursor), SQLite's planner may pick the wrong one and walk the index from now.
+    base: QuerySet[CallRecord] = CallRecord.objects.filter(**q.lookups()).only(*LIST_FIELDS)
     if after:
         cursor = cursor_decode(after)
         if cursor is None:
@@ -65,7 +65,7 @@ def calls_page(*, q: Query, before: str = "", after: str = "", notes: list[str])
         else:
             when, ident = cursor
             rows = list(
-                base.filter(created_at__gte=when)
+                base.filter(created_at__gte=max(when, q.start), created_at__lt=q.end)
                 .exclude(Q(created_at=when) & Q(id__lte=ident))
                 .order_by("created_at", "id")[: PAGE_SIZE + 1]
             )
@@ -76,16 +76,17 @@ def calls_page(*, q: Query, before: str = "", after: str = "", notes: list[str])
                 older=cursor_encode(rows[-1]) if rows else None,
                 newer=cursor_encode(rows[0]) if rows and has_newer else None,
             )
-    qs = base.order_by("-created_at", "-id")
+    qs = base.order_by("-created_at", "-id").filter(created_at__gte=q.start)
     paged = False
-    if before:
-        cursor = cursor_decode(before)
-        if cursor is None:
-            notes.append("That page link is broken: showing the newest calls.")
-        else:
-            when, ident = cursor
-            qs = qs.filter(created_at__lte=when).exclude(Q(created_at=when) & Q(id__gte=ident))
-            paged = True
+    cursor = cursor_decode(before) if before else None
+    if before and cursor is None:
+        notes.append("That page link is broken: showing the newest calls.")
+    if cursor is not None and cursor[0] < q.end:
+        when, ident = cursor
+        qs = qs.filter(created_at__lte=when).exclude(Q(created_at=when) & Q(id__gte=ident))
+        paged = True
+    else:
+        qs = qs.filter(created_at__lt=q.end)
     rows = list(qs[: PAGE_SIZE + 1])
     has_older = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
