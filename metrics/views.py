@@ -123,6 +123,7 @@ def _csv(filename: str, header: list[str], rows: list[list[Any]]) -> HttpRespons
     writer = csv.writer(response)
     writer.writerow(header)
     for row in rows:
+        row = [round(v, 2) if isinstance(v, float) else v for v in row]
         # A leading = + - @ would be a formula in a spreadsheet: quote it as text.
         writer.writerow(["'" + v if isinstance(v, str) and v[:1] in ("=", "+", "-", "@") else v for v in row])
     return response

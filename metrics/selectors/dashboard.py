@@ -137,13 +137,17 @@ def _tail_rows(
     floor = timezone.now() - TAIL_MAX
     lower = start
     if covered is None or covered < floor:
-        when = f"last ran {covered:%Y-%m-%d %H:%M} UTC" if covered else "have not run yet"
-        notes.append(
-            f"Rollups {when}: only the last {int(TAIL_MAX.total_seconds() // 60)} minutes are read live, so "
-            "older calls are missing until the worker catches up (`make run` runs it every minute; or "
-            "`python manage.py rollup_calls`)."
-        )
         lower = max(start, floor)
+        missed = CallRecord.objects.filter(created_at__gte=start, created_at__lt=lower)
+        if covered is not None:
+            missed = missed.filter(created_at__gte=covered)
+        if lower > start and missed.exists():
+            when = f"last ran {covered:%Y-%m-%d %H:%M} UTC" if covered else "have not run yet"
+            notes.append(
+                f"Rollups {when}: only the last {int(TAIL_MAX.total_seconds() // 60)} minutes are read live, "
+                "so older calls are missing until the worker catches up (`make run` runs it every minute; "
+                "or `python manage.py rollup_calls`)."
+            )
     if lower >= end:
         return []
     rows: list[tuple[Any, ...]]

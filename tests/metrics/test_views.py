@@ -118,6 +118,7 @@ def test_dashboard_shows_what_to_do_when_there_are_no_calls(member_client):
     assert response.status_code == 200
     assert b"simulate_traffic" in response.content
     assert b"playground" in response.content
+    assert b'class="notes"' not in response.content  # nothing is missing, so nothing to warn about
 
 
 def test_dashboard_renders_tiles_charts_and_tables(member_client, traffic, django_assert_max_num_queries):
