@@ -31,7 +31,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections, connection, transaction
+from django.db import DatabaseError, IntegrityError, close_old_connections, connection, transaction
 from django.utils import timezone
 
 from metrics.models import CallRecord
@@ -39,9 +39,12 @@ from metrics.models import CallRecord
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
+MAX_TRIES = 5  # writes of one record before it is given up (the database stayed unavailable)
+MAX_PENDING = 200_000  # records kept in memory while the database is unavailable
 WAKE_AT = 200  # records waiting before the background thread wakes early
 
-Pending = tuple[dict[str, Any], Callable[[CallRecord], None] | None]
+# (fields, on_written callback, failed write attempts so far)
+Pending = tuple[dict[str, Any], Callable[[CallRecord], None] | None, int]
 _buffer: deque[Pending] = deque()
 _write_lock = threading.Lock()
 _wake = threading.Event()
@@ -160,7 +163,9 @@ def call_record_enqueue(
     except Exception:
         logger.exception("could not prepare a call record for %s (trace %s)", model_name, trace_id)
         return False
-    _buffer.append((fields, on_written))
+    if len(_buffer) >= MAX_PENDING:
+        _drop_oldest()
+    _buffer.append((fields, on_written, 0))
     if _interval() > 0:
         _ensure_thread()
         if len(_buffer) >= WAKE_AT:
@@ -168,42 +173,77 @@ def call_record_enqueue(
     return True
 
 
+_dropped = 0
+
+
+def _drop_oldest() -> None:
+    global _dropped
+    try:
+        _buffer.popleft()
+    except IndexError:
+        return
+    _dropped += 1
+    if _dropped % 1000 == 1:
+        logger.error("call record buffer full (database unavailable?): %d records dropped so far", _dropped)
+
+
 def call_records_pending() -> int:
     return len(_buffer)
 
 
-def _drain() -> list[CallRecord]:
-    batch: list[CallRecord] = []
-    while _buffer and len(batch) < BATCH_SIZE:
+def _drain(limit: int) -> list[Pending]:
+    batch: list[Pending] = []
+    while _buffer and len(batch) < limit:
         try:
-            fields, on_written = _buffer.popleft()
+            batch.append(_buffer.popleft())
         except IndexError:
             break
-        try:
-            record = CallRecord(**fields)
-        except Exception:
-            logger.exception("call record lost (could not be built): %s", fields.get("trace_id"))
-            continue
-        if on_written is not None:
-            record._on_written = on_written  # type: ignore[attr-defined]
-        batch.append(record)
     return batch
 
 
-def _write(batch: list[CallRecord]) -> None:
+def _build(entry: Pending) -> CallRecord | None:
+    fields, on_written, _tries = entry
+    try:
+        record = CallRecord(**fields)
+    except Exception:
+        logger.exception("call record lost (could not be built): %s", fields.get("trace_id"))
+        return None
+    if on_written is not None:
+        record._on_written = on_written  # type: ignore[attr-defined]
+    return record
+
+
+def _write(entries: list[Pending]) -> tuple[int, bool]:
+    """Write one batch; returns (rows written, whether the database took writes at all)."""
+    built = [(entry, record) for entry in entries if (record := _build(entry)) is not None]
+    records = [record for _, record in built]
+    if not records:
+        return 0, True
     try:
         # A savepoint: a refused batch must not break a caller's surrounding transaction.
         with transaction.atomic():
-            CallRecord.objects.bulk_create(batch)
-        for record in batch:
-            _notify(record)
-        return
+            CallRecord.objects.bulk_create(records)
+    except IntegrityError:
+        # Some row points at something deleted meanwhile: write them one by one.
+        logger.warning("bulk write of %d call records refused; writing them one by one", len(records))
+        return sum(_write_one(record) for record in records), True
     except DatabaseError:
+        # The database is unavailable (locked, down): keep the records for a later flush.
+        retry = [(fields, cb, tries + 1) for (fields, cb, tries), _ in built if tries + 1 < MAX_TRIES]
+        lost = len(built) - len(retry)
+        _buffer.extendleft(reversed(retry))
         logger.warning(
-            "bulk write of %d call records failed; writing them one by one", len(batch), exc_info=True
+            "writing %d call records failed; %d kept for the next flush, %d lost after %d tries",
+            len(built),
+            len(retry),
+            lost,
+            MAX_TRIES,
+            exc_info=True,
         )
-    for record in batch:
-        _write_one(record)
+        return 0, False
+    for record in records:
+        _notify(record)
+    return len(records), True
 
 
 def _notify(record: CallRecord) -> None:
@@ -216,13 +256,13 @@ def _notify(record: CallRecord) -> None:
         logger.exception("a call record's on_written callback failed")
 
 
-def _write_one(record: CallRecord) -> None:
+def _write_one(record: CallRecord) -> int:
     record.pk = None
     try:
         with transaction.atomic():
             record.save(force_insert=True)
         _notify(record)
-        return
+        return 1
     except DatabaseError:
         pass
     # A referenced row (model, route, prompt, key) may be gone: keep the record without it.
@@ -235,24 +275,34 @@ def _write_one(record: CallRecord) -> None:
         with transaction.atomic():
             record.save(force_insert=True)
         _notify(record)
+        return 1
     except Exception:
         logger.exception("call record lost: %s #%s %s", record.trace_id, record.attempt, record.model_name)
+        return 0
 
 
 def call_records_flush() -> int:
-    """Write every queued record now, in the calling thread; returns how many were written.
+    """Write every record queued so far, in the calling thread; returns how many were written.
 
-    Sync: call it from sync code (or through `acall_records_flush`). Never raises."""
+    Sync: call it from sync code (or through `acall_records_flush`). Never raises. When the
+    database refuses writes, the records stay queued for the next flush (up to MAX_TRIES)."""
     global _written_total
     written = 0
     with _write_lock:
-        while _buffer:
-            batch = _drain()
+        todo = len(_buffer)
+        while todo > 0:
+            batch = _drain(min(BATCH_SIZE, todo))
+            if not batch:
+                break
+            todo -= len(batch)
             try:
-                _write(batch)
-                written += len(batch)
+                count, available = _write(batch)
             except Exception:
                 logger.exception("%d call records could not be written", len(batch))
+                continue
+            written += count
+            if not available:
+                break
     if written:
         with _written:
             _written_total += written

@@ -26,7 +26,6 @@ They write the call records before they return; async callers can `await arecord
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import os
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
@@ -235,10 +234,10 @@ async def astream(
             yield event
     finally:
         await inner.aclose()
-        if _inline_records():
-            # Closing on a disconnect: if this cannot finish, the next flush writes them.
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await acall_records_flush()
+    # Only after a normal end: a consumer closing the stream may do so from anywhere (even
+    # a garbage collector's finalizer); its `cancelled` record is written by the next flush.
+    if _inline_records():
+        await acall_records_flush()
 
 
 async def aselect_model(

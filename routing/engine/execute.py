@@ -188,7 +188,8 @@ def record(
             status=status,
             attempt=attempt,
             source=trace.source,
-            role=trace.role or step.role,
+            # The caller's label wins, except for a judge, which always says so.
+            role=step.role if step.role == "judge" else (trace.role or step.role),
             route_id=route.id if route else None,
             task_type=route.task_type if route else "",
             chain_name=step.chain_name,

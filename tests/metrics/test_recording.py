@@ -145,20 +145,29 @@ def test_created_at_backdates_the_records():
     assert record.source == "simulation"
 
 
-def test_a_failing_database_never_fails_the_call(fake_provider, monkeypatch, caplog):
+def test_a_failing_database_never_fails_the_call_and_the_record_waits_for_it(
+    fake_provider, monkeypatch, caplog
+):
     fake_provider.model("a")
 
     def broken(*args, **kwargs):
-        raise DatabaseError("disk full")
+        raise DatabaseError("database is locked")
 
-    monkeypatch.setattr(CallRecord.objects, "bulk_create", broken)
-    monkeypatch.setattr(CallRecord, "save", broken)
-    caplog.set_level(logging.ERROR, logger="metrics.services")
+    with monkeypatch.context() as patch:
+        patch.setattr(CallRecord.objects, "bulk_create", broken)
+        caplog.set_level(logging.WARNING, logger="metrics.services")
 
-    result = orchestrator.complete(MESSAGES, model="a")
+        result = orchestrator.complete(MESSAGES, model="a")
 
     assert "one two three four" in result.text
-    assert any("call record lost" in r.getMessage() for r in caplog.records)
+    assert any("kept for the next flush" in r.getMessage() for r in caplog.records)
+    assert CallRecord.objects.count() == 0
+    assert recorder.call_records_pending() == 1
+
+    orchestrator.records_flush()  # the database is back
+
+    assert CallRecord.objects.get().trace_id == result.trace_id
+    assert result.attempts[0].record_id == CallRecord.objects.get().id
 
 
 @pytest.mark.django_db(transaction=True)
