@@ -208,7 +208,7 @@ def trace_waterfall(attempts: list[Any]) -> dict[str, Any]:
         step = f"step {a.chain_step}" if a.chain_step is not None else (a.role or "call")
         labels.append(f"{n}. {a.model_name} ({step})")
         latency = a.latency_ms or 0.0
-        # created_at marks the attempt's end when the engine stamps it after the call.
+        # Offset of the attempt's timestamp from the first attempt's.
         bases.append(max(0.0, (a.created_at - t0).total_seconds() * 1000))
         widths.append(max(latency, 1.0))
         colours.append(model_colour(a.model_name) if a.status == "ok" else "#b3261e")
@@ -223,6 +223,6 @@ def trace_waterfall(attempts: list[Any]) -> dict[str, Any]:
     )
     layout = _layout("Attempts (ms from the first)", "", showlegend=False, hovermode="closest")
     layout["height"] = 120 + 36 * len(attempts)
-    layout["yaxis"] = {"autorange": "reversed"}
+    layout["yaxis"] = {"autorange": "reversed", "automargin": True}
     layout["xaxis"] = {"title": {"text": "ms"}, "rangemode": "tozero"}
     return _fig([bar], layout)
