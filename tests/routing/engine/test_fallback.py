@@ -174,3 +174,33 @@ def test_the_explicit_model_goes_first_then_the_chain(fake_provider, chain):
     result = orchestrator.complete(MESSAGES, model="solo", chain="main")
 
     assert [a.model for a in result.attempts] == ["solo", "primary"]
+
+
+@pytest.mark.parametrize("kind", ["openai", "azure_openai", "anthropic", "openai_compatible"])
+def test_every_wire_answers_and_is_recorded_with_its_kind(fake_provider, fast_retries, kind):
+    fake_provider.model("x", kind=kind, model_id="deploy-x")
+    fake_provider.script("deploy-x", Reply.server_error(), Reply.ok("over the wire"))
+
+    result = orchestrator.complete(MESSAGES, model="x")
+
+    assert result.text == "over the wire"
+    assert list(
+        CallRecord.objects.order_by("id").values_list("provider_kind", "provider_model_id", "status")
+    ) == [
+        (kind, "deploy-x", "error"),
+        (kind, "deploy-x", "ok"),
+    ]
+
+
+def test_injected_faults_make_the_chain_fall_back_without_calling_the_model(fake_provider, chain):
+    from routing.engine.faults import FaultSpec, inject_faults
+
+    with inject_faults({"primary": FaultSpec("server_error")}):
+        result = orchestrator.execute_with_fallback(MESSAGES, chain="main", source="drill")
+
+    assert result.model == "backup"
+    assert len(fake_provider.requests_for("primary")) == 0
+    assert (
+        list(CallRecord.objects.filter(model_name="primary").values_list("status", "http_status"))
+        == [("error", 500)] * 3
+    )

@@ -200,3 +200,34 @@ def test_a_route_streams_with_its_postprocessor_applied_to_the_final_text(fake_p
     events = async_to_sync(run)()
 
     assert events[-1].result.text == "SELECT 1 ORDER BY total"
+
+
+def test_a_transient_failure_before_the_first_token_is_retried_on_the_same_model(
+    fake_provider, chain, settings
+):
+    settings.ORCHESTRATOR = {**settings.ORCHESTRATOR, "RETRY_MAX": 1, "RETRY_BASE_S": 0.001}
+    fake_provider.script("first", Reply.rate_limit(retry_after_ms=5), Reply.ok("second time lucky"))
+
+    events = collect(chain="main")
+
+    assert [(e.kind, e.model) for e in events if e.kind != "delta"] == [
+        ("attempt", "first"),
+        ("attempt_failed", "first"),
+        ("attempt", "first"),
+        ("done", "first"),
+    ]
+    assert events[1].attempt.wait_s == pytest.approx(0.005)
+    assert [(a.attempt, a.status) for a in events[-1].result.attempts] == [(1, "error"), (2, "ok")]
+
+
+def test_when_every_model_fails_before_a_token_the_stream_ends_with_an_error(fake_provider, chain):
+    fake_provider.script("first", Reply.unauthorized())
+    fake_provider.script("second", Reply.server_error())
+
+    events = collect(chain="main")
+
+    assert events[-1].kind == "error"
+    assert events[-1].http_status == 502
+    assert events[-1].trace_id
+    orchestrator.records_flush()
+    assert CallRecord.objects.filter(trace_id=events[-1].trace_id).count() == 2
