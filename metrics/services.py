@@ -19,10 +19,10 @@ keys cleared, so one bad row does not lose the others.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime
@@ -333,27 +333,28 @@ def _interval() -> float:
 
 
 def _run() -> None:
-    while not _stopping:
-        interval = _interval()
-        if interval <= 0:
-            return  # switched to inline writing: callers flush, this thread retires
-        _wake.wait(timeout=min(interval, 1.0))  # re-read the setting at least every second
-        _wake.clear()
-        if not _buffer or _interval() <= 0:
-            continue
-        try:
-            call_records_flush()
-        except Exception:  # pragma: no cover - call_records_flush logs and never raises
-            logger.exception("call record writer failed")
-        finally:
-            # Drop a broken connection so the next round reconnects.
+    try:
+        while not _stopping:
+            interval = _interval()
+            if interval <= 0:
+                return  # switched to inline writing: callers flush, this thread retires
+            _wake.wait(timeout=min(interval, 1.0))  # re-read the setting at least every second
+            _wake.clear()
+            if not _buffer or _interval() <= 0:
+                continue
             try:
-                close_old_connections()
-                if connection.connection is not None and not connection.is_usable():
-                    connection.close()
-            except Exception:
-                pass
-        time.sleep(0)
+                call_records_flush()
+            except Exception:  # pragma: no cover - call_records_flush logs and never raises
+                logger.exception("call record writer failed")
+            finally:
+                # Honour CONN_MAX_AGE, and drop a broken connection so the next round reconnects.
+                with contextlib.suppress(Exception):
+                    close_old_connections()
+                    if connection.connection is not None and not connection.is_usable():
+                        connection.close()
+    finally:
+        with contextlib.suppress(Exception):
+            connection.close()
 
 
 def _ensure_thread() -> None:
