@@ -224,6 +224,14 @@ def record(
     return info
 
 
+def should_retry(error: ProviderError, retry: int, max_retries: int, *, more_steps: bool) -> bool:
+    """Transient errors are retried on the same model, except a timeout when another model
+    is left to try: the step's whole time budget is spent, so failing over is faster."""
+    if error.error_class != "transient" or retry >= max_retries:
+        return False
+    return not (error.timeout and more_steps)
+
+
 def status_for(error: ProviderError) -> str:
     return "timeout" if error.timeout else "error"
 
@@ -422,11 +430,12 @@ async def plan_run(trace: Trace, steps: list[Step], messages: Messages) -> Resul
     tried: set[str] = set()
     last: ProviderError | None = None
     max_retries = int(conf("RETRY_MAX", 2))
-    for step in steps:
+    for index, step in enumerate(steps):
         name = step.model.name
         if name in tried:
             continue
         tried.add(name)
+        more_steps = any(s.model.name not in tried for s in steps[index + 1 :])
         problem = model_unusable(step.model)
         if problem is not None:
             skipped[name] = problem
@@ -446,7 +455,7 @@ async def plan_run(trace: Trace, steps: list[Step], messages: Messages) -> Resul
                 if exc.error_class == "request_invalid":
                     raise invalid_request(trace, name, exc) from exc
                 last = exc
-                if exc.error_class == "transient" and retry < max_retries:
+                if should_retry(exc, retry, max_retries, more_steps=more_steps):
                     delay = backoff_delay(retry, exc.retry_after_s)
                     if delay is not None:
                         retry += 1
@@ -456,4 +465,3 @@ async def plan_run(trace: Trace, steps: list[Step], messages: Messages) -> Resul
                         continue
                 break
     raise all_failed(trace, attempts, skipped, last, steps)
-

@@ -30,6 +30,7 @@ from routing.engine.execute import (
     postprocess,
     record,
     result_from,
+    should_retry,
     status_for,
     timeout_for,
 )
@@ -62,12 +63,13 @@ async def plan_stream(
     tried: set[str] = set()
     last: ProviderError | None = None
     max_retries = int(conf("RETRY_MAX", 2))
-    for step in steps:
+    for index, step in enumerate(steps):
         model = step.model
         name = model.name
         if name in tried:
             continue
         tried.add(name)
+        more_steps = any(s.model.name not in tried for s in steps[index + 1 :])
         problem = model_unusable(model)
         if problem is not None:
             skipped[name] = problem
@@ -162,7 +164,7 @@ async def plan_stream(
                     return
                 last = exc
                 delay = None
-                if exc.error_class == "transient" and retry < max_retries:
+                if should_retry(exc, retry, max_retries, more_steps=more_steps):
                     delay = backoff_delay(retry, exc.retry_after_s)
                     info.wait_s = delay
                 yield StreamEvent(

@@ -124,15 +124,33 @@ def test_it_fails_at_once_on_a_request_invalid_error(fake_provider, chain):
     assert (record.status, record.error_class, record.http_status) == ("error", "request_invalid", 400)
 
 
-def test_a_hang_past_the_step_timeout_is_recorded_as_a_timeout_and_falls_back(fake_provider, chain):
-    ChainStep.objects.filter(chain=chain, position=0).update(timeout_s=0.3)
-    fake_provider.script("primary", Reply.hang(5), Reply.hang(5), Reply.hang(5))
+def test_a_hang_past_the_step_timeout_is_recorded_as_a_timeout_and_fails_over_at_once(fake_provider, chain):
+    step = ChainStep.objects.get(chain=chain, position=0)
+    step.timeout_s = 0.3
+    step.save()
+    fake_provider.script("primary", Reply.hang(5))
 
     result = orchestrator.execute_with_fallback(MESSAGES, chain="main")
 
     assert result.model == "backup"
-    assert [a.status for a in result.attempts] == ["timeout", "timeout", "timeout", "ok"]
-    assert CallRecord.objects.filter(model_name="primary", status="timeout").count() == 3
+    assert [a.status for a in result.attempts] == ["timeout", "ok"]
+    assert CallRecord.objects.get(model_name="primary").status == "timeout"
+
+
+def test_a_timeout_on_the_last_model_left_is_retried(fake_provider, fast_retries):
+    fake_provider.model("only")
+    from routing.models import ModelConfig
+
+    chain = FallbackChainFactory(name="solo", models=[ModelConfig.objects.get(name="only")])
+    step = chain.steps.get()
+    step.timeout_s = 0.3
+    step.save()
+    fake_provider.script("only", Reply.hang(5), Reply.ok("patience"))
+
+    result = orchestrator.execute_with_fallback(MESSAGES, chain="solo")
+
+    assert result.text == "patience"
+    assert [a.status for a in result.attempts] == ["timeout", "ok"]
 
 
 def test_it_answers_504_when_the_last_failure_was_a_timeout(fake_provider, chain, settings):
