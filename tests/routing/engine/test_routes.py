@@ -172,3 +172,25 @@ def test_empty_content_is_refused_before_anything_is_sent(fake_provider, models)
 
     assert fake_provider.history == []
     assert CallRecord.objects.count() == 0
+
+
+def test_a_preprocessor_rejecting_the_input_is_an_invalid_request(fake_provider, models):
+    route_for(models[0], preprocessor="json")
+
+    with pytest.raises(InvalidRequest, match="Pre-processor 'json' rejected the input"):
+        orchestrator.route("task", "{not json")
+
+    assert fake_provider.history == []
+
+
+def test_a_rejected_answer_does_not_count_against_the_models_circuit(fake_provider, models, settings):
+    from routing.engine.breaker import breaker_states
+
+    settings.ORCHESTRATOR = {**settings.ORCHESTRATOR, "BREAKER_FAILURES": 1}
+    route_for(models[0], postprocessor="json")
+    fake_provider.script("writer", Reply.ok("not json"))
+
+    with pytest.raises(AllAttemptsFailed):
+        orchestrator.route("task", "give json")
+
+    assert "writer" not in breaker_states()
