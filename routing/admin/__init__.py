@@ -10,7 +10,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
-from routing.admin import prompts
+from routing.admin import config_page, prompts
 from routing.forms import ChainStepForm, ChainStepFormSet, ModelConfigForm, ProviderForm, TaskRouteForm
 from routing.models import (
     Capability,
@@ -285,6 +285,8 @@ class TaskRouteAdmin(SimpleHistoryAdmin):
     def get_urls(self) -> list[URLPattern]:
         view = self.admin_site.admin_view
         return [
+            path("config/", view(config_page.import_view(self)), name="routing_config"),
+            path("config/export/", view(config_page.export_view(self)), name="routing_config_export"),
             path(
                 "<path:object_id>/prompts/",
                 view(prompts.history_view(self)),
