@@ -23,7 +23,7 @@ from routing.models import FallbackChain, ModelConfig, PromptVersion, TaskRoute
 def runs_recent(*, limit: int = 50) -> QuerySet[CompareRun]:
     return (
         CompareRun.objects.select_related("created_by")
-        .annotate(cell_count=Count("cells"), prompt_count=Count("prompts", distinct=True))
+        .annotate(cell_count=Count("cells", distinct=True), prompt_count=Count("prompts", distinct=True))
         .order_by("-created_at", "-id")[:limit]
     )
 

@@ -11,13 +11,12 @@ import logging
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
-from django.conf import settings
 
 from compare.services import cells, drills
 
 logger = logging.getLogger(__name__)
 
-_CELL_LIMIT = int(settings.COMPARE_CELL_TIME_LIMIT_S)
+_CELL_LIMIT, _CELL_HARD_LIMIT, _ = cells.time_limits()
 
 
 @shared_task(
@@ -27,13 +26,13 @@ _CELL_LIMIT = int(settings.COMPARE_CELL_TIME_LIMIT_S)
     reject_on_worker_lost=True,
     max_retries=None,  # busy/backoff retries are bounded by the cell's own retry count
     soft_time_limit=_CELL_LIMIT,
-    time_limit=_CELL_LIMIT + 15,
+    time_limit=_CELL_HARD_LIMIT,
 )
 def cell_execute(self, cell_id: int) -> str:
     try:
         outcome = cells.cell_run(cell_id=cell_id)
     except SoftTimeLimitExceeded:
-        cells.cell_fail(cell_id=cell_id, reason=f"timed out after {_CELL_LIMIT} s")
+        cells.cell_fail(cell_id=cell_id, reason=f"timed out after {_CELL_LIMIT:g} s")
         return "failed"
     if outcome.retry_in is not None:
         raise self.retry(countdown=outcome.retry_in)

@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from compare.assertions import check_local, judge_messages, judge_verdict, spec_from_dict
 from compare.models import CandidateKind, CellStatus, CompareCell, CompareRun, RunStatus
+from compare.services.queueing import queue_name, tasks_send
 from compare.services.runs import cell_estimate, run_finish_if_complete, run_stop
 from compare.slots import slot_acquire, slot_release
 from metrics.models import CallRecord, CallStatus
@@ -37,10 +38,17 @@ logger = logging.getLogger(__name__)
 SOURCE = "batch"
 
 
+def time_limits() -> tuple[float, float, float]:
+    """(soft, hard, lease) seconds: the task's soft limit raises in the task, the hard one kills
+    it (prefork pool), and a claim lapses only after both, so no live call is ever taken over."""
+    soft = float(settings.COMPARE_CELL_TIME_LIMIT_S)
+    margin = max(2.0, soft * 0.05)
+    return soft, soft + margin, soft + 2 * margin
+
+
 def lease_s() -> float:
-    """How long a claim holds: the task's hard time limit plus a margin."""
-    limit = float(settings.COMPARE_CELL_TIME_LIMIT_S)
-    return limit + max(5.0, limit * 0.1)
+    """How long a claim holds before another worker may take the cell over."""
+    return time_limits()[2]
 
 
 def retry_backoff_s(retries: int) -> float:
@@ -347,5 +355,5 @@ def cells_sweep() -> int:
         ).values_list("id", "run__queue")
     )
     for cell_id, queue in stale:
-        cell_execute.apply_async(args=[cell_id], queue=queue or None)
+        tasks_send(cell_execute, [[cell_id]], queue=queue or queue_name("cells"))
     return len(stale)

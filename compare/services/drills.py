@@ -18,7 +18,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from compare.models import Drill, DrillStatus, DrillTargetKind
-from compare.services.queueing import broker_check, queue_name
+from compare.services.queueing import broker_check, queue_name, tasks_send
 from metrics.models import CallRecord, CallStatus
 from routing.models import FallbackChain, ModelConfig, TaskRoute
 
@@ -147,7 +147,7 @@ def drill_launch(*, drill_kwargs: dict[str, Any]) -> Drill:
     with transaction.atomic():
         drill = drill_create(**drill_kwargs)
         queue = queue_name("drills")
-        transaction.on_commit(lambda: drill_execute.apply_async(args=[drill.pk], queue=queue))
+        transaction.on_commit(lambda: tasks_send(drill_execute, [[drill.pk]], queue=queue))
     return drill
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from django.conf import settings
 
@@ -22,6 +23,21 @@ def _redacted(url: str) -> str:
     from kombu.utils.url import maybe_sanitize_url
 
     return str(maybe_sanitize_url(url))
+
+
+def tasks_send(task: Any, arg_lists: list[list[Any]], *, queue: str) -> None:
+    """Queue `task` once per argument list on one fresh connection to the configured broker
+    (not the app's pooled one, so a changed broker setting is honoured). Eager mode runs inline."""
+    from orchestrator_site.celery import app
+
+    if app.conf.task_always_eager:
+        for args in arg_lists:
+            task.apply_async(args=args, queue=queue)
+        return
+    with app.connection_for_write() as conn:
+        producer = app.amqp.Producer(conn)
+        for args in arg_lists:
+            task.apply_async(args=args, queue=queue, producer=producer)
 
 
 def broker_check() -> None:

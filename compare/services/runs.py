@@ -23,7 +23,7 @@ from compare.models import (
     RunStatus,
 )
 from compare.parsing import PromptRow
-from compare.services.queueing import broker_check, queue_name
+from compare.services.queueing import broker_check, queue_name, tasks_send
 from routing.models import ModelConfig, PromptVersion, TaskRoute
 
 logger = logging.getLogger(__name__)
@@ -241,12 +241,9 @@ def run_estimate(
 
 def _enqueue_cells(run_id: int, cell_ids: list[int], queue: str) -> None:
     from compare.tasks import cell_execute
-    from orchestrator_site.celery import app
 
     try:
-        with app.producer_or_acquire() as producer:
-            for cell_id in cell_ids:
-                cell_execute.apply_async(args=[cell_id], queue=queue, producer=producer)
+        tasks_send(cell_execute, [[cell_id] for cell_id in cell_ids], queue=queue)
     except Exception as exc:
         # The broker went away between the check and the commit: say so on the run rather
         # than leave cells nobody will run.

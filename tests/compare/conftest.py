@@ -23,6 +23,21 @@ def eager_celery(settings):
 
 
 @pytest.fixture(autouse=True)
+def _private_broker(request):
+    """Tasks queued by a test go to an in-memory broker, never to the developer's var/ queue
+    (tests with real workers point the app at Redis themselves)."""
+    if "workers" in request.fixturenames:
+        yield
+        return
+    from orchestrator_site.celery import app
+
+    saved = app.conf.broker_url
+    app.conf.broker_url = "memory://"
+    yield
+    app.conf.broker_url = saved
+
+
+@pytest.fixture(autouse=True)
 def _fresh_engine_state():
     """Breakers and slots live in the cache; each test starts closed and free."""
     from django.core.cache import cache

@@ -264,3 +264,24 @@ def test_a_broker_that_is_down_at_launch_stores_nothing(db, two_models):
         app.conf.broker_url, app.conf.task_always_eager = saved
     assert CompareRun.objects.count() == 0
     assert CompareCell.objects.count() == 0
+
+
+def test_a_claim_lapses_only_after_the_hard_time_limit(settings):
+    settings.COMPARE_CELL_TIME_LIMIT_S = 300
+    soft, hard, lease = cell_service.time_limits()
+    assert soft < hard < lease
+
+
+def test_the_sweep_requeues_cells_whose_worker_died(request, two_models, fake_provider):
+    run = make_run(inputs=["a", "b"], candidates=["model:fp-a"])  # queued, not run
+    request.getfixturevalue("eager_celery")  # what the sweep queues runs inline
+    stale, fresh = CompareCell.objects.filter(run=run).order_by("id")
+    long_ago = timezone.now() - timezone.timedelta(seconds=cell_service.lease_s() + 1)
+    CompareCell.objects.filter(pk=stale.pk).update(status=CellStatus.RUNNING, claimed_at=long_ago)
+    CompareCell.objects.filter(pk=fresh.pk).update(status=CellStatus.RUNNING, claimed_at=timezone.now())
+    assert cell_service.cells_sweep() == 1
+    stale.refresh_from_db()
+    fresh.refresh_from_db()
+    assert stale.status == CellStatus.DONE and stale.claims == 1
+    assert fresh.status == CellStatus.RUNNING
+    assert len(fake_provider.history) == 1

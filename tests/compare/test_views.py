@@ -42,6 +42,14 @@ class TestIndex:
         assert 'name="candidates" value="model:sim-a"' in body
         assert f'href="/compare/runs/{run.pk}/"' in body
 
+    def test_it_counts_prompts_and_cells_per_run(self, member_client, models, django_assert_max_num_queries):
+        finished_run(models, inputs=["a", "b", "c"])
+        finished_run(models, inputs=["d"])
+        with django_assert_max_num_queries(12):
+            body = member_client.get(reverse("compare:index")).content.decode()
+        assert '<td class="num">3</td>\n      <td class="num">6</td>' in body
+        assert '<td class="num">1</td>\n      <td class="num">2</td>' in body
+
     def test_it_refuses_post(self, member_client):
         assert member_client.post(reverse("compare:index")).status_code == 405
 

@@ -33,7 +33,7 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
 ]
 CELERY = str(Path(sys.executable).parent / "celery")
-CELL_TIME_LIMIT_S = 4  # the workers' claim lease is this plus 5 s
+CELL_TIME_LIMIT_S = 4  # the workers' claim lease is this plus 4 s
 
 
 def wait_for(predicate, *, timeout: float, what: str, interval: float = 0.1):
