@@ -11,6 +11,23 @@ from routing.processors import processor_names
 from routing.schemas import OPTION_SCHEMAS
 
 
+def model_label(model: ModelConfig) -> str:
+    """A model in a picker, with why it may not answer: "gpt-4o (needs key: set AZURE_OPENAI_API_KEY)"."""
+    status = model.status
+    return model.name if status == "ready" else f"{model.name} ({status})"
+
+
+def provider_label(provider: Provider) -> str:
+    status = provider.key_status if provider.enabled else "disabled"
+    return provider.name if status == "ready" else f"{provider.name} ({status})"
+
+
+def _label_models(field: Any) -> None:
+    if field is not None:
+        field.queryset = field.queryset.select_related("provider")
+        field.label_from_instance = model_label
+
+
 def _options_help() -> str:
     lines = []
     for kind, schema in OPTION_SCHEMAS.items():
@@ -39,6 +56,11 @@ class ModelConfigForm(forms.ModelForm):
         model = ModelConfig
         fields = "__all__"
         widgets = {"capabilities": forms.CheckboxSelectMultiple}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "provider" in self.fields:
+            self.fields["provider"].label_from_instance = provider_label  # type: ignore[attr-defined]
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
@@ -79,6 +101,7 @@ class TaskRouteForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if self.instance.pk is not None and self.instance.active_prompt is not None:
             self.fields["system_prompt"].initial = self.instance.active_prompt.system_prompt
+        _label_models(self.fields.get("model"))
         for name in ("preprocessor", "postprocessor"):
             if name in self.fields:
                 self.fields[name] = forms.ChoiceField(
@@ -109,6 +132,7 @@ class ChainStepForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if self.instance.pk is None:
             self.fields["position"].initial = 100  # A new row goes last unless renumbered.
+        _label_models(self.fields.get("model"))
 
     def validate_unique(self) -> None:
         """Positions only order the steps; they are renumbered 0, 1, 2… on save."""
@@ -149,3 +173,7 @@ class VariantPromptForm(forms.Form):
         help_text="Empty removes the variant: that model then gets the route's prompt.",
     )
     note = forms.CharField(required=False, max_length=255)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _label_models(self.fields["model"])

@@ -332,3 +332,16 @@ def test_a_step_added_in_the_blank_row_goes_last(staff_client, seeded):
     assert FallbackChain.history.filter(id=chain.pk).first().history_change_reason == (
         "Steps: sim-flaky → sim-fast → sim-smart"
     )
+
+
+def test_model_pickers_say_which_models_need_a_key(staff_client, seeded, monkeypatch):
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    chain = FallbackChain.objects.get(name="code")
+    content = staff_client.get(
+        reverse("admin:routing_fallbackchain_change", args=[chain.pk])
+    ).content.decode()
+    assert "claude-3.5-sonnet (needs key: set ANTHROPIC_API_KEY)" in content
+    assert "sim-fast (simulated)" in content
+    model = ModelConfig.objects.get(name="claude-3.5-sonnet")
+    page = staff_client.get(reverse("admin:routing_modelconfig_change", args=[model.pk])).content.decode()
+    assert "anthropic (needs key: set ANTHROPIC_API_KEY)" in page
