@@ -346,3 +346,24 @@ def test_if_empty_loads_only_into_an_empty_configuration(tmp_path):
     call_command("import_config", str(path), "--if-empty", stdout=out)
     assert "not loaded (--if-empty)" in out.getvalue()
     assert ModelConfig.objects.get(name="sim-fast").latency_ms == 999
+
+
+def test_a_failure_while_applying_rolls_back_every_earlier_write(monkeypatch):
+    """Validation catches bad files first; should a write still fail late, nothing stays applied."""
+    from routing.config_io import importer
+
+    real = importer.route_update_prompt
+    calls = []
+
+    def fail_on_the_second_route(**kwargs):
+        calls.append(kwargs["route"].task_type)
+        if kwargs["route"].task_type == "think":
+            raise RuntimeError("disk full")
+        return real(**kwargs)
+
+    monkeypatch.setattr(importer, "route_update_prompt", fail_on_the_second_route)
+    before = counts()
+    with pytest.raises(RuntimeError, match="disk full"):
+        config_import(text=VALID)
+    assert "summarize" in calls  # earlier entries were written inside the transaction…
+    assert counts() == before  # …and rolled back with it.
