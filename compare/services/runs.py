@@ -59,13 +59,29 @@ def _model_problem(model: ModelConfig) -> str | None:
     return None
 
 
+def _route_model(route: TaskRoute) -> ModelConfig | None:
+    """The model a route would use now: its fixed model, or what selection picks (for pricing)."""
+    if route.model is not None:
+        return route.model
+    from routing import orchestrator
+    from routing.errors import OrchestratorError
+
+    try:
+        name = orchestrator.select_model(
+            list(route.capabilities.values_list("slug", flat=True)), optimize_for=route.optimize_for
+        )
+    except (OrchestratorError, NotImplementedError):
+        return None
+    return ModelConfig.objects.select_related("provider").filter(name=name).first()
+
+
 def _route_spec(route: TaskRoute, *, label: str, system_prompt: str = "") -> CandidateSpec:
-    model = route.model
+    model = _route_model(route)
     return CandidateSpec(
         kind=CandidateKind.ROUTE,
         target=route.task_type,
         label=label,
-        pool=model.provider.name if model is not None else f"route:{route.task_type}",
+        pool=route.model.provider.name if route.model is not None else f"route:{route.task_type}",
         system_prompt=system_prompt or (route.active_prompt.system_prompt if route.active_prompt else ""),
         price_model=model,
     )

@@ -170,3 +170,37 @@ class TestCommand:
         with pytest.raises(CommandError, match="Unknown model 'ghost'"):
             call_command("drill", "--chain", "default", "--fail", "ghost:server_error", "--requests", "2")
         assert Drill.objects.count() == 0
+
+
+def test_a_stream_cut_after_the_first_token_ends_the_request_with_an_error(seed_default_chain):
+    drill = run_drill(
+        target_kind="chain",
+        target="default",
+        faults=[FaultInput("gpt-4o", "stream_cut", 1.0)],
+        requests=3,
+        concurrency=1,
+        stream=True,
+    )
+    report = drill.report
+    # Text had reached the caller, so the engine cannot move on: each request fails on gpt-4o.
+    assert report["success_rate"] == 0.0
+    for request in report["requests_detail"]:
+        assert request["error"]
+    records = CallRecord.objects.filter(trace_id__in=[r["trace_id"] for r in report["requests_detail"]])
+    assert set(records.values_list("model_name", "status")) == {("gpt-4o", "error")}
+
+
+def test_a_route_drill_follows_the_routes_chain(seed_default_chain):
+    from tests.factories import TaskRouteFactory
+
+    first = seed_default_chain.steps.get(position=0).model
+    TaskRouteFactory(task_type="summarize", model=first, fallback_chain=seed_default_chain)
+    drill = run_drill(
+        target_kind="route",
+        target="summarize",
+        faults=[FaultInput("gpt-4o", "timeout", 1.0)],
+        requests=2,
+        concurrency=2,
+    )
+    assert drill.report["success_rate"] == 1.0
+    assert drill.report["served_by"] == {"claude-3.5-sonnet": 2}

@@ -13,6 +13,7 @@ from compare.services.queueing import QueueUnavailable
 from compare.services.runs import CompareInputError, candidates_parse, run_cancel, run_estimate
 from compare.tasks import cell_execute
 from metrics.models import CallRecord
+from routing.models import Capability, PromptVersion
 from tests.compare.conftest import make_run, simulated_model
 from tests.fake_provider import Reply
 
@@ -285,3 +286,38 @@ def test_the_sweep_requeues_cells_whose_worker_died(request, two_models, fake_pr
     assert stale.status == CellStatus.DONE and stale.claims == 1
     assert fresh.status == CellStatus.RUNNING
     assert len(fake_provider.history) == 1
+
+
+def test_a_selecting_route_is_priced_at_the_model_selection_would_pick(db, two_models):
+    from tests.factories import TaskRouteFactory
+
+    fp_a, _ = two_models
+    fp_a.capabilities.add(Capability.objects.create(slug="math"))
+    route = TaskRouteFactory(task_type="sums", optimize_for="cost")
+    route.capabilities.set(fp_a.capabilities.all())
+    rows = [PromptRow(input="x" * 400)]
+    specs = candidates_parse(values=["route:sums"], rows=rows)
+    estimate = run_estimate(rows=rows, candidates=specs, assertions=[], max_tokens=100)
+    assert specs[0].price_model == fp_a
+    assert estimate.per_candidate[0]["cost_usd"] == Decimal("0.00104") + Decimal("0.002")
+
+
+def test_routes_and_prompt_versions_run_with_their_own_system_prompt(db, two_models, fake_provider):
+    from tests.factories import TaskRouteFactory
+
+    fp_a, _ = two_models
+    route = TaskRouteFactory(task_type="answer", model=fp_a)
+    v1 = PromptVersion.objects.create(route=route, version=1, system_prompt="You are version one.")
+    v2 = PromptVersion.objects.create(route=route, version=2, system_prompt="You are version two.")
+    route.active_prompt = v2
+    route.save()
+    run = make_run(inputs=["hello"], candidates=["route:answer", f"prompt:{v1.pk}"])
+    for cell in CompareCell.objects.filter(run=run).order_by("candidate__position"):
+        assert cell_service.cell_run(cell_id=cell.pk).status == "done"
+    systems = [
+        [m["content"] for m in r.body["messages"] if m["role"] == "system"]
+        for r in fake_provider.requests_for("fp-a")
+    ]
+    assert systems == [["You are version two."], ["You are version one."]]
+    labels = list(run.candidates.order_by("position").values_list("label", flat=True))
+    assert labels == ["route answer", "answer v1"]
