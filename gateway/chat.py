@@ -220,7 +220,7 @@ def _sse(data: dict[str, Any] | str) -> bytes:
 
 
 def _stream_error(event: StreamEvent, trace_id: str) -> GatewayError:
-    status = 504 if "timeout" in (event.error or "").lower() else 502
+    status = event.http_status or (504 if "timeout" in (event.error or "").lower() else 502)
     return GatewayError(
         status,
         event.error or "Every model failed.",
@@ -253,6 +253,8 @@ async def _chat_stream(
             if event.kind == "attempt_failed":
                 continue
             if event.kind == "error":
+                async for _ in events:  # the engine's normal end (records written)
+                    pass
                 raise _stream_error(event, trace_id)
             head.append(event)
             break
@@ -309,14 +311,18 @@ async def _chat_stream(
                     if event.text:
                         yield chunk({"content": event.text})
                 elif event.kind == "error":
+                    async for _ in events:  # the engine's normal end (records written)
+                        pass
                     yield _sse(_stream_error(event, trace_id).to_dict())
                     return
                 elif event.kind == "done" and event.result is not None:
                     result = event.result
                     current_model = result.model or current_model
                     await _account(info, admission, result)
-                    # Let the engine finish (and write its records) before the client sees the end.
-                    await _close(events)
+                    # Let the engine end normally (it writes its records then, when inline)
+                    # before the client sees the end.
+                    async for _ in events:
+                        pass
                     yield chunk({}, result.finish_reason or "stop")
                     if req.include_usage:
                         yield _sse(

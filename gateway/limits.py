@@ -19,12 +19,16 @@ from decimal import Decimal
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.core.cache import cache, caches
+from django.core.cache import caches
+from django.core.cache.backends.base import BaseCache
+from django.core.signals import setting_changed
 from django.db.models import Sum
+from django.dispatch import receiver
 
 from gateway.db import connections_refresh
 from gateway.errors import GatewayError
 from gateway.keys import KeyInfo
+from gateway.resp import AsyncRedis, async_redis
 
 log = logging.getLogger("gateway.limits")
 
@@ -67,23 +71,50 @@ def _keys(info: KeyInfo, now: datetime) -> dict[str, str]:
     }
 
 
-def _redis() -> Any | None:
-    """The raw redis client behind Django's RedisCache, for one-round-trip pipelines."""
-    from django.core.cache.backends.redis import RedisCache
+_backend: BaseCache | None = None
+_redis_url: str | None = None
 
-    backend = caches["default"]
-    if isinstance(backend, RedisCache):
-        return backend._cache.get_client(None, write=True)
-    return None
+
+def _cache() -> BaseCache:
+    """The cache backend, made once per process. (`django.core.cache.cache` makes a new
+    backend, and for Redis a new connection pool, in every asyncio context: every request.)"""
+    global _backend, _redis_url
+    if _backend is None:
+        from django.conf import settings
+        from django.core.cache.backends.redis import RedisCache
+
+        backend = caches.create_connection("default")
+        if isinstance(backend, RedisCache):
+            location = settings.CACHES["default"]["LOCATION"]
+            servers = location if isinstance(location, list | tuple) else str(location).split(",")
+            _redis_url = servers[0].strip()
+        else:
+            _redis_url = None
+        _backend = backend
+    return _backend
+
+
+def _redis() -> AsyncRedis | None:
+    """A pipelined asyncio client for the Redis behind the cache (None: not Redis)."""
+    _cache()
+    return async_redis(_redis_url) if _redis_url else None
+
+
+@receiver(setting_changed)
+def _reset_cache(*, setting: str, **kwargs: Any) -> None:
+    global _backend, _redis_url
+    if setting == "CACHES":
+        _backend = None
+        _redis_url = None
 
 
 def _incr(key: str, amount: int, ttl: int) -> int:
     """Atomic add-then-increment on any cache backend."""
-    cache.add(key, 0, ttl)
+    _cache().add(key, 0, ttl)
     try:
-        return cache.incr(key, amount)
+        return _cache().incr(key, amount)
     except ValueError:  # expired between add and incr
-        cache.add(key, amount, ttl)
+        _cache().add(key, amount, ttl)
         return amount
 
 
@@ -112,11 +143,11 @@ def spend_current(*, info: KeyInfo, now: datetime | None = None) -> Decimal:
     """Spend in the key's current period: the counter, or the records when it is cold (sync)."""
     now = now or utcnow()
     key = _keys(info, now)["spend"]
-    value = cache.get(key)
+    value = _cache().get(key)
     if value is None:
         start, end = period_bounds(info.budget_period, now)
         spent = spend_from_records(api_key_id=info.id, since=start, until=end)
-        cache.add(key, int(spent * NANO), SPEND_TTL_S)
+        _cache().add(key, int(spent * NANO), SPEND_TTL_S)
         return spent
     return Decimal(int(value)) / NANO
 
@@ -142,20 +173,20 @@ async def limits_admit(*, info: KeyInfo, now: datetime | None = None) -> Admissi
     requests = tokens = spend = None
     client = _redis()
     if client is not None:
-        pipe = client.pipeline(transaction=False)
-        names = []
+        cache = _cache()
+        commands: list[tuple[Any, ...]] = []
+        names: list[str | None] = []
         if info.rpm is not None:
             rk = cache.make_key(keys["rpm"])
-            pipe.incr(rk)
-            pipe.expire(rk, WINDOW_TTL_S)
+            commands += [("INCR", rk), ("EXPIRE", rk, WINDOW_TTL_S)]
             names += ["rpm", None]
         if info.tpm is not None:
-            pipe.get(cache.make_key(keys["tpm"]))
+            commands.append(("GET", cache.make_key(keys["tpm"])))
             names.append("tpm")
         if info.budget_usd is not None:
-            pipe.get(cache.make_key(keys["spend"]))
+            commands.append(("GET", cache.make_key(keys["spend"])))
             names.append("spend")
-        values = dict(zip(names, pipe.execute(), strict=True))
+        values = dict(zip(names, await client.pipeline(commands), strict=True))
         requests = values.get("rpm")
         tokens = values.get("tpm")
         spend = values.get("spend")
@@ -163,9 +194,9 @@ async def limits_admit(*, info: KeyInfo, now: datetime | None = None) -> Admissi
         if info.rpm is not None:
             requests = _incr(keys["rpm"], 1, WINDOW_TTL_S)
         if info.tpm is not None:
-            tokens = cache.get(keys["tpm"])
+            tokens = _cache().get(keys["tpm"])
         if info.budget_usd is not None:
-            spend = cache.get(keys["spend"])
+            spend = _cache().get(keys["spend"])
 
     retry_minute = str(60 - int(now.timestamp()) % 60)
     if info.rpm is not None and requests is not None and int(requests) > info.rpm:
@@ -187,7 +218,7 @@ async def limits_admit(*, info: KeyInfo, now: datetime | None = None) -> Admissi
         if spend is None:
             start, end = period_bounds(info.budget_period, now)
             spent = await _aseed_spend(info.id, start, end)
-            cache.add(keys["spend"], int(spent * NANO), SPEND_TTL_S)
+            _cache().add(keys["spend"], int(spent * NANO), SPEND_TTL_S)
         else:
             spent = Decimal(int(spend)) / NANO
         if spent >= info.budget_usd:
@@ -216,24 +247,29 @@ async def limits_account(
     spent_nano: int | None = None
     client = _redis()
     if client is not None:
-        pipe = client.pipeline(transaction=False)
+        cache = _cache()
+        commands: list[tuple[Any, ...]] = []
         if info.tpm is not None:
             tk = cache.make_key(admission.keys["tpm"])
-            pipe.incrby(tk, tokens)
-            pipe.expire(tk, WINDOW_TTL_S)
+            commands += [("INCRBY", tk, tokens), ("EXPIRE", tk, WINDOW_TTL_S)]
         if info.budget_usd is not None:
-            sk = cache.make_key(admission.keys["spend"])
             # Only add to a seeded counter: a missing one is re-seeded from the records.
-            pipe.exists(sk)
-        results = pipe.execute()
-        if info.budget_usd is not None and results[-1]:
-            spent_nano = int(client.incrby(cache.make_key(admission.keys["spend"]), nano))
+            sk = cache.make_key(admission.keys["spend"])
+            commands += [("SET", sk, 0, "NX", "EX", 1), ("INCRBY", sk, nano)]
+        replies = await client.pipeline(commands)
+        if info.budget_usd is not None:
+            created, total = replies[-2], replies[-1]
+            if created is not None:
+                # The counter had expired: drop it so the next request seeds it from the records.
+                await client.pipeline([("DEL", sk)])
+            else:
+                spent_nano = int(total)
     else:
         if info.tpm is not None:
             _incr(admission.keys["tpm"], tokens, WINDOW_TTL_S)
-        if info.budget_usd is not None and cache.get(admission.keys["spend"]) is not None:
+        if info.budget_usd is not None and _cache().get(admission.keys["spend"]) is not None:
             try:
-                spent_nano = cache.incr(admission.keys["spend"], nano)
+                spent_nano = _cache().incr(admission.keys["spend"], nano)
             except ValueError:
                 spent_nano = None
     if info.budget_usd is None or spent_nano is None:
@@ -252,7 +288,7 @@ async def budget_alerts_check(*, info: KeyInfo, spent_usd: Decimal, now: datetim
         if spent_usd * 100 < info.budget_usd * threshold:
             break
         # One process raises each alert; the unique constraint settles any race.
-        if cache.add(f"gw:alert:{info.id}:{start:%Y%m%d}:{threshold}", 1, 40 * 24 * 3600):
+        if _cache().add(f"gw:alert:{info.id}:{start:%Y%m%d}:{threshold}", 1, 40 * 24 * 3600):
             await sync_to_async(budget_alert_raise)(
                 api_key_id=info.id, period_start=start, threshold=threshold, spent_usd=spent_usd
             )

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from gateway import chat
 
 
-def _to_django(resp: chat.GatewayResponse) -> HttpResponse:
-    out: HttpResponse
+def _to_django(resp: chat.GatewayResponse) -> HttpResponseBase:
+    out: HttpResponseBase
     if resp.stream is not None:
         out = StreamingHttpResponse(resp.stream, status=resp.status, content_type=resp.content_type)
     else:
@@ -27,7 +27,7 @@ def _to_django(resp: chat.GatewayResponse) -> HttpResponse:
 
 @csrf_exempt
 @login_not_required
-async def chat_completions(request: HttpRequest) -> HttpResponse:
+async def chat_completions(request: HttpRequest) -> HttpResponseBase:
     if request.method != "POST":
         return _to_django(chat.method_not_allowed("POST"))
     try:
@@ -46,7 +46,7 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
 
 @csrf_exempt
 @login_not_required
-async def models(request: HttpRequest) -> HttpResponse:
+async def models(request: HttpRequest) -> HttpResponseBase:
     if request.method != "GET":
         return _to_django(chat.method_not_allowed("GET"))
     return _to_django(await chat.models_list(authorization=request.headers.get("authorization")))

@@ -156,9 +156,10 @@ def test_revoked_keys_have_no_active_alerts(make_key):
 def test_with_redis_the_counters_are_shared_through_redis(make_key):
     from django.core.cache import caches
 
-    from gateway.limits import _redis
+    from gateway import limits
 
     key, _ = make_key("ci", rpm=10, tpm=100)
-    assert _redis() is not None
+    limits._cache()
+    assert limits._redis_url
     spend(info_for(key), "0", NOON, tokens=7)
     assert caches["default"].get(f"gw:tpm:{key.pk}:{int(NOON.timestamp()) // 60}") == 7

@@ -15,6 +15,7 @@ import pytest
 from gateway.models import ApiKey
 from gateway.services import api_key_create, api_key_revoke
 from metrics.models import CallRecord
+from routing.orchestrator import records_flush
 from tests.factories import FallbackChainFactory, TaskRouteFactory
 from tests.fake_provider import Reply
 
@@ -262,13 +263,16 @@ def test_an_abandoned_stream_is_recorded_as_cancelled(live_url, models, key, fak
         while b'"content":"word' not in received:
             received += sock.recv(4096)
     # The client is gone: the upstream request is dropped and the attempt recorded as cancelled.
-    assert fake_provider.wait_for(lambda history: any(r.disconnected for r in history if r.model == "alpha"), timeout=10)
-    done = threading.Event()
+    assert fake_provider.wait_for(
+        lambda history: any(r.disconnected for r in history if r.model == "alpha"), timeout=10
+    )
+    # The cancelled record waits in the engine's buffer for the next flush; flush until it is in.
+    pause = threading.Event()
     for _ in range(100):
+        records_flush()
         if CallRecord.objects.filter(api_key=key[0], status="cancelled").exists():
-            done.set()
             break
-        done.wait(0.1)
+        pause.wait(0.1)
     (record,) = records(api_key=key[0])
     assert (record.status, record.stream) == ("cancelled", True)
 
@@ -281,3 +285,26 @@ def test_the_server_keeps_serving_after_bad_requests(live_url, models, key):
     assert (
         client_for(live_url, key[1]).chat.completions.create(model="alpha", messages=HELLO).model == "alpha"
     )
+
+
+def test_a_stream_where_every_model_fails_first_is_a_502_not_a_broken_stream(
+    live_url, models, key, fake_provider
+):
+    FallbackChainFactory(name="doomed", models=list(models))
+    fake_provider.script("alpha", *[Reply.model_not_found()] * 5)
+    fake_provider.script("beta", *[Reply.model_not_found()] * 5)
+    with pytest.raises(openai.APIStatusError) as error:
+        client_for(live_url, key[1]).chat.completions.create(
+            model="chain:doomed", messages=HELLO, stream=True
+        )
+    assert error.value.status_code == 502
+    assert error.value.response.headers["x-orchestrator-trace-id"]
+
+
+def test_a_stream_cut_after_the_first_token_ends_with_an_error_event(live_url, models, key, fake_provider):
+    fake_provider.script("alpha", Reply.stream_cut(after_tokens=2, text="one two three four"))
+    stream = client_for(live_url, key[1]).chat.completions.create(model="alpha", messages=HELLO, stream=True)
+    with pytest.raises(openai.APIError):
+        list(stream)
+    (record,) = records(api_key=key[0])
+    assert record.status == "error"

@@ -16,7 +16,7 @@ GOOD = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
 
 def post(client: Client, body, raw: str | None, **extra):
     data = body if isinstance(body, bytes) else json.dumps(body)
-    headers = bearer(raw) if raw else {}
+    headers: dict = bearer(raw) if raw else {}
     return client.post(URL, data=data, content_type="application/json", **headers, **extra)
 
 
@@ -161,3 +161,25 @@ def test_the_model_list_shows_only_what_the_key_may_use(client, make_key):
 
 def test_the_model_list_needs_a_key(client):
     assert client.get("/v1/models").status_code == 401
+
+
+def test_the_django_view_streams_too(api_key, fake_provider):
+    from asgiref.sync import async_to_sync
+    from django.test import AsyncClient
+
+    fake_provider.model("alpha")
+    body = {"model": "alpha", "messages": [{"role": "user", "content": "a b"}], "stream": True}
+
+    async def stream() -> tuple[int, str, bytes]:
+        response = await AsyncClient().post(
+            URL, data=body, content_type="application/json", headers={"authorization": f"Bearer {api_key[1]}"}
+        )
+        chunks = response.streaming_content  # type: ignore[attr-defined]
+        return response.status_code, response["content-type"], b"".join([c async for c in chunks])
+
+    status, content_type, raw = async_to_sync(stream)()
+    assert (status, content_type) == (200, "text/event-stream")
+    events = raw.decode().split("\n\n")
+    assert events[-2] == "data: [DONE]"
+    contents = [json.loads(e[6:])["choices"][0]["delta"].get("content", "") for e in events[:-2] if e]
+    assert "".join(contents) == "Echo: a b"

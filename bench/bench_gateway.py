@@ -1,0 +1,394 @@
+"""Gateway overhead: direct calls to a zero-latency fake OpenAI server vs the same calls
+through the gateway (uvicorn subprocess, the real ASGI app), side by side in one run.
+
+    python -m bench gateway [--quick] [--workers=N] [--sqlite] [--profile]
+
+- The fake server is the providers' FakeProviderServer (tests/fake_provider.py), run in its
+  own process on loopback, replying at once (an echo, usage counted).
+- The load generator is a minimal keep-alive HTTP/1.1 client on asyncio (uvloop), so the
+  client's own cost stays small and is the same for both sides.
+- The gateway runs on PostgreSQL + Redis when both answer on localhost (a scratch database
+  `orchestrator_bench`, Redis db 14), else on SQLite with the local-memory cache.
+- The API key used has an rpm limit, a tpm limit and a budget, so the limit and budget
+  checks are in the measured path.
+- Every gateway call must leave a CallRecord: the rows are counted afterwards.
+
+Figures: p50/p95/p99 latency and requests/s at concurrency 1 and 32; "added" is the
+gateway's figure minus the direct one; resident memory of the server process(es) at the end.
+Goals (issue 6): added p50 <= 1.5 ms and p99 <= 4 ms at concurrency 1, >= 1,000 req/s,
+RSS <= 150 MB per server process. Benchmarks report; they never fail on a number.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+PG_URL = "postgres://postgres@127.0.0.1:5432/orchestrator_bench"
+REDIS_URL = "redis://127.0.0.1:6379/14"
+FAKE_KEY_ENV = "FAKE_PROVIDER_API_KEY"
+MODEL = "bench-model"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_port(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on port {port}")
+
+
+def _reachable(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.3):
+            return True
+    except OSError:
+        return False
+
+
+# -- Load generator ----------------------------------------------------------------------
+
+
+def _request(host: str, port: int, path: str, body: bytes, headers: dict[str, str]) -> bytes:
+    head = [f"POST {path} HTTP/1.1", f"Host: {host}:{port}", "Content-Type: application/json"]
+    head += [f"{k}: {v}" for k, v in headers.items()]
+    head.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+
+async def _read_response(reader: asyncio.StreamReader) -> int:
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    status = int(lines[0].split()[1])
+    length = None
+    chunked = False
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        name = name.strip().lower()
+        if name == b"content-length":
+            length = int(value)
+        elif name == b"transfer-encoding" and b"chunked" in value.lower():
+            chunked = True
+    if length is not None:
+        await reader.readexactly(length)
+    elif chunked:
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).strip(), 16)
+            await reader.readexactly(size + 2)
+            if size == 0:
+                break
+    return status
+
+
+async def _load(port: int, path: str, body: bytes, headers: dict[str, str], concurrency: int, total: int):
+    raw = _request("127.0.0.1", port, path, body, headers)
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    remaining = total
+
+    async def worker() -> None:
+        nonlocal remaining
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while remaining > 0:
+                remaining -= 1
+                start = time.perf_counter()
+                writer.write(raw)
+                status = await _read_response(reader)
+                latencies.append(time.perf_counter() - start)
+                statuses[status] = statuses.get(status, 0) + 1
+        finally:
+            writer.close()
+
+    began = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - began
+    return latencies, elapsed, statuses
+
+
+def _run_load(port, path, body, headers, concurrency, total):
+    try:
+        import uvloop
+
+        return uvloop.run(_load(port, path, body, headers, concurrency, total))
+    except ImportError:
+        return asyncio.run(_load(port, path, body, headers, concurrency, total))
+
+
+def _pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] * 1000
+
+
+def _summary(latencies, elapsed, statuses) -> dict:
+    return {
+        "p50": _pct(latencies, 50),
+        "p95": _pct(latencies, 95),
+        "p99": _pct(latencies, 99),
+        "mean": statistics.fmean(latencies) * 1000,
+        "rps": len(latencies) / elapsed,
+        "n": len(latencies),
+        "statuses": statuses,
+    }
+
+
+# -- Processes ---------------------------------------------------------------------------
+
+FAKE_SERVER = """
+import sys, threading
+sys.path.insert(0, {root!r})
+from tests.fake_provider import FakeProviderServer
+server = FakeProviderServer(port={port})
+server.history = type("NoHistory", (list,), {{"append": lambda self, item: None}})()
+server.start()
+print("ready", flush=True)
+threading.Event().wait()
+"""
+
+SETUP = """
+import django, os, sys
+sys.path.insert(0, {root!r})
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orchestrator_site.settings")
+django.setup()
+from decimal import Decimal
+from django.core.management import call_command
+call_command("migrate", verbosity=0)
+from routing.models import Provider, ModelConfig
+from gateway.services import api_key_create
+from metrics.models import CallRecord
+provider, _ = Provider.objects.update_or_create(
+    name="bench-fake", defaults=dict(kind="openai", base_url={base_url!r}, api_key_env={key_env!r}))
+ModelConfig.objects.update_or_create(name={model!r}, defaults=dict(provider=provider, model_id={model!r},
+    input_cost_per_1k=Decimal("0.001"), output_cost_per_1k=Decimal("0.002"), context_window=128000))
+CallRecord.objects.all().delete()
+key, raw = api_key_create(name="bench", rpm=10_000_000, tpm=1_000_000_000, budget_usd=Decimal("1000000"))
+print(raw)
+"""
+
+COUNT = """
+import django, os, sys
+sys.path.insert(0, {root!r})
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orchestrator_site.settings")
+django.setup()
+from metrics.models import CallRecord
+print(CallRecord.objects.filter(source="gateway", status="ok").count())
+"""
+
+
+def _python(code: str, env: dict[str, str]) -> str:
+    out = subprocess.run([PY, "-c", code], env=env, capture_output=True, text=True, cwd=ROOT)
+    if out.returncode:
+        raise RuntimeError(out.stderr[-3000:])
+    return out.stdout.strip()
+
+
+def _rss_mb(pid: int) -> list[float]:
+    """RSS of the process and its children (uvicorn --workers runs children)."""
+    pids = [pid]
+    try:
+        children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+        pids += [int(p) for p in children]
+    except OSError:
+        pass
+    out = []
+    for p in pids:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    out.append(int(line.split()[1]) / 1024)
+        except OSError:
+            pass
+    return out
+
+
+def _print_profile(path: Path, top: int = 80) -> None:
+    """Inclusive share of samples per function, from py-spy's collapsed stacks."""
+    if not path.exists():
+        print("profile: py-spy wrote nothing (needs ptrace permission)")
+        return
+    inclusive: dict[str, int] = {}
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        n = int(count)
+        total += n
+        for frame in set(stack.split(";")):
+            inclusive[frame] = inclusive.get(frame, 0) + n
+    print(f"\nprofile of the gateway process at c=32 ({total} samples), inclusive share:")
+    ranked = sorted(inclusive.items(), key=lambda kv: -kv[1])
+    for frame, n in ranked[:top]:
+        print(f"  {100 * n / total:5.1f}%  {frame[:150]}")
+    print("our own frames (gateway/, routing/, metrics/, uvicorn's protocol):")
+    ours = ("gateway/", "routing/", "metrics/", "httptools_impl", "orchestrator_site/")
+    for frame, n in ranked:
+        if any(o in frame for o in ours) and 100 * n / total >= 1:
+            print(f"  {100 * n / total:5.1f}%  {frame[:150]}")
+
+
+def _prepare_postgres() -> bool:
+    if not (shutil.which("psql") and _reachable(5432) and _reachable(6379)):
+        return False
+    subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", "DROP DATABASE IF EXISTS orchestrator_bench"],
+        capture_output=True,
+    )
+    made = subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", "CREATE DATABASE orchestrator_bench"],
+        capture_output=True,
+    )
+    return made.returncode == 0
+
+
+def main(argv: list[str]) -> None:
+    quick = "--quick" in argv
+    sqlite = "--sqlite" in argv
+    profile = "--profile" in argv
+    workers = next((int(a.split("=", 1)[1]) for a in argv if a.startswith("--workers=")), 1)
+    n1 = 500 if quick else 3000
+    n32 = 2000 if quick else 15000
+    warm = 200 if quick else 1000
+
+    var_dir = tempfile.mkdtemp(prefix="bench-gateway-")
+    env = {
+        **os.environ,
+        "ORCHESTRATOR_VAR_DIR": var_dir,
+        "HTTPS": "false",
+        "DEBUG": "false",
+        "LOG_LEVEL": "WARNING",
+        FAKE_KEY_ENV: "sk-bench",
+        "SECRET_KEY": "bench-only-secret-key-" + "x" * 40,
+    }
+    env.pop("ORCHESTRATOR_TESTING", None)
+    backend = "SQLite + local-memory cache"
+    if not sqlite and _prepare_postgres():
+        env.update(DATABASE_URL=PG_URL, REDIS_URL=REDIS_URL, DB_CONN_MAX_AGE="600")
+        subprocess.run(["redis-cli", "-n", "14", "flushdb"], capture_output=True)
+        backend = "PostgreSQL + Redis"
+    else:
+        env.pop("DATABASE_URL", None)
+        env.pop("REDIS_URL", None)
+
+    procs: list[subprocess.Popen] = []
+    try:
+        fake_port = _free_port()
+        fake = subprocess.Popen(
+            [PY, "-c", FAKE_SERVER.format(root=str(ROOT), port=fake_port)], stdout=subprocess.PIPE, env=env
+        )
+        procs.append(fake)
+        assert fake.stdout is not None
+        fake.stdout.readline()
+        fake_url = f"http://127.0.0.1:{fake_port}"
+        raw_key = _python(
+            SETUP.format(root=str(ROOT), base_url=f"{fake_url}/v1", key_env=FAKE_KEY_ENV, model=MODEL), env
+        ).splitlines()[-1]
+
+        gw_port = _free_port()
+        cmd = [
+            PY, "-m", "uvicorn", "orchestrator_site.asgi:application", "--host", "127.0.0.1",
+            "--port", str(gw_port), "--no-access-log", "--log-level", "warning", "--lifespan", "off",
+        ]  # fmt: skip
+        if workers > 1:
+            cmd += ["--workers", str(workers)]
+        gateway = subprocess.Popen(cmd, env=env, cwd=ROOT)
+        procs.append(gateway)
+        _wait_port(gw_port)
+
+        body = json.dumps(
+            {"model": MODEL, "messages": [{"role": "user", "content": "Say hello to the benchmark."}]}
+        ).encode()
+        auth = {"Authorization": f"Bearer {raw_key}"}
+        direct = (fake_port, "/v1/chat/completions", body, {"Authorization": "Bearer sk-bench"})
+        through = (gw_port, "/v1/chat/completions", body, auth)
+
+        print(f"backend: {backend}; gateway workers: {workers}; fake provider: {fake_url}")
+        _run_load(*direct, 1, warm)
+        _run_load(*through, 4, warm)
+        rss_start = _rss_mb(gateway.pid)
+
+        sent_through = 0
+        results = {}
+        spy = None
+        for concurrency, total in ((1, n1), (32, n32)):
+            d = _summary(*_run_load(*direct, concurrency, total))
+            if profile and concurrency == 32:
+                spy = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(PY).parent))
+                if spy:
+                    prof = subprocess.Popen(
+                        [spy, "record", "--format", "raw", "-o", f"{var_dir}/gateway.txt", "-p", str(gateway.pid),
+                         "-d", "6", "-r", "200"],
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                    )  # fmt: skip
+            g = _summary(*_run_load(*through, concurrency, total))
+            sent_through += g["statuses"].get(200, 0)
+            results[concurrency] = (d, g)
+            if profile and concurrency == 32 and spy:
+                prof.wait()
+                _print_profile(Path(f"{var_dir}/gateway.txt"))
+
+        rss_end = _rss_mb(gateway.pid)
+        print()
+        print(f"{'':22}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'req/s':>10}  statuses")
+        for concurrency, (d, g) in results.items():
+            print(
+                f"c={concurrency:<3} direct          {d['p50']:9.2f}{d['p95']:9.2f}{d['p99']:9.2f}{d['rps']:10.0f}  {d['statuses']}"
+            )
+            print(
+                f"c={concurrency:<3} through gateway {g['p50']:9.2f}{g['p95']:9.2f}{g['p99']:9.2f}{g['rps']:10.0f}  {g['statuses']}"
+            )
+            print(
+                f"c={concurrency:<3} added           {g['p50'] - d['p50']:9.2f}{g['p95'] - d['p95']:9.2f}"
+                f"{g['p99'] - d['p99']:9.2f}   ratio of req/s: {g['rps'] / d['rps']:.2f}x"
+            )
+        # Records are written in the background (buffered): wait until they are all in.
+        expected = sent_through + warm
+        count = -1
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            count = int(_python(COUNT.format(root=str(ROOT)), env))
+            if count >= expected:
+                break
+            time.sleep(0.5)
+        lost = expected - count
+        print(
+            f"\nrecords: {count} CallRecords for {expected} successful gateway calls (lost: {max(lost, 0)})"
+        )
+        print("RSS MB per server process: start " + ", ".join(f"{r:.0f}" for r in rss_start)
+              + "; end " + ", ".join(f"{r:.0f}" for r in rss_end))  # fmt: skip
+        d1, g1 = results[1]
+        _, g32 = results[32]
+        print(
+            f"goals: added p50 {g1['p50'] - d1['p50']:.2f} ms (<= 1.5), added p99 {g1['p99'] - d1['p99']:.2f} ms "
+            f"(<= 4), {g32['rps']:.0f} req/s at c=32 (>= 1000), RSS {max(rss_end):.0f} MB (<= 150)"
+        )
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        shutil.rmtree(var_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

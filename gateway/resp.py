@@ -1,0 +1,162 @@
+"""A minimal pipelined Redis client on asyncio, for the gateway's per-request counters.
+
+redis-py costs more CPU per round trip than the rest of a gateway request's own work, and its
+sync client blocks the event loop while it waits. This client keeps one connection per
+event loop, writes each batch of commands in one `write()`, and matches replies to callers
+in order (Redis answers in order), so concurrent requests share the connection without locks.
+Only what the counters need: integer, simple-string, bulk and nil replies; errors raise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+
+class RedisReplyError(Exception):
+    pass
+
+
+def _encode(args: tuple[Any, ...]) -> bytes:
+    out = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        data = arg if isinstance(arg, bytes) else str(arg).encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(out)
+
+
+class AsyncRedis:
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port or 6379
+        self.db = int((parts.path or "/0").lstrip("/") or 0)
+        self.username = unquote(parts.username) if parts.username else None
+        self.password = unquote(parts.password) if parts.password else None
+        self.tls = parts.scheme == "rediss"
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._waiting: deque[asyncio.Future[Any]] = deque()
+        self._connecting: asyncio.Future[None] | None = None
+        self._reading: asyncio.Task[None] | None = None
+        self.loop = asyncio.get_running_loop()
+
+    async def _connect(self) -> None:
+        if self._writer is not None and not self._writer.is_closing():
+            return
+        if self._connecting is not None:
+            await asyncio.shield(self._connecting)
+            return
+        loop = asyncio.get_running_loop()
+        self._connecting = loop.create_future()
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(self.host, self.port, ssl=self.tls or None), 2.0
+            )
+            self._reader, self._writer = reader, writer
+            self._reading = asyncio.ensure_future(self._read_loop())
+            setup: list[tuple[Any, ...]] = []
+            if self.password:
+                setup.append(
+                    ("AUTH", self.username, self.password) if self.username else ("AUTH", self.password)
+                )
+            if self.db:
+                setup.append(("SELECT", self.db))
+            if setup:
+                await self._send(setup)
+            self._connecting.set_result(None)
+        except BaseException as exc:
+            self._connecting.set_exception(exc)
+            self._connecting.exception()  # retrieved: no "never retrieved" warning
+            raise
+        finally:
+            self._connecting = None
+
+    async def _read_reply(self) -> Any:
+        assert self._reader is not None
+        line = await self._reader.readuntil(b"\r\n")
+        kind, rest = line[:1], line[1:-2]
+        if kind == b":":
+            return int(rest)
+        if kind == b"+":
+            return rest.decode()
+        if kind == b"$":
+            size = int(rest)
+            if size < 0:
+                return None
+            return (await self._reader.readexactly(size + 2))[:-2]
+        if kind == b"-":
+            return RedisReplyError(rest.decode(errors="replace"))
+        if kind == b"*":
+            count = int(rest)
+            return None if count < 0 else [await self._read_reply() for _ in range(count)]
+        if kind == b"_":
+            return None
+        raise RedisReplyError(f"unexpected reply {line!r}")
+
+    async def _read_loop(self) -> None:
+        try:
+            while True:
+                reply = await self._read_reply()
+                future = self._waiting.popleft()
+                if not future.done():
+                    if isinstance(reply, RedisReplyError):
+                        future.set_exception(reply)
+                    else:
+                        future.set_result(reply)
+        except (Exception, asyncio.CancelledError) as exc:
+            self._fail(exc)
+
+    def _fail(self, exc: BaseException) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        self._writer = self._reader = None
+        while self._waiting:
+            future = self._waiting.popleft()
+            if not future.done():
+                future.set_exception(ConnectionError(f"redis connection lost: {exc!r}"))
+                future.exception()
+
+    async def _send(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        assert self._writer is not None
+        loop = asyncio.get_running_loop()
+        futures = [loop.create_future() for _ in commands]
+        self._waiting.extend(futures)
+        self._writer.write(b"".join(_encode(c) for c in commands))
+        async with asyncio.timeout(2.0):
+            await futures[-1]  # replies come in order: the last one done means all are
+        return [f.result() for f in futures]
+
+    async def pipeline(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """Send the commands at once; their replies in order."""
+        if not commands:
+            return []
+        await self._connect()
+        try:
+            return await self._send(commands)
+        except (TimeoutError, ConnectionError, OSError) as exc:
+            self._fail(exc)
+            raise
+
+    async def close(self) -> None:
+        if self._reading is not None:
+            self._reading.cancel()
+        if self._writer is not None:
+            self._writer.close()
+        self._writer = self._reader = None
+
+
+_clients: dict[tuple[int, str], AsyncRedis] = {}
+
+
+def async_redis(url: str) -> AsyncRedis:
+    """One client per event loop and URL."""
+    key = (id(asyncio.get_running_loop()), url)
+    client = _clients.get(key)
+    if client is None or client.loop is not asyncio.get_running_loop():
+        if len(_clients) > 64:  # loops come and go in tests
+            _clients.clear()
+        client = _clients[key] = AsyncRedis(url)
+    return client

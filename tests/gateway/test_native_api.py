@@ -1,0 +1,105 @@
+"""The native API (/api/v1/) with models on the fake provider, through Django's test client."""
+
+from decimal import Decimal
+
+import pytest
+
+from metrics.models import CallRecord
+from tests.factories import TaskRouteFactory
+from tests.fake_provider import Reply
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def models(fake_provider):
+    price = {"input_cost_per_1k": Decimal("1"), "output_cost_per_1k": Decimal("2")}
+    return fake_provider.model("alpha", **price), fake_provider.model("beta", **price)
+
+
+def call(client, path, body, raw):
+    return client.post(path, data=body, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {raw}")
+
+
+def test_a_route_returns_output_model_trace_cost_and_attempts(client, models, api_key):
+    TaskRouteFactory(task_type="summarize", model=models[0])
+    response = call(
+        client, "/api/v1/route/summarize", {"content": "three little words", "max_tokens": 20}, api_key[1]
+    )
+    assert response.status_code == 200
+    payload = response.json()
+    assert payload["output"] == "Echo: three little words"
+    assert payload["model"] == "alpha"
+    assert Decimal(payload["cost_usd"]) == Decimal("0.011")
+    assert [a["model"] for a in payload["attempts"]] == ["alpha"]
+    assert response["x-orchestrator-trace-id"] == payload["trace_id"]
+    record = CallRecord.objects.get(trace_id=payload["trace_id"])
+    assert (record.api_key_id, record.task_type) == (api_key[0].pk, "summarize")
+
+
+def test_an_unknown_route_is_404_in_openai_shape(client, models, api_key):
+    response = call(client, "/api/v1/route/nope", {"content": "x"}, api_key[1])
+    assert response.status_code == 404
+    assert response.json()["error"]["type"] == "not_found_error"
+
+
+def test_a_route_the_key_may_not_use_is_403(client, models, make_key):
+    TaskRouteFactory(task_type="summarize", model=models[0])
+    _, raw = make_key("narrow", allowed=["route:other"])
+    assert call(client, "/api/v1/route/summarize", {"content": "x"}, raw).status_code == 403
+
+
+def test_consensus_asks_every_model(client, models, api_key, fake_provider):
+    response = call(
+        client, "/api/v1/consensus", {"content": "same answer", "models": ["alpha", "beta"]}, api_key[1]
+    )
+    assert response.status_code == 200
+    payload = response.json()
+    assert payload["output"] == "Echo: same answer"
+    assert sorted(m["model"] for m in payload["members"]) == ["alpha", "beta"]
+    assert payload["aggregator"] == "majority"
+    assert len(fake_provider.history) == 2
+    assert set(CallRecord.objects.values_list("api_key_id", flat=True)) == {api_key[0].pk}
+
+
+def test_consensus_with_an_unknown_aggregator_is_400(client, models, api_key):
+    response = call(
+        client, "/api/v1/consensus", {"content": "x", "models": ["alpha"], "aggregator": "dice"}, api_key[1]
+    )
+    assert response.status_code == 400
+    assert "aggregator" in response.json()["error"]["message"]
+
+
+def test_parallel_returns_one_result_or_error_per_task_in_order(client, models, api_key, fake_provider):
+    TaskRouteFactory(task_type="summarize", model=models[1])
+    fake_provider.script("alpha", *[Reply.model_not_found()] * 3)
+    tasks = [
+        {"task_type": "summarize", "content": "one"},
+        {"model": "beta", "content": "two"},
+        {"model": "alpha", "messages": [{"role": "user", "content": "three"}]},
+        {"model": "nope", "content": "four"},
+    ]
+    response = call(client, "/api/v1/parallel", {"tasks": tasks, "concurrency": 2}, api_key[1])
+    assert response.status_code == 200
+    results = response.json()["results"]
+    assert [r["ok"] for r in results] == [True, True, False, False]
+    assert results[0]["result"]["output"] == "Echo: one"
+    assert results[1]["result"]["model"] == "beta"
+    assert results[3]["error"]["status"] == 404
+
+
+def test_parallel_refuses_a_task_naming_two_targets(client, models, api_key):
+    response = call(
+        client, "/api/v1/parallel", {"tasks": [{"model": "alpha", "chain": "x", "content": "y"}]}, api_key[1]
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "tasks[0]"
+
+
+def test_the_native_api_shares_the_keys_rate_limit(client, models, make_key):
+    TaskRouteFactory(task_type="summarize", model=models[0])
+    _, raw = make_key("slow", rpm=1)
+    assert call(client, "/api/v1/route/summarize", {"content": "x"}, raw).status_code == 200
+    response = call(client, "/api/v1/route/summarize", {"content": "x"}, raw)
+    assert response.status_code == 429
+    assert response["retry-after"]
