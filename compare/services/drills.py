@@ -285,7 +285,7 @@ def drill_report(drill: Drill, outcomes: list[dict[str, Any]], before: dict, aft
         key = " → ".join(f"{p['model']} {'✓' if p['status'] == 'ok' else '✗'}" for p in o["path"]) or "—"
         paths[key] = paths.get(key, 0) + 1
     added = [o["added_latency_ms"] for o in ok if o["added_latency_ms"] is not None]
-    # Requests that never tried a failing model of the target (its circuit was open).
+    # Requests that never tried a failing model of the target (circuit open, no key, disabled).
     try:
         planned = set(drill_target_models(target_kind=drill.target_kind, target=drill.target))
     except DrillInputError:
@@ -309,7 +309,7 @@ def drill_report(drill: Drill, outcomes: list[dict[str, Any]], before: dict, aft
         "added_latency_ms": _figures(added),
         "records": {"total": records["total"], "ok": records["ok"]},
         "breakers": {"before": before, "after": after, "opened": _openings(before, after)},
-        "skipped_by_breaker": skipped,
+        "never_tried": skipped,
         "faults": drill.faults,
         "requests_detail": sorted(outcomes, key=lambda o: o["index"]),
     }

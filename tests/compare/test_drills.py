@@ -41,7 +41,7 @@ def test_the_default_chain_with_its_first_model_down_is_served_by_the_next(seed_
         assert request["added_latency_ms"] is not None and request["added_latency_ms"] >= 0
     assert tried_first >= 1
     assert [o["model"] for o in report["breakers"]["opened"]] == ["gpt-4o"]
-    assert report["skipped_by_breaker"]["gpt-4o"] == 12 - tried_first
+    assert report["never_tried"]["gpt-4o"] == 12 - tried_first
 
 
 def test_the_report_figures_match_the_call_records(seed_default_chain):

@@ -90,10 +90,10 @@ class Command(BaseCommand):
             w(f"Added latency: mean {added['mean']:.0f} ms, p95 {added['p95']:.0f} ms")
         opened = report["breakers"]["opened"]
         w("Breakers opened: " + (", ".join(o["model"] for o in opened) or "none"))
-        skipped = report.get("skipped_by_breaker", {})
+        skipped = report.get("never_tried", {})
         if any(skipped.values()):
             w(
-                "Skipped while their circuit was open: "
+                "Faulted models skipped (circuit open, no key or disabled): "
                 + ", ".join(f"{m} {n}" for m, n in skipped.items() if n)
             )
         w("Paths:")
