@@ -12,7 +12,7 @@ from django.conf import settings
 from compare.assertions import AssertionSpec, AssertionSpecError, assertions_parse
 from compare.parsing import FORMATS, PromptRow, PromptSetError, prompt_set_parse, upload_format, upload_text
 from compare.services.drills import FAULT_KINDS, DrillInputError, FaultInput, faults_validate
-from compare.services.runs import CandidateSpec, CompareInputError, candidates_parse
+from compare.services.runs import CandidateSpec, CompareInputError, candidates_parse, model_problem
 from routing.models import ModelConfig
 
 MAX_UPLOAD_BYTES = 5_000_000
@@ -76,6 +76,11 @@ def run_input_parse(form: RunForm, data: Any) -> tuple[RunInput | None, list[str
             data.getlist("assertion_model"),
             known_models=set(ModelConfig.objects.values_list("name", flat=True)),
         )
+        judges = {a.model for a in assertions if a.kind == "judge"}
+        for judge in ModelConfig.objects.select_related("provider").filter(name__in=judges):
+            problem = model_problem(judge)
+            if problem:
+                raise CompareInputError(f"Judge: {problem}")
     except (PromptSetError, CompareInputError, AssertionSpecError) as exc:
         return None, [str(exc)]
     return (

@@ -120,8 +120,15 @@ def drill_create(
     stream: bool = False,
     origin: str = "web",
 ) -> Drill:
-    drill_target_models(target_kind=target_kind, target=target)
+    planned = drill_target_models(target_kind=target_kind, target=target)
     faults_validate(faults)
+    if target_kind == DrillTargetKind.CHAIN:
+        outside = [f.model for f in faults if f.model not in planned]
+        if outside:
+            raise DrillInputError(
+                f"{', '.join(outside)} {'is' if len(outside) == 1 else 'are'} not in chain {target} "
+                f"({' → '.join(planned)}): faulting it would test nothing."
+            )
     if not 1 <= requests <= MAX_REQUESTS:
         raise DrillInputError(f"Requests must be between 1 and {MAX_REQUESTS}.")
     if not 1 <= concurrency <= MAX_CONCURRENCY:

@@ -49,7 +49,7 @@ class CandidateSpec:
     price_model: ModelConfig | None = None
 
 
-def _model_problem(model: ModelConfig) -> str | None:
+def model_problem(model: ModelConfig) -> str | None:
     if not model.enabled:
         return f"Model {model.name} is disabled."
     if not model.provider.enabled:
@@ -101,7 +101,7 @@ def candidates_parse(*, values: list[str], rows: list[PromptRow]) -> list[Candid
             model = ModelConfig.objects.select_related("provider").filter(name=target).first()
             if model is None:
                 raise CompareInputError(f"Unknown model {target!r}.")
-            problem = _model_problem(model)
+            problem = model_problem(model)
             if problem:
                 raise CompareInputError(problem)
             specs.append(

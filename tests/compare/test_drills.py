@@ -204,3 +204,19 @@ def test_a_route_drill_follows_the_routes_chain(seed_default_chain):
     )
     assert drill.report["success_rate"] == 1.0
     assert drill.report["served_by"] == {"claude-3.5-sonnet": 2}
+
+
+def test_faulting_a_model_outside_the_chain_is_refused(seed_default_chain):
+    from tests.compare.conftest import simulated_model
+
+    simulated_model("outsider")
+    with pytest.raises(
+        DrillInputError, match=r"outsider is not in chain default \(gpt-4o → claude-3.5-sonnet"
+    ):
+        drill_create(
+            user=None,
+            target_kind="chain",
+            target="default",
+            faults=[FaultInput("outsider", "server_error", 1.0)],
+            requests=2,
+        )

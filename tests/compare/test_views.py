@@ -349,6 +349,41 @@ class TestDrillPages:
         assert response.status_code == 200
         assert 'value="chain:default"' in body and f'href="/compare/drills/{drill.pk}/"' in body
 
+    def test_the_list_query_count_does_not_grow_with_drills(
+        self, staff_client, staff_user, seed_default_chain, django_assert_max_num_queries
+    ):
+        for _ in range(8):
+            Drill.objects.create(
+                target_kind="chain",
+                target="default",
+                faults=[],
+                requests=3,
+                prompt="p",
+                created_by=staff_user,
+            )
+        with django_assert_max_num_queries(10):
+            assert staff_client.get(reverse("compare:drills")).status_code == 200
+
+    def test_a_judge_whose_provider_has_no_key_is_refused(self, member_client, models, fake_provider):
+        fake_provider.model(
+            "keyless-judge", provider=fake_provider.provider(name="nokey", api_key_env="UNSET_JUDGE_KEY")
+        )
+        response = member_client.post(
+            reverse("compare:create"),
+            {
+                "prompts_format": "lines",
+                "prompts_text": "a",
+                "max_tokens": "8",
+                "candidates": ["model:sim-a"],
+                "assertion_kind": ["judge"],
+                "assertion_value": ["is right"],
+                "assertion_model": ["keyless-judge"],
+            },
+        )
+        assert response.status_code == 400
+        assert "Judge: Model keyless-judge: needs key: set UNSET_JUDGE_KEY" in response.content.decode()
+        assert CompareRun.objects.count() == 0
+
     def test_htmx_gets_only_the_list(self, staff_client, seed_default_chain):
         body = staff_client.get(reverse("compare:drills"), **HTMX).content.decode()
         assert "<table" in body and "<html" not in body and "drill-form" not in body
