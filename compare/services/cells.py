@@ -240,6 +240,8 @@ def cell_run(*, cell_id: int) -> CellOutcome:
             CompareCell.objects.filter(pk=cell.pk, status=CellStatus.PENDING).update(
                 status=CellStatus.CANCELLED, error=f"run {cell.run.status}", finished_at=now
             )
+        elif cell.claimed_at and cell.claimed_at + lease <= now:
+            _abandon(cell, reason=f"its worker was lost; run {cell.run.status}")
         return CellOutcome("gone", detail=f"run {cell.run.status}")
     if cell.status == CellStatus.RUNNING and cell.claimed_at and cell.claimed_at + lease > now:
         # Another worker holds it, or a dead worker's claim has not lapsed yet: look again later.
@@ -344,11 +346,27 @@ def cell_fail(*, cell_id: int, reason: str) -> None:
         run_finish_if_complete(run_id=run_id)
 
 
+def _abandon(cell: CompareCell, *, reason: str) -> None:
+    """Close a cell whose worker died after its run stopped, giving back its reservation."""
+    closed = CompareCell.objects.filter(pk=cell.pk, status=CellStatus.RUNNING, claims=cell.claims).update(
+        status=CellStatus.CANCELLED, error=reason, finished_at=timezone.now()
+    )
+    if closed and cell.reserved_usd:
+        _settle(cell, cell.reserved_usd, _trace_cost(cell.trace_id))
+
+
 def cells_sweep() -> int:
-    """Hand cells whose claim lapsed (their worker died) back to the queue. Returns how many."""
+    """Hand cells whose claim lapsed (their worker died) back to the queue, or close them when
+    their run has stopped. Returns how many cells were re-queued."""
     from compare.tasks import cell_execute
 
     cutoff = timezone.now() - timedelta(seconds=lease_s())
+    for cell in (
+        CompareCell.objects.select_related("run")
+        .filter(status=CellStatus.RUNNING, claimed_at__lt=cutoff)
+        .exclude(run__status=RunStatus.RUNNING)
+    ):
+        _abandon(cell, reason=f"its worker was lost; run {cell.run.status}")
     stale = list(
         CompareCell.objects.filter(
             status=CellStatus.RUNNING, claimed_at__lt=cutoff, run__status=RunStatus.RUNNING

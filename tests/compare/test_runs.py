@@ -321,3 +321,19 @@ def test_routes_and_prompt_versions_run_with_their_own_system_prompt(db, two_mod
     assert systems == [["You are version two."], ["You are version one."]]
     labels = list(run.candidates.order_by("position").values_list("label", flat=True))
     assert labels == ["route answer", "answer v1"]
+
+
+def test_the_sweep_closes_orphaned_cells_of_a_stopped_run_and_frees_their_reservation(db, two_models):
+    run = make_run(inputs=["a", "b"], candidates=["model:fp-a"], spend_cap="1")
+    orphan, waiting = CompareCell.objects.filter(run=run).order_by("id")
+    long_ago = timezone.now() - timezone.timedelta(seconds=cell_service.lease_s() + 1)
+    CompareCell.objects.filter(pk=orphan.pk).update(
+        status=CellStatus.RUNNING, claimed_at=long_ago, claims=1, reserved_usd=Decimal("0.01")
+    )
+    CompareRun.objects.filter(pk=run.pk).update(reserved_usd=Decimal("0.01"))
+    run_cancel(run=run)
+    assert cell_service.cells_sweep() == 0
+    orphan.refresh_from_db()
+    run.refresh_from_db()
+    assert orphan.status == CellStatus.CANCELLED and "worker was lost" in orphan.error
+    assert run.reserved_usd == 0 and run.status == RunStatus.CANCELLED
