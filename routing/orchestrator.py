@@ -229,15 +229,17 @@ async def astream(
             snap, trace, sent, model=model, capabilities=capabilities, optimize_for=optimize_for, chain=chain
         )
     inner: AsyncGenerator[StreamEvent, None] = plan_stream(trace, steps, sent)
+    inline = _inline_records()
     try:
         async for event in inner:
+            if inline and event.kind in ("done", "error"):
+                # Before the last event: a consumer may stop reading once it has it. (Not on
+                # close: that may happen anywhere, even in a garbage collector's finalizer; a
+                # `cancelled` record is written by the next flush.)
+                await acall_records_flush()
             yield event
     finally:
         await inner.aclose()
-    # Only after a normal end: a consumer closing the stream may do so from anywhere (even
-    # a garbage collector's finalizer); its `cancelled` record is written by the next flush.
-    if _inline_records():
-        await acall_records_flush()
 
 
 async def aselect_model(

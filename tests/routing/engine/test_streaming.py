@@ -231,3 +231,16 @@ def test_when_every_model_fails_before_a_token_the_stream_ends_with_an_error(fak
     assert events[-1].trace_id
     orchestrator.records_flush()
     assert CallRecord.objects.filter(trace_id=events[-1].trace_id).count() == 2
+
+
+def test_a_consumer_that_stops_at_done_still_finds_the_record_written(fake_provider, chain):
+    async def read_until_done():
+        stream = orchestrator.astream(MESSAGES, model="first")
+        async for event in stream:
+            if event.kind == "done":
+                await stream.aclose()
+                return event.result
+
+    result = async_to_sync(read_until_done)()
+
+    assert CallRecord.objects.get().trace_id == result.trace_id
