@@ -244,3 +244,47 @@ def test_a_consumer_that_stops_at_done_still_finds_the_record_written(fake_provi
     result = async_to_sync(read_until_done)()
 
     assert CallRecord.objects.get().trace_id == result.trace_id
+
+
+def test_the_sync_api_works_from_a_sync_view_under_asgi(fake_provider, settings, keep_test_connection):
+    from django.core.handlers.asgi import ASGIHandler
+
+    settings.ROOT_URLCONF = "tests.routing.engine.streaming_urls"
+    fake_provider.model("talker")
+    sent = []
+
+    async def serve():
+        requested = False
+        never = asyncio.Event()
+
+        async def receive():
+            nonlocal requested
+            if not requested:
+                requested = True
+                return {"type": "http.request", "body": b"", "more_body": False}
+            await never.wait()  # the client stays connected
+
+        async def send(message):
+            sent.append(message)
+
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": "/sync/",
+            "raw_path": b"/sync/",
+            "query_string": b"",
+            "root_path": "",
+            "headers": [(b"host", b"testserver")],
+            "client": ("127.0.0.1", 1234),
+            "server": ("testserver", 80),
+        }
+        await asyncio.wait_for(ASGIHandler()(scope, receive, send), 20)
+
+    async_to_sync(serve)()
+
+    assert sent[0]["status"] == 200
+    assert b"from a sync view" in b"".join(m.get("body", b"") for m in sent[1:])
+    assert CallRecord.objects.get().model_name == "talker"
