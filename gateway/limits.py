@@ -161,11 +161,27 @@ class Admission:
 
     keys: dict[str, str]
     spent_usd: Decimal | None
+    checked: bool = True  # False: the cache was unreachable and the request went unchecked
 
 
 async def limits_admit(*, info: KeyInfo, now: datetime | None = None) -> Admission:
     """Count this request against the key's rpm and refuse (429) when a limit or the budget
-    is reached. Keys without limits or budget cost nothing here."""
+    is reached. Keys without limits or budget cost nothing here.
+
+    If the cache (Redis) cannot be reached the request is admitted unchecked and the error
+    logged: an outage of the counters' store does not take the gateway down with it."""
+    try:
+        return await _admit(info=info, now=now)
+    except GatewayError:
+        raise
+    except Exception:
+        log.error(
+            "rate limits and budget of key %r unchecked: the cache is unavailable", info.name, exc_info=True
+        )
+        return Admission(keys={}, spent_usd=None, checked=False)
+
+
+async def _admit(*, info: KeyInfo, now: datetime | None) -> Admission:
     now = now or utcnow()
     keys = _keys(info, now)
     if info.rpm is None and info.tpm is None and info.budget_usd is None:
@@ -240,9 +256,19 @@ async def limits_admit(*, info: KeyInfo, now: datetime | None = None) -> Admissi
 async def limits_account(
     *, info: KeyInfo, admission: Admission, tokens: int, cost_usd: Decimal | None, now: datetime | None = None
 ) -> None:
-    """Add a finished call's tokens and cost to the key's counters; raise budget alerts."""
-    if info.tpm is None and info.budget_usd is None:
+    """Add a finished call's tokens and cost to the key's counters; raise budget alerts.
+    Never raises: accounting must not fail a call that succeeded (errors are logged)."""
+    if (info.tpm is None and info.budget_usd is None) or not admission.checked:
         return
+    try:
+        await _account(info=info, admission=admission, tokens=tokens, cost_usd=cost_usd, now=now)
+    except Exception:
+        log.error("could not add a call's usage to the counters of key %r", info.name, exc_info=True)
+
+
+async def _account(
+    *, info: KeyInfo, admission: Admission, tokens: int, cost_usd: Decimal | None, now: datetime | None
+) -> None:
     nano = int((cost_usd or Decimal(0)) * NANO)
     spent_nano: int | None = None
     client = _redis()

@@ -163,3 +163,25 @@ def test_with_redis_the_counters_are_shared_through_redis(make_key):
     assert limits._redis_url
     spend(info_for(key), "0", NOON, tokens=7)
     assert caches["default"].get(f"gw:tpm:{key.pk}:{int(NOON.timestamp()) // 60}") == 7
+
+
+def test_an_unreachable_redis_admits_unchecked_and_logs(make_key, settings, caplog):
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{port}/0",
+        }
+    }
+    key, _ = make_key("ci", rpm=1, budget_usd=Decimal("1"))
+    info = info_for(key)
+    with caplog.at_level(logging.ERROR, logger="gateway.limits"):
+        for _ in range(3):
+            admission = admit(info=info, now=NOON)
+            account(info=info, admission=admission, tokens=5, cost_usd=Decimal("5"), now=NOON)
+    assert admission.checked is False
+    assert "the cache is unavailable" in caplog.text
