@@ -11,7 +11,6 @@ Order of checks: 413 body size, 401 key, 400 body, 403 key not allowed the targe
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
@@ -36,7 +35,6 @@ from routing.errors import OrchestratorError
 log = logging.getLogger("gateway")
 
 JSON = "application/json"
-_background: set[asyncio.Task[Any]] = set()
 
 
 @dataclass
@@ -82,14 +80,12 @@ async def authenticate(authorization: str | None) -> KeyInfo:
     if info is None:
         raise GatewayError(401, "Invalid API key: it is unknown or has been revoked.", code="invalid_api_key")
     if api_key_touch_due(api_key_id=info.id):
-        _spawn(sync_to_async(api_key_touch)(api_key_id=info.id))
+        # At most once a minute per key per process: cheap enough to do inline.
+        try:
+            await sync_to_async(api_key_touch)(api_key_id=info.id)
+        except Exception:
+            log.exception("gateway: could not update the last use of key %r", info.name)
     return info
-
-
-def _spawn(coro: Any) -> None:
-    task = asyncio.ensure_future(coro)
-    _background.add(task)
-    task.add_done_callback(_background.discard)
 
 
 def authorize(info: KeyInfo, target: str) -> None:

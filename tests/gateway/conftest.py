@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from gateway import services
 from gateway.keys import key_cache_clear
 from gateway.models import ApiKey
 from gateway.services import api_key_create
@@ -20,6 +21,7 @@ def _fresh_gateway_state(settings) -> Iterator[None]:
     caches["default"]["KEY_PREFIX"] = f"{caches['default'].get('KEY_PREFIX', '')}:{uuid.uuid4().hex[:10]}"
     settings.CACHES = caches
     key_cache_clear()
+    services._last_used_written.clear()  # key ids repeat across tests
     yield
     key_cache_clear()
 

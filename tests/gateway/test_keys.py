@@ -89,3 +89,13 @@ def test_the_command_refuses_bad_limits(args):
     with pytest.raises((CommandError, SystemExit)):
         call_command("create_api_key", "bad", *args, stdout=StringIO(), stderr=StringIO())
     assert not ApiKey.objects.filter(name="bad").exists()
+
+
+def test_using_a_key_records_its_last_use_at_most_once_a_minute(client, make_key):
+    key, raw = make_key("ci", allowed=["route:x"])
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
+    client.get("/v1/models", **headers)
+    first = ApiKey.objects.get(pk=key.pk).last_used_at
+    assert first is not None
+    client.get("/v1/models", **headers)
+    assert ApiKey.objects.get(pk=key.pk).last_used_at == first

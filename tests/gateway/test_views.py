@@ -183,3 +183,14 @@ def test_the_django_view_streams_too(api_key, fake_provider):
     assert events[-2] == "data: [DONE]"
     contents = [json.loads(e[6:])["choices"][0]["delta"].get("content", "") for e in events[:-2] if e]
     assert "".join(contents) == "Echo: a b"
+
+
+def test_a_bearer_request_reads_the_database_once_per_key_then_not_at_all(
+    client, make_key, django_assert_num_queries
+):
+    _, raw = make_key("narrow", allowed=["route:x"])
+    with django_assert_num_queries(2):  # the key lookup and its last-used time (no session, no user)
+        assert post(client, GOOD, raw).status_code == 403
+    with django_assert_num_queries(0):  # cached: nothing until the cache interval passes
+        for _ in range(5):
+            assert post(client, GOOD, raw).status_code == 403
