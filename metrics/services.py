@@ -23,6 +23,7 @@ import contextlib
 import logging
 import os
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime
@@ -39,6 +40,10 @@ from metrics.models import CallRecord
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
+# The writer runs beside the event loop: it gives the GIL back every few records so calls in
+# flight are not held up for a whole batch (p99), at a negligible cost to the writer.
+YIELD_EVERY = 16
+INSERT_CHUNK = 50
 MAX_TRIES = 5  # writes of one record before it is given up (the database stayed unavailable)
 MAX_PENDING = 200_000  # records kept in memory while the database is unavailable
 WAKE_AT = 200  # records waiting before the background thread wakes early
@@ -215,14 +220,22 @@ def _build(entry: Pending) -> CallRecord | None:
 
 def _write(entries: list[Pending]) -> tuple[int, bool]:
     """Write one batch; returns (rows written, whether the database took writes at all)."""
-    built = [(entry, record) for entry in entries if (record := _build(entry)) is not None]
+    built: list[tuple[Pending, CallRecord]] = []
+    for i, entry in enumerate(entries):
+        record = _build(entry)
+        if record is not None:
+            built.append((entry, record))
+        if i % YIELD_EVERY == YIELD_EVERY - 1:
+            time.sleep(0)  # let the event loop's thread take the GIL between small slices
     records = [record for _, record in built]
     if not records:
         return 0, True
     try:
         # A savepoint: a refused batch must not break a caller's surrounding transaction.
         with transaction.atomic():
-            CallRecord.objects.bulk_create(records)
+            for start in range(0, len(records), INSERT_CHUNK):
+                CallRecord.objects.bulk_create(records[start : start + INSERT_CHUNK])
+                time.sleep(0)
     except IntegrityError:
         # Some row points at something deleted meanwhile: write them one by one.
         logger.warning("bulk write of %d call records refused; writing them one by one", len(records))
@@ -333,15 +346,19 @@ def _interval() -> float:
 
 
 def _run() -> None:
+    last = time.monotonic()
     try:
         while not _stopping:
             interval = _interval()
             if interval <= 0:
                 return  # switched to inline writing: callers flush, this thread retires
-            _wake.wait(timeout=min(interval, 1.0))  # re-read the setting at least every second
+            woken = _wake.wait(timeout=min(interval, 1.0))  # re-read the setting every second
             _wake.clear()
             if not _buffer or _interval() <= 0:
                 continue
+            if not woken and time.monotonic() - last < interval:
+                continue  # not due yet (woken early only when the buffer fills up)
+            last = time.monotonic()
             try:
                 call_records_flush()
             except Exception:  # pragma: no cover - call_records_flush logs and never raises
