@@ -309,6 +309,12 @@ async def consensus_events(*, run: PlaygroundRun, may_run: bool) -> AsyncIterato
             # Let the members' streams close so the engine records them as cancelled.
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await asyncio.gather(*pending, return_exceptions=True)
+        if status != ColumnStatus.OK or run.aggregator == "fastest":
+            from routing import orchestrator
+
+            # Cancelled members' records wait for the next flush: write them now.
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await orchestrator.arecords_flush()
         await PlaygroundRun.objects.filter(pk=run.pk).aupdate(consensus_status=status, consensus=payload)
         if status != ColumnStatus.OK:
             await PlaygroundColumn.objects.filter(run=run, status=ColumnStatus.STREAMING).aupdate(

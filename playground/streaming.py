@@ -224,6 +224,11 @@ async def column_events(*, column: PlaygroundColumn, may_run: bool) -> AsyncIter
                 await stream.aclose()
         if not saved:
             await _column_finish(column.pk, final)
+        if final["status"] == ColumnStatus.CANCELLED:
+            # The engine leaves a cancelled attempt's record queued (a close may happen
+            # anywhere); we are in the event loop, so write it now rather than at the next flush.
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await orchestrator.arecords_flush()
     yield sse("end", {})
 
 

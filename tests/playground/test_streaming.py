@@ -2,6 +2,8 @@
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -36,6 +38,17 @@ def parse_sse(chunks: list[bytes]) -> list[tuple[str, Any]]:
     return events
 
 
+def run_async(fn: Callable[[], Awaitable[Any]]) -> Any:
+    """Run a coroutine function from a sync test, even when this thread already runs an event
+    loop (Playwright's sync API does, once a browser test has run in this process)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return async_to_sync(fn)()
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, fn()).result()  # type: ignore[arg-type]
+
+
 def read_stream(user, url: str) -> list[tuple[str, Any]]:
     async def go():
         client = AsyncClient()
@@ -45,7 +58,7 @@ def read_stream(user, url: str) -> list[tuple[str, Any]]:
         assert response["Content-Type"] == "text/event-stream"
         return [chunk async for chunk in response.streaming_content]
 
-    return parse_sse(async_to_sync(go)())
+    return parse_sse(run_async(go))
 
 
 def _run(user, mode=RunMode.MODELS, **kwargs):
@@ -181,7 +194,7 @@ def test_a_disconnect_cancels_the_call_and_records_it_as_cancelled():
             await task
         await orchestrator.arecords_flush()
 
-    async_to_sync(go)()
+    run_async(go)
     column = run.columns.get()
     assert column.status == "cancelled"
     assert column.text  # the part that had arrived is kept
@@ -234,7 +247,7 @@ def test_fastest_takes_the_first_answer_and_cancels_the_others():
     consensus = next(d for k, d in events if k == "consensus")
     assert consensus["model"] == "quick" and "answered first" in consensus["explanation"]
     assert run.columns.get(target_model="sluggish").status == "cancelled"
-    async_to_sync(orchestrator.arecords_flush)()
+    run_async(orchestrator.arecords_flush)
     assert CallRecord.objects.get(trace_id=run.trace_id, model_name="sluggish").status == "cancelled"
 
 
@@ -288,7 +301,7 @@ def test_streams_of_several_columns_run_concurrently():
     async def all_three():
         return await asyncio.gather(*(one(i) for i in range(3)))
 
-    results = async_to_sync(all_three)()
+    results = run_async(all_three)
     assert all(b"event: done" in b"".join(chunks) for chunks in results)
     assert set(run.columns.values_list("status", flat=True)) == {"ok"}
 
@@ -318,7 +331,7 @@ def test_a_disconnect_during_a_consensus_cancels_every_member():
             await task
         await orchestrator.arecords_flush()
 
-    async_to_sync(go)()
+    run_async(go)
     run.refresh_from_db()
     assert run.consensus_status == "cancelled"
     assert set(run.columns.values_list("status", flat=True)) == {"cancelled"}
