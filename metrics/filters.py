@@ -61,7 +61,12 @@ class Query:
 
     @property
     def previous(self) -> tuple[datetime, datetime]:
-        return self.start - self.span, self.start
+        """The window of the same length just before, its start rounded to the nearest bucket
+        edge (rollups answer whole buckets)."""
+        lo = self.start - self.span
+        down = floor_to(self.grain, lo)
+        up = down if down == lo else step_after(self.grain, down)
+        return (down if lo - down <= up - lo else up), self.start
 
     def lookups(self) -> dict[str, str | int]:
         """ORM lookups (on CallRecord and CallRollup alike) for the dimension filters."""

@@ -13,13 +13,21 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.utils import timezone
 
 from metrics.filters import FilterChoices, Query
 from metrics.histogram import Hist, hist_merge, hist_merge_encoded, hist_percentiles
-from metrics.models import CallRecord, CallRollup, CallRollupByModel, CallStatus, RollupState, Source
-from metrics.rollups import RAW_FIELDS, aggregate_raw, hist_encode, step_after
+from metrics.models import (
+    CallRecord,
+    CallRollup,
+    CallRollupByModel,
+    CallStatus,
+    RollupGrain,
+    RollupState,
+    Source,
+)
+from metrics.rollups import RAW_FIELDS, aggregate_raw, floor_to, hist_encode, step_after
 
 TAIL_MAX = timedelta(minutes=30)
 ERROR_STATUSES = frozenset({CallStatus.ERROR, CallStatus.TIMEOUT})
@@ -198,18 +206,48 @@ def _tail_rows(
     return out
 
 
-def _rollup_rows(q: Query, start: datetime, end: datetime, fields: Iterable[str]) -> Any:
+def segments(grain: str, start: datetime, end: datetime) -> list[tuple[str, datetime, datetime]]:
+    """[start, end) covered by as few rollup rows as possible: whole coarser buckets inside,
+    rows of `grain` at the edges. For sums over the window, where time detail is not needed."""
+    if grain == RollupGrain.DAY:
+        return [(grain, start, end)]
+    coarser = RollupGrain.HOUR if grain == RollupGrain.MINUTE else RollupGrain.DAY
+    first = floor_to(coarser, start)
+    if first < start:
+        first = step_after(coarser, first)
+    last = floor_to(coarser, end)
+    if first >= last:
+        return [(grain, start, end)]
+    out = [(str(coarser), first, last)]
+    if start < first:
+        out.insert(0, (grain, start, first))
+    if last < end:
+        out.append((grain, last, end))
+    return out
+
+
+def _window(q: Query, start: datetime, end: datetime, coarse: bool) -> Q:
+    parts = segments(q.grain, start, end) if coarse else [(q.grain, start, end)]
+    where = Q()
+    for grain, lo, hi in parts:
+        where |= Q(grain=grain, bucket__gte=lo, bucket__lt=hi)
+    return where
+
+
+def _rollup_rows(
+    q: Query, start: datetime, end: datetime, fields: Iterable[str], coarse: bool = False
+) -> Any:
     return (
-        CallRollup.objects.filter(grain=q.grain, bucket__gte=start, bucket__lt=end, **q.lookups())
+        CallRollup.objects.filter(_window(q, start, end, coarse), **q.lookups())
         .order_by()
         .values_list(*fields)
     )
 
 
-def _model_rows(q: Query, start: datetime, end: datetime, fields: Iterable[str]) -> Any:
+def _model_rows(q: Query, start: datetime, end: datetime, fields: Iterable[str], coarse: bool = False) -> Any:
     lookups = {k: v for k, v in q.lookups().items() if k in ("model_name", "status")}
     return (
-        CallRollupByModel.objects.filter(grain=q.grain, bucket__gte=start, bucket__lt=end, **lookups)
+        CallRollupByModel.objects.filter(_window(q, start, end, coarse), **lookups)
         .order_by()
         .values_list(*fields)
     )
@@ -315,7 +353,7 @@ def _as_series_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
 def _grouped_rows(q: Query) -> list[tuple[Any, ...]]:
     """Full-dimension sums over the whole window (no time buckets), in ROLLUP_FIELDS layout."""
     qs = (
-        CallRollup.objects.filter(grain=q.grain, bucket__gte=q.start, bucket__lt=q.end, **q.lookups())
+        CallRollup.objects.filter(_window(q, q.start, q.end, coarse=True), **q.lookups())
         .order_by()
         .values_list("model_name", *GROUP_DIMS, "status")
         .annotate(
@@ -415,7 +453,7 @@ def _previous_totals(q: Query, state: RollupState | None) -> Totals:
     start, end = q.previous
     fields = ("status", "count", "cost_usd", "input_tokens", "output_tokens", "latency_hist")
     read = _rollup_rows if any(f in q.filters for f in FINE_FILTERS) else _model_rows
-    rows: list[tuple[Any, ...]] = list(read(q, start, end, fields))
+    rows: list[tuple[Any, ...]] = list(read(q, start, end, fields, coarse=True))
     for t in _tail_rows(q, start, end, state, []):
         rows.append((t[7], t[10], t[13], t[11], t[12], t[18]))
     totals = Totals()

@@ -25,7 +25,8 @@ def test_the_window_starts_on_a_bucket_edge_and_ends_now():
     query = q("range=24h")
     assert query.start == datetime(2026, 6, 9, 12, 0, tzinfo=UTC)
     assert query.end == NOW
-    assert query.previous == (query.start - query.span, query.start)
+    # 24 h 34 m 56 s before the start, rounded to the nearest hour.
+    assert query.previous == (datetime(2026, 6, 8, 11, 0, tzinfo=UTC), query.start)
 
 
 def test_no_range_means_the_last_24_hours_without_a_note():

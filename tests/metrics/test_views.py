@@ -74,6 +74,40 @@ def test_breakdowns_without_filters_match_raw_rows(traffic):
         assert b.errors == raw.filter(status__in=[CallStatus.ERROR, CallStatus.TIMEOUT]).count()
 
 
+@pytest.mark.parametrize("window", ["7d", "24h", "1h"])
+def test_window_sums_read_from_coarser_rows_match_raw_rows(config, now, window):
+    make_records(900, start=now - timedelta(days=14), span=timedelta(days=14), seed=21)
+    make_records(300, start=now - timedelta(hours=3), span=timedelta(hours=3), seed=22)
+    rollup_run()
+    q = parse_query(QueryDict(f"range={window}"), choices=filter_choices())
+    data = dashboard_figures(q=q)
+    current = CallRecord.objects.filter(created_at__gte=q.start, created_at__lt=q.end)
+    before = CallRecord.objects.filter(created_at__gte=q.previous[0], created_at__lt=q.previous[1])
+    for route, b in data.breakdowns["route"].items():
+        assert b.count == current.filter(task_type=route).count()
+    assert sum(b.count for b in data.breakdowns["source"].values()) == current.count()
+    assert data.totals.count == current.count()
+    assert data.previous.count == before.count()
+    assert data.previous.cost == sum((r.cost_usd or 0 for r in before), Decimal(0))
+
+
+def test_segments_use_whole_days_inside_and_hours_at_the_edges():
+    from datetime import UTC, datetime
+
+    from metrics.selectors.dashboard import segments
+
+    start, end = datetime(2026, 3, 1, 5, tzinfo=UTC), datetime(2026, 3, 4, 7, 30, tzinfo=UTC)
+    assert segments("hour", start, end) == [
+        ("hour", start, datetime(2026, 3, 2, tzinfo=UTC)),
+        ("day", datetime(2026, 3, 2, tzinfo=UTC), datetime(2026, 3, 4, tzinfo=UTC)),
+        ("hour", datetime(2026, 3, 4, tzinfo=UTC), end),
+    ]
+    assert segments("hour", start, start + timedelta(hours=5)) == [
+        ("hour", start, start + timedelta(hours=5))
+    ]
+    assert segments("day", start, end) == [("day", start, end)]
+
+
 def test_the_previous_window_is_compared(config, now):
     CallRecordFactory(model_name="alpha", created_at=now - timedelta(hours=30), cost_usd=Decimal("1"))
     CallRecordFactory(model_name="alpha", created_at=now - timedelta(hours=2), cost_usd=Decimal("3"))
