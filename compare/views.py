@@ -8,7 +8,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -137,6 +137,8 @@ def run_progress(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def run_cancel_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     run = get_object_or_404(CompareRun, pk=pk)
+    if not (request.user.is_staff or run.created_by_id == request.user.pk):
+        return HttpResponseForbidden("Only the run's creator or staff can cancel it.")
     if run_cancel(run=run):
         messages.info(request, "Run cancelled: waiting cells will not run.")
     run.refresh_from_db()
@@ -145,6 +147,13 @@ def run_cancel_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             request, "compare/run.html#progress", {"run": run, "progress": selectors.run_progress(run=run)}
         )
     return redirect("compare:run", pk=run.pk)
+
+
+def _csv_safe(value: Any) -> Any:
+    """Model output is untrusted: keep spreadsheets from reading it as a formula."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
 
 
 @require_GET
@@ -161,7 +170,7 @@ def run_export(request: HtmxHttpRequest, pk: int, fmt: str) -> HttpResponse:
         writer = csv.DictWriter(response, fieldnames=list(rows[0].keys()) if rows else ["prompt"])
         writer.writeheader()
         for row in rows:
-            writer.writerow(row)
+            writer.writerow({k: _csv_safe(v) for k, v in row.items()})
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 

@@ -11,6 +11,7 @@ from django.urls import reverse
 from compare.models import CellStatus, CompareCell, CompareRun, Drill, RunStatus
 from compare.services import cells as cell_service
 from tests.compare.conftest import make_run, simulated_model
+from tests.factories import UserFactory
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
@@ -266,21 +267,34 @@ class TestProgress:
 
 
 class TestCancel:
-    def test_it_cancels_waiting_cells(self, member_client, models):
-        run = make_run(inputs=["a", "b"], candidates=["model:sim-a"])
+    def test_its_creator_cancels_the_waiting_cells(self, member_client, member_user, models):
+        run = make_run(inputs=["a", "b"], candidates=["model:sim-a"], user=member_user)
         response = member_client.post(reverse("compare:cancel", args=[run.pk]))
         assert response.status_code == 302
         run.refresh_from_db()
         assert run.status == RunStatus.CANCELLED
         assert set(run.cells.values_list("status", flat=True)) == {CellStatus.CANCELLED}
 
-    def test_htmx_gets_the_progress_fragment(self, member_client, models):
-        run = make_run(inputs=["a"], candidates=["model:sim-a"])
+    def test_staff_may_cancel_anyones_run(self, staff_client, member_user, models):
+        run = make_run(inputs=["a"], candidates=["model:sim-a"], user=member_user)
+        assert staff_client.post(reverse("compare:cancel", args=[run.pk])).status_code == 302
+        run.refresh_from_db()
+        assert run.status == RunStatus.CANCELLED
+
+    def test_another_member_may_not_cancel_it(self, member_client, models):
+        other = UserFactory(username="eve")
+        run = make_run(inputs=["a"], candidates=["model:sim-a"], user=other)
+        assert member_client.post(reverse("compare:cancel", args=[run.pk])).status_code == 403
+        run.refresh_from_db()
+        assert run.status == RunStatus.RUNNING
+
+    def test_htmx_gets_the_progress_fragment(self, member_client, member_user, models):
+        run = make_run(inputs=["a"], candidates=["model:sim-a"], user=member_user)
         body = member_client.post(reverse("compare:cancel", args=[run.pk]), **HTMX).content.decode()
         assert "Cancelled" in body and "<html" not in body and "every 2s" not in body
 
-    def test_it_refuses_get_and_anonymous_users(self, member_client, models):
-        run = make_run(inputs=["a"], candidates=["model:sim-a"])
+    def test_it_refuses_get_and_anonymous_users(self, member_client, member_user, models):
+        run = make_run(inputs=["a"], candidates=["model:sim-a"], user=member_user)
         assert member_client.get(reverse("compare:cancel", args=[run.pk])).status_code == 405
         assert Client().post(reverse("compare:cancel", args=[run.pk])).status_code == 302
         run.refresh_from_db()
@@ -288,6 +302,12 @@ class TestCancel:
 
 
 class TestExport:
+    def test_csv_cells_cannot_be_read_as_spreadsheet_formulas(self, member_client, models):
+        run = finished_run(models)
+        CompareCell.objects.filter(run=run).update(output='=HYPERLINK("http://evil")')
+        body = member_client.get(reverse("compare:export", args=[run.pk, "csv"])).content.decode()
+        assert "'=HYPERLINK" in body and ',"=HYPERLINK' not in body
+
     def test_csv_has_one_row_per_cell(self, member_client, models):
         run = finished_run(models)
         response = member_client.get(reverse("compare:export", args=[run.pk, "csv"]))
