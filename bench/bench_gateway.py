@@ -185,6 +185,29 @@ key, raw = api_key_create(name="bench", rpm=10_000_000, tpm=1_000_000_000, budge
 print(raw)
 """
 
+# --stub-engine: the same server with the engine's acomplete answering at once (no provider
+# call, no record): what the gateway layer itself (front, auth, validation, limits, response)
+# sustains. A diagnostic, not the product's figure.
+STUB_SERVER = """
+import os, sys
+sys.path.insert(0, {root!r})
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orchestrator_site.settings")
+import django
+django.setup()
+from decimal import Decimal
+import routing.orchestrator as orchestrator
+from routing.engine.types import Result, Usage
+
+async def acomplete(messages, **kwargs):
+    return Result(text="Echo", model={model!r}, trace_id=kwargs["trace_id"], usage=Usage(5, 1),
+                  cost_usd=Decimal("0.000007"))
+
+orchestrator.acomplete = acomplete
+import uvicorn
+uvicorn.run("orchestrator_site.asgi:application", host="127.0.0.1", port={port}, log_level="warning",
+            access_log=False, lifespan="off")
+"""
+
 COUNT = """
 import django, os, sys
 sys.path.insert(0, {root!r})
@@ -263,6 +286,7 @@ def main(argv: list[str]) -> None:
     quick = "--quick" in argv
     sqlite = "--sqlite" in argv
     profile = "--profile" in argv
+    stub = "--stub-engine" in argv
     workers = next((int(a.split("=", 1)[1]) for a in argv if a.startswith("--workers=")), 1)
     n1 = 500 if quick else 3000
     n32 = 2000 if quick else 15000
@@ -309,6 +333,8 @@ def main(argv: list[str]) -> None:
         ]  # fmt: skip
         if workers > 1:
             cmd += ["--workers", str(workers)]
+        if stub:
+            cmd = [PY, "-c", STUB_SERVER.format(root=str(ROOT), model=MODEL, port=gw_port)]
         gateway = subprocess.Popen(cmd, env=env, cwd=ROOT)
         procs.append(gateway)
         _wait_port(gw_port)
@@ -320,7 +346,8 @@ def main(argv: list[str]) -> None:
         direct = (fake_port, "/v1/chat/completions", body, {"Authorization": "Bearer sk-bench"})
         through = (gw_port, "/v1/chat/completions", body, auth)
 
-        print(f"backend: {backend}; gateway workers: {workers}; fake provider: {fake_url}")
+        mode = " (engine stubbed: the gateway layer alone)" if stub else ""
+        print(f"backend: {backend}; gateway workers: {workers}; fake provider: {fake_url}{mode}")
         _run_load(*direct, 1, warm)
         _run_load(*through, 4, warm)
         rss_start = _rss_mb(gateway.pid)
@@ -362,16 +389,17 @@ def main(argv: list[str]) -> None:
         # Records are written in the background (buffered): wait until they are all in.
         expected = sent_through + warm
         count = -1
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + (0 if stub else 30)
         while time.monotonic() < deadline:
             count = int(_python(COUNT.format(root=str(ROOT)), env))
             if count >= expected:
                 break
             time.sleep(0.5)
         lost = expected - count
-        print(
-            f"\nrecords: {count} CallRecords for {expected} successful gateway calls (lost: {max(lost, 0)})"
-        )
+        if not stub:
+            print(
+                f"\nrecords: {count} CallRecords for {expected} successful gateway calls (lost: {max(lost, 0)})"
+            )
         print("RSS MB per server process: start " + ", ".join(f"{r:.0f}" for r in rss_start)
               + "; end " + ", ".join(f"{r:.0f}" for r in rss_end))  # fmt: skip
         d1, g1 = results[1]
