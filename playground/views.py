@@ -295,6 +295,8 @@ def arena_vote(request: HtmxHttpRequest, run_id: int) -> HttpResponse:
         message = "You already voted on this round."
     elif winner not in Winner.values:
         message = "Pick A, B, tie or both bad."
+    elif not all(c.finished for c in columns):
+        message = "Wait until both answers have finished, then vote."
     else:
         message = ""
         services.vote_create(

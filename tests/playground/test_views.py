@@ -428,3 +428,26 @@ def test_the_history_names_arena_models_only_after_the_vote(member_client, membe
     )
     body = member_client.get(reverse("playground:history")).content.decode()
     assert "sim-alpha" in body and "sim-beta" in body and "Tie" in body
+
+
+def test_the_page_lists_many_models_with_a_fixed_number_of_queries(
+    member_client, django_assert_max_num_queries
+):
+    for i in range(12):
+        sim_model(f"m{i}", capabilities=["code", "chat"])
+    keyless_model("gpt-keyless")
+    FallbackChainFactory(name="main", models=[sim_model("c1"), sim_model("c2")])
+    TaskRouteFactory(task_type="review")
+    with django_assert_max_num_queries(8):
+        response = member_client.get(reverse("playground:index"))
+    assert response.content.decode().count('name="models"') == 15
+
+
+def test_a_vote_before_both_answers_finish_is_refused(member_client, member_user):
+    run = _arena_run(member_user)
+    PlaygroundColumn.objects.filter(run=run, position=1).update(status=ColumnStatus.STREAMING)
+    response = member_client.post(reverse("playground:vote", args=[run.pk]), {"winner": "a"}, **HTMX)
+    assert (
+        response.status_code == 400 and "Wait until both answers have finished" in response.content.decode()
+    )
+    assert not Vote.objects.exists()
