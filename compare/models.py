@@ -126,6 +126,7 @@ class CompareCell(models.Model):
     claimed_at = models.DateTimeField(null=True, blank=True)
     claims = models.PositiveIntegerField(default=0, help_text="How many times a worker claimed the cell.")
     retries = models.PositiveIntegerField(default=0, help_text="Retries after transient errors.")
+    worker = models.CharField(max_length=200, blank=True, default="", help_text="Who claimed it last.")
     reserved_usd = models.DecimalField(max_digits=16, decimal_places=10, default=Decimal("0"))
     output = models.TextField(blank=True, default="")
     model_name = models.CharField(max_length=100, blank=True, default="", help_text="Who answered.")

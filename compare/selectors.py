@@ -127,6 +127,8 @@ def _cell_dict(cell: CompareCell | None) -> dict[str, Any] | None:
         "error": cell.error,
         "trace_id": cell.trace_id,
         "call_record_id": cell.call_record_id,
+        "worker": cell.worker,
+        "claims": cell.claims,
     }
 
 

@@ -30,7 +30,7 @@ _CELL_LIMIT, _CELL_HARD_LIMIT, _ = cells.time_limits()
 )
 def cell_execute(self, cell_id: int) -> str:
     try:
-        outcome = cells.cell_run(cell_id=cell_id)
+        outcome = cells.cell_run(cell_id=cell_id, worker=self.request.hostname or "")
     except SoftTimeLimitExceeded:
         cells.cell_fail(cell_id=cell_id, reason=f"timed out after {_CELL_LIMIT:g} s")
         return "failed"

@@ -226,7 +226,7 @@ def _finish(cell: CompareCell, claims: int, **fields: Any) -> bool:
     )
 
 
-def cell_run(*, cell_id: int) -> CellOutcome:
+def cell_run(*, cell_id: int, worker: str = "") -> CellOutcome:
     """Run one cell if it is still waiting; see the module docstring for the guarantees."""
     cell = CompareCell.objects.select_related("run", "prompt", "candidate").filter(pk=cell_id).first()
     if cell is None:
@@ -254,7 +254,7 @@ def cell_run(*, cell_id: int) -> CellOutcome:
     try:
         claimable = Q(status=CellStatus.PENDING) | Q(status=CellStatus.RUNNING, claimed_at__lt=now - lease)
         claimed = CompareCell.objects.filter(claimable, pk=cell.pk).update(
-            status=CellStatus.RUNNING, claimed_at=now, claims=F("claims") + 1
+            status=CellStatus.RUNNING, claimed_at=now, claims=F("claims") + 1, worker=worker[:200]
         )
         if not claimed:
             return CellOutcome("gone", detail="claimed by another worker")

@@ -304,3 +304,15 @@ def test_a_drill_runs_as_a_task_on_a_real_worker(workers, seed_default_chain, st
     assert drill.status == "done", drill.error or workers.logs()
     assert drill.report["served_by"] == {"claude-3.5-sonnet": 6}
     assert Drill.objects.get().success_rate == 1.0
+
+
+def test_two_workers_share_one_run(workers):
+    simulated_model("w-shared", provider="w-7", latency_ms_mean=150, latency_ms_jitter=0)
+    workers.start(concurrency=2)
+    workers.start(concurrency=2)
+    run = make_run(inputs=[f"prompt {i}" for i in range(16)], candidates=["model:w-shared"])
+    wait_for(lambda: run_state(run) != RunStatus.RUNNING, timeout=60, what="the run to finish")
+    assert run.status == RunStatus.DONE, workers.logs()
+    names = set(CompareCell.objects.filter(run=run).values_list("worker", flat=True))
+    assert len(names) == 2 and all(name.startswith(("w0-", "w1-")) for name in names)
+    billed_once(run)
