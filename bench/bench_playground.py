@@ -191,14 +191,26 @@ async def _ttft(
                 first = (time.perf_counter() - t0) * 1000
         return first if first is not None else (time.perf_counter() - t0) * 1000
 
-    times: dict[str, list[float]] = {"sdk": [], "playground": []}
+    times: dict[str, list[float]] = {"sdk": [], "playground": [], "floor": []}
     async with httpx.AsyncClient(cookies={"sessionid": session}, timeout=30) as http:
+
+        async def floor() -> float:
+            # The web stack alone: a logged-in page view that does nothing (session, user, middleware).
+            t0 = time.perf_counter()
+            response = await http.get(f"{base}/playground/route-prompt/", headers={"HX-Request": "true"})
+            assert response.status_code == 200, response.status_code
+            return (time.perf_counter() - t0) * 1000
+
         for i, run_id in enumerate(run_ids):
-            pair = [("sdk", sdk), ("playground", None)]
-            if i % 2:
-                pair.reverse()
-            for name, fn in pair:
-                value = await fn() if fn is not None else (await _playground_stream(http, base, run_id))[0]
+            order = ["sdk", "playground", "floor"]
+            order = order[i % 3 :] + order[: i % 3]
+            for name in order:
+                if name == "sdk":
+                    value = await sdk()
+                elif name == "floor":
+                    value = await floor()
+                else:
+                    value = (await _playground_stream(http, base, run_id))[0]
                 if i >= warmup:
                     times[name].append(value)
     await raw.close()
@@ -265,6 +277,10 @@ def main(argv: list[str]) -> None:
     )
     print(
         f"  {'playground SSE (uvicorn + Django + engine)':44}{_pct(p, 0.5):>9.2f}{_pct(p, 0.9):>9.2f}{statistics.fmean(p):>9.2f}"
+    )
+    f = times["floor"]
+    print(
+        f"  {'(web stack floor: a no-op logged-in htmx GET)':44}{_pct(f, 0.5):>9.2f}{_pct(f, 0.9):>9.2f}{statistics.fmean(f):>9.2f}"
     )
     print(
         f"  added: p50 {_pct(p, 0.5) - _pct(s, 0.5):+.2f} ms, p90 {_pct(p, 0.9) - _pct(s, 0.9):+.2f} ms; "
