@@ -592,6 +592,15 @@
     }
   });
 
+  // A new send clears the previous send's inline error.
+  document.addEventListener("htmx:beforeRequest", function (e) {
+    var form = e.detail.elt && e.detail.elt.closest && e.detail.elt.closest("form[data-pg-form]");
+    if (form && e.detail.elt === form) {
+      var errors = form.querySelector("#pg-errors");
+      if (errors) errors.textContent = "";
+    }
+  });
+
   // Leaving the page closes every stream (the server cancels the upstream calls).
   window.addEventListener("pagehide", function () {
     openStreams.forEach(function (set) { set.forEach(function (s) { s.close(); }); });

@@ -88,6 +88,10 @@ def test_bad_input_shows_an_inline_message_and_sends_nothing(live_url, page):
     assert "Pick at least one model." in page.inner_text("#pg-errors")
     assert page.input_value("#id_prompt") == "Nobody picked"
     assert not PlaygroundRun.objects.exists()
+    page.check("input[name=models][value='sim-alpha']")  # fixed: the message goes away
+    page.keyboard.press("Control+Enter")
+    page.wait_for_function(ALL_FINISHED, timeout=10_000)
+    assert page.inner_text("#pg-errors").strip() == ""
 
 
 def test_html_in_answers_is_shown_as_text_and_runs_nothing(live_url, page):
