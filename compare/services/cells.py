@@ -21,7 +21,7 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
-from django.db.models import F, Q, Sum
+from django.db.models import F, Max, Q, Sum
 from django.utils import timezone
 
 from compare.assertions import check_local, judge_messages, judge_verdict, spec_from_dict
@@ -374,4 +374,33 @@ def cells_sweep() -> int:
     )
     for cell_id, queue in stale:
         tasks_send(cell_execute, [[cell_id]], queue=queue or queue_name("cells"))
-    return len(stale)
+    return len(stale) + _requeue_stalled_runs()
+
+
+STALLED_AFTER_S = 180  # above the longest backoff (60 s) and slot wait between claims
+
+
+def _requeue_stalled_runs() -> int:
+    """Re-queue the waiting cells of runs where nothing has happened for a while: their
+    messages were lost (the filesystem broker of `make run` forgets what a stopped worker had
+    taken; retries waiting in a worker's memory die with it). A duplicate message is harmless:
+    the cell is claimed by state."""
+    from compare.tasks import cell_execute
+
+    quiet_since = timezone.now() - timedelta(seconds=STALLED_AFTER_S)
+    stalled = (
+        CompareRun.objects.filter(status=RunStatus.RUNNING, created_at__lt=quiet_since)
+        .annotate(last_claim=Max("cells__claimed_at"), last_finish=Max("cells__finished_at"))
+        .filter(Q(last_claim__isnull=True) | Q(last_claim__lt=quiet_since))
+        .filter(Q(last_finish__isnull=True) | Q(last_finish__lt=quiet_since))
+    )
+    requeued = 0
+    for run in stalled:
+        ids = list(
+            CompareCell.objects.filter(run=run, status=CellStatus.PENDING).values_list("id", flat=True)
+        )
+        if ids:
+            logger.warning("compare run %s stalled: re-queueing its %d waiting cells", run.pk, len(ids))
+            tasks_send(cell_execute, [[i] for i in ids], queue=run.queue or queue_name("cells"))
+            requeued += len(ids)
+    return requeued

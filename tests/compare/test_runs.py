@@ -337,3 +337,17 @@ def test_the_sweep_closes_orphaned_cells_of_a_stopped_run_and_frees_their_reserv
     run.refresh_from_db()
     assert orphan.status == CellStatus.CANCELLED and "worker was lost" in orphan.error
     assert run.reserved_usd == 0 and run.status == RunStatus.CANCELLED
+
+
+def test_the_sweep_requeues_the_waiting_cells_of_a_stalled_run(request, two_models, fake_provider):
+    stalled = make_run(inputs=["a", "b"], candidates=["model:fp-a"])  # queued, messages lost
+    busy = make_run(inputs=["c"], candidates=["model:fp-a"])
+    long_ago = timezone.now() - timezone.timedelta(seconds=cell_service.STALLED_AFTER_S + 1)
+    CompareRun.objects.filter(pk__in=[stalled.pk, busy.pk]).update(created_at=long_ago)
+    CompareCell.objects.filter(run=busy).update(status=CellStatus.RUNNING, claimed_at=timezone.now())
+    request.getfixturevalue("eager_celery")
+    assert cell_service.cells_sweep() == 2
+    stalled.refresh_from_db()
+    assert stalled.status == RunStatus.DONE
+    assert CompareCell.objects.get(run=busy).status == CellStatus.RUNNING
+    assert len(fake_provider.history) == 2
