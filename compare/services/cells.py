@@ -211,11 +211,20 @@ def _reserve(cell: CompareCell, amount: Decimal) -> bool:
     return True
 
 
-def _settle(cell: CompareCell, reserved: Decimal, spent: Decimal) -> None:
+def _settle(cell: CompareCell, reserved: Decimal, total: Decimal | None = None) -> None:
+    """Give back `reserved` and, when `total` (the cell's cost so far, from its records) is
+    given, add what is new since the last settlement to the run's spend: a cell that ran
+    several times (retries, a dead worker) has each call counted once."""
+    delta = Decimal("0")
+    cell_fields: dict[str, Any] = {"reserved_usd": Decimal("0")}
+    if total is not None:
+        delta = total - (cell.cost_usd or Decimal("0"))
+        cell.cost_usd = total
+        cell_fields["cost_usd"] = total
     CompareRun.objects.filter(pk=cell.run_id).update(
-        reserved_usd=F("reserved_usd") - reserved, spent_usd=F("spent_usd") + spent
+        reserved_usd=F("reserved_usd") - reserved, spent_usd=F("spent_usd") + delta
     )
-    CompareCell.objects.filter(pk=cell.pk).update(reserved_usd=Decimal("0"))
+    CompareCell.objects.filter(pk=cell.pk).update(**cell_fields)
 
 
 def _finish(cell: CompareCell, claims: int, **fields: Any) -> bool:
@@ -259,10 +268,10 @@ def cell_run(*, cell_id: int, worker: str = "") -> CellOutcome:
         if not claimed:
             return CellOutcome("gone", detail="claimed by another worker")
         stale_reservation = cell.reserved_usd
-        cell.refresh_from_db(fields=["claims", "reserved_usd", "retries"])
+        cell.refresh_from_db(fields=["claims", "reserved_usd", "retries", "cost_usd"])
         if stale_reservation:
             # A dead worker's claim: give back what it had reserved against the cap.
-            _settle(cell, stale_reservation, Decimal("0"))
+            _settle(cell, stale_reservation)
         return _run_claimed(cell)
     finally:
         slot_release(slot)

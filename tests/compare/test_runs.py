@@ -351,3 +351,29 @@ def test_the_sweep_requeues_the_waiting_cells_of_a_stalled_run(request, two_mode
     assert stalled.status == RunStatus.DONE
     assert CompareCell.objects.get(run=busy).status == CellStatus.RUNNING
     assert len(fake_provider.history) == 2
+
+
+def test_a_cell_that_ran_twice_counts_each_call_once_in_the_runs_spend(
+    eager_celery, django_capture_on_commit_callbacks, two_models, fake_provider, settings, monkeypatch
+):
+    # A failed first try that still cost something (a stream cut after some tokens, say),
+    # then a retry that succeeds: the run's spend is the sum of the trace's records.
+    settings.ORCHESTRATOR = {**settings.ORCHESTRATOR, "RETRY_MAX": 0, "BREAKER_FAILURES": 100}
+    fake_provider.script("fp-a", Reply.server_error(), Reply.ok("fine"))
+    eager_celery.conf.task_eager_propagates = False
+    real_trace_cost = cell_service._trace_cost
+    calls = {"n": 0}
+
+    def trace_cost_with_a_paid_failure(*traces):
+        calls["n"] += 1
+        return real_trace_cost(*traces) + Decimal("0.5")  # the failed attempt cost $0.50
+
+    monkeypatch.setattr(cell_service, "_trace_cost", trace_cost_with_a_paid_failure)
+    with django_capture_on_commit_callbacks(execute=True):
+        run = make_run(inputs=["x"], candidates=["model:fp-a"])
+    run.refresh_from_db()
+    cell = CompareCell.objects.get(run=run)
+    ok_cost = CallRecord.objects.get(trace_id=cell.trace_id, status="ok").cost_usd
+    assert cell.status == CellStatus.DONE and cell.retries == 1 and calls["n"] == 2
+    assert cell.cost_usd == ok_cost + Decimal("0.5")
+    assert run.spent_usd == cell.cost_usd  # not 0.5 + (0.5 + ok_cost)
