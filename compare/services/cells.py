@@ -331,16 +331,24 @@ def _run_claimed(cell: CompareCell) -> CellOutcome:
 
 def _failed(cell: CompareCell, claims: int, exc: Exception, spent: Decimal) -> CellOutcome:
     message = getattr(exc, "message", "") or str(exc) or type(exc).__name__
+    # The trace page of the last attempt shows every attempt of the cell.
+    last = CallRecord.objects.filter(trace_id=cell.trace_id).order_by("-created_at", "-id").first()
+    record_id = last.pk if last is not None else None
     if _is_transient(exc) and cell.retries < int(settings.COMPARE_CELL_MAX_RETRIES):
         # Hand the cell back and retry the task later; the trace stays the same.
         given_back = CompareCell.objects.filter(pk=cell.pk, status=CellStatus.RUNNING, claims=claims).update(
-            status=CellStatus.PENDING, retries=F("retries") + 1, error=f"retrying: {message}"[:2000]
+            status=CellStatus.PENDING,
+            retries=F("retries") + 1,
+            error=f"retrying: {message}"[:2000],
+            call_record_id=record_id,
         )
         if given_back:
             return CellOutcome("retry", retry_in=retry_backoff_s(cell.retries), detail=message)
     if not isinstance(exc, OrchestratorError | ProviderError):
         logger.exception("compare cell %s failed unexpectedly", cell.pk, exc_info=exc)
-    _finish(cell, claims, status=CellStatus.FAILED, error=message[:2000], cost_usd=spent)
+    _finish(
+        cell, claims, status=CellStatus.FAILED, error=message[:2000], cost_usd=spent, call_record_id=record_id
+    )
     run_finish_if_complete(run_id=cell.run_id)
     return CellOutcome("failed", detail=message)
 

@@ -167,6 +167,7 @@ def test_a_permanent_error_fails_the_cell_without_retrying(db, two_models, fake_
     assert cell_service.cell_run(cell_id=cell.pk).status == "failed"
     cell.refresh_from_db()
     assert cell.status == CellStatus.FAILED and cell.retries == 0 and cell.error
+    assert cell.call_record_id == CallRecord.objects.get(trace_id=cell.trace_id).pk
     assert len(fake_provider.requests_for("fp-a")) == 1
 
 
