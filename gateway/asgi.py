@@ -17,7 +17,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from gateway import chat
+from gateway import chat, listing
 from gateway.errors import GatewayError
 
 log = logging.getLogger("gateway")
@@ -28,6 +28,7 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 PATHS = ("/v1/chat/completions", "/v1/models", "/v1/chat/completions/", "/v1/models/")
+MODEL_PREFIX = "/v1/models/"
 
 
 class _Disconnected(Exception):
@@ -36,7 +37,9 @@ class _Disconnected(Exception):
 
 def gateway_front(app: ASGIApp) -> ASGIApp:
     async def application(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] not in PATHS:
+        if scope["type"] != "http" or (
+            scope["path"] not in PATHS and not scope["path"].startswith(MODEL_PREFIX)
+        ):
             await app(scope, receive, send)
             return
         try:
@@ -84,7 +87,11 @@ async def _handle(scope: Scope, receive: Receive) -> chat.GatewayResponse:
     if path == "/v1/models":
         if method != "GET":
             return chat.method_not_allowed("GET")
-        return await chat.models_list(authorization=authorization)
+        return await listing.models_list(authorization=authorization)
+    if path.startswith(MODEL_PREFIX):
+        if method != "GET":
+            return chat.method_not_allowed("GET")
+        return await listing.model_retrieve(model_id=path[len(MODEL_PREFIX) :], authorization=authorization)
     if method != "POST":
         return chat.method_not_allowed("POST")
     limit = chat.max_body_bytes()

@@ -355,40 +355,6 @@ async def _close(events: AsyncIterator[StreamEvent]) -> None:
             log.exception("gateway: closing an engine stream failed")
 
 
-# -- GET /v1/models ----------------------------------------------------------------------
-
-
-def _targets() -> list[tuple[str, str, int]]:
-    from gateway.db import connections_refresh
-    from routing.models import FallbackChain, ModelConfig, TaskRoute
-
-    connections_refresh()
-    out: list[tuple[str, str, int]] = []
-    for name, provider, created in ModelConfig.objects.filter(enabled=True).values_list(
-        "name", "provider__name", "created_at"
-    ):
-        out.append((name, provider, int(created.timestamp())))
-    for task_type, created in TaskRoute.objects.filter(enabled=True).values_list("task_type", "created_at"):
-        out.append((f"route:{task_type}", "orchestrator", int(created.timestamp())))
-    for name, created in FallbackChain.objects.values_list("name", "created_at"):
-        out.append((f"chain:{name}", "orchestrator", int(created.timestamp())))
-    return out
-
-
-async def models_list(*, authorization: str | None) -> GatewayResponse:
-    try:
-        info = await authenticate(authorization)
-    except GatewayError as exc:
-        return error_response(exc)
-    targets = await sync_to_async(_targets)()
-    data = [
-        {"id": name, "object": "model", "created": created, "owned_by": owner}
-        for name, owner, created in targets
-        if info.allows(name)
-    ]
-    return GatewayResponse(200, {}, json.dumps({"object": "list", "data": data}).encode())
-
-
 def method_not_allowed(allowed: str) -> GatewayResponse:
     exc = GatewayError(405, f"Method not allowed; use {allowed}.", code="method_not_allowed")
     return GatewayResponse(405, {"allow": allowed}, exc.body())

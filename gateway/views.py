@@ -11,7 +11,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from gateway import chat
+from gateway import chat, listing
 
 
 def _to_django(resp: chat.GatewayResponse) -> HttpResponseBase:
@@ -49,4 +49,14 @@ async def chat_completions(request: HttpRequest) -> HttpResponseBase:
 async def models(request: HttpRequest) -> HttpResponseBase:
     if request.method != "GET":
         return _to_django(chat.method_not_allowed("GET"))
-    return _to_django(await chat.models_list(authorization=request.headers.get("authorization")))
+    return _to_django(await listing.models_list(authorization=request.headers.get("authorization")))
+
+
+@csrf_exempt
+@login_not_required
+async def model(request: HttpRequest, model_id: str) -> HttpResponseBase:
+    if request.method != "GET":
+        return _to_django(chat.method_not_allowed("GET"))
+    return _to_django(
+        await listing.model_retrieve(model_id=model_id, authorization=request.headers.get("authorization"))
+    )

@@ -308,3 +308,12 @@ def test_a_stream_cut_after_the_first_token_ends_with_an_error_event(live_url, m
         list(stream)
     (record,) = records(api_key=key[0])
     assert record.status == "error"
+
+
+def test_a_model_route_or_chain_can_be_retrieved_by_id(live_url, models, key):
+    TaskRouteFactory(task_type="summarize", model=models[0])
+    client = client_for(live_url, key[1])
+    assert client.models.retrieve("alpha").owned_by == "fake-openai"
+    assert client.models.retrieve("route:summarize").id == "route:summarize"
+    with pytest.raises(openai.NotFoundError):
+        client.models.retrieve("chain:nope")

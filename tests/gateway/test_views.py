@@ -194,3 +194,11 @@ def test_a_bearer_request_reads_the_database_once_per_key_then_not_at_all(
     with django_assert_num_queries(0):  # cached: nothing until the cache interval passes
         for _ in range(5):
             assert post(client, GOOD, raw).status_code == 403
+
+
+def test_a_model_outside_the_allow_list_cannot_be_retrieved(client, make_key):
+    ModelConfigFactory(name="fast-model")
+    _, raw = make_key("narrow", allowed=["route:*"])
+    assert client.get("/v1/models/fast-model", **bearer(raw)).status_code == 404
+    _, open_raw = make_key("open")
+    assert client.get("/v1/models/fast-model", **bearer(open_raw)).json()["id"] == "fast-model"
