@@ -317,3 +317,28 @@ def test_a_model_route_or_chain_can_be_retrieved_by_id(live_url, models, key):
     assert client.models.retrieve("route:summarize").id == "route:summarize"
     with pytest.raises(openai.NotFoundError):
         client.models.retrieve("chain:nope")
+
+
+def test_a_chain_whose_every_step_times_out_is_504(live_url, models, key, fake_provider, settings):
+    from routing.models import ChainStep
+
+    settings.ORCHESTRATOR = {**settings.ORCHESTRATOR, "RETRY_MAX": 0}
+    chain = FallbackChainFactory(name="slow", models=list(models))
+    ChainStep.objects.filter(chain=chain).update(timeout_s=0.3)
+    fake_provider.script("alpha", Reply.hang(5))
+    fake_provider.script("beta", Reply.hang(5))
+    with pytest.raises(openai.APIStatusError) as error:
+        client_for(live_url, key[1]).chat.completions.create(model="chain:slow", messages=HELLO)
+    assert error.value.status_code == 504
+    assert {a["status"] for a in error.value.body["attempts"]} == {"timeout"}
+
+
+def test_a_model_whose_provider_key_is_missing_is_503(live_url, key, fake_provider, monkeypatch):
+    monkeypatch.delenv("ORCH_TEST_MISSING_KEY", raising=False)
+    fake_provider.model(
+        "keyless", provider=fake_provider.provider(name="nokey", api_key_env="ORCH_TEST_MISSING_KEY")
+    )
+    with pytest.raises(openai.APIStatusError) as error:
+        client_for(live_url, key[1]).chat.completions.create(model="keyless", messages=HELLO)
+    assert error.value.status_code == 503
+    assert "ORCH_TEST_MISSING_KEY" in error.value.message
