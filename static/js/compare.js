@@ -24,6 +24,16 @@
     rows[rows.length - 1].after(copy);
     syncRow(copy);
   });
+  // Our forms answer bad input with 400 and a fragment saying what to fix: show it
+  // (htmx does not swap 4xx responses by default).
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var elt = event.detail.elt;
+    var ours = elt && elt.closest && elt.closest("#cmp-form, #drill-form, .cmp-vote");
+    if (ours && event.detail.xhr && event.detail.xhr.status === 400) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
   document.addEventListener("DOMContentLoaded", function () { init(document); });
   document.addEventListener("htmx:afterSwap", function (event) { init(event.target); });
 })();

@@ -29,6 +29,15 @@ def test_a_run_is_estimated_launched_followed_and_voted_on_in_the_browser(live_u
     assert "for 4 cells" in estimate.inner_text()
     assert CompareRun.objects.count() == 0
 
+    # Bad input is explained in place and nothing is launched.
+    page.locator("select[name=assertion_kind]").first.select_option("regex")
+    page.locator("input[name=assertion_value]").first.fill("(unclosed")
+    page.click("text=Launch run")
+    error = page.wait_for_selector(".cmp-errors")
+    assert "the regex '(unclosed' does not compile" in error.inner_text()
+    assert CompareRun.objects.count() == 0
+    page.locator("select[name=assertion_kind]").first.select_option("")
+
     page.click("text=Launch run")
     page.wait_for_url(f"{live_url}/compare/runs/*/")
     assert "0 / 4 cells" in page.inner_text("#cmp-progress")
