@@ -25,7 +25,7 @@ log = logging.getLogger("gateway")
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+ASGIApp = Callable[[Scope, Any, Any], Awaitable[None]]
 
 PATHS = ("/v1/chat/completions", "/v1/models", "/v1/chat/completions/", "/v1/models/")
 MODEL_PREFIX = "/v1/models/"
