@@ -1,0 +1,99 @@
+"""The lean ASGI front, driven in-process with hand-made ASGI messages."""
+
+import json
+
+import pytest
+from asgiref.sync import async_to_sync
+
+from gateway.asgi import gateway_front
+
+pytestmark = pytest.mark.django_db
+
+
+async def _inner(scope, receive, send):
+    await send({"type": "http.response.start", "status": 299, "headers": []})
+    await send({"type": "http.response.body", "body": b"django"})
+
+
+def call(path: str, *, method: str = "POST", headers=(), chunks=(b"",), disconnect: bool = False):
+    app = gateway_front(_inner)
+    scope = {
+        "type": "http",
+        "path": path,
+        "method": method,
+        "headers": [(k.encode(), v.encode()) for k, v in headers],
+    }
+    incoming = [
+        {"type": "http.request", "body": c, "more_body": i < len(chunks) - 1} for i, c in enumerate(chunks)
+    ]
+    if disconnect:
+        incoming = incoming[:1] + [{"type": "http.disconnect"}]
+        incoming[0]["more_body"] = True
+    reads = []
+    sent = []
+
+    async def receive():
+        reads.append(1)
+        return incoming.pop(0) if incoming else {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    async_to_sync(app)(scope, receive, send)
+    return sent, len(reads)
+
+
+def status_and_body(sent):
+    status = sent[0]["status"] if sent else None
+    body = b"".join(m.get("body", b"") for m in sent[1:])
+    return status, body
+
+
+def test_other_paths_go_to_django():
+    sent, _ = call("/admin/", method="GET")
+    assert status_and_body(sent) == (299, b"django")
+
+
+def test_a_declared_oversized_body_is_refused_without_reading_it(api_key, settings):
+    settings.ORCHESTRATOR = {**settings.ORCHESTRATOR, "GATEWAY_MAX_BODY_BYTES": 100}
+    sent, reads = call(
+        "/v1/chat/completions",
+        headers=[("content-length", "5000"), ("authorization", f"Bearer {api_key[1]}")],
+    )
+    status, body = status_and_body(sent)
+    assert (status, reads) == (413, 0)
+    assert json.loads(body)["error"]["code"] == "request_too_large"
+
+
+def test_a_chunked_body_over_the_limit_is_refused_as_it_arrives(api_key, settings):
+    settings.ORCHESTRATOR = {**settings.ORCHESTRATOR, "GATEWAY_MAX_BODY_BYTES": 100}
+    sent, reads = call(
+        "/v1/chat/completions", headers=[("authorization", f"Bearer {api_key[1]}")], chunks=[b"x" * 60] * 10
+    )
+    assert status_and_body(sent)[0] == 413
+    assert reads == 2  # stopped at the chunk that crossed the limit
+
+
+def test_a_client_that_leaves_while_sending_gets_no_answer(api_key):
+    sent, _ = call(
+        "/v1/chat/completions", headers=[("authorization", f"Bearer {api_key[1]}")], disconnect=True
+    )
+    assert sent == []
+
+
+def test_a_body_in_several_chunks_is_joined(api_key):
+    body = json.dumps({"model": "m", "messages": [{"role": "user", "content": "x"}], "n": 5}).encode()
+    sent, _ = call(
+        "/v1/chat/completions",
+        headers=[("authorization", f"Bearer {api_key[1]}")],
+        chunks=[body[:10], body[10:30], body[30:]],
+    )
+    status, payload = status_and_body(sent)
+    assert status == 400 and json.loads(payload)["error"]["param"] == "n"
+
+
+def test_wrong_methods_and_trailing_slashes(api_key):
+    auth = [("authorization", f"Bearer {api_key[1]}")]
+    assert status_and_body(call("/v1/chat/completions", method="GET", headers=auth)[0])[0] == 405
+    assert status_and_body(call("/v1/models/", method="GET", headers=auth)[0])[0] == 200
+    assert status_and_body(call("/v1/models", method="DELETE", headers=auth)[0])[0] == 405
