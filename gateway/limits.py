@@ -87,7 +87,10 @@ def _cache() -> BaseCache:
         if isinstance(backend, RedisCache):
             location = settings.CACHES["default"]["LOCATION"]
             servers = location if isinstance(location, list | tuple) else str(location).split(",")
-            _redis_url = servers[0].strip()
+            url = servers[0].strip()
+            # redis:// and rediss:// get the pipelined client; anything else (unix sockets…)
+            # goes through Django's cache API, which handles every form Django accepts.
+            _redis_url = url if url.startswith(("redis://", "rediss://")) else None
         else:
             _redis_url = None
         _backend = backend
