@@ -1,0 +1,68 @@
+"""The pipelined asyncio Redis client, against the real Redis (skipped without REDIS_URL)."""
+
+import os
+import uuid
+
+import pytest
+from asgiref.sync import async_to_sync
+
+from gateway.resp import AsyncRedis, RedisReplyError
+
+REDIS_URL = os.environ.get("REDIS_URL", "")
+pytestmark = pytest.mark.skipif(not REDIS_URL.startswith("redis://"), reason="needs REDIS_URL")
+
+
+def test_it_pipelines_commands_and_returns_replies_in_order():
+    key = f"test:resp:{uuid.uuid4().hex}"
+
+    async def run():
+        client = AsyncRedis(REDIS_URL)
+        try:
+            return await client.pipeline(
+                [
+                    ("INCR", key),
+                    ("INCRBY", key, 41),
+                    ("GET", key),
+                    ("SET", key, 0, "NX"),
+                    ("DEL", key),
+                    ("GET", key),
+                ]
+            )
+        finally:
+            await client.close()
+
+    assert async_to_sync(run)() == [1, 42, b"42", None, 1, None]
+
+
+def test_an_error_reply_raises_and_the_connection_keeps_working():
+    key = f"test:resp:{uuid.uuid4().hex}"
+
+    async def run():
+        client = AsyncRedis(REDIS_URL)
+        try:
+            await client.pipeline([("SET", key, "text")])
+            with pytest.raises(RedisReplyError):
+                await client.pipeline([("INCR", key)])
+            return await client.pipeline([("DEL", key)])
+        finally:
+            await client.close()
+
+    assert async_to_sync(run)() == [1]
+
+
+def test_it_reconnects_after_the_connection_drops():
+    async def run():
+        client = AsyncRedis(REDIS_URL)
+        try:
+            await client.pipeline([("PING",)])
+            assert client._writer is not None
+            client._writer.transport.abort()  # the server went away
+            for _ in range(3):
+                try:
+                    return await client.pipeline([("PING",)])
+                except (ConnectionError, OSError):
+                    continue
+        finally:
+            await client.close()
+
+    assert async_to_sync(run)() == ["PONG"]
