@@ -12,7 +12,7 @@ import logging
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 
-from compare.services import cells, drills
+from compare.services import cells, drills, sweep
 
 logger = logging.getLogger(__name__)
 
@@ -59,4 +59,4 @@ def drill_execute(self, drill_id: int) -> str:
 @shared_task(name="compare.tasks.cells_sweep", acks_late=True, soft_time_limit=60, time_limit=90)
 def cells_sweep() -> int:
     """Periodic (beat): requeue cells whose worker died while they ran."""
-    return cells.cells_sweep()
+    return sweep.cells_sweep()

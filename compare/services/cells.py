@@ -21,12 +21,11 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
-from django.db.models import F, Max, Q, Sum
+from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 from compare.assertions import check_local, judge_messages, judge_verdict, spec_from_dict
 from compare.models import CandidateKind, CellStatus, CompareCell, CompareRun, RunStatus
-from compare.services.queueing import queue_name, tasks_send
 from compare.services.runs import cell_estimate, run_finish_if_complete, run_stop
 from compare.slots import slot_acquire, slot_release
 from metrics.models import CallRecord, CallStatus
@@ -250,7 +249,7 @@ def cell_run(*, cell_id: int, worker: str = "") -> CellOutcome:
                 status=CellStatus.CANCELLED, error=f"run {cell.run.status}", finished_at=now
             )
         elif cell.claimed_at and cell.claimed_at + lease <= now:
-            _abandon(cell, reason=f"its worker was lost; run {cell.run.status}")
+            cell_abandon(cell, reason=f"its worker was lost; run {cell.run.status}")
         return CellOutcome("gone", detail=f"run {cell.run.status}")
     if cell.status == CellStatus.RUNNING and cell.claimed_at and cell.claimed_at + lease > now:
         # Another worker holds it, or a dead worker's claim has not lapsed yet: look again later.
@@ -363,61 +362,10 @@ def cell_fail(*, cell_id: int, reason: str) -> None:
         run_finish_if_complete(run_id=run_id)
 
 
-def _abandon(cell: CompareCell, *, reason: str) -> None:
+def cell_abandon(cell: CompareCell, *, reason: str) -> None:
     """Close a cell whose worker died after its run stopped, giving back its reservation."""
     closed = CompareCell.objects.filter(pk=cell.pk, status=CellStatus.RUNNING, claims=cell.claims).update(
         status=CellStatus.CANCELLED, error=reason, finished_at=timezone.now()
     )
     if closed and cell.reserved_usd:
         _settle(cell, cell.reserved_usd, _trace_cost(cell.trace_id))
-
-
-def cells_sweep() -> int:
-    """Hand cells whose claim lapsed (their worker died) back to the queue, or close them when
-    their run has stopped. Returns how many cells were re-queued."""
-    from compare.tasks import cell_execute
-
-    cutoff = timezone.now() - timedelta(seconds=lease_s())
-    for cell in (
-        CompareCell.objects.select_related("run")
-        .filter(status=CellStatus.RUNNING, claimed_at__lt=cutoff)
-        .exclude(run__status=RunStatus.RUNNING)
-    ):
-        _abandon(cell, reason=f"its worker was lost; run {cell.run.status}")
-    stale = list(
-        CompareCell.objects.filter(
-            status=CellStatus.RUNNING, claimed_at__lt=cutoff, run__status=RunStatus.RUNNING
-        ).values_list("id", "run__queue")
-    )
-    for cell_id, queue in stale:
-        tasks_send(cell_execute, [[cell_id]], queue=queue or queue_name("cells"))
-    return len(stale) + _requeue_stalled_runs()
-
-
-STALLED_AFTER_S = 180  # above the longest backoff (60 s) and slot wait between claims
-
-
-def _requeue_stalled_runs() -> int:
-    """Re-queue the waiting cells of runs where nothing has happened for a while: their
-    messages were lost (the filesystem broker of `make run` forgets what a stopped worker had
-    taken; retries waiting in a worker's memory die with it). A duplicate message is harmless:
-    the cell is claimed by state."""
-    from compare.tasks import cell_execute
-
-    quiet_since = timezone.now() - timedelta(seconds=STALLED_AFTER_S)
-    stalled = (
-        CompareRun.objects.filter(status=RunStatus.RUNNING, created_at__lt=quiet_since)
-        .annotate(last_claim=Max("cells__claimed_at"), last_finish=Max("cells__finished_at"))
-        .filter(Q(last_claim__isnull=True) | Q(last_claim__lt=quiet_since))
-        .filter(Q(last_finish__isnull=True) | Q(last_finish__lt=quiet_since))
-    )
-    requeued = 0
-    for run in stalled:
-        ids = list(
-            CompareCell.objects.filter(run=run, status=CellStatus.PENDING).values_list("id", flat=True)
-        )
-        if ids:
-            logger.warning("compare run %s stalled: re-queueing its %d waiting cells", run.pk, len(ids))
-            tasks_send(cell_execute, [[i] for i in ids], queue=run.queue or queue_name("cells"))
-            requeued += len(ids)
-    return requeued

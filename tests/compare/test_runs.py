@@ -9,6 +9,7 @@ from compare.assertions import AssertionSpec
 from compare.models import CellStatus, CompareCell, CompareRun, RunStatus
 from compare.parsing import PromptRow
 from compare.services import cells as cell_service
+from compare.services import sweep
 from compare.services.queueing import QueueUnavailable
 from compare.services.runs import CompareInputError, candidates_parse, run_cancel, run_estimate
 from compare.tasks import cell_execute
@@ -281,7 +282,7 @@ def test_the_sweep_requeues_cells_whose_worker_died(request, two_models, fake_pr
     long_ago = timezone.now() - timezone.timedelta(seconds=cell_service.lease_s() + 1)
     CompareCell.objects.filter(pk=stale.pk).update(status=CellStatus.RUNNING, claimed_at=long_ago)
     CompareCell.objects.filter(pk=fresh.pk).update(status=CellStatus.RUNNING, claimed_at=timezone.now())
-    assert cell_service.cells_sweep() == 1
+    assert sweep.cells_sweep() == 1
     stale.refresh_from_db()
     fresh.refresh_from_db()
     assert stale.status == CellStatus.DONE and stale.claims == 1
@@ -333,7 +334,7 @@ def test_the_sweep_closes_orphaned_cells_of_a_stopped_run_and_frees_their_reserv
     )
     CompareRun.objects.filter(pk=run.pk).update(reserved_usd=Decimal("0.01"))
     run_cancel(run=run)
-    assert cell_service.cells_sweep() == 0
+    assert sweep.cells_sweep() == 0
     orphan.refresh_from_db()
     run.refresh_from_db()
     assert orphan.status == CellStatus.CANCELLED and "worker was lost" in orphan.error
@@ -343,11 +344,11 @@ def test_the_sweep_closes_orphaned_cells_of_a_stopped_run_and_frees_their_reserv
 def test_the_sweep_requeues_the_waiting_cells_of_a_stalled_run(request, two_models, fake_provider):
     stalled = make_run(inputs=["a", "b"], candidates=["model:fp-a"])  # queued, messages lost
     busy = make_run(inputs=["c"], candidates=["model:fp-a"])
-    long_ago = timezone.now() - timezone.timedelta(seconds=cell_service.STALLED_AFTER_S + 1)
+    long_ago = timezone.now() - timezone.timedelta(seconds=sweep.STALLED_AFTER_S + 1)
     CompareRun.objects.filter(pk__in=[stalled.pk, busy.pk]).update(created_at=long_ago)
     CompareCell.objects.filter(run=busy).update(status=CellStatus.RUNNING, claimed_at=timezone.now())
     request.getfixturevalue("eager_celery")
-    assert cell_service.cells_sweep() == 2
+    assert sweep.cells_sweep() == 2
     stalled.refresh_from_db()
     assert stalled.status == RunStatus.DONE
     assert CompareCell.objects.get(run=busy).status == CellStatus.RUNNING
