@@ -247,6 +247,13 @@ class TestRunPage:
 
 
 class TestProgress:
+    def test_the_polled_fragment_costs_a_few_queries_whatever_the_run_size(
+        self, member_client, models, django_assert_max_num_queries
+    ):
+        run = make_run(inputs=[f"q{i}" for i in range(40)], candidates=["model:sim-a", "model:sim-b"])
+        with django_assert_max_num_queries(5):
+            member_client.get(reverse("compare:progress", args=[run.pk]), **HTMX)
+
     def test_it_polls_while_running_and_stops_when_done(self, member_client, models):
         run = make_run(inputs=["a", "b"], candidates=["model:sim-a"])
         body = member_client.get(reverse("compare:progress", args=[run.pk]), **HTMX).content.decode()
