@@ -15,6 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import redis
 from django.db import connection
 from django.urls import reverse
 
@@ -117,8 +118,6 @@ class Workers:
 @pytest.fixture
 def workers(settings, tmp_path):
     """Workers on queues no other test run uses; the test process sends to the same ones."""
-    import redis
-
     from orchestrator_site.celery import app
 
     prefix = f"t{os.getpid()}-{uuid.uuid4().hex[:6]}-"
@@ -216,7 +215,7 @@ def test_cancel_stops_a_run_on_a_real_worker(workers):
     ).exists()
     # Messages still queued for cancelled cells are consumed without calling anything.
     wait_for(
-        lambda: not __import__("redis").Redis.from_url(REDIS_URL).llen(f"{workers.prefix}cells"),
+        lambda: not redis.Redis.from_url(REDIS_URL).llen(f"{workers.prefix}cells"),
         timeout=30,
         what="the queue to drain",
     )
