@@ -338,3 +338,17 @@ def test_a_missing_call_is_a_404(member_client):
 def test_call_detail_rejects_post(member_client):
     record = CallRecordFactory()
     assert member_client.post(f"/calls/{record.pk}/").status_code == 405
+
+
+def test_csv_cells_cannot_become_spreadsheet_formulas(member_client, config, now):
+    CallRecordFactory(task_type="=HYPERLINK(1)", created_at=now - timedelta(hours=1))
+    rollup_run()
+    body = member_client.get("/dashboard/?export=route").content.decode()
+    assert "'=HYPERLINK(1)" in body
+
+
+def test_call_detail_query_count_is_pinned(member_client, now, django_assert_max_num_queries):
+    record = CallRecordFactory(trace_id="t", created_at=now)
+    CallRecordFactory.create_batch(5, trace_id="t", created_at=now)
+    with django_assert_max_num_queries(5):
+        assert member_client.get(f"/calls/{record.pk}/").status_code == 200
