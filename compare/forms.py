@@ -105,6 +105,7 @@ class DrillForm(forms.Form):
     stream = forms.BooleanField(
         required=False, help_text="Stream the answers (needed for stream cuts to bite)."
     )
+    baseline = forms.BooleanField(required=False, help_text="First send the same requests without faults.")
 
 
 def drill_input_parse(form: DrillForm, data: Any) -> tuple[dict[str, Any] | None, list[str]]:
@@ -138,6 +139,7 @@ def drill_input_parse(form: DrillForm, data: Any) -> tuple[dict[str, Any] | None
             "concurrency": form.cleaned_data["concurrency"],
             "prompt": form.cleaned_data["prompt"] or "",
             "stream": form.cleaned_data["stream"],
+            "baseline": form.cleaned_data["baseline"],
         },
         [],
     )

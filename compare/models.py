@@ -180,6 +180,9 @@ class Drill(models.Model):
     concurrency = models.PositiveIntegerField(default=4)
     prompt = models.TextField()
     stream = models.BooleanField(default=False)
+    baseline = models.BooleanField(
+        default=False, help_text="First send the same requests without faults, to compare latency."
+    )
     status = models.CharField(max_length=16, choices=DrillStatus.choices, default=DrillStatus.PENDING)
     # Filled when done: figures, per-request paths, breaker openings (compare.services.drills).
     report = models.JSONField(default=dict, blank=True)

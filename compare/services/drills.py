@@ -118,6 +118,7 @@ def drill_create(
     concurrency: int = 4,
     prompt: str = "",
     stream: bool = False,
+    baseline: bool = False,
     origin: str = "web",
 ) -> Drill:
     planned = drill_target_models(target_kind=target_kind, target=target)
@@ -143,6 +144,7 @@ def drill_create(
         concurrency=concurrency,
         prompt=prompt.strip() or DEFAULT_PROMPT,
         stream=stream,
+        baseline=baseline,
     )
 
 
@@ -240,7 +242,7 @@ async def _one_request(drill: Drill, index: int) -> dict[str, Any]:
     }
 
 
-async def _arun(drill: Drill) -> list[dict[str, Any]]:
+async def _arun(drill: Drill, *, faulted: bool = True) -> list[dict[str, Any]]:
     from routing import orchestrator
     from routing.engine.faults import FaultSpec, inject_faults
 
@@ -251,7 +253,7 @@ async def _arun(drill: Drill) -> list[dict[str, Any]]:
         async with semaphore:
             return await _one_request(drill, index)
 
-    with inject_faults(specs):
+    with inject_faults(specs if faulted else {}):
         outcomes = await asyncio.gather(*(bounded(i) for i in range(drill.requests)))
     await orchestrator.arecords_flush()
     return list(outcomes)
@@ -322,6 +324,23 @@ def drill_report(drill: Drill, outcomes: list[dict[str, Any]], before: dict, aft
     }
 
 
+def _difference(a: float | None, b: float | None) -> float | None:
+    return a - b if a is not None and b is not None else None
+
+
+def baseline_report(baseline: list[dict[str, Any]], outcomes: list[dict[str, Any]]) -> dict[str, Any]:
+    """The same requests without faults, and how much slower the drilled ones were."""
+    base = _figures([o["latency_ms"] for o in baseline if o["ok"]])
+    drilled = _figures([o["latency_ms"] for o in outcomes if o["ok"]])
+    return {
+        "requests": len(baseline),
+        "ok": sum(1 for o in baseline if o["ok"]),
+        "latency_ms": base,
+        "added_ms": {k: _difference(drilled[k], base[k]) for k in ("mean", "p50", "p95")},
+        "trace_ids": [o["trace_id"] for o in baseline],
+    }
+
+
 def drill_run(*, drill_id: int) -> Drill | None:
     """Claim a queued drill (or one whose worker died) and run it; the report is saved on it."""
     now = timezone.now()
@@ -331,8 +350,10 @@ def drill_run(*, drill_id: int) -> Drill | None:
     if not Drill.objects.filter(claimable, pk=drill_id).update(status=DrillStatus.RUNNING, started_at=now):
         return Drill.objects.filter(pk=drill_id).first()
     drill = Drill.objects.get(pk=drill_id)
-    before = _breaker_states()
     try:
+        # The baseline goes first, while every circuit is as the drill found it.
+        baseline = async_to_sync(_arun)(drill, faulted=False) if drill.baseline else None
+        before = _breaker_states()
         outcomes = async_to_sync(_arun)(drill)
     except Exception as exc:
         logger.exception("drill %s failed", drill_id)
@@ -340,6 +361,8 @@ def drill_run(*, drill_id: int) -> Drill | None:
         drill.refresh_from_db()
         return drill
     report = drill_report(drill, outcomes, before, _breaker_states())
+    if baseline is not None:
+        report["baseline"] = baseline_report(baseline, outcomes)
     Drill.objects.filter(pk=drill_id).update(
         status=DrillStatus.DONE,
         report=report,

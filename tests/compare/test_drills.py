@@ -220,3 +220,32 @@ def test_faulting_a_model_outside_the_chain_is_refused(seed_default_chain):
             faults=[FaultInput("outsider", "server_error", 1.0)],
             requests=2,
         )
+
+
+def test_a_baseline_run_measures_what_the_faults_added(seed_default_chain):
+    drill = run_drill(
+        target_kind="chain",
+        target="default",
+        faults=[FaultInput("gpt-4o", "timeout", 1.0)],
+        requests=4,
+        concurrency=2,
+        baseline=True,
+    )
+    base = drill.report["baseline"]
+    assert base["requests"] == 4 and base["ok"] == 4
+    # Without faults gpt-4o answers; with them, claude does.
+    baseline_served = set(
+        CallRecord.objects.filter(trace_id__in=base["trace_ids"], status="ok").values_list(
+            "model_name", flat=True
+        )
+    )
+    assert baseline_served == {"gpt-4o"}
+    assert drill.report["served_by"] == {"claude-3.5-sonnet": 4}
+    drilled_p50 = drill.report["latency_ms"]["p50"]
+    assert base["added_ms"]["p50"] == drilled_p50 - base["latency_ms"]["p50"]
+
+    out = StringIO()
+    call_command(
+        "drill", "--chain", "default", "--fail", "gpt-4o:timeout", "--requests", "2", "--baseline", stdout=out
+    )
+    assert "Without faults: p50" in out.getvalue()

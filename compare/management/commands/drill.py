@@ -40,6 +40,11 @@ class Command(BaseCommand):
         parser.add_argument("--prompt", default=DEFAULT_PROMPT)
         parser.add_argument("--stream", action="store_true", help="Stream answers (stream cuts need it).")
         parser.add_argument(
+            "--baseline",
+            action="store_true",
+            help="First send the same requests without faults (doubles calls).",
+        )
+        parser.add_argument(
             "--min-success", type=float, default=1.0, help="Exit 1 below this success rate (0-1, default 1)."
         )
         parser.add_argument("--json", action="store_true", help="Print the report as JSON.")
@@ -58,6 +63,7 @@ class Command(BaseCommand):
                 concurrency=options["concurrency"],
                 prompt=options["prompt"],
                 stream=options["stream"],
+                baseline=options["baseline"],
                 origin="cli",
             )
         except DrillInputError as exc:
@@ -88,6 +94,12 @@ class Command(BaseCommand):
             w(f"Latency: p50 {lat['p50']:.0f} ms, p95 {lat['p95']:.0f} ms")
         if added["mean"] is not None:
             w(f"Added latency: mean {added['mean']:.0f} ms, p95 {added['p95']:.0f} ms")
+        base = report.get("baseline")
+        if base and base["latency_ms"]["p50"] is not None and base["added_ms"]["p50"] is not None:
+            w(
+                f"Without faults: p50 {base['latency_ms']['p50']:.0f} ms; the drill added "
+                f"{base['added_ms']['p50']:+.0f} ms at p50, {base['added_ms']['p95']:+.0f} ms at p95"
+            )
         opened = report["breakers"]["opened"]
         w("Breakers opened: " + (", ".join(o["model"] for o in opened) or "none"))
         skipped = report.get("never_tried", {})
