@@ -71,6 +71,14 @@ def estimate(request: HtmxHttpRequest) -> HttpResponse:
     context = {"estimate": result, "errors": errors, "parsed": parsed}
     if request.htmx:
         return render(request, "compare/index.html#estimate", context)
+    if parsed is not None and request.FILES.get("prompts_file"):
+        # A re-rendered page cannot keep the upload: carry its rows in the text box instead.
+        data = request.POST.copy()
+        data["prompts_format"] = "jsonl"
+        data["prompts_text"] = "\n".join(
+            json.dumps({k: v for k, v in vars(row).items() if v}, ensure_ascii=False) for row in parsed.rows
+        )
+        form = RunForm(data)
     full = _index_context(form, errors, result)
     full["parsed"] = parsed
     return render(request, "compare/index.html", full, status=200 if parsed else 400)

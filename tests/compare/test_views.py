@@ -479,3 +479,15 @@ class TestDrillPages:
         drill = Drill.objects.create(target_kind="chain", target="default", faults=[], requests=3, prompt="p")
         body = staff_client.get(reverse("compare:drill", args=[drill.pk]), **HTMX).content.decode()
         assert 'hx-trigger="every 2s"' in body and "<html" not in body
+
+
+def test_an_estimate_without_htmx_keeps_the_uploaded_rows_in_the_text_box(member_client, models):
+    upload = SimpleUploadedFile("set.csv", b"input,expected\nWhat is 2+2?,4\n")
+    response = member_client.post(
+        reverse("compare:estimate"),
+        {"prompts_format": "lines", "max_tokens": "8", "candidates": ["model:sim-a"], "prompts_file": upload},
+    )
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "{&quot;input&quot;: &quot;What is 2+2?&quot;, &quot;expected&quot;: &quot;4&quot;}" in body
+    assert '<option value="jsonl" selected>' in body
