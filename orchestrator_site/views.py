@@ -2,11 +2,21 @@ from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
-from routing.selectors import models_with_status
+from routing.selectors import chains_overview, models_with_status, routes_overview
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "home.html", {"models": models_with_status()})
+    """The overview: what is configured and where to go next."""
+    return render(
+        request,
+        "home.html",
+        {
+            "models": models_with_status(),
+            "routes": routes_overview(),
+            "chains": chains_overview(),
+            "gateway_url": request.build_absolute_uri("/v1"),
+        },
+    )
 
 
 @login_not_required

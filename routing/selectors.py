@@ -5,11 +5,24 @@ from dataclasses import dataclass, field
 
 from django.db.models import QuerySet
 
-from routing.models import ModelConfig, PromptVariant, PromptVersion, TaskRoute
+from routing.models import FallbackChain, ModelConfig, PromptVariant, PromptVersion, TaskRoute
 
 
 def models_with_status() -> QuerySet[ModelConfig]:
     return ModelConfig.objects.select_related("provider").prefetch_related("capabilities").order_by("name")
+
+
+def routes_overview() -> QuerySet[TaskRoute]:
+    """Routes with what they need to be listed: fixed model or capabilities, chain, active prompt."""
+    return (
+        TaskRoute.objects.select_related("model", "fallback_chain", "active_prompt")
+        .prefetch_related("capabilities")
+        .order_by("task_type")
+    )
+
+
+def chains_overview() -> QuerySet[FallbackChain]:
+    return FallbackChain.objects.prefetch_related("steps__model").order_by("name")
 
 
 def route_prompt_for(*, route: TaskRoute, model: ModelConfig | None) -> PromptVersion | None:
