@@ -159,6 +159,8 @@ if not REDIS_URL:
         "data_folder_in": str(_broker_dir / "out"),
         "data_folder_out": str(_broker_dir / "out"),
         "data_folder_processed": str(_broker_dir / "processed"),
+        # Exchange tables too, or kombu writes them to ./control in the working directory.
+        "control_folder": str(_broker_dir / "control"),
         "polling_interval": 0.25,
     }
 else:
