@@ -50,4 +50,6 @@ def pytest_collection_modifyitems(config, items):
     each group): Playwright's sync API leaves an event loop running in the test thread for
     the rest of the session, which would break asyncio.run()/async_to_sync in later tests."""
     items.sort(key=lambda item: "page" in getattr(item, "fixturenames", ()))
+
+
 from tests.fake_provider import fake_provider_fixture  # noqa: E402,F401  (the fake LLM provider server)
