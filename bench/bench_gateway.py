@@ -287,6 +287,9 @@ def main(argv: list[str]) -> None:
     sqlite = "--sqlite" in argv
     profile = "--profile" in argv
     stub = "--stub-engine" in argv
+    # --profile-out=PATH keeps py-spy's collapsed stacks (implies --profile).
+    profile_out = next((a.split("=", 1)[1] for a in argv if a.startswith("--profile-out=")), "")
+    profile = profile or bool(profile_out)
     workers = next((int(a.split("=", 1)[1]) for a in argv if a.startswith("--workers=")), 1)
     n1 = 500 if quick else 3000
     n32 = 2000 if quick else 15000
@@ -371,6 +374,8 @@ def main(argv: list[str]) -> None:
             if profile and concurrency == 32 and spy:
                 prof.wait()
                 _print_profile(Path(f"{var_dir}/gateway.txt"))
+                if profile_out:
+                    shutil.copy(f"{var_dir}/gateway.txt", profile_out)
 
         rss_end = _rss_mb(gateway.pid)
         print()

@@ -161,13 +161,20 @@ def map_exception(exc: BaseException, *, timeout_s: float | None = None) -> Prov
         return _map_status(exc, status)
     name = type(exc).__name__
     module = type(exc).__module__.split(".")[0]
+    root = _aiohttp_root(exc)
+    if root is not None:
+        # The SDKs' aiohttp transport maps every aiohttp connection error (a reset, a server
+        # that closed the connection) to an httpx2 *timeout*; its root cause says what it was.
+        if isinstance(root, TimeoutError):
+            return TransientError(f"No answer within the {_seconds(timeout_s)} timeout.", timeout=True)
+        return TransientError(f"Connection to the provider failed: {type(root).__name__}: {root}"[:340])
     if name == "APIError" and module in {"openai", "anthropic"}:
         # An error event inside a stream that had started with HTTP 200.
         return _map_status(exc, 0)
     if "Timeout" in name:
         # openai/anthropic APITimeoutError, httpx2.TimeoutException and friends.
         return TransientError(f"No answer within the {_seconds(timeout_s)} timeout.", timeout=True)
-    if name == "APIConnectionError" or module in {"httpx2", "httpx", "httpcore", "h11"}:
+    if name == "APIConnectionError" or module in {"httpx2", "httpx", "httpcore", "httpcore2", "h11"}:
         return TransientError(f"Connection to the provider failed: {_describe(exc)}")
     if isinstance(exc, ConnectionError | OSError):
         return TransientError(f"Connection to the provider failed: {_describe(exc)}")
@@ -177,6 +184,18 @@ def map_exception(exc: BaseException, *, timeout_s: float | None = None) -> Prov
     # the engine moves on, and log it with its traceback to make it findable.
     logger.warning("Unexpected exception from a provider client", exc_info=exc)
     return TransientError(f"Unexpected provider failure ({name}): {_describe(exc)}")
+
+
+def _aiohttp_root(exc: BaseException) -> BaseException | None:
+    """The aiohttp exception behind `exc` (through its causes), if there is one."""
+    seen = 0
+    current: BaseException | None = exc
+    while current is not None and seen < 8:
+        if type(current).__module__.startswith("aiohttp"):
+            return current
+        current = current.__cause__ or current.__context__
+        seen += 1
+    return None
 
 
 def _map_status(exc: BaseException, status: int) -> ProviderError:

@@ -1,0 +1,97 @@
+"""The HTTP layer under the SDK clients (aiohttp by default, httpx2 on request) and the
+OpenAI JSON reader the non-streamed path uses."""
+
+from __future__ import annotations
+
+import pytest
+
+from routing.engine.types import Usage
+from routing.errors import ModelPermanentError, TransientError
+from routing.providers import openai_style
+from routing.providers.openai_style import completion_from_openai_json
+from routing.providers.registry import client_for
+from tests.fake_provider import Reply
+from tests.routing.providers.conftest import complete, complete_error, request, run
+
+KINDS = ["openai", "anthropic"]
+
+
+@pytest.fixture
+def httpx_layer(settings, monkeypatch):
+    settings.ORCHESTRATOR = {**settings.ORCHESTRATOR, "PROVIDER_HTTP": "httpx"}
+    monkeypatch.setattr(openai_style, "_http_kind", None)
+    yield
+    monkeypatch.setattr(openai_style, "_http_kind", None)
+
+
+def _transport_name(spec) -> str:
+    async def go() -> str:
+        return type(client_for(spec).sdk_client._client._transport).__name__
+
+    return run(go())
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_sdk_clients_use_the_aiohttp_transport_by_default(fake_provider, kind):
+    assert _transport_name(fake_provider.spec(kind)) == "AiohttpTransport"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_httpx_layer_can_be_chosen_in_settings(fake_provider, httpx_layer, kind):
+    assert _transport_name(fake_provider.spec(kind)) == "AsyncHTTPTransport"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_httpx_layer_completes_and_maps_a_reset_the_same_way(fake_provider, httpx_layer, kind):
+    fake_provider.script("m1", Reply.ok("Paris.", input_tokens=7, output_tokens=1), Reply.reset())
+
+    completion = complete(fake_provider.spec(kind), request("m1"))
+    error = complete_error(fake_provider.spec(kind), request("m1"))
+
+    assert completion.text == "Paris."
+    assert completion.usage == Usage(input_tokens=7, output_tokens=1)
+    assert type(error) is TransientError
+    assert not error.timeout
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_hang_is_a_timeout_on_the_aiohttp_layer(fake_provider, kind):
+    fake_provider.script("m1", Reply.hang())
+
+    error = complete_error(fake_provider.spec(kind), request("m1", timeout_s=0.3))
+
+    assert type(error) is TransientError
+    assert error.timeout
+
+
+def test_the_reader_takes_text_finish_reason_and_usage_with_cached_tokens():
+    body = (
+        b'{"choices":[{"index":0,"message":{"role":"assistant","content":"Hi"},"finish_reason":"stop"}],'
+        b'"usage":{"prompt_tokens":9,"completion_tokens":1,"prompt_tokens_details":{"cached_tokens":4}}}'
+    )
+
+    completion = completion_from_openai_json(body)
+
+    assert (completion.text, completion.finish_reason) == ("Hi", "stop")
+    assert completion.usage == Usage(input_tokens=9, output_tokens=1, cached_tokens=4)
+
+
+def test_the_reader_reads_a_tool_call_answer_as_empty_text():
+    body = b'{"choices":[{"message":{"content":null,"tool_calls":[]},"finish_reason":"tool_calls"}]}'
+
+    completion = completion_from_openai_json(body)
+
+    assert (completion.text, completion.finish_reason, completion.usage) == ("", "tool_calls", Usage())
+
+
+@pytest.mark.parametrize("body", [b"<html>busy</html>", b"[1, 2]", b'"text"', b"{}", b'{"choices": []}'])
+def test_an_unreadable_or_empty_answer_is_transient(body):
+    with pytest.raises(TransientError):
+        completion_from_openai_json(body)
+
+
+def test_a_content_filtered_answer_is_model_permanent():
+    body = b'{"choices":[{"message":{"content":""},"finish_reason":"content_filter"}]}'
+
+    with pytest.raises(ModelPermanentError):
+        completion_from_openai_json(body)
