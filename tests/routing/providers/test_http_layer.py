@@ -3,6 +3,8 @@ OpenAI JSON reader the non-streamed path uses."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from routing.engine.types import Usage
@@ -26,7 +28,8 @@ def httpx_layer(settings, monkeypatch):
 
 def _transport_name(spec) -> str:
     async def go() -> str:
-        return type(client_for(spec).sdk_client._client._transport).__name__
+        client: Any = client_for(spec)
+        return type(client.sdk_client._client._transport).__name__
 
     return run(go())
 
