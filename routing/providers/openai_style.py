@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import ssl
 import threading
 from collections.abc import AsyncGenerator
@@ -161,6 +162,7 @@ class OpenAIStyleClient:
         self.sdk_client = sdk_client
         self._create = sdk_client.chat.completions.create
         self._post = sdk_client.post
+        memoize_urls(sdk_client)
         self._timeout_cap = (options.timeout_s if options else None) or float("inf")
         self._max_tokens_param = max_tokens_param
         self._stream_options = {"include_usage": True} if include_usage else None
@@ -180,9 +182,9 @@ class OpenAIStyleClient:
     async def complete(self, request: ProviderRequest) -> Completion:
         params = self._params(request)
         timeout = params.pop("timeout")
-        response = await self._post(
-            CHAT_PATH, body=params, cast_to=httpx2.Response, options={"timeout": timeout}
-        )
+        # Our own idempotency key: the SDK would draw a uuid4 (an os.urandom call) per request.
+        options = {"timeout": timeout, "idempotency_key": idempotency_key_new()}
+        response = await self._post(CHAT_PATH, body=params, cast_to=httpx2.Response, options=options)
         return completion_from_openai_json(response.content)
 
     async def stream(self, request: ProviderRequest) -> AsyncGenerator[str | StreamEnd, None]:
@@ -216,6 +218,40 @@ class OpenAIStyleClient:
 
     async def aclose(self) -> None:
         await self.sdk_client.close()
+
+
+_keys = random.Random(os.urandom(32))
+os.register_at_fork(after_in_child=lambda: _keys.seed(os.urandom(32)))
+
+
+def idempotency_key_new() -> str:
+    """A random per-request key, the same shape as the SDK's own (which it sends on every
+    POST); drawn from a generator seeded once from the OS, and again in a forked child."""
+    return f"stainless-python-retry-{_keys.getrandbits(128):032x}"
+
+
+MEMO_URLS = 64
+
+
+def memoize_urls(sdk_client: Any) -> None:
+    """Cache the SDK client's path → absolute URL step (`_prepare_url`), which parses URLs
+    with httpx2's pure-Python parser on every request (~0.1 ms). The result depends only on
+    the path and the client's fixed base URL (Azure: and its fixed deployment), and httpx2
+    URLs are immutable, so one parse per path is enough. Skipped if the SDK changes shape."""
+    prepare = getattr(sdk_client, "_prepare_url", None)
+    if prepare is None or not callable(prepare):
+        return
+    cache: dict[str, Any] = {}
+
+    def prepare_url(url: str) -> Any:
+        hit = cache.get(url)
+        if hit is None:
+            hit = prepare(url)
+            if len(cache) < MEMO_URLS:
+                cache[url] = hit
+        return hit
+
+    sdk_client._prepare_url = prepare_url
 
 
 def usage_from_openai(usage: Any) -> Usage:

@@ -5,19 +5,33 @@ consecutive messages of one role are merged, `max_tokens` (required by the API) 
 DEFAULT_MAX_TOKENS, and `temperature` is not sent (the anthropic 2.x SDK's Messages API
 has no such parameter). Usage: `input_tokens` counts every prompt token (uncached + cache reads
 + cache writes, like OpenAI's prompt_tokens); `cached_tokens` the cache reads among them.
+
+Non-streamed calls go through the SDK client's documented low-level `post` with the JSON
+read by us (see `routing.providers.openai_style`): the SDK's param transform and model
+building cost more than the rest of the call against a nearby server.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncGenerator
 from typing import Any
 
 import anthropic
+import httpx2
 
 from routing.engine.types import Usage
 from routing.errors import ModelPermanentError, RequestInvalidError, TransientError
 from routing.providers.base import Completion, ProviderRequest, ProviderSpec, StreamEnd
-from routing.providers.openai_style import api_key_for, network_options, sdk_client_kwargs
+from routing.providers.openai_style import (
+    api_key_for,
+    idempotency_key_new,
+    memoize_urls,
+    network_options,
+    sdk_client_kwargs,
+)
+
+MESSAGES_PATH = "/v1/messages"
 
 DEFAULT_MAX_TOKENS = 1024
 
@@ -46,6 +60,8 @@ class AnthropicClient:
     def __init__(self, sdk_client: anthropic.AsyncAnthropic, *, timeout_cap: float | None = None) -> None:
         self.sdk_client = sdk_client
         self._create: Any = sdk_client.messages.create
+        self._post: Any = sdk_client.post
+        memoize_urls(sdk_client)
         self._timeout_cap = timeout_cap or float("inf")
 
     def _params(self, request: ProviderRequest) -> dict[str, Any]:
@@ -61,12 +77,10 @@ class AnthropicClient:
         return params
 
     async def complete(self, request: ProviderRequest) -> Completion:
-        message = await self._create(**self._params(request))
-        text = "".join(block.text for block in message.content or () if block.type == "text")
-        finish_reason = STOP_REASONS.get(message.stop_reason or "", message.stop_reason)
-        if finish_reason == "content_filter":
-            raise ModelPermanentError("The model refused to answer (stop_reason: refusal).")
-        return Completion(text=text, finish_reason=finish_reason, usage=usage_from_anthropic(message.usage))
+        params = self._params(request)
+        options = {"timeout": params.pop("timeout"), "idempotency_key": idempotency_key_new()}
+        response = await self._post(MESSAGES_PATH, body=params, cast_to=httpx2.Response, options=options)
+        return completion_from_anthropic_json(response.content)
 
     async def stream(self, request: ProviderRequest) -> AsyncGenerator[str | StreamEnd, None]:
         params = self._params(request)
@@ -122,6 +136,47 @@ def _merge_input_counts(counts: dict[str, int], usage: Any) -> None:
         value = getattr(usage, name, None)
         if value is not None:
             counts[name] = value
+
+
+def completion_from_anthropic_json(content: bytes) -> Completion:
+    """An Anthropic Messages body (JSON bytes) → Completion; an unreadable one is transient."""
+    try:
+        data = json.loads(content)
+        blocks = data.get("content")
+    except (ValueError, AttributeError):
+        preview = content[:200].decode("utf-8", "replace")
+        raise TransientError(f"The provider sent an answer we could not read: {preview!r}") from None
+    if not isinstance(blocks, list):
+        raise TransientError("The provider answered with no content.")
+    text = "".join(
+        b["text"]
+        for b in blocks
+        if isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str)
+    )
+    stop_reason = data.get("stop_reason")
+    stop_reason = stop_reason if isinstance(stop_reason, str) else None
+    finish_reason = STOP_REASONS.get(stop_reason or "", stop_reason)
+    if finish_reason == "content_filter":
+        raise ModelPermanentError("The model refused to answer (stop_reason: refusal).")
+    usage = data.get("usage")
+    return Completion(
+        text=text,
+        finish_reason=finish_reason,
+        usage=usage_from_anthropic_dict(usage if isinstance(usage, dict) else {}),
+    )
+
+
+def usage_from_anthropic_dict(usage: dict[str, Any]) -> Usage:
+    def count(name: str) -> int:
+        value = usage.get(name)
+        return value if isinstance(value, int) and value > 0 else 0
+
+    cache_read = count("cache_read_input_tokens")
+    return Usage(
+        input_tokens=count("input_tokens") + cache_read + count("cache_creation_input_tokens"),
+        output_tokens=count("output_tokens"),
+        cached_tokens=cache_read,
+    )
 
 
 def usage_from_anthropic(usage: Any) -> Usage:

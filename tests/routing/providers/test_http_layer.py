@@ -10,6 +10,7 @@ import pytest
 from routing.engine.types import Usage
 from routing.errors import ModelPermanentError, TransientError
 from routing.providers import openai_style
+from routing.providers.anthropic import completion_from_anthropic_json
 from routing.providers.openai_style import completion_from_openai_json
 from routing.providers.registry import client_for
 from tests.fake_provider import Reply
@@ -98,3 +99,27 @@ def test_a_content_filtered_answer_is_model_permanent():
 
     with pytest.raises(ModelPermanentError):
         completion_from_openai_json(body)
+
+
+def test_the_anthropic_reader_joins_text_blocks_and_counts_cache_tokens_as_input():
+    body = (
+        b'{"content":[{"type":"text","text":"Hel"},{"type":"tool_use","id":"t"},{"type":"text","text":"lo"}],'
+        b'"stop_reason":"max_tokens","usage":{"input_tokens":5,"output_tokens":2,'
+        b'"cache_read_input_tokens":3,"cache_creation_input_tokens":1}}'
+    )
+
+    completion = completion_from_anthropic_json(body)
+
+    assert (completion.text, completion.finish_reason) == ("Hello", "length")
+    assert completion.usage == Usage(input_tokens=9, output_tokens=2, cached_tokens=3)
+
+
+@pytest.mark.parametrize("body", [b"<html>busy</html>", b"[]", b"{}", b'{"content": "text"}'])
+def test_an_unreadable_anthropic_answer_is_transient(body):
+    with pytest.raises(TransientError):
+        completion_from_anthropic_json(body)
+
+
+def test_an_anthropic_refusal_is_model_permanent():
+    with pytest.raises(ModelPermanentError):
+        completion_from_anthropic_json(b'{"content":[],"stop_reason":"refusal","usage":{}}')
