@@ -244,6 +244,25 @@ def _rss_mb(pid: int) -> list[float]:
     return out
 
 
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) used so far by the process and its children (workers)."""
+    pids = [pid]
+    try:
+        children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+        pids += [int(p) for p in children]
+    except OSError:
+        pass
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rpartition(")")[2].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
 def _print_profile(path: Path, top: int = 80) -> None:
     """Inclusive share of samples per function, from py-spy's collapsed stacks."""
     if not path.exists():
@@ -368,7 +387,11 @@ def main(argv: list[str]) -> None:
                          "-d", "6", "-r", "200"],
                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                     )  # fmt: skip
+            cpu_before = _cpu_s(gateway.pid), _cpu_s(fake.pid)
             g = _summary(*_run_load(*through, concurrency, total))
+            # CPU per request: far less sensitive than latency to what else the machine runs.
+            g["cpu_ms"] = (_cpu_s(gateway.pid) - cpu_before[0]) * 1000 / max(g["n"], 1)
+            g["fake_cpu_ms"] = (_cpu_s(fake.pid) - cpu_before[1]) * 1000 / max(g["n"], 1)
             sent_through += g["statuses"].get(200, 0)
             results[concurrency] = (d, g)
             if profile and concurrency == 32 and spy:
@@ -390,6 +413,10 @@ def main(argv: list[str]) -> None:
             print(
                 f"c={concurrency:<3} added           {g['p50'] - d['p50']:9.2f}{g['p95'] - d['p95']:9.2f}"
                 f"{g['p99'] - d['p99']:9.2f}   ratio of req/s: {g['rps'] / d['rps']:.2f}x"
+            )
+            print(
+                f"c={concurrency:<3} CPU per gateway request: {g['cpu_ms']:.2f} ms in the gateway process(es), "
+                f"{g['fake_cpu_ms']:.2f} ms in the fake provider"
             )
         # Records are written in the background (buffered): wait until they are all in.
         expected = sent_through + warm
