@@ -118,8 +118,13 @@ def _start(response: chat.GatewayResponse, length: int | None) -> dict[str, Any]
 
 async def _send(response: chat.GatewayResponse, receive: Receive, send: Send) -> None:
     if response.stream is None:
-        await send(_start(response, len(response.body)))
-        await send({"type": "http.response.body", "body": response.body})
+        try:
+            await send(_start(response, len(response.body)))
+            await send({"type": "http.response.body", "body": response.body})
+        finally:
+            # After the body: the client has its answer; the connection's next request waits
+            # for this (the server runs one request per connection at a time).
+            await chat.response_finish(response)
         return
     stream = response.stream
     await send(_start(response, None))

@@ -11,11 +11,12 @@ Order of checks: 413 body size, 401 key, 400 body, 403 key not allowed the targe
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -44,6 +45,19 @@ class GatewayResponse:
     body: bytes = b""
     stream: AsyncIterator[bytes] | None = None
     content_type: str = JSON
+    # Bookkeeping to run once the response has been sent (whoever sends it must await it):
+    # the client does not wait for the spend to reach the counters.
+    after: Callable[[], Awaitable[None]] | None = None
+
+
+async def response_finish(response: GatewayResponse) -> None:
+    """Run the response's `after` work (never raises)."""
+    if response.after is None:
+        return
+    try:
+        await response.after()
+    except Exception:
+        log.exception("gateway: bookkeeping after a response failed")
 
 
 def error_response(exc: GatewayError) -> GatewayResponse:
@@ -203,9 +217,12 @@ async def chat_completions(*, body: bytes, authorization: str | None) -> Gateway
             result = await _complete(req, kwargs)
         except OrchestratorError as exc:
             raise from_orchestrator_error(exc) from None
-        await _account(info, admission, result)
         payload = json.dumps(completion_dict(result, int(time.time()))).encode()
-        return GatewayResponse(200, result_headers(result), payload)
+        # The spend is added to the key's counters right after the response is sent (the
+        # server runs `after` before taking the connection's next request).
+        return GatewayResponse(
+            200, result_headers(result), payload, after=functools.partial(_account, info, admission, result)
+        )
     except GatewayError as exc:
         return error_response(exc)
 

@@ -41,6 +41,7 @@ async def chat_completions(request: HttpRequest) -> HttpResponseBase:
     except RequestDataTooBig:
         return _to_django(chat.error_response(chat.body_too_large(size)))
     resp = await chat.chat_completions(body=body, authorization=request.headers.get("authorization"))
+    await chat.response_finish(resp)  # Django sends after the view returns: account first
     return _to_django(resp)
 
 
