@@ -202,3 +202,13 @@ def test_the_per_model_rollup_matches_the_full_one(grain, now):
         for m in CallRollupByModel.objects.filter(grain=grain)
     }
     assert per_model == {k: list(v) for k, v in full.items()}
+
+
+def test_beat_runs_the_rollup_every_minute_on_the_periodic_queue(settings):
+    entry = next(
+        e for e in settings.CELERY_BEAT_SCHEDULE.values() if e["task"] == "metrics.tasks.rollup_calls"
+    )
+    assert entry["schedule"] == 60.0
+    from orchestrator_site.celery import app
+
+    assert app.amqp.router.route({}, "metrics.tasks.rollup_calls")["queue"].name == "periodic"
