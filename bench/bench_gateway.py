@@ -205,7 +205,7 @@ async def acomplete(messages, **kwargs):
 orchestrator.acomplete = acomplete
 import uvicorn
 uvicorn.run("orchestrator_site.asgi:application", host="127.0.0.1", port={port}, log_level="warning",
-            access_log=False, lifespan="off")
+            access_log=False, lifespan="off", loop="uvloop", http="httptools")
 """
 
 COUNT = """
@@ -352,6 +352,7 @@ def main(argv: list[str]) -> None:
         cmd = [
             PY, "-m", "uvicorn", "orchestrator_site.asgi:application", "--host", "127.0.0.1",
             "--port", str(gw_port), "--no-access-log", "--log-level", "warning", "--lifespan", "off",
+            "--loop", "uvloop", "--http", "httptools",
         ]  # fmt: skip
         if workers > 1:
             cmd += ["--workers", str(workers)]
