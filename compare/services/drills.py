@@ -242,8 +242,15 @@ async def _one_request(drill: Drill, index: int) -> dict[str, Any]:
     }
 
 
+def _breaker_scope(drill: Drill, *, faulted: bool) -> str:
+    """The drill's own circuit-breaker namespace: its failures never open a circuit for
+    live traffic, and live state never skews the drill (each run starts all closed)."""
+    return f"drill-{drill.pk}" if faulted else f"drill-{drill.pk}-baseline"
+
+
 async def _arun(drill: Drill, *, faulted: bool = True) -> list[dict[str, Any]]:
     from routing import orchestrator
+    from routing.engine.breaker import breaker_scope
     from routing.engine.faults import FaultSpec, inject_faults
 
     specs = {f["model"]: FaultSpec(f["kind"], rate=float(f["rate"])) for f in drill.faults}
@@ -253,20 +260,30 @@ async def _arun(drill: Drill, *, faulted: bool = True) -> list[dict[str, Any]]:
         async with semaphore:
             return await _one_request(drill, index)
 
-    with inject_faults(specs if faulted else {}):
+    with breaker_scope(_breaker_scope(drill, faulted=faulted)), inject_faults(specs if faulted else {}):
         outcomes = await asyncio.gather(*(bounded(i) for i in range(drill.requests)))
     await orchestrator.arecords_flush()
     return list(outcomes)
 
 
-def _breaker_states() -> dict[str, dict[str, Any]]:
+def _breaker_states(scope: str) -> dict[str, dict[str, Any]]:
     try:
         from routing.engine.breaker import breaker_states
 
-        return {name: dict(state) for name, state in breaker_states().items()}
+        return {name: dict(state) for name, state in breaker_states(scope=scope).items()}
     except Exception:
         logger.warning("breaker states unavailable", exc_info=True)
         return {}
+
+
+def _breaker_scopes_forget(drill: Drill) -> None:
+    from routing.engine.breaker import breaker_reset
+
+    for faulted in (True, False):
+        try:
+            breaker_reset(scope=_breaker_scope(drill, faulted=faulted))
+        except Exception:
+            logger.warning("could not clear drill %s breaker state", drill.pk, exc_info=True)
 
 
 def _openings(before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
@@ -351,16 +368,18 @@ def drill_run(*, drill_id: int) -> Drill | None:
         return Drill.objects.filter(pk=drill_id).first()
     drill = Drill.objects.get(pk=drill_id)
     try:
-        # The baseline goes first, while every circuit is as the drill found it.
         baseline = async_to_sync(_arun)(drill, faulted=False) if drill.baseline else None
-        before = _breaker_states()
+        scope = _breaker_scope(drill, faulted=True)
+        before = _breaker_states(scope)
         outcomes = async_to_sync(_arun)(drill)
     except Exception as exc:
         logger.exception("drill %s failed", drill_id)
+        _breaker_scopes_forget(drill)
         drill_fail(drill_id=drill_id, reason=f"{type(exc).__name__}: {exc}")
         drill.refresh_from_db()
         return drill
-    report = drill_report(drill, outcomes, before, _breaker_states())
+    report = drill_report(drill, outcomes, before, _breaker_states(scope))
+    _breaker_scopes_forget(drill)
     if baseline is not None:
         report["baseline"] = baseline_report(baseline, outcomes)
     Drill.objects.filter(pk=drill_id).update(

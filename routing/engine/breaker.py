@@ -7,7 +7,10 @@ half_open after the cooldown one caller (cache.add decides which, across process
           probe; success closes the circuit, failure opens it again for another cooldown.
 
 The hot path (a successful call on a closed circuit) reads a short-lived in-process copy of
-the state and writes nothing. Read-modify-write of the failure list is not atomic across
+the state and writes nothing.
+
+`breaker_scope(name)` gives the calls inside it a namespace of their own: a fault drill
+opens circuits only for itself, never for live traffic. Read-modify-write of the failure list is not atomic across
 processes; a lost update only delays opening by one failure.
 """
 
@@ -16,6 +19,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections.abc import Iterator
+from contextvars import ContextVar
 from typing import Any
 
 from django.conf import settings
@@ -39,38 +44,60 @@ def _now() -> float:
 
 
 _memo: dict[str, tuple[float, dict[str, Any] | None]] = {}
+_scope: ContextVar[str] = ContextVar("orchestrator_breaker_scope", default="")
+
+
+@contextlib.contextmanager
+def breaker_scope(name: str) -> Iterator[None]:
+    """Inside the block (and the asyncio tasks it starts) breakers live in namespace `name`."""
+    token = _scope.set(name)
+    try:
+        yield
+    finally:
+        _scope.reset(token)
+
+
+def _key(model: str, scope: str | None = None) -> str:
+    scope = _scope.get() if scope is None else scope
+    return f"orchestrator:breaker@{scope}:{model}" if scope else PREFIX + model
+
+
+def _index_key(scope: str | None = None) -> str:
+    scope = _scope.get() if scope is None else scope
+    return f"{INDEX_KEY}:{scope}" if scope else INDEX_KEY
 
 
 def _read(model: str) -> dict[str, Any] | None:
     try:
-        return cache.get(PREFIX + model)
+        return cache.get(_key(model))
     except Exception:
         logger.warning("breaker state unreadable for %s; treating it as closed", model, exc_info=True)
         return None
 
 
 def _write(model: str, state: dict[str, Any] | None) -> None:
-    _memo.pop(model, None)
+    _memo.pop(_key(model), None)
     try:
         if state is None:
-            cache.delete(PREFIX + model)
+            cache.delete(_key(model))
         else:
-            cache.set(PREFIX + model, state, timeout=None)
-            index = set(cache.get(INDEX_KEY) or ())
+            cache.set(_key(model), state, timeout=None)
+            index = set(cache.get(_index_key()) or ())
             if model not in index:
                 index.add(model)
-                cache.set(INDEX_KEY, sorted(index), timeout=None)
+                cache.set(_index_key(), sorted(index), timeout=None)
     except Exception:
         logger.warning("breaker state unwritable for %s", model, exc_info=True)
 
 
 def _state(model: str) -> dict[str, Any] | None:
     now = time.monotonic()
-    hit = _memo.get(model)
+    key = _key(model)
+    hit = _memo.get(key)
     if hit is not None and now - hit[0] < MEMO_TTL_S:
         return hit[1]
     state = _read(model)
-    _memo[model] = (now, state)
+    _memo[key] = (now, state)
     return state
 
 
@@ -84,7 +111,7 @@ def breaker_is_open(model: str) -> bool:
         return True
     # Cooldown over: exactly one caller (across processes) gets to probe.
     try:
-        won = cache.add(PREFIX + model + ":probe", 1, timeout=max(1, int(cooldown)))
+        won = cache.add(_key(model) + ":probe", 1, timeout=max(1, int(cooldown)))
     except Exception:
         won = True
     if won:
@@ -107,7 +134,7 @@ def breaker_success(model: str) -> None:
         return
     _write(model, {"state": CLOSED, "failures": [], "opened_at": None})
     with contextlib.suppress(Exception):
-        cache.delete(PREFIX + model + ":probe")
+        cache.delete(_key(model) + ":probe")
 
 
 def breaker_failure(model: str) -> None:
@@ -117,7 +144,7 @@ def breaker_failure(model: str) -> None:
         logger.warning("circuit for %s re-opened: its probe failed", model)
         _write(model, {"state": OPEN, "failures": [now], "opened_at": now})
         with contextlib.suppress(Exception):
-            cache.delete(PREFIX + model + ":probe")
+            cache.delete(_key(model) + ":probe")
         return
     if state.get("state") == OPEN:
         return
@@ -130,14 +157,14 @@ def breaker_failure(model: str) -> None:
         _write(model, {"state": CLOSED, "failures": failures, "opened_at": None})
 
 
-def breaker_states() -> dict[str, dict[str, Any]]:
+def breaker_states(*, scope: str = "") -> dict[str, dict[str, Any]]:
     """Every model's breaker state (sync; for dashboards): {name: {state, failures, opened_at}}.
 
     `failures` counts failures inside the window; `opened_at` is a Unix timestamp or None.
-    Models that never failed are absent (read them as closed)."""
+    Models that never failed are absent (read them as closed). `scope`: a drill's namespace."""
     try:
-        names = cache.get(INDEX_KEY) or []
-        raw = cache.get_many([PREFIX + n for n in names])
+        names = cache.get(_index_key(scope)) or []
+        raw = cache.get_many([_key(n, scope) for n in names])
     except Exception:
         logger.warning("breaker states unreadable", exc_info=True)
         return {}
@@ -146,7 +173,7 @@ def breaker_states() -> dict[str, dict[str, Any]]:
     cooldown = _conf("BREAKER_COOLDOWN_S", 30)
     out: dict[str, dict[str, Any]] = {}
     for name in names:
-        state = raw.get(PREFIX + name)
+        state = raw.get(_key(name, scope))
         if not state:
             continue
         kind = state.get("state", CLOSED)
@@ -161,12 +188,17 @@ def breaker_states() -> dict[str, dict[str, Any]]:
     return out
 
 
-def breaker_reset(model: str | None = None) -> None:
-    """Close one circuit (or all): for operators and tests."""
-    names = [model] if model else list(cache.get(INDEX_KEY) or [])
-    for name in names:
-        _write(name, None)
-        cache.delete(PREFIX + name + ":probe")
-    if model is None:
-        cache.delete(INDEX_KEY)
-    _memo.clear()
+def breaker_reset(model: str | None = None, *, scope: str | None = None) -> None:
+    """Close one circuit (or all, in the current or the given scope): for operators and tests."""
+    token = _scope.set(scope) if scope is not None else None
+    try:
+        names = [model] if model else list(cache.get(_index_key()) or [])
+        for name in names:
+            _write(name, None)
+            cache.delete(_key(name) + ":probe")
+        if model is None:
+            cache.delete(_index_key())
+        _memo.clear()
+    finally:
+        if token is not None:
+            _scope.reset(token)

@@ -100,6 +100,23 @@ def test_breaker_openings_are_reported(seed_default_chain, settings):
     assert drill.report["success_rate"] == 1.0
 
 
+def test_a_drill_never_opens_a_circuit_for_live_traffic(seed_default_chain, settings):
+    from routing.engine.breaker import breaker_states
+
+    settings.ORCHESTRATOR = {**settings.ORCHESTRATOR, "BREAKER_FAILURES": 3, "RETRY_MAX": 0}
+    drill = run_drill(
+        target_kind="chain",
+        target="default",
+        faults=[FaultInput("gpt-4o", "server_error", 1.0)],
+        requests=6,
+        concurrency=1,
+    )
+    assert [o["model"] for o in drill.report["breakers"]["opened"]] == ["gpt-4o"]
+    assert breaker_states().get("gpt-4o", {}).get("state", "closed") == "closed"
+    # The drill's own namespace is cleared once its report is saved.
+    assert breaker_states(scope=f"drill-{drill.pk}") == {}
+
+
 @pytest.mark.parametrize(
     "kwargs,message",
     [

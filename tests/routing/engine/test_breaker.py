@@ -125,3 +125,15 @@ def test_selection_skips_a_model_whose_circuit_is_open(fake_provider, clock):
     breaker.breaker_failure("cheap")
 
     assert orchestrator.select_model(["chat"]) == "dear"
+
+
+def test_failures_inside_a_breaker_scope_open_only_that_scopes_circuit(clock):
+    with breaker.breaker_scope("drill-1"):
+        breaker.breaker_failure("gpt-x")
+        breaker.breaker_failure("gpt-x")
+        assert breaker.breaker_is_open("gpt-x")
+    assert not breaker.breaker_is_open("gpt-x")
+    assert breaker.breaker_states() == {}
+    assert breaker.breaker_states(scope="drill-1")["gpt-x"]["state"] == "open"
+    breaker.breaker_reset(scope="drill-1")
+    assert breaker.breaker_states(scope="drill-1") == {}
