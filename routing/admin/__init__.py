@@ -3,9 +3,10 @@
 from typing import Any
 
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 from django.db.models import Count, Prefetch, QuerySet
 from django.forms import BaseInlineFormSet, ModelForm
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
@@ -35,6 +36,17 @@ def _status_badge(text: str) -> str:
     return format_html('<span style="color:{};font-weight:600">{}</span>', colour, text)
 
 
+class AuditedAdmin(SimpleHistoryAdmin):
+    """SimpleHistoryAdmin whose history page answers 404, not 500, for an id that is not a key."""
+
+    def history_view(self, request: HttpRequest, object_id: str, extra_context: Any = None) -> HttpResponse:
+        try:
+            self.model._meta.pk.to_python(object_id)
+        except ValidationError as exc:
+            raise Http404(f"No {self.model._meta.verbose_name} with id {object_id!r}.") from exc
+        return super().history_view(request, object_id, extra_context)
+
+
 class InUseFilter(admin.SimpleListFilter):
     title = "in use"
     parameter_name = "in_use"
@@ -51,7 +63,7 @@ class InUseFilter(admin.SimpleListFilter):
 
 
 @admin.register(Provider)
-class ProviderAdmin(SimpleHistoryAdmin):
+class ProviderAdmin(AuditedAdmin):
     form = ProviderForm
     list_display = ("name", "kind", "key_status_column", "base_url", "model_count", "enabled")
     list_filter = ("kind", "enabled")
@@ -84,7 +96,7 @@ class ProviderAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Capability)
-class CapabilityAdmin(SimpleHistoryAdmin):
+class CapabilityAdmin(AuditedAdmin):
     list_display = ("slug", "description", "model_count", "route_count")
     list_filter = (InUseFilter,)
     search_fields = ("slug", "description")
@@ -107,7 +119,7 @@ class CapabilityAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(ModelConfig)
-class ModelConfigAdmin(SimpleHistoryAdmin):
+class ModelConfigAdmin(AuditedAdmin):
     form = ModelConfigForm
     list_display = (
         "name",
@@ -171,7 +183,7 @@ class ChainStepInline(admin.TabularInline):
 
 
 @admin.register(FallbackChain)
-class FallbackChainAdmin(SimpleHistoryAdmin):
+class FallbackChainAdmin(AuditedAdmin):
     inlines = [ChainStepInline]
     list_display = ("name", "step_list", "route_count", "description")
     list_filter = (("steps__model", admin.RelatedOnlyFieldListFilter),)
@@ -214,7 +226,7 @@ class FallbackChainAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(TaskRoute)
-class TaskRouteAdmin(SimpleHistoryAdmin):
+class TaskRouteAdmin(AuditedAdmin):
     form = TaskRouteForm
     change_form_template = "admin/routing/taskroute/change_form.html"
     list_display = (
@@ -364,7 +376,7 @@ class PromptVersionAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(PromptVariant)
-class PromptVariantAdmin(ReadOnlyMixin, SimpleHistoryAdmin):
+class PromptVariantAdmin(ReadOnlyMixin, AuditedAdmin):
     """Which version each per-model variant uses; changed from the route's prompt history page."""
 
     list_display = ("__str__", "route", "model", "active_prompt")

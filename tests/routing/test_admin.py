@@ -7,6 +7,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.test import RequestFactory
 from django.urls import reverse
+from simple_history.admin import SimpleHistoryAdmin
 
 from routing.config_io import config_import
 from routing.models import ChainStep, FallbackChain, ModelConfig, PromptVersion, Provider, TaskRoute
@@ -345,3 +346,18 @@ def test_model_pickers_say_which_models_need_a_key(staff_client, seeded, monkeyp
     model = ModelConfig.objects.get(name="claude-3.5-sonnet")
     page = staff_client.get(reverse("admin:routing_modelconfig_change", args=[model.pk])).content.decode()
     assert "anthropic (needs key: set ANTHROPIC_API_KEY)" in page
+
+
+AUDITED = sorted(
+    f"{m._meta.app_label}.{m._meta.model_name}"
+    for m, model_admin in admin.site._registry.items()
+    if isinstance(model_admin, SimpleHistoryAdmin)
+)
+
+
+@pytest.mark.parametrize("label", AUDITED)
+def test_an_audit_history_for_an_id_that_is_not_a_number_is_not_found(staff_client, label):
+    app_label, model_name = label.split(".")
+    response = staff_client.get(f"/admin/{app_label}/{model_name}/abc/history/")
+
+    assert response.status_code == 404
