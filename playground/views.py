@@ -151,7 +151,9 @@ async def column_stream(
         return HttpResponse(status=405, headers={"Allow": "GET"})
     user = await request.auser()
     column = (
-        await PlaygroundColumn.objects.select_related("run").filter(run_id=run_id, position=position).afirst()
+        await PlaygroundColumn.objects.select_related("run")
+        .filter(run__pk=run_id, position=position)
+        .afirst()
     )
     if column is None:
         raise Http404("No such column.")

@@ -284,6 +284,12 @@ def test_the_stream_endpoints_refuse_post_anonymous_and_unknown_runs(client, mem
     assert member_client.get(reverse("playground:consensus_stream", args=[run.pk])).status_code == 404
 
 
+def test_a_stream_for_a_run_id_beyond_the_database_integer_range_is_not_found(member_client):
+    huge = 10**23
+    assert member_client.get(reverse("playground:column_stream", args=[huge, 0])).status_code == 404
+    assert member_client.get(reverse("playground:consensus_stream", args=[huge])).status_code == 404
+
+
 def test_streams_of_several_columns_run_concurrently():
     user = UserFactory()
     options = {"latency_ms_mean": 300, "latency_ms_jitter": 0, "ttft_ms": 300, "tokens_per_second": 100000}
