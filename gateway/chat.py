@@ -15,7 +15,6 @@ import functools
 import json
 import logging
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -30,6 +29,7 @@ from gateway.keys import KeyInfo, key_lookup
 from gateway.limits import Admission, limits_account, limits_admit
 from gateway.services import api_key_touch, api_key_touch_due
 from gateway.validation import ChatRequest, chat_request_parse, json_parse
+from routing.engine.execute import trace_id_new
 from routing.engine.types import Result, StreamEvent
 from routing.errors import OrchestratorError
 
@@ -209,7 +209,7 @@ async def chat_completions(*, body: bytes, authorization: str | None) -> Gateway
         if req.target_kind == "route":
             req.last_user_content()  # a 400 before anything is counted
         admission = await limits_admit(info=info)
-        trace_id = uuid.uuid4().hex
+        trace_id = trace_id_new()  # the engine's: a seeded generator, not an os.urandom call
         kwargs = _engine_kwargs(req, info, trace_id)
         if req.stream:
             return await _chat_stream(req, info, admission, kwargs)
