@@ -39,6 +39,15 @@ def _check_models(names: list[str], text_tokens: int, errors: list[str]) -> list
     return chosen
 
 
+def _chain_can_answer(chain: FallbackChain | None, text_tokens: int) -> bool:
+    if chain is None:
+        return False
+    return any(
+        not model_unusable_reason(step.model) and text_tokens <= step.model.context_window
+        for step in chain.steps.all()
+    )
+
+
 class AskForm(forms.Form):
     mode = forms.ChoiceField(choices=ASK_MODES, initial=RunMode.MODELS)
     models = forms.MultipleChoiceField(required=False, choices=[])
@@ -88,14 +97,21 @@ class AskForm(forms.Form):
                     _check_models([judge], tokens, errors)
         elif mode == RunMode.ROUTE:
             task_type = data.get("route") or ""
-            route = TaskRoute.objects.select_related("model__provider").filter(task_type=task_type).first()
+            route = (
+                TaskRoute.objects.select_related("model__provider")
+                .prefetch_related("fallback_chain__steps__model__provider")
+                .filter(task_type=task_type)
+                .first()
+            )
             if not task_type:
                 errors.append("Pick a task route.")
             elif route is None:
                 errors.append(f"Unknown task route {task_type!r}.")
             elif not route.enabled:
                 errors.append(f"The route {task_type} is disabled.")
-            elif route.model is not None:
+            elif route.model is not None and not _chain_can_answer(route.fallback_chain, tokens):
+                # The engine falls back past a key-less or too-small model, so only refuse
+                # when the route's fallback chain cannot answer either.
                 _check_models([route.model.name], tokens, errors)
             data["route_obj"] = route
         elif mode == RunMode.CHAIN:

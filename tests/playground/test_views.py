@@ -79,6 +79,23 @@ def test_a_route_run_keeps_the_route(member_client):
     assert PlaygroundRun.objects.get().route == route
 
 
+def test_a_route_whose_model_needs_a_key_runs_when_its_fallback_chain_can_answer(member_client):
+    chain = FallbackChainFactory(name="spare", models=[sim_model("spare-1")])
+    TaskRouteFactory(task_type="triage", model=keyless_model("gpt-keyless"), fallback_chain=chain)
+    response = _ask(member_client, mode="route", route="triage")
+    assert response.status_code == 200 and "cannot answer" not in response.content.decode()
+    assert PlaygroundRun.objects.get().route.task_type == "triage"
+
+
+def test_a_route_whose_model_needs_a_key_and_has_no_usable_fallback_is_refused(member_client):
+    chain = FallbackChainFactory(name="also-keyless", models=[keyless_model("other-keyless")])
+    TaskRouteFactory(task_type="triage", model=keyless_model("gpt-keyless"), fallback_chain=chain)
+    _assert_refused(
+        _ask(member_client, mode="route", route="triage"),
+        "gpt-keyless cannot answer: needs key: set PLAYGROUND_TEST_UNSET_KEY",
+    )
+
+
 def test_a_chain_run_keeps_the_chain(member_client):
     FallbackChainFactory(name="main", models=[sim_model("c1"), sim_model("c2")])
     assert _ask(member_client, mode="chain", chain="main").status_code == 200
