@@ -8,7 +8,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
-from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -166,6 +166,8 @@ def _csv_safe(value: Any) -> Any:
 
 @require_GET
 def run_export(request: HtmxHttpRequest, pk: int, fmt: str) -> HttpResponse:
+    if fmt not in ("csv", "json"):
+        raise Http404(f"No export as {fmt!r}: use .csv or .json.")
     run = get_object_or_404(CompareRun, pk=pk)
     filename = f"compare-run-{run.pk}.{fmt}"
     if fmt == "json":
@@ -183,6 +185,15 @@ def run_export(request: HtmxHttpRequest, pk: int, fmt: str) -> HttpResponse:
     return response
 
 
+def _cell_id(value: str | None) -> int:
+    """A cell id from the vote form; anything that cannot be one becomes 0 (no such cell)."""
+    try:
+        number = int(value or 0)
+    except ValueError:
+        return 0
+    return number if 0 < number < 2**63 else 0
+
+
 @require_POST
 def run_vote(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     run = get_object_or_404(CompareRun, pk=pk)
@@ -190,11 +201,11 @@ def run_vote(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         cell_vote_create(
             user=request.user,
             run=run,
-            cell_a_id=int(request.POST.get("cell_a") or 0),
-            cell_b_id=int(request.POST.get("cell_b") or 0),
+            cell_a_id=_cell_id(request.POST.get("cell_a")),
+            cell_b_id=_cell_id(request.POST.get("cell_b")),
             winner=request.POST.get("winner", ""),
         )
-    except (VoteError, ValueError) as exc:
+    except VoteError as exc:
         message, status = str(exc), 400
     else:
         message, status = "Vote recorded: it counts towards the arena ratings.", 200

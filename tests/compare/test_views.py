@@ -330,6 +330,10 @@ class TestExport:
         assert len(data["rows"]) == 2 and set(data["rows"][0]["cells"]) == {"sim-a", "sim-b"}
         assert Decimal(data["run"]["spent_usd"]) == run.spent_usd
 
+    def test_an_unknown_format_is_not_found(self, member_client, models):
+        run = finished_run(models)
+        assert member_client.get(reverse("compare:export", args=[run.pk, "xlsx"])).status_code == 404
+
     def test_it_refuses_post_and_anonymous_users(self, member_client, models):
         run = finished_run(models)
         assert member_client.post(reverse("compare:export", args=[run.pk, "csv"])).status_code == 405
@@ -360,6 +364,19 @@ class TestVote:
             reverse("compare:vote", args=[run.pk]), {"cell_a": a.pk, "cell_b": b.pk, "winner": "a"}
         )
         assert response.status_code == 302
+        assert Vote.objects.count() == 0
+
+    @pytest.mark.parametrize("cell_a", ["abc", "99999999999999999999999", "-3", ""])
+    def test_a_cell_id_that_is_not_one_gets_a_clear_message(self, member_client, models, cell_a):
+        from playground.models import Vote
+
+        run = finished_run(models)
+        b = CompareCell.objects.filter(run=run).first()
+        response = member_client.post(
+            reverse("compare:vote", args=[run.pk]), {"cell_a": cell_a, "cell_b": b.pk, "winner": "a"}, **HTMX
+        )
+        assert response.status_code == 400
+        assert "Pick two different cells of this run." in response.content.decode()
         assert Vote.objects.count() == 0
 
     def test_it_refuses_get_and_anonymous_users(self, member_client, models):
