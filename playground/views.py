@@ -16,7 +16,7 @@ from django_htmx.middleware import HtmxDetails
 from playground import selectors, services
 from playground.consensus import consensus_events
 from playground.forms import ArenaForm, AskForm, max_models
-from playground.models import Aggregator, PlaygroundColumn, PlaygroundRun, RunMode, Winner
+from playground.models import Aggregator, ColumnStatus, PlaygroundColumn, PlaygroundRun, RunMode, Winner
 from playground.streaming import column_events
 from routing.models import TaskRoute
 
@@ -49,6 +49,7 @@ def _run_context(request: HtmxHttpRequest, run: PlaygroundRun) -> dict[str, Any]
         "vote": next(iter(run.votes.all()), None),
         "winners": Winner.choices,
         "all_finished": all(c.finished for c in columns),
+        "all_answered": all(c.status == ColumnStatus.OK for c in columns),
     }
 
 
@@ -299,6 +300,9 @@ def arena_vote(request: HtmxHttpRequest, run_id: int) -> HttpResponse:
         message = "Pick A, B, tie or both bad."
     elif not all(c.finished for c in columns):
         message = "Wait until both answers have finished, then vote."
+    elif any(c.status != ColumnStatus.OK for c in columns):
+        # A failure says nothing about answer quality: counting it would skew the ratings.
+        message = "An answer failed, so this round cannot be rated: start another round."
     else:
         message = ""
         services.vote_create(

@@ -130,7 +130,11 @@
       }
       var round = run.closest(".pg-round");
       if (round) {
-        round.querySelectorAll("[data-arena-vote] button").forEach(function (b) { b.disabled = false; });
+        // A failed answer cannot be rated: only a round where both answered takes a vote.
+        var answered = Array.prototype.every.call(cols, function (c) { return c.dataset.status === "ok"; });
+        round.querySelectorAll("[data-arena-vote] button").forEach(function (b) { b.disabled = !answered; });
+        var failed = round.querySelector("[data-arena-failed]");
+        if (failed) failed.hidden = answered;
       }
       run.dispatchEvent(new CustomEvent("pg:finished", { bubbles: true }));
       if (run.querySelector('[data-action="highlight"]:checked')) highlight(run, true);

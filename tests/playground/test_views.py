@@ -383,6 +383,17 @@ def test_a_bad_vote_is_refused(member_client, member_user):
     assert not Vote.objects.exists()
 
 
+def test_a_round_where_an_answer_failed_cannot_be_rated(member_client, member_user):
+    run = _arena_run(member_user)
+    PlaygroundColumn.objects.filter(run=run, position=0).update(status=ColumnStatus.ERROR, text="")
+    page = member_client.get(reverse("playground:run", args=[run.pk])).content.decode()
+    assert 'value="a" class="pg-vote-a" disabled' in page
+    response = member_client.post(reverse("playground:vote", args=[run.pk]), {"winner": "b"}, **HTMX)
+    assert response.status_code == 400 and "cannot be rated" in response.content.decode()
+    assert "sim-alpha" not in response.content.decode()  # still blind
+    assert not Vote.objects.exists()
+
+
 def test_voting_refuses_get_strangers_and_anonymous(member_client, client):
     run = _arena_run(UserFactory(username="frank"))
     url = reverse("playground:vote", args=[run.pk])
