@@ -248,3 +248,31 @@ def test_rerun_streams_that_column_again_with_a_new_trace(live_url, page):
     assert after.trace_id != before and after.status == "ok"
     assert CallRecord.objects.filter(trace_id=after.trace_id, status="ok").count() == 1
     assert page.locator(".pg-col[data-label='sim-alpha']").get_attribute("data-status") == "ok"
+
+
+def test_an_arena_round_where_an_answer_failed_offers_no_vote(live_url, page):
+    sim_model("sim-alpha", options=STREAMY, capabilities=["chat"])
+    sim_model("sim-broken", options=FAILING, capabilities=["chat"])
+    _open(page, live_url, "/playground/arena/")
+    page.select_option("#id_capability", "chat")
+    page.fill("#id_prompt", "Write a haiku about queues")
+    page.click("#pg-send")
+    page.wait_for_function(ALL_FINISHED, timeout=20_000)
+    page.wait_for_selector("[data-arena-failed]:not([hidden])")
+    assert all(button.is_disabled() for button in page.query_selector_all("button[name=winner]"))
+    assert "sim-broken" not in page.inner_text(".pg-round")  # still blind
+    assert not Vote.objects.exists()
+
+
+def test_the_history_keeps_dates_on_one_line_next_to_a_long_prompt(live_url, page):
+    user = UserFactory(username="pat")
+    PlaygroundRun.objects.create(user=user, mode="models", prompt="a" * 500)
+    login(page, live_url, "pat")
+    page.goto(f"{live_url}/playground/history/")
+    lines = page.evaluate(
+        "(() => { const r = document.createRange();"
+        " r.selectNodeContents(document.querySelector('.pg-history tbody td:nth-child(2)'));"
+        " return r.getClientRects().length; })()"
+    )
+    assert lines == 1
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
