@@ -153,6 +153,28 @@ def test_invalid_yaml_names_the_line():
     assert len(errors) == 1 and errors[0].startswith("Invalid YAML at line ")
 
 
+def test_a_section_given_twice_is_refused_with_its_line_instead_of_dropping_the_first():
+    errors = import_errors(
+        "providers:\n  - {name: a, kind: simulated}\nproviders:\n  - {name: b, kind: simulated}\n"
+    )
+    assert errors == ["Invalid YAML at line 3, column 1: the key 'providers' is given twice."]
+    assert not Provider.objects.exists()
+
+
+def test_a_field_given_twice_in_one_entry_is_refused():
+    errors = import_errors("providers:\n  - name: a\n    kind: simulated\n    name: b\n")
+    assert errors == ["Invalid YAML at line 4, column 5: the key 'name' is given twice."]
+
+
+def test_yaml_merge_keys_may_still_be_overridden():
+    from routing.config_io.validation import load_yaml
+
+    assert load_yaml("a: &x {k: 1, j: 1}\nb:\n  <<: *x\n  k: 2\n") == {
+        "a": {"k": 1, "j": 1},
+        "b": {"k": 2, "j": 1},
+    }
+
+
 def test_a_file_that_is_not_a_mapping_is_refused():
     assert import_errors("- just\n- a list\n")[0].startswith("The file must be a mapping")
 
