@@ -22,7 +22,6 @@ import atexit
 import contextlib
 import logging
 import os
-import sys
 import threading
 import time
 from collections import deque
@@ -382,19 +381,8 @@ def _ensure_thread() -> None:
     with _thread_lock:
         if _thread is not None and _thread.is_alive():
             return
-        _gil_switch_shorten()
         _thread = threading.Thread(target=_run, name="call-record-writer", daemon=True)
         _thread.start()
-
-
-def _gil_switch_shorten() -> None:
-    """While the writer thread builds and inserts a batch (pure Python, holding the GIL), the
-    event loop's thread waits for the GIL up to the interpreter's switch interval (5 ms by
-    default) — that wait was most of the serving tail (p95/p99). A 1 ms interval bounds it;
-    settings.ORCHESTRATOR["RECORD_GIL_SWITCH_S"] changes it (0 leaves the interpreter's)."""
-    wanted = float(settings.ORCHESTRATOR.get("RECORD_GIL_SWITCH_S", 0.001))
-    if 0 < wanted < sys.getswitchinterval():
-        sys.setswitchinterval(wanted)
 
 
 @atexit.register
