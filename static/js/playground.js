@@ -596,6 +596,17 @@
     }
   });
 
+  // An arena vote refused with 400 comes with a fragment saying why: show it
+  // (htmx does not swap 4xx responses by default).
+  document.addEventListener("htmx:beforeSwap", function (e) {
+    var source = (e.detail.requestConfig && e.detail.requestConfig.elt) || e.detail.elt;
+    var form = source && source.closest && source.closest("[data-arena-vote]");
+    if (form && e.detail.xhr && e.detail.xhr.status === 400) {
+      e.detail.shouldSwap = true;
+      e.detail.isError = false;
+    }
+  });
+
   // A new send clears the previous send's inline error.
   document.addEventListener("htmx:beforeRequest", function (e) {
     var form = e.detail.elt && e.detail.elt.closest && e.detail.elt.closest("form[data-pg-form]");

@@ -261,6 +261,11 @@ def test_an_arena_round_where_an_answer_failed_offers_no_vote(live_url, page):
     page.wait_for_selector("[data-arena-failed]:not([hidden])")
     assert all(button.is_disabled() for button in page.query_selector_all("button[name=winner]"))
     assert "sim-broken" not in page.inner_text(".pg-round")  # still blind
+    # Even a forced click is refused by the server, and its reason is shown.
+    page.evaluate("document.querySelector('button[name=winner][value=a]').disabled = false")
+    page.click("button[name=winner][value=a]")
+    page.wait_for_selector(".pg-vote .pg-error:not([data-arena-failed])")
+    assert "cannot be rated" in page.inner_text(".pg-vote .pg-error:not([data-arena-failed])")
     assert not Vote.objects.exists()
 
 
