@@ -16,7 +16,7 @@ import asyncio
 import importlib
 import logging
 import weakref
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 from routing.providers.base import ProviderClient, ProviderSpec
@@ -78,6 +78,7 @@ def client_for(spec: ProviderSpec) -> ProviderClient:
     per_loop = _clients.get(loop)
     if per_loop is None:
         per_loop = _clients[loop] = {}
+        _close_at_loop_end(loop)
     entry = per_loop.get(spec)
     if entry is not None:
         options, client = entry
@@ -103,6 +104,35 @@ def _close_later(loop: asyncio.AbstractEventLoop, client: Any) -> None:
 
 
 _background: set[asyncio.Task] = set()
+
+# loop → a started async generator whose `finally` closes that loop's clients. Loops run by
+# asyncio.run (and asgiref's async_to_sync, uvicorn) close every live async generator in
+# `shutdown_asyncgens()` before they end, so clients made on a short-lived loop are closed
+# even when the code that ran it never called `aclose_clients()` (an unclosed aiohttp
+# session would log an error when collected, and keep its sockets until then).
+_closers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncGenerator[None, None]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def _closer() -> AsyncGenerator[None, None]:
+    try:
+        yield
+    finally:
+        await aclose_clients()
+
+
+def _close_at_loop_end(loop: asyncio.AbstractEventLoop) -> None:
+    if loop in _closers:
+        return
+    closer = _closer()
+    step = closer.__anext__()  # registers it with the running loop's async-generator hooks
+    try:
+        step.send(None)  # runs to the `yield` at once: nothing in front of it awaits
+    except StopIteration:
+        _closers[loop] = closer
+    else:  # pragma: no cover - cannot happen (no await before the yield)
+        step.close()
 
 
 async def aclose_clients() -> None:

@@ -3,6 +3,8 @@ OpenAI JSON reader the non-streamed path uses."""
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -123,3 +125,20 @@ def test_an_unreadable_anthropic_answer_is_transient(body):
 def test_an_anthropic_refusal_is_model_permanent():
     with pytest.raises(ModelPermanentError):
         completion_from_anthropic_json(b'{"content":[],"stop_reason":"refusal","usage":{}}')
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_clients_made_on_a_loop_are_closed_when_the_loop_ends(fake_provider, kind):
+    spec = fake_provider.spec(kind)
+
+    async def go() -> Any:
+        client: Any = client_for(spec)
+        await client.complete(request("m1"))
+        return client.sdk_client._client._transport.client
+
+    # asyncio.run without aclose_clients() (in a worker thread: a browser test may have left a
+    # loop running in this one): the loop's shutdown closes the client's session.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        session = pool.submit(asyncio.run, go()).result()
+
+    assert session.closed
