@@ -244,7 +244,9 @@ ORCHESTRATOR: dict = {
     # seconds; 0 writes them at the end of each call instead (tests: records visible at once).
     "RECORD_FLUSH_INTERVAL_S": 0 if env_bool("ORCHESTRATOR_TESTING", False) else 0.5,
 }
-DATA_UPLOAD_MAX_MEMORY_SIZE = int(ORCHESTRATOR["GATEWAY_MAX_BODY_BYTES"]) + 1024
+# Pages take prompts up to the largest context windows (2M tokens ≈ 8 MB) and answer a bigger
+# one with "the prompt is about N tokens", not a bare 400; the gateway enforces its own limit.
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(int(ORCHESTRATOR["GATEWAY_MAX_BODY_BYTES"]) + 1024, 10_000_000)
 
 if env_bool("ORCHESTRATOR_TESTING", False):
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

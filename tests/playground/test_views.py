@@ -168,6 +168,11 @@ def test_a_route_mode_without_a_route_is_refused(member_client):
     _assert_refused(_ask(member_client, mode="route"), "Pick a task route.")
 
 
+def test_a_prompt_of_several_megabytes_gets_the_context_window_message(member_client, two_models):
+    response = _ask(member_client, models=["sim-alpha"], prompt="word " * 700_000)
+    _assert_refused(response, "The prompt is about 875,000 tokens")
+
+
 def test_an_out_of_range_temperature_is_refused(member_client, two_models):
     _assert_refused(_ask(member_client, models=["sim-alpha"], temperature="9"), "Temperature")
 
