@@ -205,7 +205,7 @@ def trace_waterfall(attempts: list[Any]) -> dict[str, Any]:
     t0 = min(a.created_at for a in attempts)
     labels, bases, widths, colours, texts = [], [], [], [], []
     for n, a in enumerate(attempts, 1):
-        step = f"step {a.chain_step}" if a.chain_step is not None else (a.role or "call")
+        step = f"step {a.chain_step + 1}" if a.chain_step is not None else (a.role or "call")
         labels.append(f"{n}. {a.model_name} ({step})")
         latency = a.latency_ms or 0.0
         # Offset of the attempt's timestamp from the first attempt's.
