@@ -11,6 +11,7 @@ import logging
 from decimal import Decimal
 from typing import Any, Literal
 
+from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from ninja import Field, NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
@@ -48,6 +49,8 @@ api = NinjaAPI(
     ),
     auth=BearerKey(),
     urls_namespace="gateway_api",
+    # The endpoints take bearer keys; the docs page and schema are pages like any other: login.
+    docs_decorator=login_required,
 )
 
 

@@ -189,7 +189,7 @@ async def plan_stream(
                     usage=usage,
                     cost=cost_for(model, usage),
                     response_text="".join(parts),
-                    error_message="the client went away; upstream request cancelled",
+                    error_message="cancelled: the reader stopped (client disconnect, Stop, or a consensus that needed no more); upstream request closed",
                     latency_ms=(time.perf_counter() - t0) * 1000.0,
                     **common,
                 )

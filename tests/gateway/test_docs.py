@@ -4,7 +4,15 @@ from django.contrib.staticfiles import finders
 pytestmark = pytest.mark.django_db
 
 
-def test_the_docs_page_loads_its_assets_from_our_static_files(client):
+def test_the_docs_page_and_schema_need_a_login(client):
+    for path in ("/api/v1/docs", "/api/v1/openapi.json"):
+        response = client.get(path)
+        assert response.status_code == 302, path
+        assert response["Location"].startswith("/accounts/login/")
+
+
+def test_the_docs_page_loads_its_assets_from_our_static_files(member_client):
+    client = member_client
     response = client.get("/api/v1/docs")
     assert response.status_code == 200
     page = response.content.decode()
@@ -13,8 +21,8 @@ def test_the_docs_page_loads_its_assets_from_our_static_files(client):
     assert finders.find("ninja/swagger-ui-bundle.js") and finders.find("ninja/swagger-ui.css")
 
 
-def test_the_schema_describes_the_native_endpoints(client):
-    response = client.get("/api/v1/openapi.json")
+def test_the_schema_describes_the_native_endpoints(member_client):
+    response = member_client.get("/api/v1/openapi.json")
     assert response.status_code == 200
     schema = response.json()
     assert {"/api/v1/route/{task_type}", "/api/v1/consensus", "/api/v1/parallel"} <= set(schema["paths"])

@@ -2,6 +2,9 @@
 
 import pytest
 
+from tests.browser import login
+from tests.factories import UserFactory
+
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
@@ -16,7 +19,9 @@ def test_the_docs_page_renders_the_operations_without_any_cdn(live_url, page):
             outside.append(url)
             route.abort()
 
+    UserFactory(username="dana")
     page.route("**/*", guard)
+    login(page, live_url, "dana")
     page.goto(f"{live_url}/api/v1/docs")
     page.wait_for_selector(".opblock", timeout=15_000)
     text = page.inner_text("body")
