@@ -33,29 +33,15 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench._support import free_port as _free_port
+from bench._support import wait_port as _wait_port
+
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 PG_URL = "postgres://postgres@127.0.0.1:5432/orchestrator_bench"
 REDIS_URL = "redis://127.0.0.1:6379/14"
 FAKE_KEY_ENV = "FAKE_PROVIDER_API_KEY"
 MODEL = "bench-model"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_port(port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on port {port}")
 
 
 def _reachable(port: int) -> bool:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,16 +29,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench._support import free_port as _free_port
+from bench._support import start_fake_server as _start_fake_server
+from bench._support import wait_port as _wait_port
+
 ROOT = Path(__file__).resolve().parent.parent
 FAKE_KEY_ENV = "FAKE_PROVIDER_API_KEY"
 FAKE_KEY = "sk-bench"
 PROMPT = "Summarise the benefits of connection pooling in one line."
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _setup_django(var_dir: str) -> None:
@@ -100,32 +97,6 @@ def _config(fake_url: str) -> tuple[Any, str]:
     client = Client()
     client.force_login(user)
     return user, client.cookies["sessionid"].value
-
-
-def _wait_port(port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on port {port}")
-
-
-def _start_fake_server(port: int) -> subprocess.Popen:
-    code = (
-        "import signal, threading\n"
-        "from tests.fake_provider import FakeProviderServer\n"
-        f"server = FakeProviderServer(port={port}).start()\n"
-        "done = threading.Event()\n"
-        "signal.signal(signal.SIGTERM, lambda *a: done.set())\n"
-        "done.wait()\n"
-        "server.stop()\n"
-    )
-    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT)
-    _wait_port(port)
-    return proc
 
 
 def _start_app(port: int) -> subprocess.Popen:
