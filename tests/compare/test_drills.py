@@ -86,15 +86,20 @@ def test_a_chain_with_every_model_down_reports_the_failures(seed_default_chain):
     assert all(r["error"] for r in drill.report["requests_detail"])
 
 
-def test_breaker_openings_are_reported(seed_default_chain, settings):
+def drill_with_gpt4o_down(settings):
+    """Six sequential requests over the default chain, gpt-4o failing; its breaker opens at 3."""
     settings.ORCHESTRATOR = {**settings.ORCHESTRATOR, "BREAKER_FAILURES": 3, "RETRY_MAX": 0}
-    drill = run_drill(
+    return run_drill(
         target_kind="chain",
         target="default",
         faults=[FaultInput("gpt-4o", "server_error", 1.0)],
         requests=6,
         concurrency=1,
     )
+
+
+def test_breaker_openings_are_reported(seed_default_chain, settings):
+    drill = drill_with_gpt4o_down(settings)
     opened = [o["model"] for o in drill.report["breakers"]["opened"]]
     assert opened == ["gpt-4o"]
     assert drill.report["success_rate"] == 1.0
@@ -103,14 +108,7 @@ def test_breaker_openings_are_reported(seed_default_chain, settings):
 def test_a_drill_never_opens_a_circuit_for_live_traffic(seed_default_chain, settings):
     from routing.engine.breaker import breaker_states
 
-    settings.ORCHESTRATOR = {**settings.ORCHESTRATOR, "BREAKER_FAILURES": 3, "RETRY_MAX": 0}
-    drill = run_drill(
-        target_kind="chain",
-        target="default",
-        faults=[FaultInput("gpt-4o", "server_error", 1.0)],
-        requests=6,
-        concurrency=1,
-    )
+    drill = drill_with_gpt4o_down(settings)
     assert [o["model"] for o in drill.report["breakers"]["opened"]] == ["gpt-4o"]
     assert breaker_states().get("gpt-4o", {}).get("state", "closed") == "closed"
     # The drill's own namespace is cleared once its report is saved.
