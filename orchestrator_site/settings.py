@@ -242,7 +242,7 @@ ORCHESTRATOR: dict = {
     "STATS_REFRESH_S": 30,
     # Call records are buffered and written in bulk by a background thread every this many
     # seconds; 0 writes them at the end of each call instead (tests: records visible at once).
-    "RECORD_FLUSH_INTERVAL_S": 0 if env_bool("ORCHESTRATOR_TESTING", False) else 0.5,
+    "RECORD_FLUSH_INTERVAL_S": 0 if env_bool("ORCHESTRATOR_TESTING", False) else 0.1,
 }
 # Pages take prompts up to the largest context windows (2M tokens ≈ 8 MB) and answer a bigger
 # one with "the prompt is about N tokens", not a bare 400; the gateway enforces its own limit.
