@@ -10,6 +10,7 @@ on a number; they report it.
 
 import importlib
 import pkgutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -24,9 +25,16 @@ def main(argv: list[str]) -> None:
     unknown = sorted(set(chosen) - set(names))
     if unknown:
         sys.exit(f"unknown benchmark(s): {', '.join(unknown)}; known: {', '.join(names)}")
-    for name in chosen:
-        print(f"\n===== bench {name} =====", flush=True)
-        importlib.import_module(f"bench.bench_{name}").main([a for a in argv if a.startswith("-")])
+    flags = [a for a in argv if a.startswith("-")]
+    if len(chosen) > 1:
+        # Each benchmark sets Django up on its own scratch database: one process apiece.
+        failed = [n for n in chosen if subprocess.run([sys.executable, "-m", "bench", n, *flags]).returncode]
+        if failed:
+            sys.exit(f"benchmark(s) failed to run: {', '.join(failed)}")
+        return
+    name = chosen[0]
+    print(f"\n===== bench {name} =====", flush=True)
+    importlib.import_module(f"bench.bench_{name}").main(flags)
 
 
 if __name__ == "__main__":

@@ -42,3 +42,46 @@ def start_fake_server(port: int) -> subprocess.Popen:
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT)
     wait_port(port)
     return proc
+
+
+FAKE_KEY_ENV = "FAKE_PROVIDER_API_KEY"
+FAKE_KEY = "sk-bench"
+
+
+def setup_django(var_dir: str, *, allow_async_unsafe: bool = False) -> None:
+    """Django on a scratch SQLite database in `var_dir` (never the dev one), migrated."""
+    import os
+
+    os.environ["ORCHESTRATOR_VAR_DIR"] = var_dir
+    os.environ.pop("DATABASE_URL", None)
+    os.environ.pop("REDIS_URL", None)
+    os.environ["HTTPS"] = "false"
+    os.environ["DJANGO_SETTINGS_MODULE"] = "orchestrator_site.settings"
+    if allow_async_unsafe:  # set-up runs sync ORM beside a running loop
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    os.environ[FAKE_KEY_ENV] = FAKE_KEY
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def fake_model_create(fake_url: str) -> None:
+    """Provider `fake` (kind openai, pointing at the fake server) and its model `bench-model`."""
+    from decimal import Decimal
+
+    from routing.models import ModelConfig, Provider
+
+    fake = Provider.objects.create(
+        name="fake", kind="openai", base_url=f"{fake_url}/v1", api_key_env=FAKE_KEY_ENV, options={}
+    )
+    ModelConfig.objects.create(
+        name="bench-model",
+        provider=fake,
+        model_id="bench-model",
+        input_cost_per_1k=Decimal("0.001"),
+        output_cost_per_1k=Decimal("0.002"),
+    )

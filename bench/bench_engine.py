@@ -18,36 +18,18 @@ local-memory cache, so it touches no real data. Benchmarks report; they never fa
 from __future__ import annotations
 
 import asyncio
-import os
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from bench._support import FAKE_KEY, FAKE_KEY_ENV, fake_model_create, setup_django
 from bench._support import free_port as _free_port
 from bench._support import start_fake_server as _start_fake_server
 
 ROOT = Path(__file__).resolve().parent.parent
-FAKE_KEY_ENV = "FAKE_PROVIDER_API_KEY"
-FAKE_KEY = "sk-bench"
 MESSAGES = [{"role": "user", "content": "Summarise the benefits of connection pooling in one line."}]
-
-
-def _setup_django(var_dir: str) -> None:
-    os.environ["ORCHESTRATOR_VAR_DIR"] = var_dir
-    os.environ.pop("DATABASE_URL", None)
-    os.environ.pop("REDIS_URL", None)
-    os.environ.setdefault("HTTPS", "false")
-    os.environ["DJANGO_SETTINGS_MODULE"] = "orchestrator_site.settings"
-    os.environ[FAKE_KEY_ENV] = FAKE_KEY
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
 
 
 def _config(fake_url: str) -> None:
@@ -55,16 +37,7 @@ def _config(fake_url: str) -> None:
 
     from routing.models import ModelConfig, Provider
 
-    fake = Provider.objects.create(
-        name="fake", kind="openai", base_url=f"{fake_url}/v1", api_key_env=FAKE_KEY_ENV, options={}
-    )
-    ModelConfig.objects.create(
-        name="bench-model",
-        provider=fake,
-        model_id="bench-model",
-        input_cost_per_1k=Decimal("0.001"),
-        output_cost_per_1k=Decimal("0.002"),
-    )
+    fake_model_create(fake_url)
     for latency in (100, 200, 300):
         sim = Provider.objects.create(
             name=f"sim-{latency}",
@@ -158,7 +131,7 @@ def main(argv: list[str]) -> None:
         server = _start_fake_server(port)
         try:
             fake_url = f"http://127.0.0.1:{port}"
-            _setup_django(var_dir)
+            setup_django(var_dir)
             _config(fake_url)
             from metrics.models import CallRecord
 

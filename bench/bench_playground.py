@@ -29,31 +29,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench._support import FAKE_KEY, fake_model_create, setup_django
 from bench._support import free_port as _free_port
 from bench._support import start_fake_server as _start_fake_server
 from bench._support import wait_port as _wait_port
 
 ROOT = Path(__file__).resolve().parent.parent
-FAKE_KEY_ENV = "FAKE_PROVIDER_API_KEY"
-FAKE_KEY = "sk-bench"
 PROMPT = "Summarise the benefits of connection pooling in one line."
-
-
-def _setup_django(var_dir: str) -> None:
-    os.environ["ORCHESTRATOR_VAR_DIR"] = var_dir
-    os.environ.pop("DATABASE_URL", None)
-    os.environ.pop("REDIS_URL", None)
-    os.environ["HTTPS"] = "false"
-    os.environ["DJANGO_SETTINGS_MODULE"] = "orchestrator_site.settings"
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # setup below runs sync ORM beside the loop
-    os.environ[FAKE_KEY_ENV] = FAKE_KEY
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
 
 
 def _config(fake_url: str) -> tuple[Any, str]:
@@ -64,16 +46,7 @@ def _config(fake_url: str) -> tuple[Any, str]:
 
     from routing.models import ModelConfig, Provider
 
-    fake = Provider.objects.create(
-        name="fake", kind="openai", base_url=f"{fake_url}/v1", api_key_env=FAKE_KEY_ENV, options={}
-    )
-    ModelConfig.objects.create(
-        name="bench-model",
-        provider=fake,
-        model_id="bench-model",
-        input_cost_per_1k=Decimal("0.001"),
-        output_cost_per_1k=Decimal("0.002"),
-    )
+    fake_model_create(fake_url)
     for latency in (300, 400, 500):
         sim = Provider.objects.create(
             name=f"sim-{latency}",
@@ -213,7 +186,7 @@ def main(argv: list[str]) -> None:
     warmup = 20
 
     with tempfile.TemporaryDirectory(prefix="bench-playground-") as var_dir:
-        _setup_django(var_dir)
+        setup_django(var_dir, allow_async_unsafe=True)
         fake_port, app_port = _free_port(), _free_port()
         fake = _start_fake_server(fake_port)
         fake_url = f"http://127.0.0.1:{fake_port}"
