@@ -57,15 +57,7 @@ DIMENSIONS = (
 )
 _RAW_FIELDS = (
     "created_at",
-    "model_name",
-    "provider_name",
-    "task_type",
-    "api_key_id",
-    "source",
-    "prompt_version_id",
-    "status",
-    "chain_name",
-    "chain_step",
+    *DIMENSIONS,
     "input_tokens",
     "output_tokens",
     "cached_tokens",

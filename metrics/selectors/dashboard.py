@@ -27,22 +27,14 @@ from metrics.models import (
     RollupState,
     Source,
 )
-from metrics.rollups import RAW_FIELDS, aggregate_raw, floor_to, hist_encode, step_after
+from metrics.rollups import DIMENSIONS, RAW_FIELDS, aggregate_raw, floor_to, hist_encode, step_after
 
 TAIL_MAX = timedelta(minutes=30)
 ERROR_STATUSES = frozenset({CallStatus.ERROR, CallStatus.TIMEOUT})
 
 ROLLUP_FIELDS = (
     "bucket",
-    "model_name",
-    "provider_name",
-    "task_type",
-    "api_key_id",
-    "source",
-    "prompt_version_id",
-    "status",
-    "chain_name",
-    "chain_step",
+    *DIMENSIONS,
     "count",
     "input_tokens",
     "output_tokens",
