@@ -217,7 +217,7 @@ def record(
             response_text=response_text,
             simulated=model.provider.kind == "simulated" if simulated is None else simulated,
             created_at=started_at,
-            on_written=lambda saved: setattr(info, "record_id", saved.pk),
+            on_written=lambda pk: setattr(info, "record_id", pk),
         )
     except Exception:
         logger.exception("recording an attempt failed (the call itself is unaffected)")

@@ -5,7 +5,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import DatabaseError
+from django.conf import settings as django_settings
+from django.db import connection
 
 from metrics import services as recorder
 from metrics.models import CallRecord
@@ -145,29 +146,80 @@ def test_created_at_backdates_the_records():
     assert record.source == "simulation"
 
 
-def test_a_failing_database_never_fails_the_call_and_the_record_waits_for_it(
-    fake_provider, monkeypatch, caplog
-):
+def test_a_failing_database_never_fails_the_call_and_the_record_waits_for_it(fake_provider, caplog):
     fake_provider.model("a")
+    table = CallRecord._meta.db_table
+    with connection.cursor() as cursor:  # from here on, every insert of a record is refused
+        cursor.execute(f"ALTER TABLE {table} RENAME TO records_away")
+    caplog.set_level(logging.WARNING, logger="metrics.services")
 
-    def broken(*args, **kwargs):
-        raise DatabaseError("database is locked")
-
-    with monkeypatch.context() as patch:
-        patch.setattr(CallRecord.objects, "bulk_create", broken)
-        caplog.set_level(logging.WARNING, logger="metrics.services")
-
-        result = orchestrator.complete(MESSAGES, model="a")
+    result = orchestrator.complete(MESSAGES, model="a")
 
     assert "one two three four" in result.text
     assert any("kept for the next flush" in r.getMessage() for r in caplog.records)
-    assert CallRecord.objects.count() == 0
     assert recorder.call_records_pending() == 1
 
-    orchestrator.records_flush()  # the database is back
+    with connection.cursor() as cursor:  # the database is back
+        cursor.execute(f"ALTER TABLE records_away RENAME TO {table}")
+    assert CallRecord.objects.count() == 0
+    orchestrator.records_flush()
 
     assert CallRecord.objects.get().trace_id == result.trace_id
     assert result.attempts[0].record_id == CallRecord.objects.get().id
+
+
+@pytest.mark.django_db(transaction=True)
+def test_each_record_learns_its_own_id_when_written_in_bulk():
+    written: dict[str, int] = {}
+    for i in range(120):  # several statements' worth
+        recorder.call_record_enqueue(
+            trace_id=f"t{i}",
+            model_name="m",
+            status="ok",
+            on_written=lambda pk, t=f"t{i}": written.update({t: pk}),
+        )
+
+    assert recorder.call_records_flush() == 120
+
+    assert dict(CallRecord.objects.values_list("trace_id", "id")) == written
+
+
+REFUSED_ROWS = [
+    pytest.param({"http_status": -1}, id="a check constraint"),
+    # Over numeric(16, 10) (a price far off, say); SQLite stores any number.
+    pytest.param(
+        {"cost_usd": Decimal("10") ** 9},
+        id="a number too large",
+        marks=pytest.mark.skipif(
+            django_settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"),
+            reason="SQLite stores any number",
+        ),
+    ),
+]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("refused", REFUSED_ROWS)
+def test_a_record_the_database_refuses_does_not_lose_the_others(refused, caplog):
+    recorder.call_record_enqueue(trace_id="fine-1", model_name="m", status="ok")
+    recorder.call_record_enqueue(trace_id="refused", model_name="m", status="ok", **refused)
+    recorder.call_record_enqueue(trace_id="fine-2", model_name="m", status="ok")
+    caplog.set_level(logging.WARNING, logger="metrics.services")
+
+    recorder.call_records_flush()
+
+    assert sorted(CallRecord.objects.values_list("trace_id", flat=True)) == ["fine-1", "fine-2"]
+    assert any("call record lost: refused" in r.getMessage() for r in caplog.records)
+    assert recorder.call_records_pending() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_text_longer_than_its_column_is_cut_to_fit():
+    recorder.call_record_enqueue(trace_id="long", model_name="m", status="ok", task_type="t" * 300)
+
+    recorder.call_records_flush()
+
+    assert CallRecord.objects.get(trace_id="long").task_type == "t" * 100
 
 
 @pytest.mark.django_db(transaction=True)
@@ -219,9 +271,6 @@ def test_records_still_queued_at_a_normal_exit_are_written(tmp_path):
     import os
     import subprocess
     import sys
-
-    from django.conf import settings as django_settings
-    from django.db import connection
 
     db = connection.settings_dict
     if db["ENGINE"].endswith("sqlite3"):

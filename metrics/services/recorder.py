@@ -1,8 +1,8 @@
 """The recorder: the one service that writes CallRecords (one per attempt at a provider).
 
 The engine must not wait for the database on the hot path, so `call_record_enqueue` only
-appends a built (unsaved) CallRecord to an in-process buffer; records reach the database in
-bulk (`bulk_create`):
+appends the record's fields to an in-process buffer; records reach the database in bulk
+(`metrics.services.inserts`: plain rows, no model instances):
 
 - from a background thread every ORCHESTRATOR["RECORD_FLUSH_INTERVAL_S"] seconds (or sooner
   when the buffer fills up);
@@ -32,18 +32,15 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, close_old_connections, connection, transaction
+from django.db import DatabaseError, DataError, IntegrityError, close_old_connections, connection, transaction
 from django.utils import timezone
 
 from metrics.models import CallRecord
+from metrics.services.inserts import call_record_row, call_records_insert, rows_per_statement
 
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
-# The writer runs beside the event loop: it gives the GIL back every few records so calls in
-# flight are not held up for a whole batch (p99), at a negligible cost to the writer.
-YIELD_EVERY = 16
-INSERT_CHUNK = 50
 MAX_TRIES = 5  # writes of one record before it is given up (the database stayed unavailable)
 MAX_PENDING = 200_000  # records kept in memory while the database is unavailable
 # Small, frequent batches: one 200-row insert every 0.5 s held the cores long enough to show
@@ -51,7 +48,7 @@ MAX_PENDING = 200_000  # records kept in memory while the database is unavailabl
 WAKE_AT = 50  # records waiting before the background thread wakes early
 
 # (fields, on_written callback, failed write attempts so far)
-Pending = tuple[dict[str, Any], Callable[[CallRecord], None] | None, int]
+Pending = tuple[dict[str, Any], Callable[[int], None] | None, int]
 _buffer: deque[Pending] = deque()
 _write_lock = threading.Lock()
 _wake = threading.Event()
@@ -122,12 +119,12 @@ def call_record_enqueue(
     response_text: str = "",
     simulated: bool = False,
     created_at: datetime | None = None,
-    on_written: Callable[[CallRecord], None] | None = None,
+    on_written: Callable[[int], None] | None = None,
 ) -> bool:
     """Queue the CallRecord of one finished attempt for writing (cheap: no model instance,
     no database; the writer builds and inserts the rows in bulk).
 
-    `on_written(record)` is called once the row is in the database (record.pk set), from
+    `on_written(pk)` is called with the row's id once it is in the database, from
     whichever thread wrote it. Returns False only if the fields could not even be prepared
     (logged)."""
     try:
@@ -208,92 +205,82 @@ def _drain(limit: int) -> list[Pending]:
     return batch
 
 
-def _build(entry: Pending) -> CallRecord | None:
-    fields, on_written, _tries = entry
-    try:
-        record = CallRecord(**fields)
-    except Exception:
-        logger.exception("call record lost (could not be built): %s", fields.get("trace_id"))
-        return None
-    if on_written is not None:
-        record._on_written = on_written  # type: ignore[attr-defined]
-    return record
-
-
 def _write(entries: list[Pending]) -> tuple[int, bool]:
     """Write one batch; returns (rows written, whether the database took writes at all)."""
-    built: list[tuple[Pending, CallRecord]] = []
-    for i, entry in enumerate(entries):
-        record = _build(entry)
-        if record is not None:
-            built.append((entry, record))
-        if i % YIELD_EVERY == YIELD_EVERY - 1:
-            time.sleep(0)  # let the event loop's thread take the GIL between small slices
-    records = [record for _, record in built]
-    if not records:
+    rows: list[list[Any]] = []
+    kept: list[Pending] = []
+    for entry in entries:
+        try:
+            rows.append(call_record_row(entry[0]))
+        except Exception:
+            logger.exception("call record lost (could not be prepared): %s", entry[0].get("trace_id"))
+            continue
+        kept.append(entry)
+    if not rows:
         return 0, True
+    ids: list[int] = []
     try:
         # A savepoint: a refused batch must not break a caller's surrounding transaction.
         with transaction.atomic():
-            for start in range(0, len(records), INSERT_CHUNK):
-                CallRecord.objects.bulk_create(records[start : start + INSERT_CHUNK])
-                time.sleep(0)
-    except IntegrityError:
-        # Some row points at something deleted meanwhile: write them one by one.
-        logger.warning("bulk write of %d call records refused; writing them one by one", len(records))
-        return sum(_write_one(record) for record in records), True
+            chunk = rows_per_statement()
+            for start in range(0, len(rows), chunk):
+                ids += call_records_insert(rows[start : start + chunk])
+                time.sleep(0)  # let the event loop's thread take the GIL between statements
+    except (IntegrityError, DataError):
+        # Some row points at something deleted meanwhile, or holds a value the column cannot
+        # take: write them one by one, so one bad row does not lose the others.
+        logger.warning("bulk write of %d call records refused; writing them one by one", len(kept))
+        return sum(_write_one(fields, callback) for fields, callback, _ in kept), True
     except DatabaseError:
         # The database is unavailable (locked, down): keep the records for a later flush.
-        retry = [(fields, cb, tries + 1) for (fields, cb, tries), _ in built if tries + 1 < MAX_TRIES]
-        lost = len(built) - len(retry)
+        retry = [(fields, cb, tries + 1) for fields, cb, tries in kept if tries + 1 < MAX_TRIES]
+        lost = len(kept) - len(retry)
         _buffer.extendleft(reversed(retry))
         logger.warning(
             "writing %d call records failed; %d kept for the next flush, %d lost after %d tries",
-            len(built),
+            len(kept),
             len(retry),
             lost,
             MAX_TRIES,
             exc_info=True,
         )
         return 0, False
-    for record in records:
-        _notify(record)
-    return len(records), True
+    for (_, callback, _), pk in zip(kept, ids, strict=True):
+        _notify(callback, pk)
+    return len(ids), True
 
 
-def _notify(record: CallRecord) -> None:
-    callback = getattr(record, "_on_written", None)
-    if callback is None or record.pk is None:
+def _notify(callback: Callable[[int], None] | None, pk: int | None) -> None:
+    if callback is None or pk is None:
         return
     try:
-        callback(record)
+        callback(pk)
     except Exception:
         logger.exception("a call record's on_written callback failed")
 
 
-def _write_one(record: CallRecord) -> int:
-    record.pk = None
-    try:
-        with transaction.atomic():
-            record.save(force_insert=True)
-        _notify(record)
+def _write_one(fields: dict[str, Any], callback: Callable[[int], None] | None) -> int:
+    """The slow path, through the ORM: one record, and again without its links when a
+    referenced row (model, route, prompt, key) is gone."""
+    for links in (True, False):
+        try:
+            record = CallRecord(**fields)
+            if not links:
+                record.model_id = record.route_id = record.prompt_version_id = record.api_key_id = None
+            with transaction.atomic():
+                record.save(force_insert=True)
+        except Exception:
+            if not links:
+                logger.exception(
+                    "call record lost: %s #%s %s",
+                    fields.get("trace_id"),
+                    fields.get("attempt"),
+                    fields.get("model_name"),
+                )
+            continue
+        _notify(callback, record.pk)
         return 1
-    except DatabaseError:
-        pass
-    # A referenced row (model, route, prompt, key) may be gone: keep the record without it.
-    record.pk = None
-    record.model_id = None
-    record.route_id = None
-    record.prompt_version_id = None
-    record.api_key_id = None
-    try:
-        with transaction.atomic():
-            record.save(force_insert=True)
-        _notify(record)
-        return 1
-    except Exception:
-        logger.exception("call record lost: %s #%s %s", record.trace_id, record.attempt, record.model_name)
-        return 0
+    return 0
 
 
 def call_records_flush() -> int:
