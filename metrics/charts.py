@@ -104,6 +104,11 @@ def _fig(traces: list[Trace], layout: dict[str, Any], empty: str = "") -> dict[s
     }
 
 
+# Latency has no value in a bucket without calls, so a series can be a single point or
+# islands between gaps, which a bare line does not draw at all: markers show them.
+GAPPY_LINE: dict[str, Any] = {"mode": "lines+markers", "marker": {"size": 5}}
+
+
 def dashboard_charts(data: DashboardData) -> dict[str, dict[str, Any]]:
     x = _x(data.buckets)
     cost: list[Trace] = []
@@ -153,7 +158,7 @@ def dashboard_charts(data: DashboardData) -> dict[str, dict[str, Any]]:
                     {"x": x, "y": [v[n] for v in lat]},
                     name=f"{model} {label}",
                     legendgroup=model,
-                    mode="lines",
+                    **GAPPY_LINE,
                     line={"color": colour, "dash": dash},
                 )
             )
@@ -166,7 +171,7 @@ def dashboard_charts(data: DashboardData) -> dict[str, dict[str, Any]]:
                         {"x": x, "y": [v[n] for v in tt]},
                         name=f"{model} {label}",
                         legendgroup=model,
-                        mode="lines",
+                        **GAPPY_LINE,
                         line={"color": colour, "dash": dash},
                     )
                 )

@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 from django.http import QueryDict
 
+from metrics.charts import dashboard_charts
 from metrics.filters import parse_query
 from metrics.histogram import RELATIVE_ERROR_BOUND
 from metrics.models import CallRecord, CallStatus
@@ -352,3 +353,15 @@ def test_call_detail_query_count_is_pinned(member_client, now, django_assert_max
     CallRecordFactory.create_batch(5, trace_id="t", created_at=now)
     with django_assert_max_num_queries(5):
         assert member_client.get(f"/calls/{record.pk}/").status_code == 200
+
+
+def test_latency_from_a_single_busy_hour_is_drawn_not_left_blank(config, now):
+    CallRecordFactory(model_name="alpha", latency_ms=240, ttft_ms=80, stream=True, created_at=now)
+
+    data = dashboard_figures(q=parse_query(QueryDict("range=24h"), choices=filter_choices()))
+    figures = dashboard_charts(data)
+
+    for name in ("latency", "ttft"):
+        drawn = [t for t in figures[name]["data"] if any(v is not None for v in t["y"])]
+        assert drawn, name
+        assert all("markers" in t["mode"] for t in drawn), name
