@@ -14,7 +14,9 @@ def usd(value: Any) -> str:
         return "—"
     v = Decimal(value)
     if v and abs(v) < Decimal("0.01"):
-        return f"${v:.4f}"
+        # Two significant digits: a call that cost $0.000012 must not read as $0.0000 (free).
+        places = min(max(4, 1 - v.adjusted()), 10)
+        return f"${v:.{places}f}"
     return f"${v:,.2f}"
 
 
