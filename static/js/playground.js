@@ -39,6 +39,13 @@
     return "$" + n.toFixed(4);
   }
 
+  // What an answer cost; one that was cancelled or failed still billed the tokens it used.
+  var PARTIAL = { cancelled: "partial: cancelled", error: "partial: failed" };
+  function fmtBilled(value, status) {
+    var text = fmtUsd(value);
+    return value == null || value === "" || !PARTIAL[status] ? text : text + " (" + PARTIAL[status] + ")";
+  }
+
   var STATUS_LABELS = { pending: "Waiting", streaming: "Streaming", ok: "Done", error: "Error", cancelled: "Cancelled" };
 
   function setStatus(col, status) {
@@ -90,7 +97,7 @@
     setText(field(col, "ttft"), fmtMs(data.ttft_ms));
     setText(field(col, "latency"), fmtMs(data.latency_ms));
     if (data.input_tokens != null) setText(field(col, "tokens"), data.input_tokens + " / " + data.output_tokens);
-    if (!col.closest("[data-blind]")) setText(field(col, "cost"), fmtUsd(data.cost_usd));
+    if (!col.closest("[data-blind]")) setText(field(col, "cost"), fmtBilled(data.cost_usd, data.status));
     if (data.attempts && data.attempts.length) renderPath(col, data.attempts);
   }
 
@@ -314,7 +321,7 @@
         judge.hidden = false;
       }
       setText(field(panel, "wall"), fmtMs(data.wall_ms));
-      setText(field(panel, "cost"), fmtUsd(data.cost_usd));
+      setText(field(panel, "cost"), fmtBilled(data.cost_usd, data.status));
       showError(panel, data.error);
       setStatus(panel, data.status || "ok");
       run.querySelectorAll('.pg-col[data-status="streaming"]').forEach(function (c) { setStatus(c, data.status || "error"); });

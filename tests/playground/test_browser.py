@@ -4,6 +4,7 @@ import pytest
 
 from metrics.models import CallRecord
 from playground.models import PlaygroundColumn, PlaygroundRun, Vote
+from playground.templatetags.playground_tags import usd
 from routing.models import PromptVersion
 from tests.browser import login
 from tests.factories import TaskRouteFactory, UserFactory
@@ -126,6 +127,23 @@ def test_a_consensus_shows_every_member_and_the_aggregate(live_url, page):
     assert panel.locator("[data-field=explanation]").inner_text().strip()
     assert panel.locator("[data-field=votes] tbody tr").count() >= 1
     assert page.locator(".pg-col[data-status=ok]").count() == 3
+
+
+def test_a_fastest_consensus_shows_what_the_cancelled_member_billed(live_url, page):
+    sim_model("quick", options=STREAMY)
+    sim_model("sluggish", options=SLOW)
+    _open(page, live_url)
+    page.check("input[name=mode][value=consensus]")
+    page.select_option("#id_aggregator", "fastest")
+    _send(page, "Who answers first?", ["quick", "sluggish"])
+    page.wait_for_selector(".pg-consensus[data-status=ok]", timeout=20_000)
+    cancelled = page.locator(".pg-col[data-label='sluggish']")
+    assert cancelled.get_attribute("data-status") == "cancelled"
+    cost = cancelled.locator("[data-field=cost]").inner_text()
+    assert cost.startswith("$") and cost.endswith("(partial: cancelled)")
+    total = page.locator(".pg-consensus [data-field=cost]").inner_text()
+    billed = sum(r.cost_usd for r in CallRecord.objects.filter(trace_id=PlaygroundRun.objects.get().trace_id))
+    assert total == usd(billed)
 
 
 def test_an_arena_vote_reveals_the_names_and_updates_the_leaderboard(live_url, page):
