@@ -60,6 +60,11 @@ def _attempt_dict(attempt: Any, *, blind: bool) -> dict[str, Any]:
     return data
 
 
+def _skip_dict(skip: Any) -> dict[str, Any]:
+    """A model the engine passed over (no key, disabled, circuit open), as a step of the path."""
+    return {**skip.to_dict(), "status": "skipped"}
+
+
 def column_snapshot(column: PlaygroundColumn, *, blind: bool) -> dict[str, Any]:
     return {
         "status": column.status,
@@ -170,12 +175,17 @@ async def column_events(*, column: PlaygroundColumn, may_run: bool) -> AsyncIter
                 yield sse("delta", {"text": event.text})
             elif event.kind == "attempt":
                 info = _attempt_dict(event.attempt, blind=blind) or {"model": "" if blind else event.model}
+                if event.skipped:
+                    # The path shows the models the engine passed over before this one.
+                    skips = [_skip_dict(s) for s in event.skipped]
+                    attempts.extend(skips)
+                    if not blind:
+                        info["skipped"] = skips
                 yield sse("attempt", info)
             elif event.kind == "attempt_failed":
-                info = _attempt_dict(event.attempt, blind=blind) or {
-                    "model": "" if blind else event.model,
-                    "status": "error",
-                }
+                # Saved with the model's name (the permalink shows it after an arena vote);
+                # sent without it while the round is blind.
+                info = _attempt_dict(event.attempt, blind=False) or {"model": event.model, "status": "error"}
                 info.setdefault("error", event.error)
                 info.setdefault("error_class", event.error_class)
                 if not info.get("error"):
@@ -183,11 +193,15 @@ async def column_events(*, column: PlaygroundColumn, may_run: bool) -> AsyncIter
                 attempts.append(info)
                 # Text sent before a failed attempt is discarded by the engine's fallback.
                 text_parts.clear()
-                yield sse("attempt_failed", _scrub(dict(info), column.target_model) if blind else info)
+                yield sse(
+                    "attempt_failed",
+                    _scrub({**info, "model": ""}, column.target_model) if blind else info,
+                )
             elif event.kind == "done" and event.result is not None:
                 result = event.result
                 usage = result.usage
-                attempts = [_attempt_dict(a, blind=False) for a in result.attempts] or attempts
+                # The path so far (skips and failed attempts, in order) and the answering attempt.
+                attempts = attempts + [_attempt_dict(a, blind=False) for a in result.attempts[-1:]]
                 final = {
                     "status": ColumnStatus.OK,
                     "text": result.text,
@@ -204,6 +218,7 @@ async def column_events(*, column: PlaygroundColumn, may_run: bool) -> AsyncIter
                 saved = await _column_finish(column.pk, final)
                 yield sse("done", _public(final, blind=blind, hide=column.target_model))
             elif event.kind == "error":
+                attempts.extend(_skip_dict(s) for s in event.skipped)
                 final = {
                     "status": ColumnStatus.ERROR,
                     "text": "".join(text_parts),

@@ -61,6 +61,23 @@
     return status === "ok" || status === "error" || status === "cancelled";
   }
 
+  // A model the engine passed over (its key is missing, it is disabled, its circuit is open).
+  function skipText(a) {
+    return (a.model || "a model") + " skipped: " + (a.reason || "");
+  }
+
+  function addSkips(col, skips) {
+    var path = field(col, "path");
+    if (!path || !skips || !skips.length) return;
+    skips.forEach(function (a) {
+      var li = document.createElement("li");
+      li.className = "attempt-skipped";
+      li.textContent = skipText(a);
+      path.appendChild(li);
+    });
+    path.hidden = false;
+  }
+
   function addPath(col, info, failed) {
     var path = field(col, "path");
     if (!path) return;
@@ -82,7 +99,9 @@
       var li = document.createElement("li");
       li.className = "attempt-" + (a.status || "ok");
       var label = (a.model || "attempt") + (a.attempt ? " #" + a.attempt : "");
-      li.textContent = label + ": " + (a.status || "") + (a.error ? " — " + (a.error_class || "") + " " + a.error : "");
+      li.textContent = a.status === "skipped"
+        ? skipText(a)
+        : label + ": " + (a.status || "") + (a.error ? " — " + (a.error_class || "") + " " + a.error : "");
       path.appendChild(li);
     });
     path.hidden = false;
@@ -179,6 +198,7 @@
     source.addEventListener("attempt", function (e) {
       var info = JSON.parse(e.data);
       setStatus(col, "streaming");
+      addSkips(col, info.skipped);
       if (run.dataset.mode === "route" || run.dataset.mode === "chain") addPath(col, info, false);
     });
     source.addEventListener("attempt_failed", function (e) {

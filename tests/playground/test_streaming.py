@@ -160,6 +160,33 @@ def test_a_route_run_streams_through_the_route():
     assert CallRecord.objects.get(trace_id=run.columns.get().trace_id).task_type == "summarise"
 
 
+def test_a_route_run_shows_its_main_model_skipped_for_a_missing_key_then_the_model_that_answered():
+    from tests.factories import TaskRouteFactory
+    from tests.playground.conftest import keyless_model
+
+    user = UserFactory()
+    chain = FallbackChainFactory(name="spare", models=[sim_model("spare-1")])
+    route = TaskRouteFactory(task_type="triage", model=keyless_model("gpt-keyless"), fallback_chain=chain)
+    run = _run(user, mode=RunMode.ROUTE, route=route)
+    events = read_stream(user, _stream_url(run))
+    reason = "provider openai-gpt-keyless needs its key: set PLAYGROUND_TEST_UNSET_KEY"
+    first = next(d for k, d in events if k == "attempt")
+    assert first["model"] == "spare-1"
+    assert first["skipped"] == [
+        {"model": "gpt-keyless", "category": "key", "reason": reason, "chain_step": None, "status": "skipped"}
+    ]
+    column = run.columns.get()
+    assert [(a["model"], a["status"]) for a in column.attempts] == [
+        ("gpt-keyless", "skipped"),
+        ("spare-1", "ok"),
+    ]
+    assert next(d for k, d in events if k == "done")["attempts"] == column.attempts
+    page = Client()
+    page.force_login(user)
+    path = page.get(reverse("playground:run", args=[run.pk])).content.decode().split('data-field="path"')[1]
+    assert f"gpt-keyless skipped: {reason}</li>" in path.split("</ol>")[0]
+
+
 def test_an_engine_error_before_the_stream_shows_in_the_column():
     user = UserFactory()
     sim_model("sim-alpha")
