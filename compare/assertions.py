@@ -3,6 +3,10 @@
 Kinds: `equals` and `contains` (against the assertion's value, or the prompt's `expected`
 when the value is empty), `regex` (search), `json` (the output parses as JSON), `judge`
 (a judge model answers PASS or FAIL with its reason; its call is recorded like any other).
+
+A check is {"kind", "label", "passed", "detail"}: `passed` is True or False, or None when the
+assertion does not apply to the row (`equals`/`contains` expected on a row with no expected
+value); such a check counts neither as a pass nor as a fail.
 """
 
 from __future__ import annotations
@@ -89,17 +93,22 @@ def _normalize(text: str) -> str:
     return " ".join(text.split()).casefold()
 
 
+NOT_APPLICABLE = "not applicable: this row has no expected value"
+
+
 def check_local(spec: AssertionSpec, *, output: str, expected: str) -> dict[str, Any]:
     """Evaluate a non-judge assertion. Returns {"kind", "label", "passed", "detail"}."""
     target = spec.value or expected
     passed: bool
     detail = ""
+    if spec.kind in ("equals", "contains") and not target.strip():
+        return {"kind": spec.kind, "label": spec.label, "passed": None, "detail": NOT_APPLICABLE}
     if spec.kind == "equals":
         passed = _normalize(output) == _normalize(target)
         detail = "" if passed else f"expected {target[:200]!r}"
     elif spec.kind == "contains":
-        passed = _normalize(target) in _normalize(output) if target else False
-        detail = "" if passed else (f"{target[:200]!r} not found" if target else "nothing to look for")
+        passed = _normalize(target) in _normalize(output)
+        detail = "" if passed else f"{target[:200]!r} not found"
     elif spec.kind == "regex":
         passed = re.search(spec.value, output) is not None
         detail = "" if passed else "no match"
@@ -113,6 +122,18 @@ def check_local(spec: AssertionSpec, *, output: str, expected: str) -> dict[str,
     else:
         raise ValueError(f"{spec.kind} is not a local assertion")
     return {"kind": spec.kind, "label": spec.label, "passed": passed, "detail": detail}
+
+
+def check_result(check: dict[str, Any]) -> str:
+    """A check's outcome in words: "pass", "fail" or "not_applicable" (CheckResult)."""
+    passed = check.get("passed")
+    return "not_applicable" if passed is None else ("pass" if passed else "fail")
+
+
+def checks_passed(checks: list[dict[str, Any]]) -> bool | None:
+    """A cell passes when every assertion that applied to it passed; None when none applied."""
+    applied = [c["passed"] for c in checks if c.get("passed") is not None]
+    return all(applied) if applied else None
 
 
 JUDGE_SYSTEM = (

@@ -45,6 +45,15 @@ class CellStatus(models.TextChoices):
 OPEN_CELL_STATUSES = (CellStatus.PENDING, CellStatus.RUNNING)
 
 
+class CheckResult(models.TextChoices):
+    """How an assertion came out on a cell; for a cell, over all its assertions."""
+
+    PASS = "pass", "Pass"
+    FAIL = "fail", "Fail"
+    # equals/contains "expected" on a row without an expected value: neither pass nor fail.
+    NOT_APPLICABLE = "not_applicable", "n/a"
+
+
 class CompareRun(models.Model):
     name = models.CharField(max_length=200, blank=True, default="")
     created_by = models.ForeignKey(
@@ -135,8 +144,9 @@ class CompareCell(models.Model):
     input_tokens = models.PositiveIntegerField(null=True, blank=True)
     output_tokens = models.PositiveIntegerField(null=True, blank=True)
     cost_usd = models.DecimalField(max_digits=16, decimal_places=10, null=True, blank=True)
-    # [{"kind", "label", "passed": bool, "detail": str}]
+    # [{"kind", "label", "passed": bool | None (did not apply), "detail": str}]
     checks = models.JSONField(default=list, blank=True)
+    # Every assertion that applied passed; None: no assertion applied (or none, or not done).
     passed = models.BooleanField(null=True, blank=True)
     reused = models.BooleanField(default=False, help_text="The answer came from an earlier, finished call.")
     error = models.TextField(blank=True, default="")
@@ -151,6 +161,13 @@ class CompareCell(models.Model):
 
     def __str__(self) -> str:
         return f"cell {self.pk} ({self.status})"
+
+    @property
+    def verdict(self) -> str:
+        """A CheckResult over the cell's assertions; "" when it has none (or is not done)."""
+        if self.passed is not None:
+            return CheckResult.PASS if self.passed else CheckResult.FAIL
+        return CheckResult.NOT_APPLICABLE if self.checks else ""
 
 
 class DrillStatus(models.TextChoices):

@@ -9,8 +9,10 @@ from typing import Any
 
 from django.db.models import Count, QuerySet
 
+from compare.assertions import check_result
 from compare.models import (
     CellStatus,
+    CheckResult,
     CompareCandidate,
     CompareCell,
     ComparePrompt,
@@ -89,7 +91,7 @@ def run_matrix(*, run: CompareRun, only_differ: bool = False) -> Matrix:
         column = [r.cells[index] for r in rows if r.cells[index] is not None]
         done = [c for c in column if c is not None and c.status == CellStatus.DONE]
         latencies = [c.latency_ms for c in done if c.latency_ms is not None]
-        judged = [c for c in done if c.passed is not None]
+        judged = [c for c in done if c.passed is not None]  # n/a cells count neither way
         costs = [c.cost_usd for c in column if c is not None and c.cost_usd is not None]
         matrix.totals.append(
             {
@@ -99,6 +101,7 @@ def run_matrix(*, run: CompareRun, only_differ: bool = False) -> Matrix:
                 "pass_rate": (sum(1 for c in judged if c.passed) / len(judged)) if judged else None,
                 "passed": sum(1 for c in judged if c.passed),
                 "judged": len(judged),
+                "not_applicable": sum(1 for c in done if c.verdict == CheckResult.NOT_APPLICABLE),
                 "done": len(done),
                 "failed": sum(1 for c in column if c is not None and c.status == CellStatus.FAILED),
                 "tokens": sum((c.input_tokens or 0) + (c.output_tokens or 0) for c in done),
@@ -123,7 +126,8 @@ def _cell_dict(cell: CompareCell | None) -> dict[str, Any] | None:
         "output_tokens": cell.output_tokens,
         "cost_usd": str(cell.cost_usd) if cell.cost_usd is not None else None,
         "passed": cell.passed,
-        "checks": cell.checks,
+        "verdict": cell.verdict,
+        "checks": [{**c, "result": check_result(c)} for c in cell.checks],
         "error": cell.error,
         "trace_id": cell.trace_id,
         "call_record_id": cell.call_record_id,
@@ -161,6 +165,7 @@ EXPORT_CELL_FIELDS = (
     "output_tokens",
     "cost_usd",
     "passed",
+    "verdict",
     "error",
     "trace_id",
     "call_record_id",

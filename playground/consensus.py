@@ -15,13 +15,20 @@ import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
-from decimal import Decimal
 from typing import Any
 
 from django.utils import timezone
 
 from playground.models import ColumnStatus, PlaygroundColumn, PlaygroundRun
-from playground.streaming import KEEPALIVE_S, _attempt_dict, _column_finish, _json_default, run_messages, sse
+from playground.streaming import (
+    KEEPALIVE_S,
+    _attempt_dict,
+    _column_finish,
+    _json_default,
+    billed_figures,
+    run_messages,
+    sse,
+)
 from routing.engine.types import MemberOutcome, Result
 from routing.errors import OrchestratorError
 
@@ -189,8 +196,6 @@ async def _aggregate(run: PlaygroundRun, members: list[MemberOutcome], first: in
         if aggregator == "judge":
             how = f"only one member answered, so no judging was needed: {how}"
     assert winner.result is not None
-    costs = [m.result.cost_usd for m in ok if m.result is not None] + ([judge.cost_usd] if judge else [])
-    total = None if any(c is None for c in costs) else sum((c for c in costs if c is not None), Decimal(0))
     return _public(
         {
             "text": winner.result.text,
@@ -207,7 +212,9 @@ async def _aggregate(run: PlaygroundRun, members: list[MemberOutcome], first: in
                 "cost_usd": judge.cost_usd,
                 "latency_ms": judge.latency_ms,
             },
-            "cost_usd": total,
+            # Everything the run's trace billed: every member (cancelled and failed ones
+            # too: they paid for the tokens they used) and the judge.
+            "cost_usd": (await billed_figures(trace_id=run.trace_id)).get("cost_usd"),
         }
     )
 
@@ -267,6 +274,8 @@ async def consensus_events(*, run: PlaygroundRun, may_run: bool) -> AsyncIterato
                 )
                 outcomes[column.position] = outcome
                 final = _final(outcome, started)
+                if final["status"] != ColumnStatus.OK:  # cut short: show what it billed
+                    final.update(await _member_billed(run, column))
                 await _column_finish(column.pk, final)
                 yield sse("member", {"position": column.position, **_public(final)})
                 if run.aggregator == "fastest" and isinstance(outcome, Result) and first is None:
@@ -284,7 +293,12 @@ async def consensus_events(*, run: PlaygroundRun, may_run: bool) -> AsyncIterato
                     MemberOutcome(model=column.target_model, status=final["status"], error=final["error"])
                 )
         if not any(m.result is not None for m in members):
-            payload = {"error": "Every member failed: " + "; ".join(f"{m.model}: {m.error}" for m in members)}
+            payload = _public(
+                {
+                    "error": "Every member failed: " + "; ".join(f"{m.model}: {m.error}" for m in members),
+                    "cost_usd": (await billed_figures(trace_id=run.trace_id)).get("cost_usd"),
+                }
+            )
         else:
             if run.aggregator == "judge" and run.judge_model:
                 yield sse("judging", {"model": run.judge_model})
@@ -309,12 +323,16 @@ async def consensus_events(*, run: PlaygroundRun, may_run: bool) -> AsyncIterato
             # Let the members' streams close so the engine records them as cancelled.
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await asyncio.gather(*pending, return_exceptions=True)
-        if status != ColumnStatus.OK or run.aggregator == "fastest":
-            from routing import orchestrator
-
-            # Cancelled members' records wait for the next flush: write them now.
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await orchestrator.arecords_flush()
+        if status == ColumnStatus.CANCELLED:
+            # Stopped: the members cut short keep what they billed, and so does the total.
+            with contextlib.suppress(asyncio.CancelledError):
+                for column in columns:
+                    if column.position not in outcomes:
+                        figures = await _member_billed(run, column)
+                        if figures:
+                            await PlaygroundColumn.objects.filter(pk=column.pk).aupdate(**figures)
+                total = (await billed_figures(trace_id=run.trace_id)).get("cost_usd")
+                payload = _public({**payload, "cost_usd": total})
         await PlaygroundRun.objects.filter(pk=run.pk).aupdate(consensus_status=status, consensus=payload)
         if status != ColumnStatus.OK:
             await PlaygroundColumn.objects.filter(run=run, status=ColumnStatus.STREAMING).aupdate(
@@ -322,3 +340,8 @@ async def consensus_events(*, run: PlaygroundRun, may_run: bool) -> AsyncIterato
                 finished_at=timezone.now(),
             )
     yield sse("end", {})
+
+
+async def _member_billed(run: PlaygroundRun, column: PlaygroundColumn) -> dict[str, Any]:
+    """What one member's calls billed (members share the run's trace; the judge has its own role)."""
+    return await billed_figures(trace_id=run.trace_id, model_name=column.target_model, role="consensus")

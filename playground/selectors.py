@@ -12,7 +12,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet, Sum
 
 from playground import ratings
 from playground.models import PlaygroundColumn, PlaygroundRun, Vote
@@ -166,6 +166,45 @@ def runs_for_history(*, user: Any = None, query: str = "", limit: int = 100) -> 
     if query:
         qs = qs.filter(Q(prompt__icontains=query) | Q(columns__target_model__icontains=query)).distinct()
     return list(qs.order_by("-created_at", "-id")[:limit])
+
+
+@dataclass(frozen=True)
+class Billed:
+    """What a set of call records billed: tokens, and the cost (None when a price is unknown)."""
+
+    input_tokens: int
+    output_tokens: int
+    cost_usd: Decimal | None
+
+
+def billed(*, trace_id: str, model_name: str = "", role: str = "") -> Billed | None:
+    """What the calls of a trace billed (optionally one model's, in one role): a cancelled or
+    failed answer still pays for the tokens it used. None when the trace has no records.
+
+    A record without a cost bills nothing when it used no tokens (a failure before the
+    answer); with tokens its price is unknown, and so is the total (never understated)."""
+    from metrics.models import CallRecord
+
+    records = CallRecord.objects.filter(trace_id=trace_id)
+    if model_name:
+        records = records.filter(model_name=model_name)
+    if role:
+        records = records.filter(role=role)
+    used = Q(input_tokens__gt=0) | Q(output_tokens__gt=0)
+    totals = records.aggregate(
+        n=Count("id"),
+        tokens_in=Sum("input_tokens"),
+        tokens_out=Sum("output_tokens"),
+        cost=Sum("cost_usd"),
+        unpriced=Count("id", filter=Q(cost_usd__isnull=True) & used),
+    )
+    if not totals["n"]:
+        return None
+    return Billed(
+        input_tokens=totals["tokens_in"] or 0,
+        output_tokens=totals["tokens_out"] or 0,
+        cost_usd=None if totals["unpriced"] else Decimal(totals["cost"] or 0),
+    )
 
 
 def run_call_records(*, run: PlaygroundRun) -> list[Any]:

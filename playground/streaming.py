@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -25,6 +26,7 @@ from django.utils import timezone
 
 from playground.models import ColumnStatus, PlaygroundColumn, PlaygroundRun, RunMode
 
+logger = logging.getLogger(__name__)
 KEEPALIVE_S = 10.0
 
 
@@ -58,6 +60,11 @@ def _attempt_dict(attempt: Any, *, blind: bool) -> dict[str, Any]:
     return data
 
 
+def _skip_dict(skip: Any) -> dict[str, Any]:
+    """A model the engine passed over (no key, disabled, circuit open), as a step of the path."""
+    return {**skip.to_dict(), "status": "skipped"}
+
+
 def column_snapshot(column: PlaygroundColumn, *, blind: bool) -> dict[str, Any]:
     return {
         "status": column.status,
@@ -74,6 +81,28 @@ def column_snapshot(column: PlaygroundColumn, *, blind: bool) -> dict[str, Any]:
         "cost_usd": None if blind or column.cost_usd is None else str(column.cost_usd),
         "simulated": column.simulated,
         "attempts": [] if blind else column.attempts,
+    }
+
+
+async def billed_figures(**filters: str) -> dict[str, Any]:
+    """Tokens and cost billed by the calls matching `filters` (see selectors.billed), for an
+    answer that ended without a result: the engine put what it cost in its call records only.
+    Writes the records queued so far first (a cancelled attempt's record waits for a flush)."""
+    from playground.selectors import billed
+    from routing import orchestrator
+
+    try:
+        await orchestrator.arecords_flush()
+        figures = await sync_to_async(billed)(**filters)
+    except Exception:  # the column still gets saved, without figures
+        logger.warning("could not read what %s billed", filters, exc_info=True)
+        return {}
+    if figures is None:
+        return {}
+    return {
+        "input_tokens": figures.input_tokens,
+        "output_tokens": figures.output_tokens,
+        "cost_usd": figures.cost_usd,
     }
 
 
@@ -146,12 +175,17 @@ async def column_events(*, column: PlaygroundColumn, may_run: bool) -> AsyncIter
                 yield sse("delta", {"text": event.text})
             elif event.kind == "attempt":
                 info = _attempt_dict(event.attempt, blind=blind) or {"model": "" if blind else event.model}
+                if event.skipped:
+                    # The path shows the models the engine passed over before this one.
+                    skips = [_skip_dict(s) for s in event.skipped]
+                    attempts.extend(skips)
+                    if not blind:
+                        info["skipped"] = skips
                 yield sse("attempt", info)
             elif event.kind == "attempt_failed":
-                info = _attempt_dict(event.attempt, blind=blind) or {
-                    "model": "" if blind else event.model,
-                    "status": "error",
-                }
+                # Saved with the model's name (the permalink shows it after an arena vote);
+                # sent without it while the round is blind.
+                info = _attempt_dict(event.attempt, blind=False) or {"model": event.model, "status": "error"}
                 info.setdefault("error", event.error)
                 info.setdefault("error_class", event.error_class)
                 if not info.get("error"):
@@ -159,11 +193,15 @@ async def column_events(*, column: PlaygroundColumn, may_run: bool) -> AsyncIter
                 attempts.append(info)
                 # Text sent before a failed attempt is discarded by the engine's fallback.
                 text_parts.clear()
-                yield sse("attempt_failed", _scrub(dict(info), column.target_model) if blind else info)
+                yield sse(
+                    "attempt_failed",
+                    _scrub({**info, "model": ""}, column.target_model) if blind else info,
+                )
             elif event.kind == "done" and event.result is not None:
                 result = event.result
                 usage = result.usage
-                attempts = [_attempt_dict(a, blind=False) for a in result.attempts] or attempts
+                # The path so far (skips and failed attempts, in order) and the answering attempt.
+                attempts = attempts + [_attempt_dict(a, blind=False) for a in result.attempts[-1:]]
                 final = {
                     "status": ColumnStatus.OK,
                     "text": result.text,
@@ -180,6 +218,7 @@ async def column_events(*, column: PlaygroundColumn, may_run: bool) -> AsyncIter
                 saved = await _column_finish(column.pk, final)
                 yield sse("done", _public(final, blind=blind, hide=column.target_model))
             elif event.kind == "error":
+                attempts.extend(_skip_dict(s) for s in event.skipped)
                 final = {
                     "status": ColumnStatus.ERROR,
                     "text": "".join(text_parts),
@@ -190,10 +229,12 @@ async def column_events(*, column: PlaygroundColumn, may_run: bool) -> AsyncIter
                     "latency_ms": (time.perf_counter() - started) * 1000,
                     "attempts": attempts,
                 }
+                final.update(await billed_figures(trace_id=column.trace_id))
                 saved = await _column_finish(column.pk, final)
                 yield sse("error", _public(final, blind=blind, hide=column.target_model))
         if not saved:
             final.update(error="The stream ended without an answer.", text="".join(text_parts))
+            final.update(await billed_figures(trace_id=column.trace_id))
             saved = await _column_finish(column.pk, final)
             yield sse("error", _public(final, blind=blind, hide=column.target_model))
     except (asyncio.CancelledError, GeneratorExit):
@@ -216,6 +257,7 @@ async def column_events(*, column: PlaygroundColumn, may_run: bool) -> AsyncIter
             "latency_ms": (time.perf_counter() - started) * 1000,
             "attempts": [a.to_dict() for a in getattr(exc, "attempts", [])] or attempts,
         }
+        final.update(await billed_figures(trace_id=column.trace_id))
         saved = await _column_finish(column.pk, final)
         yield sse("error", _public(final, blind=blind, hide=column.target_model))
     finally:
@@ -223,12 +265,11 @@ async def column_events(*, column: PlaygroundColumn, may_run: bool) -> AsyncIter
             with contextlib.suppress(Exception):  # closing must never hide the real outcome
                 await stream.aclose()
         if not saved:
+            # Cancelled (or cut off): the stream is closed, so the engine has recorded the
+            # attempt with the tokens it used. The column shows what that billed.
+            with contextlib.suppress(asyncio.CancelledError):
+                final.update(await billed_figures(trace_id=column.trace_id))
             await _column_finish(column.pk, final)
-        if final["status"] == ColumnStatus.CANCELLED:
-            # The engine leaves a cancelled attempt's record queued (a close may happen
-            # anywhere); we are in the event loop, so write it now rather than at the next flush.
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await orchestrator.arecords_flush()
     yield sse("end", {})
 
 
@@ -250,6 +291,12 @@ def _scrub(data: dict[str, Any], name: str) -> dict[str, Any]:
     return data
 
 
+# What a stream still saves on a column that Stop already marked cancelled.
+KEPT_AFTER_STOP = frozenset(
+    {"text", "ttft_ms", "latency_ms", "attempts", "answered_by", "input_tokens", "output_tokens", "cost_usd"}
+)
+
+
 async def _column_finish(column_id: int, final: dict[str, Any]) -> bool:
     fields = {
         "status": final["status"],
@@ -266,15 +313,11 @@ async def _column_finish(column_id: int, final: dict[str, Any]) -> bool:
         "attempts": final.get("attempts", []),
         "finished_at": timezone.now(),
     }
-    # A Stop that already marked the column keeps its status; the text still lands.
+    # A Stop that already marked the column keeps its status; the text and what it billed land.
     updated = await PlaygroundColumn.objects.filter(pk=column_id, status=ColumnStatus.STREAMING).aupdate(
         **fields
     )
     if not updated:
-        keep = {
-            k: v
-            for k, v in fields.items()
-            if k in ("text", "ttft_ms", "latency_ms", "attempts", "answered_by")
-        }
+        keep = {k: v for k, v in fields.items() if k in KEPT_AFTER_STOP}
         await PlaygroundColumn.objects.filter(pk=column_id).aupdate(**keep)
     return True

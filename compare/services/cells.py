@@ -24,7 +24,7 @@ from django.conf import settings
 from django.db.models import F, Q, Sum
 from django.utils import timezone
 
-from compare.assertions import check_local, judge_messages, judge_verdict, spec_from_dict
+from compare.assertions import check_local, checks_passed, judge_messages, judge_verdict, spec_from_dict
 from compare.models import CandidateKind, CellStatus, CompareCell, CompareRun, RunStatus
 from compare.services.runs import cell_estimate, run_finish_if_complete, run_stop
 from compare.slots import slot_acquire, slot_release
@@ -320,7 +320,7 @@ def _run_claimed(cell: CompareCell) -> CellOutcome:
         output_tokens=answer.output_tokens,
         cost_usd=spent,
         checks=checks,
-        passed=all(c["passed"] for c in checks) if checks else None,
+        passed=checks_passed(checks),
         reused=answer.reused,
         error="",
     )

@@ -49,6 +49,19 @@ def usd(value: Any) -> str:
     return f"${value:.4f}"
 
 
+PARTIAL = {"cancelled": "partial: cancelled", "error": "partial: failed"}
+
+
+@register.filter
+def billed_usd(value: Any, status: str) -> str:
+    """A cost as `usd`; an answer that was cancelled or failed still billed the tokens it
+    used, and says that its cost is for a partial answer."""
+    text = usd(value)
+    if value is None or value == "" or status not in PARTIAL:
+        return text
+    return f"{text} ({PARTIAL[status]})"
+
+
 @register.filter
 def ms(value: Any) -> str:
     if value is None or value == "":

@@ -28,7 +28,7 @@ from metrics.services import call_record_enqueue, unknown_price_warn
 from routing.engine.breaker import breaker_failure, breaker_is_open, breaker_success
 from routing.engine.config import ModelSnap, RouteSnap
 from routing.engine.selection import key_missing_error, model_unusable
-from routing.engine.types import AttemptInfo, Result, Usage
+from routing.engine.types import AttemptInfo, Result, SkipInfo, Usage
 from routing.errors import (
     AllAttemptsFailed,
     InvalidRequest,
@@ -384,6 +384,15 @@ def invalid_request(trace: Trace, model: str, exc: ProviderError) -> InvalidRequ
     return error
 
 
+def skips_of(skipped: dict[str, tuple[str, str]], steps: list[Step]) -> list[SkipInfo]:
+    """The models a plan passed over, (category, reason) by name, as reported to callers."""
+    chain_steps = {s.model.name: s.chain_step for s in steps}
+    return [
+        SkipInfo(model=name, category=category, reason=reason, chain_step=chain_steps.get(name))
+        for name, (category, reason) in skipped.items()
+    ]
+
+
 def all_failed(
     trace: Trace,
     attempts: list[AttemptInfo],
@@ -447,7 +456,9 @@ async def plan_run(trace: Trace, steps: list[Step], messages: Messages) -> Resul
         retry = 0
         while True:
             try:
-                return await attempt_complete(trace, step, sent, prompt_version_id, attempts)
+                result = await attempt_complete(trace, step, sent, prompt_version_id, attempts)
+                result.skipped = skips_of(skipped, steps)
+                return result
             except ProviderKeyMissing as exc:
                 skipped[name] = ("key", exc.message)
                 break

@@ -31,11 +31,12 @@ from routing.engine.execute import (
     record,
     result_from,
     should_retry,
+    skips_of,
     status_for,
     timeout_for,
 )
 from routing.engine.selection import estimate_prompt_tokens, model_unusable
-from routing.engine.types import AttemptInfo, StreamEvent, Usage
+from routing.engine.types import AttemptInfo, SkipInfo, StreamEvent, Usage
 from routing.errors import OrchestratorError, ProviderError, ProviderKeyMissing
 from routing.processors import ProcessorRejected
 from routing.providers.base import Completion, ProviderRequest, StreamEnd
@@ -60,6 +61,7 @@ async def plan_stream(
 ) -> AsyncGenerator[StreamEvent, None]:
     attempts: list[AttemptInfo] = []
     skipped: dict[str, tuple[str, str]] = {}
+    unreported: list[SkipInfo] = []  # passed over since the last event that could say so
     tried: set[str] = set()
     last: ProviderError | None = None
     max_retries = int(conf("RETRY_MAX", 2))
@@ -71,11 +73,11 @@ async def plan_stream(
         tried.add(name)
         more_steps = any(s.model.name not in tried for s in steps[index + 1 :])
         problem = model_unusable(model)
+        if problem is None and breaker_is_open(name):
+            problem = ("circuit", "circuit open")
         if problem is not None:
             skipped[name] = problem
-            continue
-        if breaker_is_open(name):
-            skipped[name] = ("circuit", "circuit open")
+            unreported.extend(skips_of({name: problem}, [step]))
             continue
         sent, prompt_version_id = messages_for(trace, model, messages)
         retry = 0
@@ -89,7 +91,9 @@ async def plan_stream(
                     model=name, attempt=attempt, status="pending", chain_step=step.chain_step
                 ),
                 trace_id=trace.trace_id,
+                skipped=unreported,
             )
+            unreported = []
             request = ProviderRequest(
                 model_id=model.model_id,
                 messages=sent,
@@ -253,6 +257,7 @@ async def plan_stream(
             result = result_from(
                 trace, step, completion, text, cost, attempts, prompt_version_id, ttft_ms=end.ttft_ms
             )
+            result.skipped = skips_of(skipped, steps)
             yield StreamEvent(kind="done", model=name, result=result, trace_id=trace.trace_id)
             return
     error = all_failed(trace, attempts, skipped, last, steps)
@@ -264,4 +269,5 @@ async def plan_stream(
         error_class=last.error_class if last is not None else "",
         http_status=getattr(error, "http_status", 502),
         trace_id=trace.trace_id,
+        skipped=unreported,
     )

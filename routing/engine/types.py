@@ -38,6 +38,21 @@ class AttemptInfo:
 
 
 @dataclass
+class SkipInfo:
+    """A model of the plan that the engine passed over without calling it (so no CallRecord):
+    category "disabled" (model or provider), "key" (its provider's key variable is unset) or
+    "circuit" (its circuit is open); `reason` says so in words."""
+
+    model: str
+    category: str
+    reason: str
+    chain_step: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
 class Result:
     text: str  # after the route's post-processor
     model: str  # the ModelConfig name that answered
@@ -51,6 +66,7 @@ class Result:
     attempts: list[AttemptInfo] = field(default_factory=list)
     prompt_version_id: int | None = None
     simulated: bool = False
+    skipped: list[SkipInfo] = field(default_factory=list)  # models passed over, in plan order
 
 
 @dataclass
@@ -80,7 +96,10 @@ StreamEventKind = Literal["attempt", "delta", "attempt_failed", "done", "error"]
 @dataclass
 class StreamEvent:
     """`attempt` a model starts; `delta` text; `attempt_failed` before the first token (the
-    engine moves on); `done` carries the final Result; `error` ends the stream."""
+    engine moves on); `done` carries the final Result; `error` ends the stream.
+
+    `skipped` (on `attempt` and `error`): the models the engine passed over since the
+    previous event that could carry them (disabled, no key, circuit open), in plan order."""
 
     kind: StreamEventKind
     text: str = ""
@@ -91,3 +110,4 @@ class StreamEvent:
     error_class: str = ""
     http_status: int | None = None  # `error`: the status a gateway would answer with
     trace_id: str = ""
+    skipped: list[SkipInfo] = field(default_factory=list)

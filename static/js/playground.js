@@ -39,6 +39,13 @@
     return "$" + n.toFixed(4);
   }
 
+  // What an answer cost; one that was cancelled or failed still billed the tokens it used.
+  var PARTIAL = { cancelled: "partial: cancelled", error: "partial: failed" };
+  function fmtBilled(value, status) {
+    var text = fmtUsd(value);
+    return value == null || value === "" || !PARTIAL[status] ? text : text + " (" + PARTIAL[status] + ")";
+  }
+
   var STATUS_LABELS = { pending: "Waiting", streaming: "Streaming", ok: "Done", error: "Error", cancelled: "Cancelled" };
 
   function setStatus(col, status) {
@@ -52,6 +59,23 @@
 
   function isFinished(status) {
     return status === "ok" || status === "error" || status === "cancelled";
+  }
+
+  // A model the engine passed over (its key is missing, it is disabled, its circuit is open).
+  function skipText(a) {
+    return (a.model || "a model") + " skipped: " + (a.reason || "");
+  }
+
+  function addSkips(col, skips) {
+    var path = field(col, "path");
+    if (!path || !skips || !skips.length) return;
+    skips.forEach(function (a) {
+      var li = document.createElement("li");
+      li.className = "attempt-skipped";
+      li.textContent = skipText(a);
+      path.appendChild(li);
+    });
+    path.hidden = false;
   }
 
   function addPath(col, info, failed) {
@@ -75,7 +99,9 @@
       var li = document.createElement("li");
       li.className = "attempt-" + (a.status || "ok");
       var label = (a.model || "attempt") + (a.attempt ? " #" + a.attempt : "");
-      li.textContent = label + ": " + (a.status || "") + (a.error ? " — " + (a.error_class || "") + " " + a.error : "");
+      li.textContent = a.status === "skipped"
+        ? skipText(a)
+        : label + ": " + (a.status || "") + (a.error ? " — " + (a.error_class || "") + " " + a.error : "");
       path.appendChild(li);
     });
     path.hidden = false;
@@ -90,7 +116,7 @@
     setText(field(col, "ttft"), fmtMs(data.ttft_ms));
     setText(field(col, "latency"), fmtMs(data.latency_ms));
     if (data.input_tokens != null) setText(field(col, "tokens"), data.input_tokens + " / " + data.output_tokens);
-    if (!col.closest("[data-blind]")) setText(field(col, "cost"), fmtUsd(data.cost_usd));
+    if (!col.closest("[data-blind]")) setText(field(col, "cost"), fmtBilled(data.cost_usd, data.status));
     if (data.attempts && data.attempts.length) renderPath(col, data.attempts);
   }
 
@@ -172,6 +198,7 @@
     source.addEventListener("attempt", function (e) {
       var info = JSON.parse(e.data);
       setStatus(col, "streaming");
+      addSkips(col, info.skipped);
       if (run.dataset.mode === "route" || run.dataset.mode === "chain") addPath(col, info, false);
     });
     source.addEventListener("attempt_failed", function (e) {
@@ -314,7 +341,7 @@
         judge.hidden = false;
       }
       setText(field(panel, "wall"), fmtMs(data.wall_ms));
-      setText(field(panel, "cost"), fmtUsd(data.cost_usd));
+      setText(field(panel, "cost"), fmtBilled(data.cost_usd, data.status));
       showError(panel, data.error);
       setStatus(panel, data.status || "ok");
       run.querySelectorAll('.pg-col[data-status="streaming"]').forEach(function (c) { setStatus(c, data.status || "error"); });

@@ -5,6 +5,7 @@ from compare.assertions import (
     AssertionSpecError,
     assertions_parse,
     check_local,
+    checks_passed,
     judge_verdict,
 )
 
@@ -18,7 +19,21 @@ def test_equals_compares_with_the_expected_answer_ignoring_case_and_spacing():
 def test_contains_uses_its_own_value_before_the_expected_one():
     spec = AssertionSpec("contains", value="blue")
     assert check_local(spec, output="The sky is Blue.", expected="red")["passed"] is True
-    assert check_local(AssertionSpec("contains"), output="nothing", expected="")["passed"] is False
+    assert check_local(spec, output="The sky is grey.", expected="")["passed"] is False
+
+
+@pytest.mark.parametrize("kind", ["equals", "contains"])
+def test_an_assertion_against_the_expected_value_does_not_apply_to_a_row_without_one(kind):
+    for output in ("nothing", ""):
+        check = check_local(AssertionSpec(kind), output=output, expected="  ")
+        assert check["passed"] is None and check["detail"] == "not applicable: this row has no expected value"
+
+
+def test_a_cell_passes_on_the_assertions_that_applied_to_it():
+    assert checks_passed([{"passed": True}, {"passed": None}]) is True
+    assert checks_passed([{"passed": False}, {"passed": None}, {"passed": True}]) is False
+    assert checks_passed([{"passed": None}]) is None
+    assert checks_passed([]) is None
 
 
 def test_regex_searches_the_output():

@@ -228,6 +228,24 @@ def test_assertions_are_checked_and_a_judge_gives_its_reason(db, two_models, fak
     )
 
 
+def test_an_assertion_on_the_expected_value_is_not_applicable_to_a_row_without_one(
+    db, two_models, fake_provider
+):
+    fake_provider.script("fp-a", Reply.ok("Paris"), Reply.ok("Lyon"))
+    run = make_run(
+        inputs=["Capital of France?", "Any city?"],
+        expected=["Paris", ""],
+        candidates=["model:fp-a"],
+        assertions=[AssertionSpec("equals"), AssertionSpec("contains")],
+    )
+    for cell in CompareCell.objects.filter(run=run):
+        cell_service.cell_run(cell_id=cell.pk)
+    with_expected, without = CompareCell.objects.filter(run=run).order_by("prompt__position")
+    assert [c["passed"] for c in with_expected.checks] == [True, True] and with_expected.passed is True
+    assert [c["passed"] for c in without.checks] == [None, None] and without.passed is None
+    assert (with_expected.verdict, without.verdict) == ("pass", "not_applicable")
+
+
 def test_unknown_or_unusable_candidates_are_refused_before_anything_is_stored(db, fake_provider):
     rows = [PromptRow(input="x")]
     with pytest.raises(CompareInputError, match="Unknown model 'nope'"):

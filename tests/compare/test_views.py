@@ -1,6 +1,9 @@
 """Compare pages: each view's success, wrong method, anonymous refused, htmx fragment."""
 
+import csv
+import io
 import json
+import re
 from decimal import Decimal
 
 import pytest
@@ -8,6 +11,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
+from compare.assertions import AssertionSpec
 from compare.models import CellStatus, CompareCell, CompareRun, Drill, RunStatus
 from compare.services import cells as cell_service
 from tests.compare.conftest import make_run, simulated_model
@@ -232,6 +236,20 @@ class TestRunPage:
             and "1 row where every candidate agreed hidden" in body
         )
 
+    def test_an_assertion_without_an_expected_value_shows_as_not_applicable_and_counts_neither_way(
+        self, member_client, models
+    ):
+        run = finished_run(models, expected=["", ""], assertions=[AssertionSpec("equals")])
+        CompareCell.objects.filter(run=run, prompt__position=0, candidate__position=0).update(
+            checks=[{"kind": "equals", "label": "equals 'x'", "passed": True, "detail": ""}], passed=True
+        )
+        body = member_client.get(reverse("compare:run", args=[run.pk]), **HTMX).content.decode()
+        assert body.count('class="badge na"') == 3 and body.count("n/a equals expected") == 3
+        totals = body.split('class="cmp-totals"')[1].split("</tr>")[0]
+        first, second = (" ".join(re.sub(r"<[^>]+>", " ", t).split()) for t in totals.split("</th>")[1:3])
+        assert first.endswith("pass 100% (1/1) · 1 n/a")
+        assert second.endswith("pass — · 2 n/a")
+
     def test_htmx_gets_only_the_matrix(self, member_client, models):
         run = finished_run(models)
         body = member_client.get(reverse("compare:run", args=[run.pk]), **HTMX).content.decode()
@@ -329,6 +347,32 @@ class TestExport:
         assert [c["label"] for c in data["candidates"]] == ["sim-a", "sim-b"]
         assert len(data["rows"]) == 2 and set(data["rows"][0]["cells"]) == {"sim-a", "sim-b"}
         assert Decimal(data["run"]["spent_usd"]) == run.spent_usd
+
+    def test_an_assertion_that_did_not_apply_is_exported_as_not_applicable(self, member_client, models):
+        run = finished_run(models, expected=["Paris", ""], assertions=[AssertionSpec("contains")])
+        CompareCell.objects.filter(run=run, prompt__position=0).update(
+            checks=[{"kind": "contains", "label": "contains expected", "passed": True, "detail": ""}],
+            passed=True,
+        )
+        rows = list(
+            csv.DictReader(
+                io.StringIO(
+                    member_client.get(reverse("compare:export", args=[run.pk, "csv"])).content.decode()
+                )
+            )
+        )
+        assert [(r["prompt"], r["passed"], r["verdict"]) for r in rows] == [
+            ("1", "True", "pass"),
+            ("1", "True", "pass"),
+            ("2", "", "not_applicable"),
+            ("2", "", "not_applicable"),
+        ]
+        data = json.loads(member_client.get(reverse("compare:export", args=[run.pk, "json"])).content)
+        cell = data["rows"][1]["cells"]["sim-a"]
+        assert cell["verdict"] == "not_applicable" and cell["passed"] is None
+        assert [(c["result"], c["passed"]) for c in cell["checks"]] == [("not_applicable", None)]
+        assert data["candidates"][0]["totals"]["not_applicable"] == 1
+        assert data["rows"][0]["cells"]["sim-a"]["checks"][0]["result"] == "pass"
 
     def test_an_unknown_format_is_not_found(self, member_client, models):
         run = finished_run(models)

@@ -4,10 +4,11 @@ import pytest
 
 from metrics.models import CallRecord
 from playground.models import PlaygroundColumn, PlaygroundRun, Vote
+from playground.templatetags.playground_tags import usd
 from routing.models import PromptVersion
 from tests.browser import login
-from tests.factories import TaskRouteFactory, UserFactory
-from tests.playground.conftest import FAILING, sim_model
+from tests.factories import FallbackChainFactory, TaskRouteFactory, UserFactory
+from tests.playground.conftest import FAILING, keyless_model, sim_model
 
 pytestmark = pytest.mark.browser
 
@@ -128,6 +129,23 @@ def test_a_consensus_shows_every_member_and_the_aggregate(live_url, page):
     assert page.locator(".pg-col[data-status=ok]").count() == 3
 
 
+def test_a_fastest_consensus_shows_what_the_cancelled_member_billed(live_url, page):
+    sim_model("quick", options=STREAMY)
+    sim_model("sluggish", options=SLOW)
+    _open(page, live_url)
+    page.check("input[name=mode][value=consensus]")
+    page.select_option("#id_aggregator", "fastest")
+    _send(page, "Who answers first?", ["quick", "sluggish"])
+    page.wait_for_selector(".pg-consensus[data-status=ok]", timeout=20_000)
+    cancelled = page.locator(".pg-col[data-label='sluggish']")
+    assert cancelled.get_attribute("data-status") == "cancelled"
+    cost = cancelled.locator("[data-field=cost]").inner_text()
+    assert cost.startswith("$") and cost.endswith("(partial: cancelled)")
+    total = page.locator(".pg-consensus [data-field=cost]").inner_text()
+    billed = sum(r.cost_usd for r in CallRecord.objects.filter(trace_id=PlaygroundRun.objects.get().trace_id))
+    assert total == usd(billed)
+
+
 def test_an_arena_vote_reveals_the_names_and_updates_the_leaderboard(live_url, page):
     sim_model("sim-alpha", options=STREAMY, capabilities=["chat"])
     sim_model("sim-beta", options=STREAMY, capabilities=["chat"])
@@ -206,6 +224,27 @@ def test_choosing_a_route_prefills_its_system_prompt_and_shows_the_path(live_url
     col = page.locator(".pg-col")
     assert col.get_attribute("data-status") == "ok"
     assert "sim-routed" in col.locator("[data-field=path]").inner_text()
+
+
+def test_a_route_shows_its_main_model_skipped_for_a_missing_key_and_the_model_that_answered(live_url, page):
+    chain = FallbackChainFactory(name="spare", models=[sim_model("spare-1", options=STREAMY)])
+    TaskRouteFactory(task_type="triage", model=keyless_model("gpt-keyless"), fallback_chain=chain)
+    _open(page, live_url)
+    page.check("input[name=mode][value=route]")
+    page.select_option("#id_route", "triage")
+    page.fill("#id_prompt", "Which queue does this go to?")
+    page.click("#pg-send")
+    skipped = "gpt-keyless skipped: provider openai-gpt-keyless needs its key: set PLAYGROUND_TEST_UNSET_KEY"
+    path = page.locator(".pg-col [data-field=path] li")
+    page.wait_for_function(  # live, before the answer ends
+        "document.querySelector('.pg-col [data-field=path] li')?.textContent.includes('skipped')",
+        timeout=10_000,
+    )
+    assert path.first.inner_text() == skipped
+    page.wait_for_function(ALL_FINISHED, timeout=10_000)
+    assert [path.nth(i).inner_text() for i in range(path.count())] == [skipped, "spare-1 #1: ok"]
+    page.goto(f"{live_url}{page.get_attribute('.pg-permalink', 'href')}")  # the saved path is the same
+    assert [path.nth(i).inner_text() for i in range(path.count())] == [skipped, "spare-1 #1: ok"]
 
 
 def test_diff_and_highlight_mark_the_differing_words(live_url, page):

@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 import pytest
 from django.conf import settings
 from django.test import override_settings
@@ -91,3 +93,25 @@ def test_arena_votes_decide_quality_routing_once_there_are_enough():
     _vote_many("ranked-first", "voted-best", "b", 1)
     stats_invalidate()
     assert orchestrator.select_model(["code"], optimize_for="quality") == "voted-best"
+
+
+def test_what_a_trace_billed_counts_every_record_of_it():
+    from tests.factories import CallRecordFactory
+
+    CallRecordFactory(trace_id="t1", model_name="a", status="error", input_tokens=0, output_tokens=0)
+    CallRecordFactory(trace_id="t1", model_name="a", status="cancelled", cost_usd="0.25", output_tokens=7)
+    CallRecordFactory(trace_id="t1", model_name="b", role="judge", cost_usd="0.5", input_tokens=3)
+    CallRecordFactory(trace_id="t2", cost_usd="9")
+    everything = selectors.billed(trace_id="t1")
+    assert everything == selectors.Billed(input_tokens=13, output_tokens=27, cost_usd=Decimal("0.75"))
+    assert selectors.billed(trace_id="t1", model_name="a").cost_usd == Decimal("0.25")
+    assert selectors.billed(trace_id="t1", role="judge").cost_usd == Decimal("0.5")
+    assert selectors.billed(trace_id="nothing") is None
+
+
+def test_what_a_trace_billed_is_unknown_when_a_call_that_used_tokens_has_no_price():
+    from tests.factories import CallRecordFactory
+
+    CallRecordFactory(trace_id="t1", cost_usd="0.25")
+    CallRecordFactory(trace_id="t1", cost_usd=None, output_tokens=5)
+    assert selectors.billed(trace_id="t1").cost_usd is None

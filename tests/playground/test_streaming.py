@@ -4,11 +4,12 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
 from typing import Any
 
 import pytest
-from asgiref.sync import async_to_sync
-from django.test import AsyncClient
+from asgiref.sync import async_to_sync, sync_to_async
+from django.test import AsyncClient, Client
 from django.urls import reverse
 
 from metrics.models import CallRecord
@@ -159,6 +160,33 @@ def test_a_route_run_streams_through_the_route():
     assert CallRecord.objects.get(trace_id=run.columns.get().trace_id).task_type == "summarise"
 
 
+def test_a_route_run_shows_its_main_model_skipped_for_a_missing_key_then_the_model_that_answered():
+    from tests.factories import TaskRouteFactory
+    from tests.playground.conftest import keyless_model
+
+    user = UserFactory()
+    chain = FallbackChainFactory(name="spare", models=[sim_model("spare-1")])
+    route = TaskRouteFactory(task_type="triage", model=keyless_model("gpt-keyless"), fallback_chain=chain)
+    run = _run(user, mode=RunMode.ROUTE, route=route)
+    events = read_stream(user, _stream_url(run))
+    reason = "provider openai-gpt-keyless needs its key: set PLAYGROUND_TEST_UNSET_KEY"
+    first = next(d for k, d in events if k == "attempt")
+    assert first["model"] == "spare-1"
+    assert first["skipped"] == [
+        {"model": "gpt-keyless", "category": "key", "reason": reason, "chain_step": None, "status": "skipped"}
+    ]
+    column = run.columns.get()
+    assert [(a["model"], a["status"]) for a in column.attempts] == [
+        ("gpt-keyless", "skipped"),
+        ("spare-1", "ok"),
+    ]
+    assert next(d for k, d in events if k == "done")["attempts"] == column.attempts
+    page = Client()
+    page.force_login(user)
+    path = page.get(reverse("playground:run", args=[run.pk])).content.decode().split('data-field="path"')[1]
+    assert f"gpt-keyless skipped: {reason}</li>" in path.split("</ol>")[0]
+
+
 def test_an_engine_error_before_the_stream_shows_in_the_column():
     user = UserFactory()
     sim_model("sim-alpha")
@@ -200,6 +228,103 @@ def test_a_disconnect_cancels_the_call_and_records_it_as_cancelled():
     assert column.text  # the part that had arrived is kept
     record = CallRecord.objects.get(trace_id=column.trace_id)
     assert record.status == "cancelled"
+
+
+def _stream_until_text_then_disconnect(user, url, *, streams=1, before_disconnect=None):
+    """Open a stream, wait for text (from each of `streams` consensus members), then go away
+    as a closed browser tab does."""
+
+    async def go():
+        client = AsyncClient()
+        await client.aforce_login(user)
+        response = await client.get(url)
+        texts: set[Any] = set()
+        enough = asyncio.Event()
+
+        async def consume():
+            async for chunk in response.streaming_content:
+                for kind, data in parse_sse([chunk]):
+                    if kind in ("delta", "member_delta"):
+                        texts.add(data.get("position"))
+                if len(texts) >= streams:
+                    enough.set()
+
+        task = asyncio.ensure_future(consume())
+        await enough.wait()
+        if before_disconnect is not None:
+            await before_disconnect()
+        task.cancel()  # what Django's ASGI handler does when the browser goes away
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    run_async(go)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_cancelled_column_shows_the_cost_of_what_it_billed():
+    user = UserFactory()
+    sim_model("sim-slow", options=SLOW)
+    run = _run(user, models=["sim-slow"], prompt="Tell me a long story about a slow llama please")
+    _stream_until_text_then_disconnect(user, _stream_url(run))
+    column = run.columns.get()
+    record = CallRecord.objects.get(trace_id=column.trace_id)
+    assert column.status == record.status == "cancelled"
+    assert record.cost_usd and column.cost_usd == record.cost_usd
+    assert (column.input_tokens, column.output_tokens) == (record.input_tokens, record.output_tokens)
+    page = Client()
+    page.force_login(user)
+    cost = page.get(reverse("playground:run", args=[run.pk])).content.decode().split('data-field="cost">')[1]
+    assert cost.startswith("$") and "partial: cancelled" in cost.split("</dd>")[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_column_stopped_by_the_user_still_gets_what_it_billed():
+    user = UserFactory()
+    sim_model("sim-slow", options=SLOW)
+    run = _run(user, models=["sim-slow"], prompt="Tell me a long story about a slow llama please")
+
+    async def stop():  # Stop's POST lands before the closed connection is noticed
+        await sync_to_async(services.run_stop)(run=run)
+
+    _stream_until_text_then_disconnect(user, _stream_url(run), before_disconnect=stop)
+    column = run.columns.get()
+    record = CallRecord.objects.get(trace_id=column.trace_id)
+    assert column.status == "cancelled" and column.error == "Stopped by the user."
+    assert record.cost_usd and column.cost_usd == record.cost_usd
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_consensus_total_includes_what_cancelled_members_billed():
+    user = UserFactory()
+    sim_model("quick")
+    sim_model("sluggish", options=SLOW)
+    run = _run(user, mode=RunMode.CONSENSUS, models=["sluggish", "quick"], aggregator="fastest")
+    events = read_stream(user, reverse("playground:consensus_stream", args=[run.pk]))
+    records = {r.model_name: r for r in CallRecord.objects.filter(trace_id=run.trace_id)}
+    assert records["sluggish"].status == "cancelled" and records["sluggish"].cost_usd
+    sluggish = next(d for k, d in events if k == "member" and d["position"] == 0)
+    assert sluggish["status"] == "cancelled"
+    assert Decimal(sluggish["cost_usd"]) == records["sluggish"].cost_usd
+    assert run.columns.get(target_model="sluggish").cost_usd == records["sluggish"].cost_usd
+    total = records["sluggish"].cost_usd + records["quick"].cost_usd
+    assert Decimal(next(d for k, d in events if k == "consensus")["cost_usd"]) == total
+    assert Decimal(PlaygroundRun.objects.get(pk=run.pk).consensus["cost_usd"]) == total
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_stopped_consensus_keeps_what_every_member_billed():
+    user = UserFactory()
+    sim_model("s1", options=SLOW)
+    sim_model("s2", options=SLOW)
+    run = _run(user, mode=RunMode.CONSENSUS, models=["s1", "s2"], aggregator="majority")
+    _stream_until_text_then_disconnect(user, reverse("playground:consensus_stream", args=[run.pk]), streams=2)
+    records = {r.model_name: r for r in CallRecord.objects.filter(trace_id=run.trace_id)}
+    assert {r.status for r in records.values()} == {"cancelled"}
+    for column in run.columns.all():
+        assert column.status == "cancelled"
+        assert column.cost_usd == records[column.target_model].cost_usd
+    run.refresh_from_db()
+    assert Decimal(run.consensus["cost_usd"]) == sum(r.cost_usd for r in records.values())
 
 
 def test_a_consensus_stream_gives_members_and_the_aggregate():

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from asgiref.sync import async_to_sync
 
 from metrics.models import CallRecord
 from routing import orchestrator
@@ -194,3 +195,47 @@ def test_a_rejected_answer_does_not_count_against_the_models_circuit(fake_provid
         orchestrator.route("task", "give json")
 
     assert "writer" not in breaker_states()
+
+
+def test_a_route_result_names_its_main_model_skipped_for_a_missing_key(fake_provider, models, monkeypatch):
+    monkeypatch.delenv("LOCKED_KEY", raising=False)
+    locked = fake_provider.model(
+        "gpt-locked", provider=fake_provider.provider(name="locked-p", api_key_env="LOCKED_KEY")
+    )
+    route_for(
+        locked, task_type="triage", fallback_chain=FallbackChainFactory(name="spare", models=[models[1]])
+    )
+
+    result = orchestrator.route("triage", "Which queue?")
+
+    assert result.model == "backup"
+    assert [a.model for a in result.attempts] == ["backup"]
+    assert [s.to_dict() for s in result.skipped] == [
+        {
+            "model": "gpt-locked",
+            "category": "key",
+            "reason": "provider locked-p needs its key: set LOCKED_KEY",
+            "chain_step": None,
+        }
+    ]
+
+
+def test_a_streamed_route_reports_the_skip_with_the_next_attempt(fake_provider, models, monkeypatch):
+    monkeypatch.delenv("LOCKED_KEY", raising=False)
+    locked = fake_provider.model(
+        "gpt-locked", provider=fake_provider.provider(name="locked-p", api_key_env="LOCKED_KEY")
+    )
+    route_for(
+        locked, task_type="triage", fallback_chain=FallbackChainFactory(name="spare", models=[models[1]])
+    )
+
+    async def run():
+        return [e async for e in orchestrator.astream(task_type="triage", content="Which queue?")]
+
+    events = async_to_sync(run)()
+
+    first = next(e for e in events if e.kind == "attempt")
+    assert first.model == "backup"
+    assert [(s.model, s.category) for s in first.skipped] == [("gpt-locked", "key")]
+    assert all(not e.skipped for e in events if e is not first)
+    assert [s.model for s in events[-1].result.skipped] == ["gpt-locked"]
