@@ -18,9 +18,8 @@ gateway's figure minus the direct one; resident memory of the server process(es)
 
 Then the same for streamed requests (`"stream": true`, `stream_options.include_usage`): the
 load generator reads each SSE body to its end (chunked transfer) and times the first content
-chunk (TTFT) as well as the whole answer. The fake server ends each streamed exchange by
-closing the connection (as its tests expect), so both sides open one TCP connection per
-streamed request: the direct client to the fake server (timed), the gateway to its upstream.
+chunk (TTFT) as well as the whole answer (6 content chunks, a finish chunk, a usage chunk and
+`[DONE]`, one HTTP chunk each; connections kept alive, as with a real provider).
 `--stream` runs only this section, `--no-stream` only the plain one.
 Goals (issue 6): added p50 <= 1.5 ms and p99 <= 4 ms at concurrency 1, >= 1,000 req/s,
 RSS <= 150 MB per server process. Benchmarks report; they never fail on a number.
