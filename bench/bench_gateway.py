@@ -2,6 +2,7 @@
 through the gateway (uvicorn subprocess, the real ASGI app), side by side in one run.
 
     python -m bench gateway [--quick] [--workers=N] [--sqlite] [--profile] [--stream | --no-stream]
+                            [--stream-words=N]
 
 - The fake server is the providers' FakeProviderServer (tests/fake_provider.py), run in its
   own process on loopback, replying at once (an echo, usage counted).
@@ -20,7 +21,8 @@ Then the same for streamed requests (`"stream": true`, `stream_options.include_u
 load generator reads each SSE body to its end (chunked transfer) and times the first content
 chunk (TTFT) as well as the whole answer (6 content chunks, a finish chunk, a usage chunk and
 `[DONE]`, one HTTP chunk each; connections kept alive, as with a real provider).
-`--stream` runs only this section, `--no-stream` only the plain one.
+`--stream` runs only this section, `--no-stream` only the plain one; `--stream-words=N` makes
+the streamed answers about N words long (N content chunks), to weigh the per-chunk costs.
 Goals (issue 6): added p50 <= 1.5 ms and p99 <= 4 ms at concurrency 1, >= 1,000 req/s,
 RSS <= 150 MB per server process. Benchmarks report; they never fail on a number.
 """
@@ -494,6 +496,9 @@ def main(argv: list[str]) -> None:
         _wait_port(gw_port)
 
         messages = [{"role": "user", "content": "Say hello to the benchmark."}]
+        # --stream-words=N: a streamed answer of about N words (N content chunks) instead of 6.
+        words = next((int(a.split("=", 1)[1]) for a in argv if a.startswith("--stream-words=")), 0)
+        stream_messages = [{"role": "user", "content": " ".join(["word"] * words)}] if words else messages
         auth = {"Authorization": f"Bearer {raw_key}"}
         mode = " (engine stubbed: the gateway layer alone)" if stub else ""
         print(f"backend: {backend}; gateway workers: {workers}; fake provider: {fake_url}{mode}")
@@ -505,7 +510,7 @@ def main(argv: list[str]) -> None:
         for section in sections:
             payload: dict = {"model": MODEL, "messages": messages}
             if section == "stream":
-                payload.update(stream=True, stream_options={"include_usage": True})
+                payload.update(messages=stream_messages, stream=True, stream_options={"include_usage": True})
             body = json.dumps(payload).encode()
             direct = (fake_port, "/v1/chat/completions", body, {"Authorization": "Bearer sk-bench"})
             through = (gw_port, "/v1/chat/completions", body, auth)

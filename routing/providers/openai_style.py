@@ -9,7 +9,9 @@ Non-streamed completions go through the SDK client's documented low-level reques
 read the JSON ourselves: the same client, auth, headers, Azure deployment paths, status
 errors and timeouts, without the SDK walking our plain-dict params through its TypedDict
 transform and building a pydantic model of the answer (together ~0.4 ms of a ~1.4 ms call
-against a local server; see docs/providers.md).
+against a local server; see docs/providers.md). Streams make the same request with
+`stream=True` and read the SSE body themselves (`SSEDecoder`, `json.loads` per event) instead
+of the SDK building a pydantic chunk model per event.
 """
 
 from __future__ import annotations
