@@ -398,13 +398,13 @@ def _print_plain(results: dict) -> None:
 def _print_stream(results: dict) -> None:
     print("\nstreamed (SSE, include_usage), ms: time to the first content chunk (TTFT) and to the end")
     print(
-        f"{'':22}{'TTFT p50':>9}{'p95':>7}{'p99':>7}  {'total p50':>9}{'p95':>7}{'p99':>7}{'req/s':>8}  statuses"
+        f"{'':22}{'TTFT p50':>9}{'p95':>8}{'p99':>8}  {'total p50':>9}{'p95':>8}{'p99':>8}{'req/s':>8}  statuses"
     )
 
     def row(label: str, r: dict) -> str:
         return (
-            f"{label:22}{r['ttft50']:9.2f}{r['ttft95']:7.2f}{r['ttft99']:7.2f}  "
-            f"{r['p50']:9.2f}{r['p95']:7.2f}{r['p99']:7.2f}"
+            f"{label:22}{r['ttft50']:9.2f}{r['ttft95']:8.2f}{r['ttft99']:8.2f}  "
+            f"{r['p50']:9.2f}{r['p95']:8.2f}{r['p99']:8.2f}"
         )
 
     for concurrency, (d, g) in results.items():
