@@ -1,7 +1,8 @@
 """Gateway overhead: direct calls to a zero-latency fake OpenAI server vs the same calls
 through the gateway (uvicorn subprocess, the real ASGI app), side by side in one run.
 
-    python -m bench gateway [--quick] [--workers=N] [--sqlite] [--profile]
+    python -m bench gateway [--quick] [--workers=N] [--sqlite] [--profile] [--stream | --no-stream]
+                            [--stream-words=N]
 
 - The fake server is the providers' FakeProviderServer (tests/fake_provider.py), run in its
   own process on loopback, replying at once (an echo, usage counted).
@@ -15,6 +16,13 @@ through the gateway (uvicorn subprocess, the real ASGI app), side by side in one
 
 Figures: p50/p95/p99 latency and requests/s at concurrency 1 and 32; "added" is the
 gateway's figure minus the direct one; resident memory of the server process(es) at the end.
+
+Then the same for streamed requests (`"stream": true`, `stream_options.include_usage`): the
+load generator reads each SSE body to its end (chunked transfer) and times the first content
+chunk (TTFT) as well as the whole answer (6 content chunks, a finish chunk, a usage chunk and
+`[DONE]`, one HTTP chunk each; connections kept alive, as with a real provider).
+`--stream` runs only this section, `--no-stream` only the plain one; `--stream-words=N` makes
+the streamed answers about N words long (N content chunks), to weigh the per-chunk costs.
 Goals (issue 6): added p50 <= 1.5 ms and p99 <= 4 ms at concurrency 1, >= 1,000 req/s,
 RSS <= 150 MB per server process. Benchmarks report; they never fail on a number.
 """
@@ -24,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import socket
 import statistics
@@ -121,13 +130,101 @@ def _run_load(port, path, body, headers, concurrency, total):
         return asyncio.run(_load(port, path, body, headers, concurrency, total))
 
 
+# A content delta with some text: the fake server writes `"content": "…"`, the gateway
+# `"content":"…"`; the role chunk's empty content does not match.
+_CONTENT = re.compile(rb'"content": ?"[^"]')
+
+
+async def _read_stream(reader: asyncio.StreamReader, start: float) -> tuple[int, float, bool]:
+    """Read one response to its end (an SSE body in chunked transfer); return the status,
+    the seconds from `start` to the first chunk carrying text, and whether the server closes
+    the connection after it."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    status = int(lines[0].split()[1])
+    length = None
+    chunked = close = False
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        name = name.strip().lower()
+        if name == b"content-length":
+            length = int(value)
+        elif name == b"transfer-encoding" and b"chunked" in value.lower():
+            chunked = True
+        elif name == b"connection" and b"close" in value.lower():
+            close = True
+    first = 0.0
+    if length is not None:
+        await reader.readexactly(length)
+    elif chunked:
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).strip(), 16)
+            data = await reader.readexactly(size + 2)
+            if not first and _CONTENT.search(data):
+                first = time.perf_counter() - start
+            if size == 0:
+                break
+    else:
+        await reader.read()
+        close = True
+    return status, first or (time.perf_counter() - start), close
+
+
+async def _load_stream(
+    port: int, path: str, body: bytes, headers: dict[str, str], concurrency: int, total: int
+):
+    """Like `_load`, for streamed requests: every body is read to its end; a connection the
+    server closes is reopened for the next request, inside that request's timing."""
+    raw = _request("127.0.0.1", port, path, body, headers)
+    latencies: list[float] = []
+    firsts: list[float] = []
+    statuses: dict[int, int] = {}
+    remaining = total
+
+    async def worker() -> None:
+        nonlocal remaining
+        connection = None
+        try:
+            while remaining > 0:
+                remaining -= 1
+                start = time.perf_counter()
+                if connection is None:
+                    connection = await asyncio.open_connection("127.0.0.1", port)
+                reader, writer = connection
+                writer.write(raw)
+                status, first, close = await _read_stream(reader, start)
+                latencies.append(time.perf_counter() - start)
+                firsts.append(first)
+                statuses[status] = statuses.get(status, 0) + 1
+                if close:
+                    writer.close()
+                    connection = None
+        finally:
+            if connection is not None:
+                connection[1].close()
+
+    began = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - began
+    return latencies, elapsed, statuses, firsts
+
+
+def _run_stream_load(port, path, body, headers, concurrency, total):
+    try:
+        import uvloop
+
+        return uvloop.run(_load_stream(port, path, body, headers, concurrency, total))
+    except ImportError:
+        return asyncio.run(_load_stream(port, path, body, headers, concurrency, total))
+
+
 def _pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] * 1000
 
 
-def _summary(latencies, elapsed, statuses) -> dict:
-    return {
+def _summary(latencies, elapsed, statuses, firsts=None) -> dict:
+    summary = {
         "p50": _pct(latencies, 50),
         "p95": _pct(latencies, 95),
         "p99": _pct(latencies, 99),
@@ -136,6 +233,9 @@ def _summary(latencies, elapsed, statuses) -> dict:
         "n": len(latencies),
         "statuses": statuses,
     }
+    if firsts is not None:
+        summary.update(ttft50=_pct(firsts, 50), ttft95=_pct(firsts, 95), ttft99=_pct(firsts, 99))
+    return summary
 
 
 # -- Processes ---------------------------------------------------------------------------
@@ -200,7 +300,8 @@ sys.path.insert(0, {root!r})
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orchestrator_site.settings")
 django.setup()
 from metrics.models import CallRecord
-print(CallRecord.objects.filter(source="gateway", status="ok").count())
+ok = CallRecord.objects.filter(source="gateway", status="ok")
+print(ok.filter(stream=False).count(), ok.filter(stream=True).count())
 """
 
 
@@ -249,7 +350,7 @@ def _cpu_s(pid: int) -> float:
     return total
 
 
-def _print_profile(path: Path, top: int = 80) -> None:
+def _print_profile(path: Path, top: int = 80, label: str = "plain") -> None:
     """Inclusive share of samples per function, from py-spy's collapsed stacks."""
     if not path.exists():
         print("profile: py-spy wrote nothing (needs ptrace permission)")
@@ -262,7 +363,8 @@ def _print_profile(path: Path, top: int = 80) -> None:
         total += n
         for frame in set(stack.split(";")):
             inclusive[frame] = inclusive.get(frame, 0) + n
-    print(f"\nprofile of the gateway process at c=32 ({total} samples), inclusive share:")
+    what = "streamed requests" if label == "stream" else "plain requests"
+    print(f"\nprofile of the gateway process at c=32, {what} ({total} samples), inclusive share:")
     ranked = sorted(inclusive.items(), key=lambda kv: -kv[1])
     for frame, n in ranked[:top]:
         print(f"  {100 * n / total:5.1f}%  {frame[:150]}")
@@ -271,6 +373,49 @@ def _print_profile(path: Path, top: int = 80) -> None:
     for frame, n in ranked:
         if any(o in frame for o in ours) and 100 * n / total >= 1:
             print(f"  {100 * n / total:5.1f}%  {frame[:150]}")
+
+
+def _print_plain(results: dict) -> None:
+    print()
+    print(f"{'':22}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'req/s':>10}  statuses")
+    for concurrency, (d, g) in results.items():
+        print(
+            f"c={concurrency:<3} direct          {d['p50']:9.2f}{d['p95']:9.2f}{d['p99']:9.2f}{d['rps']:10.0f}  {d['statuses']}"
+        )
+        print(
+            f"c={concurrency:<3} through gateway {g['p50']:9.2f}{g['p95']:9.2f}{g['p99']:9.2f}{g['rps']:10.0f}  {g['statuses']}"
+        )
+        print(
+            f"c={concurrency:<3} added           {g['p50'] - d['p50']:9.2f}{g['p95'] - d['p95']:9.2f}"
+            f"{g['p99'] - d['p99']:9.2f}   ratio of req/s: {g['rps'] / d['rps']:.2f}x"
+        )
+        print(
+            f"c={concurrency:<3} CPU per gateway request: {g['cpu_ms']:.2f} ms in the gateway process(es), "
+            f"{g['fake_cpu_ms']:.2f} ms in the fake provider"
+        )
+
+
+def _print_stream(results: dict) -> None:
+    print("\nstreamed (SSE, include_usage), ms: time to the first content chunk (TTFT) and to the end")
+    print(
+        f"{'':22}{'TTFT p50':>9}{'p95':>8}{'p99':>8}  {'total p50':>9}{'p95':>8}{'p99':>8}{'req/s':>8}  statuses"
+    )
+
+    def row(label: str, r: dict) -> str:
+        return (
+            f"{label:22}{r['ttft50']:9.2f}{r['ttft95']:8.2f}{r['ttft99']:8.2f}  "
+            f"{r['p50']:9.2f}{r['p95']:8.2f}{r['p99']:8.2f}"
+        )
+
+    for concurrency, (d, g) in results.items():
+        print(row(f"c={concurrency:<3} direct", d) + f"{d['rps']:8.0f}  {d['statuses']}")
+        print(row(f"c={concurrency:<3} through gateway", g) + f"{g['rps']:8.0f}  {g['statuses']}")
+        added = {k: g[k] - d[k] for k in ("ttft50", "ttft95", "ttft99", "p50", "p95", "p99")}
+        print(row(f"c={concurrency:<3} added", added) + f"   ratio of req/s: {g['rps'] / d['rps']:.2f}x")
+        print(
+            f"c={concurrency:<3} CPU per streamed gateway request: {g['cpu_ms']:.2f} ms in the gateway "
+            f"process(es), {g['fake_cpu_ms']:.2f} ms in the fake provider"
+        )
 
 
 def _prepare_postgres() -> bool:
@@ -292,6 +437,8 @@ def main(argv: list[str]) -> None:
     sqlite = "--sqlite" in argv
     profile = "--profile" in argv
     stub = "--stub-engine" in argv
+    # --stream: only the streamed section; --no-stream: only the plain one.
+    skip = "plain" if "--stream" in argv else "stream" if "--no-stream" in argv else ""
     # --profile-out=PATH keeps py-spy's collapsed stacks (implies --profile).
     profile_out = next((a.split("=", 1)[1] for a in argv if a.startswith("--profile-out=")), "")
     profile = profile or bool(profile_out)
@@ -348,85 +495,89 @@ def main(argv: list[str]) -> None:
         procs.append(gateway)
         _wait_port(gw_port)
 
-        body = json.dumps(
-            {"model": MODEL, "messages": [{"role": "user", "content": "Say hello to the benchmark."}]}
-        ).encode()
+        messages = [{"role": "user", "content": "Say hello to the benchmark."}]
+        # --stream-words=N: a streamed answer of about N words (N content chunks) instead of 6.
+        words = next((int(a.split("=", 1)[1]) for a in argv if a.startswith("--stream-words=")), 0)
+        stream_messages = [{"role": "user", "content": " ".join(["word"] * words)}] if words else messages
         auth = {"Authorization": f"Bearer {raw_key}"}
-        direct = (fake_port, "/v1/chat/completions", body, {"Authorization": "Bearer sk-bench"})
-        through = (gw_port, "/v1/chat/completions", body, auth)
-
         mode = " (engine stubbed: the gateway layer alone)" if stub else ""
         print(f"backend: {backend}; gateway workers: {workers}; fake provider: {fake_url}{mode}")
-        _run_load(*direct, 1, warm)
-        _run_load(*through, 4, warm)
-        rss_start = _rss_mb(gateway.pid)
-
-        sent_through = 0
-        results = {}
-        spy = None
-        for concurrency, total in ((1, n1), (32, n32)):
-            d = _summary(*_run_load(*direct, concurrency, total))
-            if profile and concurrency == 32:
-                spy = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(PY).parent))
+        rss_start: list[float] = []
+        sections = [s for s in ("plain", "stream") if s != skip] if not stub else ["plain"]
+        results: dict[str, dict] = {}
+        sent = {"plain": 0, "stream": 0}
+        warmed = {"plain": 0, "stream": 0}
+        for section in sections:
+            payload: dict = {"model": MODEL, "messages": messages}
+            if section == "stream":
+                payload.update(messages=stream_messages, stream=True, stream_options={"include_usage": True})
+            body = json.dumps(payload).encode()
+            direct = (fake_port, "/v1/chat/completions", body, {"Authorization": "Bearer sk-bench"})
+            through = (gw_port, "/v1/chat/completions", body, auth)
+            load = _run_stream_load if section == "stream" else _run_load
+            load(*direct, 1, warm)
+            warmed[section] = load(*through, 4, warm)[2].get(200, 0)
+            rss_start = rss_start or _rss_mb(gateway.pid)
+            by_concurrency = {}
+            for concurrency, total in ((1, n1), (32, n32)):
+                d = _summary(*load(*direct, concurrency, total))
+                spy = None
+                if profile and concurrency == 32:
+                    spy = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(PY).parent))
+                    if spy:
+                        prof = subprocess.Popen(
+                            [spy, "record", "--format", "raw", "-o", f"{var_dir}/gateway.txt", "-p",
+                             str(gateway.pid), "-d", "6", "-r", "200"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                        )  # fmt: skip
+                cpu_before = _cpu_s(gateway.pid), _cpu_s(fake.pid)
+                g = _summary(*load(*through, concurrency, total))
+                # CPU per request: far less sensitive than latency to what else the machine runs.
+                g["cpu_ms"] = (_cpu_s(gateway.pid) - cpu_before[0]) * 1000 / max(g["n"], 1)
+                g["fake_cpu_ms"] = (_cpu_s(fake.pid) - cpu_before[1]) * 1000 / max(g["n"], 1)
+                sent[section] += g["statuses"].get(200, 0)
+                by_concurrency[concurrency] = (d, g)
                 if spy:
-                    prof = subprocess.Popen(
-                        [spy, "record", "--format", "raw", "-o", f"{var_dir}/gateway.txt", "-p", str(gateway.pid),
-                         "-d", "6", "-r", "200"],
-                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                    )  # fmt: skip
-            cpu_before = _cpu_s(gateway.pid), _cpu_s(fake.pid)
-            g = _summary(*_run_load(*through, concurrency, total))
-            # CPU per request: far less sensitive than latency to what else the machine runs.
-            g["cpu_ms"] = (_cpu_s(gateway.pid) - cpu_before[0]) * 1000 / max(g["n"], 1)
-            g["fake_cpu_ms"] = (_cpu_s(fake.pid) - cpu_before[1]) * 1000 / max(g["n"], 1)
-            sent_through += g["statuses"].get(200, 0)
-            results[concurrency] = (d, g)
-            if profile and concurrency == 32 and spy:
-                prof.wait()
-                _print_profile(Path(f"{var_dir}/gateway.txt"))
-                if profile_out:
-                    shutil.copy(f"{var_dir}/gateway.txt", profile_out)
+                    prof.wait()
+                    _print_profile(Path(f"{var_dir}/gateway.txt"), label=section)
+                    if profile_out:
+                        out = profile_out if section == "plain" or skip else f"{profile_out}.stream"
+                        shutil.copy(f"{var_dir}/gateway.txt", out)
+            results[section] = by_concurrency
 
         rss_end = _rss_mb(gateway.pid)
-        print()
-        print(f"{'':22}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'req/s':>10}  statuses")
-        for concurrency, (d, g) in results.items():
-            print(
-                f"c={concurrency:<3} direct          {d['p50']:9.2f}{d['p95']:9.2f}{d['p99']:9.2f}{d['rps']:10.0f}  {d['statuses']}"
-            )
-            print(
-                f"c={concurrency:<3} through gateway {g['p50']:9.2f}{g['p95']:9.2f}{g['p99']:9.2f}{g['rps']:10.0f}  {g['statuses']}"
-            )
-            print(
-                f"c={concurrency:<3} added           {g['p50'] - d['p50']:9.2f}{g['p95'] - d['p95']:9.2f}"
-                f"{g['p99'] - d['p99']:9.2f}   ratio of req/s: {g['rps'] / d['rps']:.2f}x"
-            )
-            print(
-                f"c={concurrency:<3} CPU per gateway request: {g['cpu_ms']:.2f} ms in the gateway process(es), "
-                f"{g['fake_cpu_ms']:.2f} ms in the fake provider"
-            )
+        if "plain" in results:
+            _print_plain(results["plain"])
+        if "stream" in results:
+            _print_stream(results["stream"])
         # Records are written in the background (buffered): wait until they are all in.
-        expected = sent_through + warm
-        count = -1
+        expected = {k: sent[k] + warmed[k] for k in sent}
+        counts = {"plain": -1, "stream": -1}
         deadline = time.monotonic() + (0 if stub else 30)
         while time.monotonic() < deadline:
-            count = int(_python(COUNT.format(root=str(ROOT)), env))
-            if count >= expected:
+            plain, streamed = _python(COUNT.format(root=str(ROOT)), env).split()
+            counts = {"plain": int(plain), "stream": int(streamed)}
+            if all(counts[k] >= expected[k] for k in results):
                 break
             time.sleep(0.5)
-        lost = expected - count
         if not stub:
-            print(
-                f"\nrecords: {count} CallRecords for {expected} successful gateway calls (lost: {max(lost, 0)})"
-            )
+            print()
+            for section in results:
+                what = "streamed" if section == "stream" else "successful"
+                lost = max(expected[section] - counts[section], 0)
+                print(
+                    f"records: {counts[section]} CallRecords (stream={section == 'stream'}) for "
+                    f"{expected[section]} {what} gateway calls (lost: {lost})"
+                )
         print("RSS MB per server process: start " + ", ".join(f"{r:.0f}" for r in rss_start)
               + "; end " + ", ".join(f"{r:.0f}" for r in rss_end))  # fmt: skip
-        d1, g1 = results[1]
-        _, g32 = results[32]
-        print(
-            f"goals: added p50 {g1['p50'] - d1['p50']:.2f} ms (<= 1.5), added p99 {g1['p99'] - d1['p99']:.2f} ms "
-            f"(<= 4), {g32['rps']:.0f} req/s at c=32 (>= 1000), RSS {max(rss_end):.0f} MB (<= 150)"
-        )
+        if "plain" in results:
+            d1, g1 = results["plain"][1]
+            _, g32 = results["plain"][32]
+            print(
+                f"goals: added p50 {g1['p50'] - d1['p50']:.2f} ms (<= 1.5), added p99 {g1['p99'] - d1['p99']:.2f} ms "
+                f"(<= 4), {g32['rps']:.0f} req/s at c=32 (>= 1000), RSS {max(rss_end):.0f} MB (<= 150)"
+            )
     finally:
         for proc in reversed(procs):
             proc.terminate()

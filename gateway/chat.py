@@ -232,6 +232,43 @@ def _sse(data: dict[str, Any] | str) -> bytes:
     return f"data: {text}\n\n".encode()
 
 
+class ChunkWriter:
+    """The SSE bytes of a stream's `chat.completion.chunk`s. Everything but the delta and the
+    finish reason is the same in every chunk, so it is encoded once (again only if the model
+    changes); the output is byte for byte what `_sse` makes of the whole chunk."""
+
+    __slots__ = ("_head", "chunk_id", "created", "model")
+
+    def __init__(self, chunk_id: str, created: int, model: str) -> None:
+        self.chunk_id = chunk_id
+        self.created = created
+        self.model = ""
+        self._head = b""
+        self.model_set(model)
+
+    def model_set(self, model: str) -> None:
+        if model == self.model and self._head:
+            return
+        self.model = model
+        envelope = {"id": self.chunk_id, "object": "chat.completion.chunk", "created": self.created}
+        head = json.dumps({**envelope, "model": model}, separators=(",", ":"))[:-1]
+        self._head = f'data: {head},"choices":[{{"index":0,"delta":'.encode()
+
+    def role(self) -> bytes:
+        return self._head + b'{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]}\n\n'
+
+    def content(self, text: str) -> bytes:
+        return b"".join((self._head, b'{"content":', json.dumps(text).encode(), _CONTENT_TAIL))
+
+    def finish(self, reason: str) -> bytes:
+        return b"".join(
+            (self._head, b'{},"logprobs":null,"finish_reason":', json.dumps(reason).encode(), b"}]}\n\n")
+        )
+
+
+_CONTENT_TAIL = b'},"logprobs":null,"finish_reason":null}]}\n\n'
+
+
 def _stream_error(event: StreamEvent, trace_id: str) -> GatewayError:
     status = event.http_status or (504 if "timeout" in (event.error or "").lower() else 502)
     return GatewayError(
@@ -290,27 +327,19 @@ async def _chat_stream(
     }
 
     async def body() -> AsyncIterator[bytes]:
-        chunk_id = f"chatcmpl-{trace_id}"
-        current_model = model
-
-        def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
-            return _sse(
-                {
-                    "id": chunk_id,
-                    "object": "chat.completion.chunk",
-                    "created": created,
-                    "model": current_model,
-                    "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
-                }
-            )
-
+        chunks = ChunkWriter(f"chatcmpl-{trace_id}", created, model)
+        # What is ready goes out in one write: the role chunk with the first text, the finish
+        # chunk with the usage chunk and [DONE] (the SSE bytes are the same either way).
+        out: list[bytes] = [chunks.role()]
         try:
-            yield chunk({"role": "assistant", "content": ""})
             pending: list[StreamEvent] = list(head)
             while True:
                 if pending:
                     event = pending.pop(0)
                 else:
+                    if out:
+                        yield b"".join(out)
+                        out.clear()
                     try:
                         event = await events.__anext__()
                     except StopAsyncIteration:
@@ -318,43 +347,49 @@ async def _chat_stream(
                     except OrchestratorError as exc:
                         yield _sse(from_orchestrator_error(exc).to_dict())
                         return
-                if event.kind == "attempt" and event.model:
-                    current_model = event.model
-                elif event.kind == "delta":
+                if event.kind == "delta":
                     if event.text:
-                        yield chunk({"content": event.text})
+                        out.append(chunks.content(event.text))
+                elif event.kind == "attempt" and event.model:
+                    chunks.model_set(event.model)
                 elif event.kind == "error":
                     async for _ in events:  # the engine's normal end (records written)
                         pass
-                    yield _sse(_stream_error(event, trace_id).to_dict())
+                    out.append(_sse(_stream_error(event, trace_id).to_dict()))
+                    yield b"".join(out)
                     return
                 elif event.kind == "done" and event.result is not None:
                     result = event.result
-                    current_model = result.model or current_model
+                    chunks.model_set(result.model or chunks.model)
                     await _account(info, admission, result)
                     # Let the engine end normally (it writes its records then, when inline)
                     # before the client sees the end.
                     async for _ in events:
                         pass
-                    yield chunk({}, result.finish_reason or "stop")
+                    out.append(chunks.finish(result.finish_reason or "stop"))
                     if req.include_usage:
-                        yield _sse(
-                            {
-                                "id": chunk_id,
-                                "object": "chat.completion.chunk",
-                                "created": created,
-                                "model": current_model,
-                                "choices": [],
-                                "usage": usage_dict(result),
-                                "orchestrator": {
-                                    "trace_id": result.trace_id,
-                                    "attempts": max(1, len(result.attempts)),
-                                    "cost_usd": cost_text(result.cost_usd),
-                                },
-                            }
+                        out.append(
+                            _sse(
+                                {
+                                    "id": chunks.chunk_id,
+                                    "object": "chat.completion.chunk",
+                                    "created": created,
+                                    "model": chunks.model,
+                                    "choices": [],
+                                    "usage": usage_dict(result),
+                                    "orchestrator": {
+                                        "trace_id": result.trace_id,
+                                        "attempts": max(1, len(result.attempts)),
+                                        "cost_usd": cost_text(result.cost_usd),
+                                    },
+                                }
+                            )
                         )
-                    yield b"data: [DONE]\n\n"
+                    out.append(b"data: [DONE]\n\n")
+                    yield b"".join(out)
                     return
+            if out:
+                yield b"".join(out)
         finally:
             # On a client disconnect this runs on cancellation: closing the engine's stream
             # cancels the upstream call and records the attempt as cancelled.

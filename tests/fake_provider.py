@@ -15,7 +15,8 @@ the same methods plus helpers making Provider/ModelConfig rows that point at the
 Each request for a model takes the next scripted Reply from that model's queue (then the
 "*" queue), or the default reply: an echo of the last user message, with usage counted as
 one token per word. `server.history` records every request received (path, query,
-headers, JSON body, whether the client disconnected early).
+headers, JSON body, whether the client disconnected early). Connections are kept alive
+after a complete answer, streamed or not.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-ReplyKind = Literal["ok", "error", "hang", "reset", "stream_cut", "stream_error"]
+ReplyKind = Literal["ok", "error", "hang", "reset", "stream_cut", "stream_error", "raw_stream"]
 Wire = Literal["openai", "anthropic"]
 
 FAKE_KEY_ENV = "FAKE_PROVIDER_API_KEY"
@@ -63,6 +64,7 @@ class Reply:
     input_tokens: int | None = None  # None: counted from the request
     output_tokens: int | None = None  # None: counted from the text
     cached_tokens: int = 0
+    pieces: tuple[bytes, ...] = ()  # raw_stream: the body, one HTTP chunk (and network write) each
 
     @classmethod
     def ok(cls, text: str | None = None, **kwargs: Any) -> Reply:
@@ -168,6 +170,19 @@ class Reply:
             text=text,
             error_type="overloaded_error",
             message="Overloaded",
+        )
+
+    @classmethod
+    def raw_stream(cls, *pieces: bytes | str, interval_s: float = 0.0, hold_open_s: float = 0.0) -> Reply:
+        """Streams: this exact body (the SSE text as written, malformed or not), each piece
+        written and flushed on its own, `interval_s` apart (so a client reads them
+        separately: a line can be split across network reads); then the body ends, or,
+        with `hold_open_s`, stays open that long first (ends early if the client goes away)."""
+        return cls(
+            kind="raw_stream",
+            pieces=tuple(p.encode() if isinstance(p, str) else p for p in pieces),
+            token_interval_s=interval_s,
+            hang_s=hold_open_s,
         )
 
     @classmethod
@@ -421,7 +436,10 @@ class FakeProviderServer:
                     return self._disconnected(received) if gone.is_set() else False
                 received.completed = True
                 self._touch()
-                return False  # the chunked stream ends the exchange; the client reconnects
+                # Keep-alive, as real providers: the connection serves the client's next
+                # request. (The EOF watcher is cancelled in `finally` with no await since the
+                # body's last chunk, so it cannot swallow that request.)
+                return True
             payload = (
                 _openai_completion(model, text, usage, reply)
                 if wire == "openai"
@@ -467,13 +485,23 @@ class FakeProviderServer:
                     "content-type": "text/event-stream",
                     "transfer-encoding": "chunked",
                     "cache-control": "no-cache",
-                    "connection": "close",
                 },
             )
         )
         await writer.drain()
         if reply.ttft_s and await _wait_or_gone(gone, reply.ttft_s):
             return False
+        if reply.kind == "raw_stream":
+            for index, piece in enumerate(reply.pieces):
+                if index and reply.token_interval_s and await _wait_or_gone(gone, reply.token_interval_s):
+                    return False
+                writer.write(_chunk(piece))
+                await writer.drain()
+            if reply.hang_s and await _wait_or_gone(gone, reply.hang_s):
+                return False
+            writer.write(b"0\r\n\r\n")
+            await writer.drain()
+            return True
         tokens = _tokens(text)
         ident = next(self._ids)
         events = (

@@ -9,17 +9,21 @@ Non-streamed completions go through the SDK client's documented low-level reques
 read the JSON ourselves: the same client, auth, headers, Azure deployment paths, status
 errors and timeouts, without the SDK walking our plain-dict params through its TypedDict
 transform and building a pydantic model of the answer (together ~0.4 ms of a ~1.4 ms call
-against a local server; see docs/providers.md).
+against a local server; see docs/providers.md). Streams make the same request with
+`stream=True` and read the SSE body themselves (`SSEDecoder`, `json.loads` per event) instead
+of the SDK building a pydantic chunk model per event.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import random
 import ssl
 import threading
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, TypeVar
 
 import httpx2
@@ -160,7 +164,6 @@ class OpenAIStyleClient:
         include_usage: bool = True,
     ) -> None:
         self.sdk_client = sdk_client
-        self._create = sdk_client.chat.completions.create
         self._post = sdk_client.post
         memoize_urls(sdk_client)
         self._timeout_cap = (options.timeout_s if options else None) or float("inf")
@@ -189,27 +192,60 @@ class OpenAIStyleClient:
 
     async def stream(self, request: ProviderRequest) -> AsyncGenerator[str | StreamEnd, None]:
         params = self._params(request)
+        options = {"timeout": params.pop("timeout"), "idempotency_key": idempotency_key_new()}
         params["stream"] = True
         if self._stream_options is not None:
             params["stream_options"] = self._stream_options
-        sdk_stream = await self._create(**params)
+        # The same request `create(stream=True)` makes (status errors raised before the body
+        # is read), answered with the raw response: we read its SSE ourselves.
+        response = await self._post(
+            CHAT_PATH, body=params, cast_to=httpx2.Response, options=options, stream=True, stream_cls=None
+        )
         finish_reason: str | None = None
         usage: Usage | None = None
+        events = SSEDecoder()
+        chunks = response.aiter_bytes()
+        done = False
         try:
-            async for chunk in sdk_stream:
-                if chunk.usage is not None:
-                    usage = usage_from_openai(chunk.usage)
-                for choice in chunk.choices or ():
-                    if choice.index:
-                        continue
-                    delta = choice.delta
-                    if delta is not None and delta.content:
-                        yield delta.content
-                    if choice.finish_reason:
-                        finish_reason = choice.finish_reason
+            try:
+                async for raw in chunks:
+                    for data in events.feed(raw):
+                        if data.startswith(b"[DONE]"):
+                            done = True
+                            break
+                        chunk = stream_chunk_from_openai_json(data, response)
+                        if isinstance(chunk.get("usage"), dict):
+                            usage = usage_from_openai_dict(chunk["usage"])
+                        choices = chunk.get("choices")
+                        if not choices or not isinstance(choices, list):
+                            continue
+                        for choice in choices:
+                            if not isinstance(choice, dict) or choice.get("index"):
+                                continue
+                            delta = choice.get("delta")
+                            if delta:
+                                content = delta.get("content") if isinstance(delta, dict) else None
+                                if content and isinstance(content, str):
+                                    yield content
+                            if choice.get("finish_reason"):
+                                finish_reason = str(choice["finish_reason"])
+                    if done:
+                        break
+                if done:
+                    await _drain(chunks)
+            except httpx2.TimeoutException as exc:  # wrapped as the SDK's own stream wraps them
+                from openai import APITimeoutError
+
+                raise APITimeoutError(request=response.request) from exc
+            except (httpx2.RequestError, ssl.SSLError) as exc:
+                from openai import APIConnectionError
+
+                raise APIConnectionError(request=response.request) from exc
         finally:
-            # Early close or cancellation: closing the response drops the upstream request.
-            await sdk_stream.close()
+            # Early close or cancellation: closing the response drops the upstream request
+            # (a response not read to its end is not put back in the pool).
+            await chunks.aclose()
+            await response.aclose()
         if finish_reason is None:
             raise TransientError("The stream ended before the model finished its answer.")
         if finish_reason == "content_filter":
@@ -254,18 +290,80 @@ def memoize_urls(sdk_client: Any) -> None:
     sdk_client._prepare_url = prepare_url
 
 
-def usage_from_openai(usage: Any) -> Usage:
-    """OpenAI usage → ours. `input_tokens` includes cached prompt tokens (OpenAI counts them
-    in prompt_tokens); `cached_tokens` says how many of them were cache reads."""
-    if usage is None:
-        return Usage()
-    details = getattr(usage, "prompt_tokens_details", None)
-    cached = getattr(details, "cached_tokens", None) if details is not None else None
-    return Usage(
-        input_tokens=usage.prompt_tokens or 0,
-        output_tokens=usage.completion_tokens or 0,
-        cached_tokens=cached or 0,
-    )
+# After `data: [DONE]` the rest of the body (the chunked terminator) is read so the
+# connection can be reused, for at most this long (the SDK's own stream does the same).
+DRAIN_S = 0.1
+
+
+async def _drain(chunks: AsyncIterator[bytes]) -> None:
+    with contextlib.suppress(TimeoutError, httpx2.HTTPError, ssl.SSLError):
+        async with asyncio.timeout(DRAIN_S):
+            async for _ in chunks:
+                pass
+
+
+class SSEDecoder:
+    """Server-sent events → the `data` of each event, as bytes (what a chat stream needs of
+    the WHATWG rules): lines end with LF, CRLF or CR, even split across network reads;
+    `data:` lines are joined with LF; a blank line ends an event; comments and the other
+    fields (`event`, `id`, `retry`) are ignored; an event the body ends in the middle of is
+    dropped (as the SDK's decoder does)."""
+
+    __slots__ = ("_cr", "_data", "_rest")
+
+    def __init__(self) -> None:
+        self._rest = b""
+        self._data: list[bytes] = []
+        self._cr = False  # the last read ended with CR: a LF starting the next one is its pair
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        """The events completed by this network read, in order."""
+        if self._cr:
+            self._cr = False
+            if chunk[:1] == b"\n":
+                chunk = chunk[1:]
+        if b"\r" in chunk:
+            self._cr = chunk.endswith(b"\r")
+            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        if self._rest:
+            chunk = self._rest + chunk
+        lines = chunk.split(b"\n")
+        self._rest = lines.pop()
+        events: list[bytes] = []
+        data = self._data
+        for line in lines:
+            if not line:
+                if data:
+                    events.append(data[0] if len(data) == 1 else b"\n".join(data))
+                    data.clear()
+            elif line.startswith(b"data:"):
+                data.append(line[6:] if line[5:6] == b" " else line[5:])
+        return events
+
+
+def stream_chunk_from_openai_json(data: bytes, response: Any) -> dict[str, Any]:
+    """One chat completion chunk (an SSE event's JSON) → the parsed dict.
+
+    An event we cannot read is transient; an `{"error": …}` event raises the SDK's own
+    `APIError`, as its stream does, so the transport maps it the same way (mid-stream error:
+    transient, or model-permanent for a content filter or an over-long context)."""
+    try:
+        chunk = json.loads(data)
+    except ValueError:
+        preview = data[:200].decode("utf-8", "replace")
+        raise TransientError(f"The provider sent a stream event we could not read: {preview!r}") from None
+    if not isinstance(chunk, dict):
+        preview = data[:200].decode("utf-8", "replace")
+        raise TransientError(f"The provider sent a stream event we could not read: {preview!r}")
+    error = chunk.get("error")
+    if error:
+        from openai import APIError
+
+        message = error.get("message") if isinstance(error, dict) else None
+        if not message or not isinstance(message, str):
+            message = "An error occurred during streaming"
+        raise APIError(message=message, request=response.request, body=error)
+    return chunk
 
 
 def completion_from_openai_json(content: bytes) -> Completion:
@@ -295,7 +393,8 @@ def completion_from_openai_json(content: bytes) -> Completion:
 
 
 def usage_from_openai_dict(usage: Any) -> Usage:
-    """Like `usage_from_openai`, for the usage object as parsed JSON."""
+    """OpenAI usage (parsed JSON) → ours. `input_tokens` includes cached prompt tokens (OpenAI
+    counts them in prompt_tokens); `cached_tokens` says how many of them were cache reads."""
     if not isinstance(usage, dict):
         return Usage()
     details = usage.get("prompt_tokens_details")

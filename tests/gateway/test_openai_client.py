@@ -90,6 +90,39 @@ def test_a_streamed_completion_with_usage(live_url, models, key):
     assert (record.stream, record.status, record.source) == (True, "ok", "gateway")
 
 
+def test_a_stream_is_sse_events_role_text_finish_usage_then_done(live_url, models, key):
+    body = {"model": "alpha", "messages": HELLO, "stream": True, "stream_options": {"include_usage": True}}
+    response = httpx.post(
+        f"{live_url}/v1/chat/completions", json=body, headers={"authorization": f"Bearer {key[1]}"}
+    )
+
+    assert response.headers["content-type"].startswith("text/event-stream")
+    events = response.text.split("\n\n")
+    assert events[-2:] == ["data: [DONE]", ""]
+    assert all(e.startswith("data: {") for e in events[:-2])
+    chunks = [json.loads(e.removeprefix("data: ")) for e in events[:-2]]
+    trace_id = response.headers["x-orchestrator-trace-id"]
+    for chunk in chunks:
+        assert (chunk["id"], chunk["object"], chunk["model"]) == (
+            f"chatcmpl-{trace_id}",
+            "chat.completion.chunk",
+            "alpha",
+        )
+        assert chunk["created"] == chunks[0]["created"]
+    choices = [c["choices"][0] for c in chunks[:-1]]
+    assert choices[0] == {
+        "index": 0,
+        "delta": {"role": "assistant", "content": ""},
+        "logprobs": None,
+        "finish_reason": None,
+    }
+    assert "".join(c["delta"].get("content", "") for c in choices) == ECHO
+    assert all(c["finish_reason"] is None for c in choices[:-1])
+    assert (choices[-1]["delta"], choices[-1]["finish_reason"]) == ({}, "stop")
+    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["total_tokens"] == 7
+    assert chunks[-1]["orchestrator"]["trace_id"] == trace_id
+
+
 def test_a_completion_through_a_route_uses_the_last_user_message(live_url, models, key, fake_provider):
     TaskRouteFactory(task_type="summarize", model=models[1])
     messages = [

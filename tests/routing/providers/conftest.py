@@ -8,6 +8,8 @@ from collections.abc import Awaitable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+import pytest
+
 from routing.errors import ProviderError
 from routing.providers.base import ProviderRequest, StreamEnd
 from routing.providers.registry import aclose_clients
@@ -19,6 +21,17 @@ MESSAGES = [
     {"role": "system", "content": "Answer briefly."},
     {"role": "user", "content": "What is the capital of France?"},
 ]
+
+
+@pytest.fixture
+def httpx_layer(settings, monkeypatch):
+    """The SDK clients on their default httpx2 stack instead of aiohttp."""
+    from routing.providers import openai_style
+
+    settings.ORCHESTRATOR = {**settings.ORCHESTRATOR, "PROVIDER_HTTP": "httpx"}
+    monkeypatch.setattr(openai_style, "_http_kind", None)
+    yield
+    monkeypatch.setattr(openai_style, "_http_kind", None)
 
 
 def run(awaitable: Awaitable[T]) -> T:

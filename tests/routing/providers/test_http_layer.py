@@ -11,7 +11,6 @@ import pytest
 
 from routing.engine.types import Usage
 from routing.errors import ModelPermanentError, TransientError
-from routing.providers import openai_style
 from routing.providers.anthropic import completion_from_anthropic_json
 from routing.providers.openai_style import completion_from_openai_json
 from routing.providers.registry import client_for
@@ -19,14 +18,6 @@ from tests.fake_provider import Reply
 from tests.routing.providers.conftest import complete, complete_error, request, run
 
 KINDS = ["openai", "anthropic"]
-
-
-@pytest.fixture
-def httpx_layer(settings, monkeypatch):
-    settings.ORCHESTRATOR = {**settings.ORCHESTRATOR, "PROVIDER_HTTP": "httpx"}
-    monkeypatch.setattr(openai_style, "_http_kind", None)
-    yield
-    monkeypatch.setattr(openai_style, "_http_kind", None)
 
 
 def _transport_name(spec) -> str:
