@@ -32,6 +32,7 @@ from gateway.validation import ChatRequest, chat_request_parse, json_parse
 from routing.engine.execute import trace_id_new
 from routing.engine.types import Result, StreamEvent
 from routing.errors import OrchestratorError
+from routing.sampling import NO_SAMPLING
 
 log = logging.getLogger("gateway")
 
@@ -165,6 +166,8 @@ def _engine_kwargs(req: ChatRequest, info: KeyInfo, trace_id: str) -> dict[str, 
         kwargs["temperature"] = req.temperature
     if req.max_tokens is not None:
         kwargs["max_tokens"] = req.max_tokens
+    if req.sampling is not NO_SAMPLING:
+        kwargs["sampling"] = req.sampling  # validated already: passed as it is
     return kwargs
 
 

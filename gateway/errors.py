@@ -80,5 +80,5 @@ def from_orchestrator_error(exc: OrchestratorError) -> GatewayError:
     if isinstance(exc, NoCandidate) and exc.excluded:
         extra["excluded"] = exc.excluded
     status = int(getattr(exc, "http_status", 500) or 500)
-    param = "model" if status == 404 else None
+    param = getattr(exc, "param", None) or ("model" if status == 404 else None)
     return GatewayError(status, exc.message, code=exc.code, param=param, headers=headers, extra=extra)

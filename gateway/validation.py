@@ -8,9 +8,13 @@ How messages map to the engine:
   its processors, selection and chain apply. Earlier messages (and any system message) are
   not sent.
 
-Fields we do not act on (top_p, user, seed, …) are accepted and ignored, as OpenAI-compatible
-servers commonly do; features we cannot honour (tools, n > 1, non-text content) are refused
-with a 400 rather than silently dropped.
+Sampling and format fields (top_p, stop, seed, presence_penalty, frequency_penalty,
+response_format, user) are validated by `routing.sampling.sampling_options` — the same
+checks as the Python API's — and passed to the engine as one SamplingOptions; each provider
+kind sends what it can honour (docs/gateway.md, "Parameters"). Other fields we do not act on
+(logprobs, metadata, …) are accepted and ignored, as OpenAI-compatible servers commonly do;
+features we cannot honour (tools, n > 1, non-text content) are refused with a 400 rather
+than silently dropped.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.errors import GatewayError, invalid
+from routing.errors import InvalidRequest
+from routing.sampling import NO_SAMPLING, SAMPLING_FIELDS, SamplingOptions, sampling_options
 
 ROLES = ("system", "developer", "user", "assistant")
 MAX_MESSAGES = 10_000
@@ -34,6 +40,7 @@ class ChatRequest:
     include_usage: bool = False
     temperature: float | None = None
     max_tokens: int | None = None
+    sampling: SamplingOptions = NO_SAMPLING
 
     @property
     def target_kind(self) -> str:
@@ -216,6 +223,12 @@ def chat_request_parse(data: Any) -> ChatRequest:
         include_usage = _bool(options, "include_usage", "stream_options.include_usage")
 
     max_tokens = _positive_int(data, "max_completion_tokens") or _positive_int(data, "max_tokens")
+    sampling = NO_SAMPLING
+    if not SAMPLING_FIELDS.isdisjoint(data):
+        try:
+            sampling = sampling_options(data)
+        except InvalidRequest as exc:
+            raise invalid(exc.message, param=exc.param, code=exc.code) from None
     return ChatRequest(
         model=model,
         messages=messages,
@@ -223,4 +236,5 @@ def chat_request_parse(data: Any) -> ChatRequest:
         include_usage=include_usage,
         temperature=_number(data, "temperature", 0, 2),
         max_tokens=max_tokens,
+        sampling=sampling,
     )

@@ -76,6 +76,12 @@ class InvalidRequest(OrchestratorError):
     http_status = 400
     code = "invalid_request"
 
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param  # the caller's field at fault, when one is (e.g. "top_p")
+        if code is not None:
+            self.code = code
+
 
 class NotFound(OrchestratorError):
     http_status = 404

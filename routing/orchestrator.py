@@ -129,7 +129,7 @@ async def aconsensus(
     needed, _ = planning.tokens_needed(trace, messages, len(trace.system or ""))
     member_models = [planning.model_get(snap, name) for name in models]
     for m in member_models:
-        planning.explicit_model_check(m, needed, alone=len(member_models) == 1)
+        planning.explicit_model_check(m, needed, alone=len(member_models) == 1, sampling=trace.sampling)
     steps = [Step(model=m, role="consensus") for m in member_models]
     planning.context_filter(steps, needed)
     judge_step = None

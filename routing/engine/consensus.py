@@ -18,6 +18,7 @@ Aggregators:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import re
 import string
@@ -26,6 +27,7 @@ from decimal import Decimal
 from routing.engine.execute import Messages, Step, Trace, plan_run
 from routing.engine.types import ConsensusResult, MemberOutcome, Result
 from routing.errors import AllAttemptsFailed, OrchestratorError
+from routing.sampling import NO_SAMPLING
 
 AGGREGATORS = ("majority", "judge", "similarity", "fastest")
 
@@ -227,7 +229,10 @@ async def _judge(
     ok = [m for m in members if m.result is not None]
     answers = [m.result.text for m in ok if m.result is not None]
     try:
-        verdict = await plan_run(trace, [judge_step], judge_messages(messages, answers))
+        # The caller's sampling options are for the members' answers: the judge must reply
+        # {"best": n, …} whatever stop sequences or response format they asked for.
+        judge_trace = dataclasses.replace(trace, sampling=NO_SAMPLING)
+        verdict = await plan_run(judge_trace, [judge_step], judge_messages(messages, answers))
     except OrchestratorError as exc:
         winner, votes, how = majority(members)
         return (

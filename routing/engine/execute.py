@@ -27,7 +27,7 @@ from django.utils import timezone
 from metrics.services import call_record_enqueue, unknown_price_warn
 from routing.engine.breaker import breaker_failure, breaker_is_open, breaker_success
 from routing.engine.config import ModelSnap, RouteSnap
-from routing.engine.selection import key_missing_error, model_unusable
+from routing.engine.selection import key_missing_error, model_unusable, sampling_refused
 from routing.engine.types import AttemptInfo, Result, SkipInfo, Usage
 from routing.errors import (
     AllAttemptsFailed,
@@ -41,6 +41,7 @@ from routing.pricing import call_cost
 from routing.processors import ProcessorRejected, processor_get
 from routing.providers.base import Completion, ProviderRequest
 from routing.providers.transport import transport_complete
+from routing.sampling import NO_SAMPLING, SamplingOptions
 
 logger = logging.getLogger(__name__)
 
@@ -72,11 +73,13 @@ class Trace:
     route: RouteSnap | None = None
     temperature: float | None = None
     max_tokens: int | None = None
+    sampling: SamplingOptions = NO_SAMPLING  # top_p, stop, seed, …: the same for every attempt
     system: str | None = None  # a system prompt override (playground)
     created_at: datetime | None = None  # backdate records (simulated traffic)
     processor_options: dict[str, Any] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
     counters: dict[str, int] = field(default_factory=dict)
+    refused: dict[str, str] = field(default_factory=dict)  # model → the sampling param it refused
 
     def next_attempt(self, model: str) -> int:
         n = self.counters.get(model, 0) + 1
@@ -224,6 +227,15 @@ def record(
     return info
 
 
+def sampling_skip(trace: Trace, model: ModelSnap) -> tuple[str, str] | None:
+    """("unsupported", reason) when the model's kind cannot honour the trace's sampling options."""
+    refused = sampling_refused(model, trace.sampling)
+    if refused is None:
+        return None
+    trace.refused[model.name] = refused[0]
+    return "unsupported", refused[1]
+
+
 def should_retry(error: ProviderError, retry: int, max_retries: int, *, more_steps: bool) -> bool:
     """Transient errors are retried on the same model, except a timeout when another model
     is left to try: the step's whole time budget is spent, so failing over is faster."""
@@ -300,6 +312,7 @@ async def attempt_complete(
         temperature=trace.temperature,
         max_tokens=trace.max_tokens,
         timeout_s=timeout_for(step),
+        sampling=trace.sampling,
     )
     t0 = time.perf_counter()
     try:
@@ -393,6 +406,16 @@ def skips_of(skipped: dict[str, tuple[str, str]], steps: list[Step]) -> list[Ski
     ]
 
 
+def unsupported_error(trace: Trace, skipped: dict[str, tuple[str, str]]) -> InvalidRequest:
+    """Every model of the plan refused the request's sampling options: the caller's to fix."""
+    reasons = "; ".join(why for _, why in skipped.values())
+    return InvalidRequest(
+        f"No model of the plan can honour the request's parameters ({reasons}).",
+        param=next(iter(trace.refused.values()), None),
+        code="unsupported_parameter",
+    )
+
+
 def all_failed(
     trace: Trace,
     attempts: list[AttemptInfo],
@@ -412,6 +435,8 @@ def all_failed(
         if categories == {"key"}:
             models = {s.model.name: s.model for s in steps}
             return key_missing_error(models[n] for n in skipped)
+        if categories == {"unsupported"}:
+            return unsupported_error(trace, skipped)
         detail = "; ".join(f"{name}: {why}" for name, (_, why) in skipped.items())
         return NoCandidate(
             f"No model could be tried ({detail}).", excluded={n: w for n, (_, w) in skipped.items()}
@@ -445,7 +470,7 @@ async def plan_run(trace: Trace, steps: list[Step], messages: Messages) -> Resul
             continue
         tried.add(name)
         more_steps = any(s.model.name not in tried for s in steps[index + 1 :])
-        problem = model_unusable(step.model)
+        problem = model_unusable(step.model) or sampling_skip(trace, step.model)
         if problem is not None:
             skipped[name] = problem
             continue

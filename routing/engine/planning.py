@@ -20,6 +20,7 @@ from routing.engine.selection import (
     estimate_prompt_tokens,
     key_missing_error,
     model_unusable,
+    sampling_refused,
 )
 from routing.errors import (
     AllAttemptsFailed,
@@ -31,6 +32,7 @@ from routing.errors import (
     UnknownRoute,
 )
 from routing.processors import ProcessorRejected, processor_get
+from routing.sampling import NO_SAMPLING, SAMPLING_FIELDS, SamplingOptions, sampling_options
 
 COMMON_KWARGS = frozenset(
     {
@@ -43,6 +45,8 @@ COMMON_KWARGS = frozenset(
         "system",
         "created_at",
         "processor_options",
+        "sampling",
+        *SAMPLING_FIELDS,
     }
 )
 SOURCES = frozenset(Source.values)
@@ -80,6 +84,7 @@ def trace_make(kwargs: dict[str, Any], *, route: RouteSnap | None = None, fn: st
     if api_key_id is not None and not isinstance(api_key_id, int):
         raise InvalidRequest("api_key_id must be an ApiKey id (an integer).")
     trace = Trace(
+        sampling=sampling_get(kwargs),
         source=str(source),
         api_key_id=api_key_id,
         role=str(kwargs.get("role") or "")[:16],
@@ -93,6 +98,21 @@ def trace_make(kwargs: dict[str, Any], *, route: RouteSnap | None = None, fn: st
     if trace_id:
         trace.trace_id = trace_id
     return trace
+
+
+def sampling_get(kwargs: dict[str, Any]) -> SamplingOptions:
+    """The call's SamplingOptions: `sampling=` (already a SamplingOptions, e.g. from the
+    gateway's validation) or the keyword arguments top_p, stop, seed, presence_penalty,
+    frequency_penalty, response_format, user (validated here), not both."""
+    sampling = kwargs.get("sampling")
+    named = SAMPLING_FIELDS.intersection(kwargs)
+    if sampling is not None:
+        if not isinstance(sampling, SamplingOptions):
+            raise InvalidRequest("sampling must be a routing.sampling.SamplingOptions.", param="sampling")
+        if named:
+            raise TypeError(f"Pass sampling= or {', '.join(sorted(named))}, not both.")
+        return sampling
+    return sampling_options(kwargs) if named else NO_SAMPLING
 
 
 def messages_check(messages: Any) -> Messages:
@@ -153,8 +173,17 @@ def chain_steps(snap: Snapshot, name: str) -> list[Step]:
     ]
 
 
-def explicit_model_check(model: ModelSnap, needed: int, *, alone: bool) -> None:
+def explicit_model_check(
+    model: ModelSnap, needed: int, *, alone: bool, sampling: SamplingOptions = NO_SAMPLING
+) -> None:
     """A model the caller named: say plainly why it cannot be used when it is the only one."""
+    refused = sampling_refused(model, sampling) if alone else None
+    if refused is not None:
+        raise InvalidRequest(
+            f"{refused[1]}. Name a model that can, or a chain with one.",
+            param=refused[0],
+            code="unsupported_parameter",
+        )
     problem = model_unusable(model)
     if problem is not None and alone:
         if problem[0] == "key":
@@ -185,6 +214,24 @@ async def selection(
         latency_p50=latency,
         quality=quality,
     )
+
+
+def sampling_filter(ranked: list[ModelSnap], trace: Trace, *, fallback: bool) -> list[ModelSnap]:
+    """The selected models whose kind can honour the trace's sampling options. When none
+    can and nothing else would be tried (`fallback` False), an InvalidRequest says why."""
+    if trace.sampling is NO_SAMPLING:
+        return ranked
+    kept = [m for m in ranked if sampling_refused(m, trace.sampling) is None]
+    if ranked and not kept and not fallback:
+        refused = [r for r in (sampling_refused(m, trace.sampling) for m in ranked) if r is not None]
+        raise InvalidRequest(
+            "No model that could answer can honour the request's parameters ("
+            + "; ".join(why for _, why in refused)
+            + ").",
+            param=refused[0][0],
+            code="unsupported_parameter",
+        )
+    return kept
 
 
 def roles_assign(steps: list[Step]) -> list[Step]:
@@ -231,12 +278,13 @@ async def plan_make(
     chained = chain_steps(snap, chain) if chain else []
     if model:
         explicit = model_get(snap, model)
-        explicit_model_check(explicit, needed, alone=not chained)
+        explicit_model_check(explicit, needed, alone=not chained, sampling=trace.sampling)
         steps.append(Step(model=explicit))
     elif not chained:
         ranked = await selection(
             snap, capabilities=list(capabilities or []), optimize_for=optimize_for, needed=needed, out=out
         )
+        ranked = sampling_filter(ranked, trace, fallback=False)
         steps.extend(Step(model=m) for m in ranked[:SELECTION_FALLBACKS])
     steps.extend(chained)
     return roles_assign(context_filter(steps, needed))
@@ -276,7 +324,7 @@ async def route_plan(
     steps: list[Step] = []
     if route.model_name:
         fixed = model_get(snap, route.model_name)
-        explicit_model_check(fixed, needed, alone=not chained)
+        explicit_model_check(fixed, needed, alone=not chained, sampling=trace.sampling)
         steps.append(Step(model=fixed))
     else:
         optimize_for = overrides.get("optimize_for") or route.optimize_for
@@ -292,6 +340,7 @@ async def route_plan(
             if not chained:
                 raise
             ranked = []
+        ranked = sampling_filter(ranked, trace, fallback=bool(chained))
         steps.extend(Step(model=m) for m in ranked[: 1 if chained else SELECTION_FALLBACKS])
     steps.extend(chained)
     return roles_assign(context_filter(steps, needed))

@@ -9,6 +9,8 @@ from typing import Any
 from routing.engine.breaker import breaker_would_skip
 from routing.engine.config import ModelSnap, Snapshot
 from routing.errors import AllAttemptsFailed, InvalidRequest, NoCandidate, ProviderKeyMissing
+from routing.providers.registry import sampling_refusal_for
+from routing.sampling import NO_SAMPLING, SamplingOptions
 
 OPTIMIZE_FOR = ("cost", "latency", "quality")
 DEFAULT_OUTPUT_TOKENS = 256  # assumed answer length when pricing a request without max_tokens
@@ -42,6 +44,19 @@ def model_unusable(model: ModelSnap) -> tuple[str, str] | None:
             f"provider {model.provider.name} needs a key variable"
         )
     return None
+
+
+def sampling_refused(model: ModelSnap, options: SamplingOptions) -> tuple[str, str] | None:
+    """(param, reason) when the model's provider kind cannot honour `options`, else None."""
+    if options is NO_SAMPLING:
+        return None
+    refusal = sampling_refusal_for(model.provider.kind)
+    if refusal is None:
+        return None
+    found = refusal(options)
+    if found is None:
+        return None
+    return found[0], f"{model.name}: {found[1]}"
 
 
 def key_missing_error(models: Iterable[ModelSnap]) -> ProviderKeyMissing:

@@ -30,6 +30,7 @@ from routing.engine.execute import (
     postprocess,
     record,
     result_from,
+    sampling_skip,
     should_retry,
     skips_of,
     status_for,
@@ -72,7 +73,7 @@ async def plan_stream(
             continue
         tried.add(name)
         more_steps = any(s.model.name not in tried for s in steps[index + 1 :])
-        problem = model_unusable(model)
+        problem = model_unusable(model) or sampling_skip(trace, model)
         if problem is None and breaker_is_open(name):
             problem = ("circuit", "circuit open")
         if problem is not None:
@@ -100,6 +101,7 @@ async def plan_stream(
                 temperature=trace.temperature,
                 max_tokens=trace.max_tokens,
                 timeout_s=timeout_for(step),
+                sampling=trace.sampling,
             )
             common: dict[str, Any] = {
                 "attempt": attempt,

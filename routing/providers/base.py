@@ -27,6 +27,17 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from routing.engine.types import Usage
+from routing.sampling import NO_SAMPLING, SamplingOptions
+
+__all__ = [
+    "NO_SAMPLING",
+    "Completion",
+    "ProviderClient",
+    "ProviderRequest",
+    "ProviderSpec",
+    "SamplingOptions",
+    "StreamEnd",
+]
 
 
 @dataclass(frozen=True)
@@ -49,6 +60,8 @@ class ProviderRequest:
     temperature: float | None = None
     max_tokens: int | None = None
     timeout_s: float = 60.0
+    # top_p, stop, seed, penalties, response_format, user: each kind sends what it can honour.
+    sampling: SamplingOptions = NO_SAMPLING
 
 
 @dataclass

@@ -32,6 +32,7 @@ from pydantic import BaseModel
 from routing.engine.types import Usage
 from routing.errors import ModelPermanentError, ProviderKeyMissing, TransientError
 from routing.providers.base import Completion, ProviderRequest, ProviderSpec, StreamEnd
+from routing.sampling import NO_SAMPLING, SAMPLING_FIELDS, SAMPLING_ORDER, SamplingOptions
 from routing.schemas import NetworkOptions
 
 OptionsT = TypeVar("OptionsT", bound=BaseModel)
@@ -152,6 +153,23 @@ def shared_ssl_context() -> ssl.SSLContext:
     return _ssl_context
 
 
+# The sampling options an OpenAI-style kind sends by default (all of them, as OpenAI names them).
+OPENAI_SAMPLING_FIELDS = SAMPLING_FIELDS
+
+
+def sampling_params(
+    options: SamplingOptions, fields: frozenset[str] = OPENAI_SAMPLING_FIELDS
+) -> dict[str, Any]:
+    """The chat-completions parameters for `options`: only those set and among `fields`."""
+    params: dict[str, Any] = {}
+    for name in SAMPLING_ORDER:
+        value = getattr(options, name)
+        if value is None or value == () or name not in fields:
+            continue
+        params[name] = list(value) if name == "stop" else value
+    return params
+
+
 class OpenAIStyleClient:
     """Chat completions over an `openai.AsyncOpenAI` (or AsyncAzureOpenAI) client."""
 
@@ -162,6 +180,7 @@ class OpenAIStyleClient:
         options: NetworkOptions | None = None,
         max_tokens_param: str = "max_tokens",
         include_usage: bool = True,
+        sampling_fields: frozenset[str] = OPENAI_SAMPLING_FIELDS,
     ) -> None:
         self.sdk_client = sdk_client
         self._post = sdk_client.post
@@ -169,6 +188,7 @@ class OpenAIStyleClient:
         self._timeout_cap = (options.timeout_s if options else None) or float("inf")
         self._max_tokens_param = max_tokens_param
         self._stream_options = {"include_usage": True} if include_usage else None
+        self._sampling_fields = sampling_fields
 
     def _params(self, request: ProviderRequest) -> dict[str, Any]:
         params: dict[str, Any] = {
@@ -180,6 +200,8 @@ class OpenAIStyleClient:
             params["temperature"] = request.temperature
         if request.max_tokens is not None:
             params[self._max_tokens_param] = request.max_tokens
+        if request.sampling is not NO_SAMPLING:
+            params.update(sampling_params(request.sampling, self._sampling_fields))
         return params
 
     async def complete(self, request: ProviderRequest) -> Completion:

@@ -19,7 +19,7 @@ import weakref
 from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
-from routing.providers.base import ProviderClient, ProviderSpec
+from routing.providers.base import ProviderClient, ProviderSpec, SamplingOptions
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +67,21 @@ def factory_for(kind: str) -> Factory:
         factory = getattr(importlib.import_module(module_path), attr)
         _factories[kind] = factory
     return factory
+
+
+Refusal = Callable[[SamplingOptions], "tuple[str, str] | None"]
+_refusals: dict[str, Refusal | None] = {}
+
+
+def sampling_refusal_for(kind: str) -> Refusal | None:
+    """The kind's `sampling_refusal(options) -> (param, reason) | None`, defined next to its
+    `make_client` when the kind cannot honour some sampling option (None: it honours or
+    ignores them all). The engine passes a model over when its kind refuses the options."""
+    if kind not in _refusals:
+        path = provider_kinds().get(kind)
+        module = importlib.import_module(path.rpartition(".")[0]) if path else None
+        _refusals[kind] = getattr(module, "sampling_refusal", None)
+    return _refusals[kind]
 
 
 def client_for(spec: ProviderSpec) -> ProviderClient:

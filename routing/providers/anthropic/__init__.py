@@ -3,7 +3,15 @@
 OpenAI-style messages are translated: system messages move to the `system` parameter,
 consecutive messages of one role are merged, `max_tokens` (required by the API) defaults to
 DEFAULT_MAX_TOKENS, and `temperature` is not sent (the anthropic 2.x SDK's Messages API
-has no such parameter). Usage: `input_tokens` counts every prompt token (uncached + cache reads
+has no such parameter).
+
+Sampling options: `stop` → `stop_sequences`, `response_format` json_schema → `output_config:
+{"format": {"type": "json_schema", "schema": …}}` (structured outputs), `user` →
+`metadata.user_id`. `top_p` is not sent (the 2.x Messages API has none, like temperature);
+`seed` and the penalties have no Anthropic counterpart: ignored. `response_format`
+json_object (any JSON object, no schema) has no counterpart either — structured outputs need
+a schema — so `sampling_refusal` makes the engine pass the model over (a chain moves on to a
+model that can; a request naming only this model is a 400 naming the field). Usage: `input_tokens` counts every prompt token (uncached + cache reads
 + cache writes, like OpenAI's prompt_tokens); `cached_tokens` the cache reads among them.
 
 Non-streamed calls go through the SDK client's documented low-level `post` with the JSON
@@ -22,7 +30,14 @@ import httpx2
 
 from routing.engine.types import Usage
 from routing.errors import ModelPermanentError, RequestInvalidError, TransientError
-from routing.providers.base import Completion, ProviderRequest, ProviderSpec, StreamEnd
+from routing.providers.base import (
+    NO_SAMPLING,
+    Completion,
+    ProviderRequest,
+    ProviderSpec,
+    SamplingOptions,
+    StreamEnd,
+)
 from routing.providers.openai_style import (
     api_key_for,
     idempotency_key_new,
@@ -44,6 +59,35 @@ STOP_REASONS = {
     "refusal": "content_filter",
     "model_context_window_exceeded": "length",
 }
+
+
+def sampling_refusal(options: SamplingOptions) -> tuple[str, str] | None:
+    """(param, reason) for the options Anthropic's Messages API cannot honour, else None."""
+    if options.format_type == "json_object":
+        return (
+            "response_format",
+            "Anthropic models cannot honour response_format json_object (structured outputs "
+            "need a schema: use json_schema)",
+        )
+    if options.format_type == "json_schema" and options.json_schema is None:
+        return (
+            "response_format.json_schema.schema",
+            "Anthropic models need response_format.json_schema.schema for structured outputs",
+        )
+    return None
+
+
+def sampling_params(options: SamplingOptions) -> dict[str, Any]:
+    """The Messages API parameters for what Anthropic can honour of `options` (only those set)."""
+    params: dict[str, Any] = {}
+    if options.stop:
+        params["stop_sequences"] = list(options.stop)
+    schema = options.json_schema
+    if schema is not None:
+        params["output_config"] = {"format": {"type": "json_schema", "schema": schema}}
+    if options.user:
+        params["metadata"] = {"user_id": options.user}
+    return params
 
 
 def make_client(spec: ProviderSpec) -> AnthropicClient:
@@ -74,6 +118,8 @@ class AnthropicClient:
         }
         if system:
             params["system"] = system
+        if request.sampling is not NO_SAMPLING:
+            params.update(sampling_params(request.sampling))
         return params
 
     async def complete(self, request: ProviderRequest) -> Completion:

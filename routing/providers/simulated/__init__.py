@@ -15,6 +15,10 @@ Options (`routing.schemas.SimulatedOptions`):
 - text: derived from the prompt (and the model id, or `persona` when set) by hashing, so
   the same prompt always gets the same answer. Most models agree on a prompt and a few
   answer differently, which makes majority votes meaningful.
+- sampling options: `stop` cuts the answer before the first stop sequence it contains
+  (finish_reason "stop", as OpenAI does); `response_format` json_object answers a JSON
+  object, json_schema an object shaped by the schema (properties filled by type). `top_p`,
+  `seed` and the penalties change nothing: the answers are deterministic already.
 - usage: tokens ≈ words.
 """
 
@@ -136,13 +140,47 @@ class SimulatedClient:
     def _answer(self, request: ProviderRequest) -> tuple[str, Usage]:
         prompt = _prompt_text(request.messages)
         voice = self.options.persona or request.model_id
-        text = simulated_text(prompt, voice=voice)
+        sampling = request.sampling
+        text = simulated_text(prompt, voice=voice, response_format=sampling.format_type)
+        if sampling.format_type == "json_schema" and sampling.json_schema is not None:
+            text = json.dumps(_value_for(sampling.json_schema, json.loads(text)["answer"]))
+        if sampling.stop:
+            text = stop_cut(text, sampling.stop)
         words = _TOKEN.findall(text)
         if request.max_tokens is not None and len(words) > request.max_tokens:
             words = words[: max(request.max_tokens, 1)]
             text = "".join(words)
         input_tokens = sum(len(str(m.get("content") or "").split()) for m in request.messages)
         return text, Usage(input_tokens=input_tokens + 3 * len(request.messages), output_tokens=len(words))
+
+
+def stop_cut(text: str, stop: tuple[str, ...]) -> str:
+    """`text` up to (not including) the earliest of the stop sequences it contains."""
+    cut = min((i for i in (text.find(s) for s in stop) if i >= 0), default=-1)
+    return text if cut < 0 else text[:cut]
+
+
+def _value_for(schema: Any, answer: str, depth: int = 0) -> Any:
+    """A value that fits a (simple) JSON schema: objects get every property, strings the answer."""
+    if not isinstance(schema, dict) or depth > 8:
+        return answer
+    if isinstance(schema.get("enum"), list) and schema["enum"]:
+        return schema["enum"][0]
+    if "const" in schema:
+        return schema["const"]
+    for key in ("anyOf", "oneOf", "allOf"):
+        if isinstance(schema.get(key), list) and schema[key]:
+            return _value_for(schema[key][0], answer, depth + 1)
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind == "object" or (kind is None and isinstance(schema.get("properties"), dict)):
+        properties = schema.get("properties")
+        properties = properties if isinstance(properties, dict) else {}
+        return {name: _value_for(sub, answer, depth + 1) for name, sub in properties.items()}
+    if kind == "array":
+        return [_value_for(schema.get("items"), answer, depth + 1)]
+    return {"integer": 1, "number": 1.0, "boolean": True, "null": None}.get(str(kind), answer)
 
 
 def _failure_error(failure: str, request: ProviderRequest) -> ProviderError:
@@ -209,11 +247,12 @@ def _seed(*parts: str) -> int:
     return int.from_bytes(digest[:8], "big")
 
 
-def simulated_text(prompt: str, *, voice: str) -> str:
+def simulated_text(prompt: str, *, voice: str, response_format: str = "text") -> str:
     """The deterministic answer to `prompt` in `voice` (a model id or persona).
 
     About three voices in four give the prompt's common answer, word for word (so a
-    majority vote has something to count); the rest give their own claim and wording."""
+    majority vote has something to count); the rest give their own claim and wording.
+    A JSON object when the prompt mentions JSON or `response_format` is not "text"."""
     prompt_seed = _seed("prompt", prompt)
     voice_seed = _seed("voice", voice, prompt)
     claim = _CLAIMS[prompt_seed % len(_CLAIMS)]
@@ -222,7 +261,7 @@ def simulated_text(prompt: str, *, voice: str) -> str:
         claim = _CLAIMS[(prompt_seed + 1 + (voice_seed >> 8) % (len(_CLAIMS) - 1)) % len(_CLAIMS)]
         style_seed = voice_seed
     topic = _topic(prompt)
-    if "json" in prompt.lower():
+    if response_format != "text" or "json" in prompt.lower():
         return json.dumps({"answer": claim, "topic": topic, "simulated": True})
     detail = _DETAILS[(style_seed >> 16) % len(_DETAILS)]
     opening = _OPENINGS[(style_seed >> 24) % len(_OPENINGS)]
