@@ -23,7 +23,8 @@ from gateway.errors import GatewayError, from_orchestrator_error
 from gateway.keys import KeyInfo
 from gateway.limits import limits_account, limits_admit
 from routing.engine.types import AttemptInfo, ConsensusResult, Result
-from routing.errors import OrchestratorError
+from routing.errors import InvalidRequest, OrchestratorError
+from routing.sampling import SAMPLING_FIELDS, SEED_RANGE, sampling_options
 
 log = logging.getLogger("gateway")
 
@@ -118,9 +119,30 @@ class Message(Schema):
     content: str = Field(max_length=2_000_000)
 
 
+class ResponseFormat(Schema):
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema_: dict[str, Any] | None = Field(
+        None,
+        alias="json_schema",
+        description='With type json_schema (required then): {"name", "schema"?, "strict"?, "description"?}, '
+        "as OpenAI takes it.",
+    )
+
+
 class CallOptions(Schema):
     temperature: float | None = Field(None, ge=0, le=2)
     max_tokens: int | None = Field(None, ge=1, le=10_000_000)
+    top_p: float | None = Field(None, ge=0, le=1)
+    stop: str | list[str] | None = Field(
+        None, description="A stop sequence or up to 4; the answer ends before the first one."
+    )
+    seed: int | None = Field(None, ge=SEED_RANGE[0], le=SEED_RANGE[1])
+    presence_penalty: float | None = Field(None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(None, ge=-2, le=2)
+    response_format: ResponseFormat | None = Field(
+        None, description="json_object: answer a JSON object; json_schema: one that fits the schema."
+    )
+    user: str | None = Field(None, description="The end user's id, for the provider's abuse monitoring.")
 
 
 class RouteIn(CallOptions):
@@ -239,11 +261,18 @@ def _result(r: Result) -> dict[str, Any]:
 
 
 def _options(payload: CallOptions, info: KeyInfo) -> dict[str, Any]:
+    """The engine's keyword arguments; the sampling fields validated (400 naming the field)."""
     kwargs: dict[str, Any] = {"source": "api", "api_key_id": info.id}
     if payload.temperature is not None:
         kwargs["temperature"] = payload.temperature
     if payload.max_tokens is not None:
         kwargs["max_tokens"] = payload.max_tokens
+    values = payload.model_dump(include=set(SAMPLING_FIELDS), exclude_none=True, by_alias=True)
+    if values:
+        try:
+            kwargs["sampling"] = sampling_options(values)
+        except InvalidRequest as exc:
+            raise GatewayError(400, exc.message, code=exc.code, param=exc.param) from None
     return kwargs
 
 
@@ -283,8 +312,9 @@ async def route(request: HttpRequest, response: HttpResponse, task_type: str, pa
     model selection and fallback chain apply."""
     info: KeyInfo = request.auth  # type: ignore[attr-defined]
     chat.authorize(info, f"route:{task_type}")
+    options = _options(payload, info)
     admission = await limits_admit(info=info)
-    result = await orchestrator.aroute(task_type, payload.content, **_options(payload, info))
+    result = await orchestrator.aroute(task_type, payload.content, **options)
     tokens, cost = _spent([result])
     await limits_account(info=info, admission=admission, tokens=tokens, cost_usd=cost)
     _headers(response, result.trace_id, max(1, len(result.attempts)), result.cost_usd)
@@ -297,13 +327,14 @@ async def consensus(request: HttpRequest, response: HttpResponse, payload: Conse
     info: KeyInfo = request.auth  # type: ignore[attr-defined]
     _authorize_all(info, payload.models + ([payload.judge_model] if payload.judge_model else []))
     messages = _messages(payload.messages, payload.content, "messages")
+    options = _options(payload, info)
     admission = await limits_admit(info=info)
     outcome: ConsensusResult = await orchestrator.aconsensus(
         messages,
         models=payload.models,
         aggregator=payload.aggregator,
         judge_model=payload.judge_model,
-        **_options(payload, info),
+        **options,
     )
     results = [m.result for m in outcome.members if m.result is not None]
     if outcome.judge is not None:
@@ -368,10 +399,9 @@ async def parallel(request: HttpRequest, response: HttpResponse, payload: Parall
         spec, target = _task(t, i)
         chat.authorize(info, target)
         tasks.append(spec)
+    options = _options(payload, info)
     admission = await limits_admit(info=info)
-    outcomes = await orchestrator.aexecute_parallel(
-        tasks, concurrency=payload.concurrency, **_options(payload, info)
-    )
+    outcomes = await orchestrator.aexecute_parallel(tasks, concurrency=payload.concurrency, **options)
     items: list[dict[str, Any]] = []
     done: list[Result] = []
     for outcome in outcomes:

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.services import api_key_create
-from tests.factories import FallbackChainFactory, ModelConfigFactory, TaskRouteFactory
+from tests.factories import FallbackChainFactory, ModelConfigFactory, ProviderFactory, TaskRouteFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -22,6 +22,39 @@ json_value = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
     max_leaves=12,
 )
+response_format = st.sampled_from(
+    [
+        {"type": "text"},
+        {"type": "json_object"},
+        {"type": "json_schema", "json_schema": {"name": "out", "schema": {"type": "object"}}},
+        {"type": "json_schema", "json_schema": {"name": "out"}},
+    ]
+)
+sampling = {
+    "top_p": st.floats(0, 1),
+    "stop": st.text(min_size=1, max_size=3) | st.lists(st.text(min_size=1, max_size=3), max_size=4),
+    "seed": st.integers(-(2**63), 2**63 - 1),
+    "presence_penalty": st.floats(-2, 2),
+    "frequency_penalty": st.floats(-2, 2),
+    "response_format": response_format,
+    "user": st.text(max_size=5),
+}
+sampling_mutated = {
+    name: strategy | json_value
+    for name, strategy in {
+        **sampling,
+        "response_format": response_format
+        | st.fixed_dictionaries(
+            {"type": st.sampled_from(["json_schema", "json_object", "xml", 1])},
+            optional={
+                "json_schema": st.fixed_dictionaries(
+                    {}, optional={"name": json_value, "schema": json_value, "strict": json_value}
+                )
+                | json_value
+            },
+        ),
+    }.items()
+}
 content = (
     st.text(max_size=40)
     | st.lists(
@@ -54,7 +87,7 @@ valid_body = st.fixed_dictionaries(
         "temperature": st.floats(0, 2),
         "max_tokens": st.integers(1, 100),
         "stream": st.booleans(),
-        "user": st.text(max_size=5),
+        **sampling,
     },
 )
 mutated_body = st.fixed_dictionaries(
@@ -69,6 +102,7 @@ mutated_body = st.fixed_dictionaries(
         "stream_options": st.fixed_dictionaries({"include_usage": json_value}) | json_value,
         "n": st.integers(-1, 3),
         "tools": json_value,
+        **sampling_mutated,
     },
 )
 
@@ -76,8 +110,13 @@ mutated_body = st.fixed_dictionaries(
 @pytest.fixture
 def gateway_setup(db):
     model = ModelConfigFactory(name="sim")
+    # Passed over, with no call: its key variable is unset, and it cannot do json_object.
+    claude = ModelConfigFactory(
+        name="claude",
+        provider=ProviderFactory(name="anthropic", kind="anthropic", api_key_env="FUZZ_UNSET_KEY"),
+    )
     TaskRouteFactory(task_type="fuzz", model=model)
-    FallbackChainFactory(name="fuzz", models=[model])
+    FallbackChainFactory(name="fuzz", models=[claude, model])
     _, raw = api_key_create(name="fuzzer")
     return Client(), {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
 
@@ -134,6 +173,7 @@ def test_arbitrary_bytes_never_cause_a_500(gateway_setup, raw):
                 max_size=3,
             ),
             "temperature": json_value,
+            **sampling_mutated,
         },
     ),
 )

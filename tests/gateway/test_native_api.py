@@ -103,3 +103,63 @@ def test_the_native_api_shares_the_keys_rate_limit(client, models, make_key):
     response = call(client, "/api/v1/route/summarize", {"content": "x"}, raw)
     assert response.status_code == 429
     assert response["retry-after"]
+
+
+def test_a_route_passes_the_sampling_options_to_the_provider(client, models, api_key, fake_provider):
+    TaskRouteFactory(task_type="summarize", model=models[0])
+    body = {
+        "content": "three little words",
+        "stop": ["END"],
+        "top_p": 0.5,
+        "seed": 11,
+        "frequency_penalty": 0.5,
+        "response_format": {
+            "type": "json_schema",
+            "json_schema": {"name": "out", "schema": {"type": "object"}},
+        },
+        "user": "u-7",
+    }
+    assert call(client, "/api/v1/route/summarize", body, api_key[1]).status_code == 200
+    (received,) = fake_provider.requests_for("alpha")
+    assert {k: received.body.get(k) for k in body if k != "content"} == {
+        k: v for k, v in body.items() if k != "content"
+    }
+
+
+@pytest.mark.parametrize(
+    ("extra", "param"),
+    [
+        ({"top_p": 3}, "top_p"),
+        ({"stop": ["a", "b", "c", "d", "e"]}, "stop"),
+        ({"stop": [""]}, "stop[0]"),
+        ({"seed": "x"}, "seed"),
+        ({"response_format": {"type": "yaml"}}, "response_format.type"),
+        ({"response_format": {"type": "json_schema"}}, "response_format.json_schema"),
+        (
+            {"response_format": {"type": "json_schema", "json_schema": {"name": 1}}},
+            "response_format.json_schema.name",
+        ),
+    ],
+)
+def test_a_route_names_a_bad_sampling_option(client, models, api_key, fake_provider, extra, param):
+    TaskRouteFactory(task_type="summarize", model=models[0])
+    response = call(client, "/api/v1/route/summarize", {"content": "x", **extra}, api_key[1])
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == param
+    assert fake_provider.history == []
+
+
+def test_the_openapi_schema_shows_the_sampling_options(staff_client):
+    schema = staff_client.get("/api/v1/openapi.json").json()
+    route_in = schema["components"]["schemas"]["RouteIn"]["properties"]
+    assert {
+        "top_p",
+        "stop",
+        "seed",
+        "presence_penalty",
+        "frequency_penalty",
+        "response_format",
+        "user",
+    } <= set(route_in)
+    formats = schema["components"]["schemas"]["ResponseFormat"]["properties"]
+    assert formats["type"]["enum"] == ["text", "json_object", "json_schema"]

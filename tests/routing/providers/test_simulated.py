@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 
 import pytest
 
 from routing.errors import ModelPermanentError, RequestInvalidError, TransientError
-from routing.providers.base import ProviderSpec, StreamEnd
+from routing.providers.base import ProviderSpec, SamplingOptions, StreamEnd
 from routing.providers.simulated import reset_random, simulated_text
 from tests.routing.providers.conftest import complete, complete_error, request, stream, stream_error
 
@@ -174,3 +175,59 @@ def test_invalid_options_make_the_model_fail_permanently_naming_the_option():
 
     assert type(error) is ModelPermanentError
     assert "latency_ms_mean" in str(error)
+
+
+# -- Sampling options ---------------------------------------------------------------------------
+
+
+def test_stop_cuts_the_answer_before_the_first_stop_sequence():
+    spec = sim()
+    full = complete(spec, request("sim-a")).text
+    first_period = full.index(".")
+
+    cut = complete(spec, request("sim-a", sampling=SamplingOptions(stop=("zzz", "."))))
+
+    assert (cut.text, cut.finish_reason) == (full[:first_period], "stop")
+    assert cut.usage.output_tokens == len(cut.text.split())
+
+
+def test_a_stream_stops_at_the_stop_sequence_too():
+    spec = sim()
+    full = complete(spec, request("sim-a")).text
+
+    items = stream(spec, request("sim-a", sampling=SamplingOptions(stop=("\n",))))
+
+    assert "".join(i for i in items if isinstance(i, str)) == full.split("\n")[0]
+    assert items[-1].finish_reason == "stop"
+
+
+def test_json_object_gets_a_json_object_whatever_the_prompt():
+    completion = complete(
+        sim(), request("sim-a", sampling=SamplingOptions(response_format={"type": "json_object"}))
+    )
+
+    assert isinstance(json.loads(completion.text), dict)
+
+
+def test_json_schema_gets_an_object_shaped_by_the_schema():
+    schema = {
+        "type": "object",
+        "properties": {
+            "label": {"type": "string", "enum": ["billing", "support"]},
+            "score": {"type": "number"},
+            "tags": {"type": "array", "items": {"type": "string"}},
+            "reason": {"type": "string"},
+        },
+    }
+    response_format = {"type": "json_schema", "json_schema": {"name": "verdict", "schema": schema}}
+
+    completion = complete(sim(), request("sim-a", sampling=SamplingOptions(response_format=response_format)))
+
+    answer = json.loads(completion.text)
+    assert set(answer) == {"label", "score", "tags", "reason"}
+    assert (answer["label"], answer["score"], type(answer["tags"]), type(answer["reason"])) == (
+        "billing",
+        1.0,
+        list,
+        str,
+    )
