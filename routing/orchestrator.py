@@ -10,6 +10,9 @@ Keyword arguments common to every call:
     api_key_id   gateway.ApiKey id the spend is attributed to
     trace_id     join an existing trace (a new one is made otherwise)
     temperature, max_tokens
+    top_p, stop, seed, presence_penalty, frequency_penalty, response_format, user
+                 the sampling options, as OpenAI names them (or `sampling=SamplingOptions(...)`,
+                 from routing.sampling); every attempt, fallbacks included, sends the same ones
     role         a label stored on the records (e.g. "arena", "cell"); by default each record
                  says primary / fallback / consensus / judge
     system       a system prompt that replaces the route's (playground)

@@ -40,8 +40,9 @@ class AttemptInfo:
 @dataclass
 class SkipInfo:
     """A model of the plan that the engine passed over without calling it (so no CallRecord):
-    category "disabled" (model or provider), "key" (its provider's key variable is unset) or
-    "circuit" (its circuit is open); `reason` says so in words."""
+    category "disabled" (model or provider), "key" (its provider's key variable is unset),
+    "circuit" (its circuit is open) or "unsupported" (its kind cannot honour the request's
+    sampling options); `reason` says so in words."""
 
     model: str
     category: str
