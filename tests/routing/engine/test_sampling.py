@@ -141,3 +141,39 @@ def test_sampling_and_the_keyword_arguments_do_not_mix():
 
     with pytest.raises(TypeError):
         orchestrator.complete(MESSAGES, model="sim", sampling=SamplingOptions(seed=1), seed=2)
+
+
+def test_a_stream_passes_over_a_model_that_cannot_honour_them_and_says_so(fake_provider):
+    FallbackChainFactory(
+        name="mixed", models=[fake_provider.model("claude", kind="anthropic"), fake_provider.model("alpha")]
+    )
+
+    async def run() -> list:
+        return [
+            e
+            async for e in orchestrator.astream(
+                MESSAGES, chain="mixed", response_format={"type": "json_object"}
+            )
+        ]
+
+    events = async_to_sync(run)()
+
+    attempt = events[0]
+    assert (attempt.kind, attempt.model) == ("attempt", "alpha")
+    assert [(s.model, s.category) for s in attempt.skipped] == [("claude", "unsupported")]
+    assert events[-1].kind == "done"
+    assert [r.model for r in fake_provider.history] == ["alpha"]
+
+
+def test_a_consensus_member_that_cannot_honour_them_fails_alone(fake_provider):
+    fake_provider.model("claude", kind="anthropic")
+    fake_provider.model("alpha")
+
+    outcome = orchestrator.consensus(
+        MESSAGES, models=["claude", "alpha"], response_format={"type": "json_object"}
+    )
+
+    assert outcome.model == "alpha"
+    assert {m.model: m.status for m in outcome.members} == {"claude": "error", "alpha": "ok"}
+    assert "json_object" in next(m.error for m in outcome.members if m.model == "claude")
+    assert [r.model for r in fake_provider.history] == ["alpha"]
