@@ -81,16 +81,16 @@ class SimulatedClient:
 
     async def complete(self, request: ProviderRequest) -> Completion:
         latency_s, failure = self._draw()
-        text, usage = self._answer(request)
+        text, usage, finish = self._answer(request)
         if failure is not None:
             await self._fail(failure, request, latency_s)
         if latency_s > 0:
             await asyncio.sleep(latency_s)
-        return Completion(text=text, finish_reason="stop", usage=usage, simulated=True)
+        return Completion(text=text, finish_reason=finish, usage=usage, simulated=True)
 
     async def stream(self, request: ProviderRequest) -> AsyncGenerator[str | StreamEnd, None]:
         latency_s, failure = self._draw()
-        text, usage = self._answer(request)
+        text, usage, finish = self._answer(request)
         options = self.options
         ttft_s = options.ttft_ms / 1000.0 if options.ttft_ms is not None else latency_s * 0.3
         if failure is not None and failure != "stream_cut":
@@ -110,7 +110,7 @@ class SimulatedClient:
             yield word
         if cut_after is not None:
             raise TransientError("Simulated stream cut: the connection dropped before the end.")
-        yield StreamEnd(finish_reason="stop", usage=usage, simulated=True)
+        yield StreamEnd(finish_reason=finish, usage=usage, simulated=True)
 
     async def aclose(self) -> None:
         return None
@@ -137,7 +137,8 @@ class SimulatedClient:
             await asyncio.sleep(latency_s * 0.3)
         raise _failure_error(failure, request)
 
-    def _answer(self, request: ProviderRequest) -> tuple[str, Usage]:
+    def _answer(self, request: ProviderRequest) -> tuple[str, Usage, str]:
+        """The answer, its usage and its finish reason ("length" when max_tokens cut it)."""
         prompt = _prompt_text(request.messages)
         voice = self.options.persona or request.model_id
         sampling = request.sampling
@@ -147,11 +148,14 @@ class SimulatedClient:
         if sampling.stop:
             text = stop_cut(text, sampling.stop)
         words = _TOKEN.findall(text)
+        finish = "stop"
         if request.max_tokens is not None and len(words) > request.max_tokens:
             words = words[: max(request.max_tokens, 1)]
             text = "".join(words)
+            finish = "length"
         input_tokens = sum(len(str(m.get("content") or "").split()) for m in request.messages)
-        return text, Usage(input_tokens=input_tokens + 3 * len(request.messages), output_tokens=len(words))
+        usage = Usage(input_tokens=input_tokens + 3 * len(request.messages), output_tokens=len(words))
+        return text, usage, finish
 
 
 def stop_cut(text: str, stop: tuple[str, ...]) -> str:

@@ -67,11 +67,15 @@ def test_answers_are_labelled_simulated_with_word_counted_usage():
     )
 
 
-def test_max_tokens_truncates_the_answer():
+def test_max_tokens_truncates_the_answer_and_says_so():
     completion = complete(sim(), request("sim-a", max_tokens=3))
+    *_, end = stream(sim(), request("sim-a", max_tokens=3))
 
     assert len(completion.text.split()) == 3
     assert completion.usage.output_tokens == 3
+    assert completion.finish_reason == "length"  # a cut answer must not look complete
+    assert isinstance(end, StreamEnd) and end.finish_reason == "length"
+    assert complete(sim(), request("sim-a")).finish_reason == "stop"
 
 
 def test_it_streams_the_same_text_word_by_word():
