@@ -287,3 +287,4 @@ def test_records_still_queued_at_a_normal_exit_are_written(tmp_path):
     )
 
     assert sorted(CallRecord.objects.filter(trace_id="atexit").values_list("attempt", flat=True)) == [1, 2, 3]
+    assert not list(tmp_path.glob("record-spool/*/*.seg"))  # spooled until written, then deleted
