@@ -243,6 +243,9 @@ ORCHESTRATOR: dict = {
     # Call records are buffered and written in bulk by a background thread every this many
     # seconds; 0 writes them at the end of each call instead (tests: records visible at once).
     "RECORD_FLUSH_INTERVAL_S": 0 if env_bool("ORCHESTRATOR_TESTING", False) else 0.1,
+    # Each buffered record is also appended to a per-process file under VAR_DIR/record-spool/
+    # until written, so a process killed outright loses none (replayed by the next to record).
+    "RECORD_SPOOL": env_bool("ORCHESTRATOR_RECORD_SPOOL", True),
 }
 # Pages take prompts up to the largest context windows (2M tokens ≈ 8 MB) and answer a bigger
 # one with "the prompt is about N tokens", not a bare 400; the gateway enforces its own limit.

@@ -14,3 +14,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
 else:
     DATABASES["default"].setdefault("TEST", {})["NAME"] = f"test_orchestrator_{_run}"  # noqa: F405
 CACHES["default"]["KEY_PREFIX"] = f"test{_run}"  # noqa: F405
+# Records are written inline in tests (RECORD_FLUSH_INTERVAL_S = 0), so there is nothing to
+# spool; the spool's own tests turn it on in a temporary VAR_DIR.
+ORCHESTRATOR["RECORD_SPOOL"] = False  # noqa: F405

@@ -1,5 +1,6 @@
 """Writes of the metrics app. The recorder (`recorder.py`) is the one service that writes
-CallRecords; `inserts.py` holds the SQL it writes them with."""
+CallRecords; `inserts.py` holds the SQL it writes them with, `spool.py` the on-disk copy of
+the records not written yet (replayed after a crash)."""
 
 from metrics.services.recorder import (
     _reset_for_tests,
@@ -7,6 +8,7 @@ from metrics.services.recorder import (
     call_record_enqueue,
     call_records_flush,
     call_records_pending,
+    call_records_replay,
     call_records_wait,
     call_records_written,
     text_truncate,
@@ -19,6 +21,7 @@ __all__ = [
     "call_record_enqueue",
     "call_records_flush",
     "call_records_pending",
+    "call_records_replay",
     "call_records_wait",
     "call_records_written",
     "text_truncate",

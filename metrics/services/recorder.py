@@ -11,6 +11,10 @@ appends the record's fields to an in-process buffer; records reach the database 
   once it is written; the engine's sync wrappers call it before returning;
 - at process exit (atexit), so a normal shutdown loses nothing.
 
+With a flush interval (not in tests) each record is also appended to an on-disk spool
+(`metrics.services.spool`) until it is written, so a process killed outright loses nothing
+either: the next process to start recording replays what it had not written.
+
 Recording never makes a call fail: every error here is caught and logged. A batch the
 database refuses (say a model deleted meanwhile) is retried row by row with its foreign
 keys cleared, so one bad row does not lose the others.
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import logging
 import os
 import threading
@@ -33,10 +38,21 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import DatabaseError, DataError, IntegrityError, close_old_connections, connection, transaction
+from django.db.transaction import TransactionManagementError
 from django.utils import timezone
 
 from metrics.models import CallRecord
 from metrics.services.inserts import call_record_row, call_records_insert, rows_per_statement
+from metrics.services.spool import (
+    Segment,
+    spool_append,
+    spool_claim,
+    spool_close,
+    spool_enabled,
+    spool_release,
+    spool_reset_for_tests,
+    spool_rotate,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -46,9 +62,10 @@ MAX_PENDING = 200_000  # records kept in memory while the database is unavailabl
 # Small, frequent batches: one 200-row insert every 0.5 s held the cores long enough to show
 # in the gateway's p99 (4.8 ms added at concurrency 1); 50-row batches every 0.1 s gave 3.1–3.9.
 WAKE_AT = 50  # records waiting before the background thread wakes early
+REPLAY_EVERY_S = 60.0  # the writer looks for segments of dead processes at its start, then this often
 
-# (fields, on_written callback, failed write attempts so far)
-Pending = tuple[dict[str, Any], Callable[[int], None] | None, int]
+# (fields, on_written callback, failed write attempts so far, spool segment holding the record)
+Pending = tuple[dict[str, Any], Callable[[int], None] | None, int, Segment | None]
 _buffer: deque[Pending] = deque()
 _write_lock = threading.Lock()
 _wake = threading.Event()
@@ -167,10 +184,13 @@ def call_record_enqueue(
     except Exception:
         logger.exception("could not prepare a call record for %s (trace %s)", model_name, trace_id)
         return False
+    interval = _interval()
+    # Inline writing (interval 0, the tests) writes before the call returns: nothing to spool.
+    segment = spool_append(fields) if interval > 0 else None
     if len(_buffer) >= MAX_PENDING:
         _drop_oldest()
-    _buffer.append((fields, on_written, 0))
-    if _interval() > 0:
+    _buffer.append((fields, on_written, 0, segment))
+    if interval > 0:
         _ensure_thread()
         if len(_buffer) >= WAKE_AT:
             _wake.set()
@@ -183,9 +203,10 @@ _dropped = 0
 def _drop_oldest() -> None:
     global _dropped
     try:
-        _buffer.popleft()
+        entry = _buffer.popleft()
     except IndexError:
         return
+    spool_release([entry[3]])
     _dropped += 1
     if _dropped % 1000 == 1:
         logger.error("call record buffer full (database unavailable?): %d records dropped so far", _dropped)
@@ -207,6 +228,11 @@ def _drain(limit: int) -> list[Pending]:
 
 def _write(entries: list[Pending]) -> tuple[int, bool]:
     """Write one batch; returns (rows written, whether the database took writes at all)."""
+    try:
+        entries = _not_yet_written(entries)
+    except DatabaseError:
+        _keep_for_later(entries)
+        return 0, False
     rows: list[list[Any]] = []
     kept: list[Pending] = []
     for entry in entries:
@@ -214,6 +240,7 @@ def _write(entries: list[Pending]) -> tuple[int, bool]:
             rows.append(call_record_row(entry[0]))
         except Exception:
             logger.exception("call record lost (could not be prepared): %s", entry[0].get("trace_id"))
+            spool_release([entry[3]])
             continue
         kept.append(entry)
     if not rows:
@@ -230,24 +257,84 @@ def _write(entries: list[Pending]) -> tuple[int, bool]:
         # Some row points at something deleted meanwhile, or holds a value the column cannot
         # take: write them one by one, so one bad row does not lose the others.
         logger.warning("bulk write of %d call records refused; writing them one by one", len(kept))
-        return sum(_write_one(fields, callback) for fields, callback, _ in kept), True
+        written = sum(_write_one(fields, callback) for fields, callback, _, _ in kept)
+        _spool_release_after_commit(kept)
+        return written, True
     except DatabaseError:
         # The database is unavailable (locked, down): keep the records for a later flush.
-        retry = [(fields, cb, tries + 1) for fields, cb, tries in kept if tries + 1 < MAX_TRIES]
-        lost = len(kept) - len(retry)
-        _buffer.extendleft(reversed(retry))
-        logger.warning(
-            "writing %d call records failed; %d kept for the next flush, %d lost after %d tries",
-            len(kept),
-            len(retry),
-            lost,
-            MAX_TRIES,
-            exc_info=True,
-        )
+        _keep_for_later(kept)
         return 0, False
-    for (_, callback, _), pk in zip(kept, ids, strict=True):
+    _spool_release_after_commit(kept)
+    for (_, callback, _, _), pk in zip(kept, ids, strict=True):
         _notify(callback, pk)
     return len(ids), True
+
+
+def _keep_for_later(entries: list[Pending]) -> None:
+    """Queue the records again for the next flush, but those already tried MAX_TRIES times."""
+    retry = [
+        (fields, cb, tries + 1, segment) for fields, cb, tries, segment in entries if tries + 1 < MAX_TRIES
+    ]
+    _buffer.extendleft(reversed(retry))
+    spool_release(segment for _, _, tries, segment in entries if tries + 1 >= MAX_TRIES)
+    logger.warning(
+        "writing %d call records failed; %d kept for the next flush, %d lost after %d tries",
+        len(entries),
+        len(retry),
+        len(entries) - len(retry),
+        MAX_TRIES,
+        exc_info=True,
+    )
+
+
+_TRACE_ID_LENGTH = 32  # CallRecord.trace_id's max_length: a longer one is stored cut
+
+
+def _record_key(fields: dict[str, Any]) -> tuple[Any, ...]:
+    trace_id = fields.get("trace_id")
+    if isinstance(trace_id, str):
+        trace_id = trace_id[:_TRACE_ID_LENGTH]
+    return (trace_id, fields.get("attempt", 1), fields.get("model_name"), fields.get("created_at"))
+
+
+def _not_yet_written(entries: list[Pending]) -> list[Pending]:
+    """Leave out the replayed records already in the table (their process died after its batch
+    committed, before it deleted the segment): one query per batch. Raises DatabaseError."""
+    replayed = {
+        _record_key(fields) for fields, _, _, segment in entries if segment is not None and segment.claimed
+    }
+    if not replayed:
+        return entries
+    existing = set(
+        CallRecord.objects.filter(trace_id__in={key[0] for key in replayed}).values_list(
+            "trace_id", "attempt", "model_name", "created_at"
+        )
+    )
+    if not existing & replayed:
+        return entries
+    fresh: list[Pending] = []
+    written: list[Segment | None] = []
+    for entry in entries:
+        segment = entry[3]
+        if segment is not None and segment.claimed and _record_key(entry[0]) in existing:
+            written.append(segment)
+        else:
+            fresh.append(entry)
+    logger.info("%d replayed call records were already written; skipped", len(written))
+    spool_release(written)
+    return fresh
+
+
+def _spool_release_after_commit(entries: list[Pending]) -> None:
+    """Release the records' spool lines once they are committed (at once outside a transaction;
+    inside a caller's, when it commits; if it rolls back, they stay spooled)."""
+    segments = [segment for _, _, _, segment in entries if segment is not None]
+    if not segments:
+        return
+    try:
+        transaction.on_commit(functools.partial(spool_release, segments), robust=True)
+    except TransactionManagementError:  # manual transaction management: no commit hook
+        spool_release(segments)
 
 
 def _notify(callback: Callable[[int], None] | None, pk: int | None) -> None:
@@ -292,6 +379,9 @@ def call_records_flush() -> int:
     written = 0
     with _write_lock:
         todo = len(_buffer)
+        # Records queued from now on go to a new spool segment: the one sealed here is deleted
+        # once the records drained below are written.
+        spool_rotate()
         while todo > 0:
             batch = _drain(min(BATCH_SIZE, todo))
             if not batch:
@@ -301,6 +391,7 @@ def call_records_flush() -> int:
                 count, available = _write(batch)
             except Exception:
                 logger.exception("%d call records could not be written", len(batch))
+                spool_release(entry[3] for entry in batch)
                 continue
             written += count
             if not available:
@@ -334,10 +425,28 @@ def _interval() -> float:
     return float(settings.ORCHESTRATOR.get("RECORD_FLUSH_INTERVAL_S", 0.5))
 
 
+def call_records_replay() -> int:
+    """Queue for writing the spooled records of processes that died before writing them
+    (their segments' locks are free); returns how many were queued. The writer thread does
+    this when it starts and every REPLAY_EVERY_S. Never raises."""
+    try:
+        records = spool_claim()
+    except Exception:  # pragma: no cover - spool_claim logs and never raises
+        logger.exception("could not replay the call record spool")
+        return 0
+    _buffer.extend((fields, None, 0, segment) for fields, segment in records)
+    return len(records)
+
+
 def _run() -> None:
     last = time.monotonic()
+    replayed_at = -REPLAY_EVERY_S
     try:
         while not _stopping:
+            if spool_enabled() and time.monotonic() - replayed_at >= REPLAY_EVERY_S:
+                replayed_at = time.monotonic()
+                if call_records_replay():
+                    _wake.set()
             interval = _interval()
             if interval <= 0:
                 return  # switched to inline writing: callers flush, this thread retires
@@ -384,6 +493,7 @@ def _flush_at_exit() -> None:
             call_records_flush()
         except Exception:  # pragma: no cover
             logger.exception("call records lost at exit")
+    spool_close()
 
 
 def _after_fork_in_child() -> None:
@@ -414,4 +524,5 @@ except ImportError:  # pragma: no cover - celery is a dependency, but the record
 
 def _reset_for_tests() -> None:
     _buffer.clear()
+    spool_reset_for_tests()
     _warned_unknown_price.clear()

@@ -1,11 +1,13 @@
 """Call records spread over time with varied dimensions, and exact figures from raw rows."""
 
 import math
+import os
 import random
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 
 from metrics.models import CallRecord, CallStatus, Source
 
@@ -53,3 +55,21 @@ def exact_percentile(values: list[float], p: float) -> float:
 @pytest.fixture
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def subprocess_env(var_dir) -> dict[str, str]:
+    """The environment of a Python subprocess that sets Django up (production settings) against
+    the test database, with `var_dir` as its ORCHESTRATOR_VAR_DIR."""
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        url = f"sqlite:///{db['NAME']}"
+    else:
+        url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "orchestrator_site.settings",
+        "DATABASE_URL": url,
+        "ORCHESTRATOR_VAR_DIR": str(var_dir),
+        "REDIS_URL": "",
+        "HTTPS": "false",
+    }

@@ -14,6 +14,7 @@ from routing import orchestrator
 from routing.errors import AllAttemptsFailed
 from tests.factories import FallbackChainFactory
 from tests.fake_provider import Reply, fake_provider_fixture  # noqa: F401
+from tests.metrics.conftest import subprocess_env
 from tests.routing.engine.conftest import clean_engine  # noqa: F401  (a clean engine per test)
 
 MESSAGES = [{"role": "user", "content": "one two three four"}]
@@ -268,15 +269,9 @@ def test_arecords_flush_writes_what_the_async_api_queued(fake_provider, settings
 
 @pytest.mark.django_db(transaction=True)
 def test_records_still_queued_at_a_normal_exit_are_written(tmp_path):
-    import os
     import subprocess
     import sys
 
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        url = f"sqlite:///{db['NAME']}"
-    else:
-        url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
     script = (
         "import django\n"
         "django.setup()\n"
@@ -286,16 +281,10 @@ def test_records_still_queued_at_a_normal_exit_are_written(tmp_path):
         "for attempt in (1, 2, 3):\n"
         "    call_record_enqueue(trace_id='atexit', model_name='m', status='ok', attempt=attempt)\n"
     )
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "orchestrator_site.settings",
-        "DATABASE_URL": url,
-        "ORCHESTRATOR_VAR_DIR": str(tmp_path),
-        "REDIS_URL": "",
-        "HTTPS": "false",
-    }
+    env = subprocess_env(tmp_path)
     subprocess.run(
         [sys.executable, "-c", script], env=env, cwd=django_settings.BASE_DIR, check=True, timeout=60
     )
 
     assert sorted(CallRecord.objects.filter(trace_id="atexit").values_list("attempt", flat=True)) == [1, 2, 3]
+    assert not list(tmp_path.glob("record-spool/*/*.seg"))  # spooled until written, then deleted
