@@ -20,13 +20,19 @@ than silently dropped.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from typing import Any
 
 from gateway.errors import GatewayError, invalid
 from routing.errors import InvalidRequest
-from routing.sampling import NO_SAMPLING, SAMPLING_FIELDS, SamplingOptions, sampling_options
+from routing.sampling import (
+    NO_SAMPLING,
+    SAMPLING_FIELDS,
+    SamplingOptions,
+    number_in_range,
+    sampling_options,
+)
+from routing.sampling import type_name as _type_name
 
 ROLES = ("system", "developer", "user", "assistant")
 MAX_MESSAGES = 10_000
@@ -81,12 +87,6 @@ def json_parse(body: bytes) -> Any:
         raise invalid("The request body is nested too deeply.", code="invalid_json") from None
 
 
-def _type_name(value: Any) -> str:
-    return {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
-        type(value), "number"
-    )
-
-
 def _wrong_type(param: str, expected: str, value: Any) -> GatewayError:
     return invalid(f"{param} must be {expected}, not {_type_name(value)}.", param=param, code="invalid_type")
 
@@ -119,13 +119,10 @@ def _number(data: dict[str, Any], name: str, low: float, high: float) -> float |
     value = data.get(name)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise _wrong_type(name, "a number", value)
-    if not low <= value <= high:
-        raise invalid(
-            f"{name} must be between {low:g} and {high:g}, got {value}.", param=name, code="out_of_range"
-        )
-    return float(value)
+    try:
+        return number_in_range(name, value, low, high)
+    except InvalidRequest as exc:
+        raise invalid(exc.message, param=exc.param, code=exc.code) from None
 
 
 def _positive_int(data: dict[str, Any], name: str) -> int | None:

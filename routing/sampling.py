@@ -62,7 +62,8 @@ class SamplingOptions:
 NO_SAMPLING = SamplingOptions()
 
 
-def _type_name(value: Any) -> str:
+def type_name(value: Any) -> str:
+    """A JSON value's type as a person reads it in an error message."""
     return {dict: "object", list: "array", tuple: "array", str: "string", bool: "boolean"}.get(
         type(value), "null" if value is None else "number"
     )
@@ -70,11 +71,11 @@ def _type_name(value: Any) -> str:
 
 def _wrong_type(param: str, expected: str, value: Any) -> InvalidRequest:
     return InvalidRequest(
-        f"{param} must be {expected}, not {_type_name(value)}.", param=param, code="invalid_type"
+        f"{param} must be {expected}, not {type_name(value)}.", param=param, code="invalid_type"
     )
 
 
-def _number(name: str, value: Any, low: float, high: float) -> float:
+def number_in_range(name: str, value: Any, low: float, high: float) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise _wrong_type(name, "a number", value)
     if not low <= value <= high:
@@ -171,9 +172,9 @@ def sampling_options(values: Mapping[str, Any]) -> SamplingOptions:
         if value is None:
             continue
         if name == "top_p":
-            found[name] = _number(name, value, 0, 1)
+            found[name] = number_in_range(name, value, 0, 1)
         elif name in ("presence_penalty", "frequency_penalty"):
-            found[name] = _number(name, value, -2, 2)
+            found[name] = number_in_range(name, value, -2, 2)
         elif name == "stop":
             stop = _stop(value)
             if stop:
