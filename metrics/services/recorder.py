@@ -57,7 +57,12 @@ from metrics.services.spool import (
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
-MAX_TRIES = 5  # writes of one record before it is given up (the database stayed unavailable)
+# While the database is unavailable the writer retries at this pace, not at every wake-up
+# (a full buffer wakes it on every call), and logs at most this often.
+OUTAGE_RETRY_S = 1.0
+OUTAGE_LOG_EVERY_S = 60.0
+_outage_since: float | None = None
+_outage_logged_at = -OUTAGE_LOG_EVERY_S
 MAX_PENDING = 200_000  # records kept in memory while the database is unavailable
 # Small, frequent batches: one 200-row insert every 0.5 s held the cores long enough to show
 # in the gateway's p99 (4.8 ms added at concurrency 1); 50-row batches every 0.1 s gave 3.1–3.9.
@@ -271,20 +276,39 @@ def _write(entries: list[Pending]) -> tuple[int, bool]:
 
 
 def _keep_for_later(entries: list[Pending]) -> None:
-    """Queue the records again for the next flush, but those already tried MAX_TRIES times."""
-    retry = [
-        (fields, cb, tries + 1, segment) for fields, cb, tries, segment in entries if tries + 1 < MAX_TRIES
-    ]
-    _buffer.extendleft(reversed(retry))
-    spool_release(segment for _, _, tries, segment in entries if tries + 1 >= MAX_TRIES)
+    """Queue the records again for the next flush: an unavailable database (down, locked,
+    failing over) loses none of them, however long it lasts; MAX_PENDING bounds the memory."""
+    global _outage_since, _outage_logged_at
+    _buffer.extendleft(reversed([(fields, cb, tries + 1, segment) for fields, cb, tries, segment in entries]))
+    now = time.monotonic()
+    if _outage_since is None:
+        _outage_since = now
+    if now - _outage_logged_at >= OUTAGE_LOG_EVERY_S:
+        _outage_logged_at = now
+        logger.warning(
+            "writing call records failed (database unavailable for %.1f s); %d records kept for the "
+            "next flush, retried every %.0f s",
+            now - _outage_since,
+            len(_buffer),
+            OUTAGE_RETRY_S,
+            exc_info=True,
+        )
+
+
+def _outage_over() -> None:
+    global _outage_since, _outage_logged_at
+    if _outage_since is None:
+        return
     logger.warning(
-        "writing %d call records failed; %d kept for the next flush, %d lost after %d tries",
-        len(entries),
-        len(retry),
-        len(entries) - len(retry),
-        MAX_TRIES,
-        exc_info=True,
+        "call records are written again after %.1f s of database outage", time.monotonic() - _outage_since
     )
+    _outage_since = None
+    _outage_logged_at = -OUTAGE_LOG_EVERY_S
+
+
+def call_records_outage() -> bool:
+    """Whether the last write found the database unavailable (records are waiting)."""
+    return _outage_since is not None
 
 
 _TRACE_ID_LENGTH = 32  # CallRecord.trace_id's max_length: a longer one is stored cut
@@ -374,7 +398,7 @@ def call_records_flush() -> int:
     """Write every record queued so far, in the calling thread; returns how many were written.
 
     Sync: call it from sync code (or through `acall_records_flush`). Never raises. When the
-    database refuses writes, the records stay queued for the next flush (up to MAX_TRIES)."""
+    database is unavailable, the records stay queued for the next flush."""
     global _written_total
     written = 0
     with _write_lock:
@@ -396,6 +420,7 @@ def call_records_flush() -> int:
             written += count
             if not available:
                 break
+            _outage_over()
     if written:
         with _written:
             _written_total += written
@@ -456,6 +481,8 @@ def _run() -> None:
                 continue
             if not woken and time.monotonic() - last < interval:
                 continue  # not due yet (woken early only when the buffer fills up)
+            if _outage_since is not None and time.monotonic() - last < OUTAGE_RETRY_S:
+                continue  # the database was unavailable a moment ago: retry at a gentle pace
             last = time.monotonic()
             try:
                 call_records_flush()
@@ -523,6 +550,8 @@ except ImportError:  # pragma: no cover - celery is a dependency, but the record
 
 
 def _reset_for_tests() -> None:
+    global _outage_since, _outage_logged_at
     _buffer.clear()
+    _outage_since, _outage_logged_at = None, -OUTAGE_LOG_EVERY_S
     spool_reset_for_tests()
     _warned_unknown_price.clear()

@@ -169,6 +169,30 @@ def test_a_failing_database_never_fails_the_call_and_the_record_waits_for_it(fak
     assert result.attempts[0].record_id == CallRecord.objects.get().id
 
 
+@pytest.mark.django_db
+def test_a_long_outage_loses_no_record_however_many_flushes_fail(caplog):
+    table = CallRecord._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f"ALTER TABLE {table} RENAME TO records_away")
+    caplog.set_level(logging.WARNING, logger="metrics.services")
+    for attempt in (1, 2, 3):
+        recorder.call_record_enqueue(trace_id="outage", model_name="m", status="ok", attempt=attempt)
+
+    for _ in range(20):  # far more failed writes than any retry limit
+        assert recorder.call_records_flush() == 0
+    assert recorder.call_records_pending() == 3
+    assert recorder.call_records_outage()
+    assert sum("database unavailable" in r.getMessage() for r in caplog.records) == 1  # not 20
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"ALTER TABLE records_away RENAME TO {table}")
+    assert recorder.call_records_flush() == 3
+
+    assert sorted(CallRecord.objects.values_list("attempt", flat=True)) == [1, 2, 3]
+    assert not recorder.call_records_outage()
+    assert any("written again after" in r.getMessage() for r in caplog.records)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_each_record_learns_its_own_id_when_written_in_bulk():
     written: dict[str, int] = {}
