@@ -477,6 +477,8 @@ def _run() -> None:
                 return  # switched to inline writing: callers flush, this thread retires
             woken = _wake.wait(timeout=min(interval, 1.0))  # re-read the setting every second
             _wake.clear()
+            if _stopping:
+                break  # whoever stops the thread flushes (at exit) or wants the records left as they are
             if not _buffer or _interval() <= 0:
                 continue
             if not woken and time.monotonic() - last < interval:
@@ -549,8 +551,23 @@ except ImportError:  # pragma: no cover - celery is a dependency, but the record
     pass
 
 
+def _writer_stop() -> None:
+    """Stop the background writer thread and wait for it (it starts again on the next enqueue)."""
+    global _thread, _stopping
+    thread = _thread
+    if thread is not None and thread.is_alive():
+        _stopping = True
+        _wake.set()
+        thread.join(timeout=10)
+        _stopping = False
+    _thread = None
+
+
 def _reset_for_tests() -> None:
+    """Each test starts with no queued records and no writer thread (a thread left by an
+    earlier test would replay or write beside the test's own calls)."""
     global _outage_since, _outage_logged_at
+    _writer_stop()
     _buffer.clear()
     _outage_since, _outage_logged_at = None, -OUTAGE_LOG_EVERY_S
     spool_reset_for_tests()
