@@ -198,12 +198,17 @@ def test_stop_cancels_the_streams_and_the_calls_are_recorded_as_cancelled(live_u
     page.click("[data-action=stop]")
     page.wait_for_selector(".pg-col[data-status=cancelled]")
     column = PlaygroundColumn.objects.get()
-    for _ in range(200):  # the server notices the closed connection and records the cancel
-        if CallRecord.objects.filter(trace_id=column.trace_id, status="cancelled").exists():
+    # The server notices the closed connection, writes the cancelled record, then the
+    # column's status (in that order): wait for both, not just the first.
+    for _ in range(200):
+        column.refresh_from_db()
+        if (
+            column.status == "cancelled"
+            and CallRecord.objects.filter(trace_id=column.trace_id, status="cancelled").exists()
+        ):
             break
         page.wait_for_timeout(50)
     assert CallRecord.objects.get(trace_id=column.trace_id).status == "cancelled"
-    column.refresh_from_db()
     assert column.status == "cancelled"
 
 
