@@ -71,12 +71,13 @@ def _request(host: str, port: int, path: str, body: bytes, headers: dict[str, st
     return ("\r\n".join(head) + "\r\n\r\n").encode() + body
 
 
-async def _read_response(reader: asyncio.StreamReader) -> int:
+async def _read_head(reader: asyncio.StreamReader) -> tuple[int, int | None, bool, bool]:
+    """A response's status line and headers: (status, content length, chunked, connection close)."""
     head = await reader.readuntil(b"\r\n\r\n")
     lines = head.split(b"\r\n")
     status = int(lines[0].split()[1])
     length = None
-    chunked = False
+    chunked = close = False
     for line in lines[1:]:
         name, _, value = line.partition(b":")
         name = name.strip().lower()
@@ -84,6 +85,13 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
             length = int(value)
         elif name == b"transfer-encoding" and b"chunked" in value.lower():
             chunked = True
+        elif name == b"connection" and b"close" in value.lower():
+            close = True
+    return status, length, chunked, close
+
+
+async def _read_response(reader: asyncio.StreamReader) -> int:
+    status, length, chunked, _ = await _read_head(reader)
     if length is not None:
         await reader.readexactly(length)
     elif chunked:
@@ -139,20 +147,7 @@ async def _read_stream(reader: asyncio.StreamReader, start: float) -> tuple[int,
     """Read one response to its end (an SSE body in chunked transfer); return the status,
     the seconds from `start` to the first chunk carrying text, and whether the server closes
     the connection after it."""
-    head = await reader.readuntil(b"\r\n\r\n")
-    lines = head.split(b"\r\n")
-    status = int(lines[0].split()[1])
-    length = None
-    chunked = close = False
-    for line in lines[1:]:
-        name, _, value = line.partition(b":")
-        name = name.strip().lower()
-        if name == b"content-length":
-            length = int(value)
-        elif name == b"transfer-encoding" and b"chunked" in value.lower():
-            chunked = True
-        elif name == b"connection" and b"close" in value.lower():
-            close = True
+    status, length, chunked, close = await _read_head(reader)
     first = 0.0
     if length is not None:
         await reader.readexactly(length)
