@@ -69,8 +69,8 @@ MAX_PENDING = 200_000  # records kept in memory while the database is unavailabl
 WAKE_AT = 50  # records waiting before the background thread wakes early
 REPLAY_EVERY_S = 60.0  # the writer looks for segments of dead processes at its start, then this often
 
-# (fields, on_written callback, failed write attempts so far, spool segment holding the record)
-Pending = tuple[dict[str, Any], Callable[[int], None] | None, int, Segment | None]
+# (fields, on_written callback, spool segment holding the record)
+Pending = tuple[dict[str, Any], Callable[[int], None] | None, Segment | None]
 _buffer: deque[Pending] = deque()
 _write_lock = threading.Lock()
 _wake = threading.Event()
@@ -194,7 +194,7 @@ def call_record_enqueue(
     segment = spool_append(fields) if interval > 0 else None
     if len(_buffer) >= MAX_PENDING:
         _drop_oldest()
-    _buffer.append((fields, on_written, 0, segment))
+    _buffer.append((fields, on_written, segment))
     if interval > 0:
         _ensure_thread()
         if len(_buffer) >= WAKE_AT:
@@ -211,7 +211,7 @@ def _drop_oldest() -> None:
         entry = _buffer.popleft()
     except IndexError:
         return
-    spool_release([entry[3]])
+    spool_release([entry[2]])
     _dropped += 1
     if _dropped % 1000 == 1:
         logger.error("call record buffer full (database unavailable?): %d records dropped so far", _dropped)
@@ -245,7 +245,7 @@ def _write(entries: list[Pending]) -> tuple[int, bool]:
             rows.append(call_record_row(entry[0]))
         except Exception:
             logger.exception("call record lost (could not be prepared): %s", entry[0].get("trace_id"))
-            spool_release([entry[3]])
+            spool_release([entry[2]])
             continue
         kept.append(entry)
     if not rows:
@@ -262,7 +262,7 @@ def _write(entries: list[Pending]) -> tuple[int, bool]:
         # Some row points at something deleted meanwhile, or holds a value the column cannot
         # take: write them one by one, so one bad row does not lose the others.
         logger.warning("bulk write of %d call records refused; writing them one by one", len(kept))
-        written = sum(_write_one(fields, callback) for fields, callback, _, _ in kept)
+        written = sum(_write_one(fields, callback) for fields, callback, _ in kept)
         _spool_release_after_commit(kept)
         return written, True
     except DatabaseError:
@@ -270,7 +270,7 @@ def _write(entries: list[Pending]) -> tuple[int, bool]:
         _keep_for_later(kept)
         return 0, False
     _spool_release_after_commit(kept)
-    for (_, callback, _, _), pk in zip(kept, ids, strict=True):
+    for (_, callback, _), pk in zip(kept, ids, strict=True):
         _notify(callback, pk)
     return len(ids), True
 
@@ -279,7 +279,7 @@ def _keep_for_later(entries: list[Pending]) -> None:
     """Queue the records again for the next flush: an unavailable database (down, locked,
     failing over) loses none of them, however long it lasts; MAX_PENDING bounds the memory."""
     global _outage_since, _outage_logged_at
-    _buffer.extendleft(reversed([(fields, cb, tries + 1, segment) for fields, cb, tries, segment in entries]))
+    _buffer.extendleft(reversed(entries))
     now = time.monotonic()
     if _outage_since is None:
         _outage_since = now
@@ -325,7 +325,7 @@ def _not_yet_written(entries: list[Pending]) -> list[Pending]:
     """Leave out the replayed records already in the table (their process died after its batch
     committed, before it deleted the segment): one query per batch. Raises DatabaseError."""
     replayed = {
-        _record_key(fields) for fields, _, _, segment in entries if segment is not None and segment.claimed
+        _record_key(fields) for fields, _, segment in entries if segment is not None and segment.claimed
     }
     if not replayed:
         return entries
@@ -339,7 +339,7 @@ def _not_yet_written(entries: list[Pending]) -> list[Pending]:
     fresh: list[Pending] = []
     written: list[Segment | None] = []
     for entry in entries:
-        segment = entry[3]
+        segment = entry[2]
         if segment is not None and segment.claimed and _record_key(entry[0]) in existing:
             written.append(segment)
         else:
@@ -352,7 +352,7 @@ def _not_yet_written(entries: list[Pending]) -> list[Pending]:
 def _spool_release_after_commit(entries: list[Pending]) -> None:
     """Release the records' spool lines once they are committed (at once outside a transaction;
     inside a caller's, when it commits; if it rolls back, they stay spooled)."""
-    segments = [segment for _, _, _, segment in entries if segment is not None]
+    segments = [segment for _, _, segment in entries if segment is not None]
     if not segments:
         return
     try:
@@ -415,7 +415,7 @@ def call_records_flush() -> int:
                 count, available = _write(batch)
             except Exception:
                 logger.exception("%d call records could not be written", len(batch))
-                spool_release(entry[3] for entry in batch)
+                spool_release(entry[2] for entry in batch)
                 continue
             written += count
             if not available:
@@ -459,7 +459,7 @@ def call_records_replay() -> int:
     except Exception:  # pragma: no cover - spool_claim logs and never raises
         logger.exception("could not replay the call record spool")
         return 0
-    _buffer.extend((fields, None, 0, segment) for fields, segment in records)
+    _buffer.extend((fields, None, segment) for fields, segment in records)
     return len(records)
 
 
