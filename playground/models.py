@@ -133,6 +133,9 @@ class Vote(models.Model):
     run = models.ForeignKey(
         PlaygroundRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="votes"
     )
+    # Which pair of answers the vote is about (an arena round, two compare cells): a user has
+    # one vote per pair, and voting again replaces it (playground.services.vote_create).
+    pair = models.CharField(max_length=100, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -144,6 +147,11 @@ class Vote(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=~models.Q(model_a=models.F("model_b")), name="pg_vote_two_models"
+            ),
+            models.UniqueConstraint(
+                fields=["user", "pair"],
+                condition=models.Q(user__isnull=False) & ~models.Q(pair=""),
+                name="pg_vote_one_per_user_pair",
             ),
         ]
 

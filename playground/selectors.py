@@ -226,15 +226,21 @@ def votes_version() -> str:
     return version
 
 
-def vote_tuples(*, capabilities: Iterable[str] | None = None, task_type: str = "") -> list[ratings.VoteTuple]:
+def _votes(*, capabilities: Iterable[str] | None, task_type: str) -> Any:
     qs = Vote.objects.all()
     if capabilities:
         qs = qs.filter(capability__in=list(capabilities))
     if task_type:
         qs = qs.filter(task_type=task_type)
+    return qs.order_by("id")
+
+
+def vote_tuples(*, capabilities: Iterable[str] | None = None, task_type: str = "") -> list[ratings.VoteTuple]:
     return [
         (a, b, ratings.winner_score(w))
-        for a, b, w in qs.order_by("id").values_list("model_a", "model_b", "winner")
+        for a, b, w in _votes(capabilities=capabilities, task_type=task_type).values_list(
+            "model_a", "model_b", "winner"
+        )
     ]
 
 
@@ -243,8 +249,13 @@ def leaderboard(*, capability: str = "", task_type: str = "") -> ratings.Leaderb
     key = f"playground:board:{votes_version()}:{capability}:{task_type}"
     board = cache.get(key)
     if board is None:
+        rows = list(
+            _votes(capabilities=[capability] if capability else None, task_type=task_type).values_list(
+                "model_a", "model_b", "winner", "user_id"
+            )
+        )
         board = ratings.leaderboard(
-            vote_tuples(capabilities=[capability] if capability else None, task_type=task_type)
+            [(a, b, ratings.winner_score(w)) for a, b, w, _ in rows], voters=[u for *_, u in rows]
         )
         cache.set(key, board, CACHE_SECONDS)
     return board

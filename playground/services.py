@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
 import uuid
 from typing import Any
@@ -160,6 +161,22 @@ def _votes_changed() -> None:
     cache.set(VOTES_VERSION_KEY, uuid.uuid4().hex, None)
 
 
+def vote_pair_key(
+    *,
+    source: str,
+    run_id: int | None,
+    prompt: str,
+    model_a: str,
+    model_b: str,
+    task_type: str,
+    capability: str,
+) -> str:
+    """What a vote is about when the caller names no pair: the same question put to the same
+    two models in the same place (round, route, capability), in either order."""
+    parts = [source, str(run_id or ""), task_type, capability, *sorted((model_a, model_b)), prompt]
+    return f"{source[:16]}:{hashlib.sha256(chr(0).join(parts).encode('utf-8', 'replace')).hexdigest()[:64]}"
+
+
 def vote_create(
     *,
     user: Any,
@@ -171,26 +188,42 @@ def vote_create(
     task_type: str = "",
     source: str = "arena",
     run: PlaygroundRun | None = None,
+    pair: str = "",
 ) -> Vote:
     """Store a preference between two models' answers; ratings and quality scores follow.
 
     winner: "a" | "b" | "tie" | "both_bad". Raises PlaygroundError on a bad value.
+    A signed-in user has one vote per pair of answers (`pair`, or vote_pair_key's default):
+    voting again on the same pair replaces the earlier vote, so repeating a post counts once.
     """
     if winner not in Winner.values:
         raise PlaygroundError(f"Unknown vote {winner!r}: use one of {', '.join(Winner.values)}.")
     if not model_a or not model_b or model_a == model_b:
         raise PlaygroundError("A vote compares two different models.")
-    vote = Vote.objects.create(
-        user=user if getattr(user, "is_authenticated", False) else None,
-        prompt=prompt,
-        model_a=model_a,
-        model_b=model_b,
-        winner=winner,
-        capability=capability or "",
-        task_type=task_type or "",
-        source=source,
-        run=run,
-    )
+    fields: dict[str, Any] = {
+        "prompt": prompt,
+        "model_a": model_a,
+        "model_b": model_b,
+        "winner": winner,
+        "capability": capability or "",
+        "task_type": task_type or "",
+        "source": source,
+        "run": run,
+    }
+    pair = (pair or vote_pair_key(
+        source=source, run_id=run.pk if run else None, prompt=prompt, model_a=model_a, model_b=model_b,
+        task_type=fields["task_type"], capability=fields["capability"],
+    ))[:100]  # fmt: skip
+    voter = user if getattr(user, "is_authenticated", False) else None
+    if voter is None:
+        vote = Vote.objects.create(user=None, pair=pair, **fields)
+    else:
+        # The unique (user, pair) constraint settles concurrent posts; update_or_create retries
+        # the read when its insert loses that race, so the last vote wins and none is counted twice.
+        with transaction.atomic():
+            vote, created = Vote.objects.update_or_create(user=voter, pair=pair, defaults=fields)
+            if not created:
+                Vote.objects.filter(pk=vote.pk).update(created_at=timezone.now())
     # New version now, and again once committed (so no reader caches the pre-commit view).
     _votes_changed()
     transaction.on_commit(_votes_changed)

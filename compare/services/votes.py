@@ -1,4 +1,4 @@
-"""Votes from a compare matrix row feed the playground's arena ratings."""
+"""Votes from a compare matrix row feed the playground's arena ratings (one per user per pair of cells)."""
 
 from __future__ import annotations
 
@@ -45,6 +45,8 @@ def cell_vote_create(*, user: Any, run: CompareRun, cell_a_id: int, cell_b_id: i
             winner=winner,
             task_type=a.prompt.task_type,
             source="compare",
+            # One vote per user per pair of answers: voting again on these two cells replaces it.
+            pair=f"compare:{run.pk}:{min(a.pk, b.pk)}:{max(a.pk, b.pk)}",
         )
     except ValueError as exc:
         raise VoteError(str(exc)) from exc

@@ -398,6 +398,70 @@ class TestVote:
         assert (vote.model_a, vote.model_b, vote.winner, vote.source) == ("sim-a", "sim-b", "b", "compare")
         assert vote.user == member_user and vote.prompt == a.prompt.input
 
+    def test_thirty_identical_posts_count_as_one_vote(self, member_client, models):
+        from playground.models import Vote
+
+        run = finished_run(models)
+        a, b = CompareCell.objects.filter(run=run, prompt__position=0).order_by("candidate__position")
+        for _ in range(30):
+            response = member_client.post(
+                reverse("compare:vote", args=[run.pk]),
+                {"cell_a": a.pk, "cell_b": b.pk, "winner": "b"},
+                **HTMX,
+            )
+            assert response.status_code == 200
+        assert Vote.objects.count() == 1
+
+    def test_a_changed_vote_replaces_the_earlier_one_in_either_order(self, member_client, models):
+        from playground.models import Vote
+        from playground.selectors import leaderboard
+
+        run = finished_run(models)
+        a, b = CompareCell.objects.filter(run=run, prompt__position=0).order_by("candidate__position")
+        url = reverse("compare:vote", args=[run.pk])
+        member_client.post(url, {"cell_a": a.pk, "cell_b": b.pk, "winner": "b"}, **HTMX)
+        member_client.post(url, {"cell_a": b.pk, "cell_b": a.pk, "winner": "b"}, **HTMX)  # now sim-a wins
+        vote = Vote.objects.get()
+        assert (vote.model_a, vote.model_b, vote.winner) == ("sim-b", "sim-a", "b")
+        board = leaderboard()
+        assert board.models == ["sim-a", "sim-b"] and board.total_votes == 1
+
+    def test_other_voters_and_other_pairs_still_count(self, member_client, models):
+        from playground.models import Vote
+
+        run = finished_run(models)
+        row0 = CompareCell.objects.filter(run=run, prompt__position=0).order_by("candidate__position")
+        row1 = CompareCell.objects.filter(run=run, prompt__position=1).order_by("candidate__position")
+        url = reverse("compare:vote", args=[run.pk])
+        for a, b in (row0, row1):
+            member_client.post(url, {"cell_a": a.pk, "cell_b": b.pk, "winner": "a"}, **HTMX)
+        other = Client()
+        other.force_login(UserFactory())
+        other.post(url, {"cell_a": row0[0].pk, "cell_b": row0[1].pk, "winner": "a"}, **HTMX)
+        assert Vote.objects.count() == 3
+        assert Vote.objects.values("user").distinct().count() == 2
+
+    def test_stuffed_votes_do_not_move_quality_routing(self, member_client, models, settings):
+        from routing import orchestrator
+        from routing.engine.stats import stats_invalidate
+        from routing.models import ModelConfig
+
+        settings.ORCHESTRATOR = {**settings.ORCHESTRATOR, "RATING_MIN_VOTES": 5}
+        ModelConfig.objects.filter(name="sim-a").update(quality_rank=1)
+        ModelConfig.objects.filter(name="sim-b").update(quality_rank=2)
+        run = finished_run(models)
+        stats_invalidate()
+        assert orchestrator.select_model([], optimize_for="quality") == "sim-a"
+        a, b = CompareCell.objects.filter(run=run, prompt__position=0).order_by("candidate__position")
+        for _ in range(30):
+            member_client.post(
+                reverse("compare:vote", args=[run.pk]),
+                {"cell_a": a.pk, "cell_b": b.pk, "winner": "b"},
+                **HTMX,
+            )
+        stats_invalidate()
+        assert orchestrator.select_model([], optimize_for="quality") == "sim-a"
+
     def test_cells_of_different_rows_cannot_be_compared(self, member_client, models):
         from playground.models import Vote
 

@@ -133,3 +133,30 @@ def test_arena_keeps_the_chosen_models_in_order():
     sim_model("a2")
     sim_model("a3")
     assert services.arena_pick_models(model_a="a3", model_b="a1") == ("a3", "a1")
+
+
+def test_a_user_voting_again_on_the_same_pair_replaces_the_vote():
+    user = UserFactory()
+    for winner in ("a", "a", "b"):
+        services.vote_create(user=user, prompt="p", model_a="m1", model_b="m2", winner=winner)
+    services.vote_create(user=user, prompt="p", model_a="m2", model_b="m1", winner="tie")  # either order
+    vote = Vote.objects.get()
+    assert (vote.model_a, vote.model_b, vote.winner) == ("m2", "m1", "tie")
+
+
+def test_a_named_pair_is_one_vote_per_user_however_the_question_is_worded():
+    user = UserFactory()
+    services.vote_create(user=user, prompt="p", model_a="m1", model_b="m2", winner="a", pair="cells:1:2")
+    services.vote_create(user=user, prompt="p ", model_a="m1", model_b="m2", winner="b", pair="cells:1:2")
+    assert list(Vote.objects.values_list("winner", "prompt")) == [("b", "p ")]
+
+
+def test_different_voters_questions_and_anonymous_votes_each_count():
+    first, second = UserFactory(), UserFactory()
+    services.vote_create(user=first, prompt="p", model_a="m1", model_b="m2", winner="a")
+    services.vote_create(user=second, prompt="p", model_a="m1", model_b="m2", winner="a")
+    services.vote_create(user=first, prompt="another", model_a="m1", model_b="m2", winner="a")
+    services.vote_create(user=first, prompt="p", model_a="m1", model_b="m3", winner="a")
+    for _ in range(2):  # no user to hold to one vote (scripts, tests)
+        services.vote_create(user=None, prompt="p", model_a="m1", model_b="m2", winner="a")
+    assert Vote.objects.count() == 6

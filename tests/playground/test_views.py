@@ -1,6 +1,8 @@
 """Each playground view: success, wrong method, anonymous refused, htmx gets only the fragment;
 and bad input gets a clear inline message with nothing sent."""
 
+import re
+
 import pytest
 from django.conf import settings
 from django.test import Client, override_settings
@@ -422,6 +424,20 @@ def test_the_leaderboard_ranks_models_with_a_fixed_number_of_queries(
     assert response.status_code == 200
     assert body.index('data-model="m1"') < body.index('data-model="m2"')
     assert "Win matrix" in body and "code (6)" in body and "review (6)" in body
+
+
+def test_the_leaderboard_shows_votes_voters_and_how_far_from_routing_a_model_is(member_client, settings):
+    settings.ORCHESTRATOR = {**settings.ORCHESTRATOR, "RATING_MIN_VOTES": 20}
+    voters = [UserFactory(), UserFactory()]
+    for index, prompt in enumerate(["p1", "p2", "p3"]):
+        services.vote_create(user=voters[index % 2], prompt=prompt, model_a="m1", model_b="m2", winner="a")
+    body = member_client.get(reverse("playground:leaderboard")).content.decode()
+    row = body[body.index('data-model="m1"') : body.index("</tr>", body.index('data-model="m1"'))]
+    cells = re.findall(r'<td class="num">(.*?)</td>', row, re.S)
+    votes, voters_shown = cells[2], cells[3]
+    assert re.sub(r"<[^>]+>", "", votes).split() == ["3", "of", "20"]
+    assert voters_shown == "2"
+    assert "·" not in row
 
 
 def test_the_leaderboard_filters_by_capability_for_htmx(member_client):
