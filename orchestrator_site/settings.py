@@ -150,7 +150,7 @@ LOGGING = {
 
 # Celery: Redis in production; a filesystem broker otherwise, so the embedded worker of
 # `make run` needs no external server. Queue names live here, in one place.
-CELERY_BROKER_URL = REDIS_URL or "filesystem://"
+CELERY_BROKER_URL = REDIS_URL or "filesystem://localhost//"  # a host, or kombu warns on start
 if not REDIS_URL:
     _broker_dir = VAR_DIR / "celery-broker"
     (_broker_dir / "out").mkdir(parents=True, exist_ok=True)

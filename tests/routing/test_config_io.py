@@ -389,3 +389,15 @@ def test_a_failure_while_applying_rolls_back_every_earlier_write(monkeypatch):
         config_import(text=VALID)
     assert "summarize" in calls  # earlier entries were written inside the transaction…
     assert counts() == before  # …and rolled back with it.
+
+
+def test_brief_prints_one_summary_line_and_nothing_once_the_config_exists(tmp_path):
+    path = tmp_path / "defaults.yaml"
+    path.write_text(DEFAULTS.read_text())
+    out = StringIO()
+    call_command("import_config", str(path), "--if-empty", "--brief", stdout=out)
+    lines = out.getvalue().strip().splitlines()
+    assert len(lines) == 1 and "created" in lines[0] and str(path) in lines[0]
+    again = StringIO()
+    call_command("import_config", str(path), "--if-empty", "--brief", stdout=again)
+    assert again.getvalue() == ""

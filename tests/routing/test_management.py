@@ -77,3 +77,43 @@ def test_w001_flags_a_provider_serving_models_without_its_key(monkeypatch):
     assert "needs key: set ANTHROPIC_API_KEY" in warnings[0].msg
     monkeypatch.setenv("ANTHROPIC_API_KEY", "x")
     assert check_provider_keys() == []
+
+
+def test_it_hands_a_generated_login_to_welcome_which_shows_it_once(monkeypatch, tmp_path):
+    monkeypatch.delenv("ORCHESTRATOR_ADMIN_USER", raising=False)
+    monkeypatch.delenv("ORCHESTRATOR_ADMIN_PASSWORD", raising=False)
+    handoff = tmp_path / "first-login"
+    out = StringIO()
+    call_command("ensure_admin", "--quiet", "--handoff", str(handoff), stdout=out)
+    assert out.getvalue() == ""
+    assert handoff.stat().st_mode & 0o077 == 0
+    first = StringIO()
+    call_command("welcome", "--url", "http://127.0.0.1:8000/", "--handoff", str(handoff), stdout=first)
+    password = first.getvalue().split("password ")[1].split()[0]
+    assert User.objects.get(username="admin").check_password(password)
+    assert "http://127.0.0.1:8000/" in first.getvalue()
+    assert not handoff.exists()
+    again = StringIO()
+    call_command("welcome", "--url", "http://127.0.0.1:8000/", "--handoff", str(handoff), stdout=again)
+    assert password not in again.getvalue()
+    assert "changepassword admin" in again.getvalue()
+
+
+def test_ensure_admin_quiet_prints_nothing_when_an_admin_exists():
+    UserFactory(username="root", is_superuser=True, is_staff=True)
+    out = StringIO()
+    call_command("ensure_admin", "--quiet", stdout=out)
+    assert out.getvalue() == ""
+
+
+def test_welcome_names_the_providers_whose_key_is_unset(monkeypatch):
+    monkeypatch.delenv("WELCOME_TEST_KEY", raising=False)
+    provider = ProviderFactory(name="needs-key", kind=ProviderKind.OPENAI, api_key_env="WELCOME_TEST_KEY")
+    ModelConfigFactory(provider=provider)
+    out = StringIO()
+    call_command("welcome", "--url", "http://x/", stdout=out)
+    assert "needs-key (WELCOME_TEST_KEY)" in out.getvalue()
+    monkeypatch.setenv("WELCOME_TEST_KEY", "set")
+    out = StringIO()
+    call_command("welcome", "--url", "http://x/", stdout=out)
+    assert "needs-key" not in out.getvalue()

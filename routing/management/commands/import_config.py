@@ -19,6 +19,9 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="Print what would change; write nothing.")
         parser.add_argument("--quiet-unchanged", action="store_true", help="Do not list unchanged entries.")
         parser.add_argument(
+            "--brief", action="store_true", help="One line: the summary, or nothing when the config exists."
+        )
+        parser.add_argument(
             "--if-empty",
             action="store_true",
             help="Only load into an empty configuration (a first run); otherwise do nothing. "
@@ -28,7 +31,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         path = options["file"]
         if options["if_empty"] and (Provider.objects.exists() or ModelConfig.objects.exists()):
-            self.stdout.write(f"Routing config exists already: {path} not loaded (--if-empty).")
+            if not options["brief"]:
+                self.stdout.write(f"Routing config exists already: {path} not loaded (--if-empty).")
             return
         try:
             text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
@@ -42,7 +46,8 @@ class Command(BaseCommand):
                 f"{path} was rejected ({len(exc.errors)} problem(s)); nothing was changed:\n{lines}"
             ) from exc
         for item in report.items:
-            if item.action == "unchanged" and options["quiet_unchanged"]:
+            if options["brief"] or (item.action == "unchanged" and options["quiet_unchanged"]):
                 continue
             self.stdout.write(item.describe())
-        self.stdout.write(self.style.SUCCESS(report.summary()))
+        prefix = f"{path}: " if options["brief"] else ""
+        self.stdout.write(self.style.SUCCESS(prefix + report.summary()))
