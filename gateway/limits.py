@@ -28,7 +28,7 @@ from django.dispatch import receiver
 from gateway.db import connections_refresh
 from gateway.errors import GatewayError
 from gateway.keys import KeyInfo
-from gateway.resp import AsyncRedis, async_redis
+from gateway.redis_client import AsyncRedis, async_redis
 
 log = logging.getLogger("gateway.limits")
 

@@ -6,7 +6,7 @@ import uuid
 import pytest
 from asgiref.sync import async_to_sync
 
-from gateway.resp import AsyncRedis, RedisReplyError
+from gateway.redis_client import AsyncRedis, RedisReplyError
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 pytestmark = pytest.mark.skipif(not REDIS_URL.startswith("redis://"), reason="needs REDIS_URL")
