@@ -4,8 +4,9 @@ Each module has `main(argv: list[str]) -> None` and prints its figures as ratios
 baseline measured side by side in the same run. Benchmarks are not tests: they never fail
 on a number; they report it.
 
-    python -m bench                 # all
+    python -m bench                 # all but the probe
     python -m bench engine gateway  # bench_engine.py and bench_gateway.py
+    python -m bench probe           # the fault-injection probe (bench_probe.py): named only
 """
 
 import importlib
@@ -14,6 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+NAMED_ONLY = {"probe"}
+
 
 def main(argv: list[str]) -> None:
     names = sorted(
@@ -21,7 +24,8 @@ def main(argv: list[str]) -> None:
         for m in pkgutil.iter_modules([str(Path(__file__).parent)])
         if m.name.startswith("bench_")
     )
-    chosen = [a for a in argv if not a.startswith("-")] or names
+    # The probe stalls and stops its own servers for minutes: it runs only when named.
+    chosen = [a for a in argv if not a.startswith("-")] or [n for n in names if n not in NAMED_ONLY]
     unknown = sorted(set(chosen) - set(names))
     if unknown:
         sys.exit(f"unknown benchmark(s): {', '.join(unknown)}; known: {', '.join(names)}")

@@ -25,12 +25,13 @@ import asyncio
 import contextlib
 import itertools
 import json
+import random
 import socket
 import struct
 import threading
 import time
 from collections import defaultdict, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
@@ -65,6 +66,7 @@ class Reply:
     output_tokens: int | None = None  # None: counted from the text
     cached_tokens: int = 0
     pieces: tuple[bytes, ...] = ()  # raw_stream: the body, one HTTP chunk (and network write) each
+    echoes_auth: bool = False  # error: the message repeats the credentials the request carried
 
     @classmethod
     def ok(cls, text: str | None = None, **kwargs: Any) -> Reply:
@@ -146,6 +148,19 @@ class Reply:
         )
 
     @classmethod
+    def echo_auth(cls, status: int = 401) -> Reply:
+        """An error whose message repeats the request's Authorization / api-key / x-api-key
+        header values, as some upstreams and proxies do (a secret-redaction probe)."""
+        return cls(
+            kind="error",
+            status=status,
+            error_type="authentication_error",
+            error_code="invalid_api_key",
+            message="Rejected credentials:",
+            echoes_auth=True,
+        )
+
+    @classmethod
     def hang(cls, seconds: float = 30.0) -> Reply:
         return cls(kind="hang", hang_s=seconds)
 
@@ -220,6 +235,7 @@ class FakeProviderServer:
         self.default_reply = Reply.ok()
         self._scripts: dict[str, deque[Reply]] = defaultdict(deque)
         self._defaults: dict[str, Reply] = {}
+        self._mixes: dict[str, tuple[random.Random, list[tuple[float, Reply]]]] = {}
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._connection_ids = itertools.count(1)
@@ -300,11 +316,21 @@ class FakeProviderServer:
         with self._lock:
             self._defaults[model] = reply
 
+    def set_mix(self, model: str, choices: list[tuple[float, Reply]], *, seed: int = 0) -> None:
+        """Whenever `model`'s queue is empty, answer with each Reply at its probability (drawn
+        from a seeded generator, so a run is repeatable); the rest of the time, the default.
+        `server.set_mix("m", [(0.1, Reply.rate_limit()), (0.1, Reply.reset())])`."""
+        if sum(p for p, _ in choices) > 1.0 + 1e-9:
+            raise ValueError("the probabilities add up to more than 1")
+        with self._lock:
+            self._mixes[model] = (random.Random(seed), list(choices))
+
     def reset(self) -> None:
         """Forget scripts, per-model defaults and history; back to the default reply."""
         with self._lock:
             self._scripts.clear()
             self._defaults.clear()
+            self._mixes.clear()
             self.history.clear()
             self.default_reply = Reply.ok()
 
@@ -329,6 +355,14 @@ class FakeProviderServer:
                 queue = self._scripts.get(key)
                 if queue:
                     return queue.popleft()
+            mix = self._mixes.get(model) or self._mixes.get("*")
+            if mix is not None:
+                rng, choices = mix
+                draw = rng.random()
+                for probability, reply in choices:
+                    if draw < probability:
+                        return reply
+                    draw -= probability
             return self._defaults.get(model, self.default_reply)
 
     def _record(self, received: Received) -> None:
@@ -424,6 +458,9 @@ class FakeProviderServer:
                 with contextlib.suppress(asyncio.CancelledError):
                     await watcher
             if reply.kind == "error":
+                if reply.echoes_auth:
+                    sent = [headers[h] for h in ("authorization", "api-key", "x-api-key") if h in headers]
+                    reply = replace(reply, message=f"{reply.message} {' '.join(sent) or '(none)'}")
                 await _send_json(writer, reply.status, _error_body(wire, reply), reply.headers)
                 received.completed = True
                 self._touch()
@@ -827,6 +864,9 @@ class FakeProvider:
 
     def set_default(self, model: str, reply: Reply) -> None:
         self.server.set_default(model, reply)
+
+    def set_mix(self, model: str, choices: list[tuple[float, Reply]], *, seed: int = 0) -> None:
+        self.server.set_mix(model, choices, seed=seed)
 
     def wait_for(self, predicate: Any, timeout: float = 5.0) -> bool:
         return self.server.wait_for(predicate, timeout)

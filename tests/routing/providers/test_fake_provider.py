@@ -55,3 +55,40 @@ def test_a_plain_server_serves_on_its_own_port_until_stopped(monkeypatch):
 
     with pytest.raises(TransientError):  # nothing listens any more
         complete(spec, request("m1"))
+
+
+def test_a_mix_answers_each_reply_at_its_rate_and_repeats_with_its_seed(fake_provider):
+    spec = fake_provider.spec("openai")
+
+    def outcomes() -> list[str]:
+        fake_provider.set_mix("m1", [(0.25, Reply.ok("mixed")), (0.25, Reply.server_error())], seed=3)
+        texts = []
+        for _ in range(200):
+            try:
+                texts.append(complete(spec, request("m1")).text)
+            except TransientError:
+                texts.append("error")
+        return texts
+
+    first = outcomes()
+    assert 30 <= first.count("mixed") <= 70 and 30 <= first.count("error") <= 70
+    assert sum(t.startswith("Echo: ") for t in first) == 200 - first.count("mixed") - first.count("error")
+    assert outcomes() == first
+
+
+def test_a_mix_cannot_promise_more_than_every_request():
+    with pytest.raises(ValueError, match="more than 1"):
+        FakeProviderServer().set_mix("m1", [(0.6, Reply.reset()), (0.6, Reply.hang())])
+
+
+def test_an_echo_auth_error_repeats_the_credentials_it_received(fake_provider):
+    import httpx
+
+    fake_provider.script("m1", Reply.echo_auth())
+    response = httpx.post(
+        f"{fake_provider.url}/v1/chat/completions",
+        json={"model": "m1", "messages": [{"role": "user", "content": "hi"}]},
+        headers={"Authorization": "Bearer sk-echo-me"},
+    )
+    assert response.status_code == 401
+    assert response.json()["error"]["message"] == "Rejected credentials: Bearer sk-echo-me"
