@@ -10,7 +10,7 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
-    path("", include("metrics.urls")),
+    path("", include("dashboards.urls")),
     path("", include("gateway.urls")),
     path("playground/", include("playground.urls")),
     path("compare/", include("compare.urls")),

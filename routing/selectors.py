@@ -2,9 +2,11 @@
 
 import difflib
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.db.models import QuerySet
 
+from routing.engine.breaker import breaker_states
 from routing.models import FallbackChain, ModelConfig, PromptVariant, PromptVersion, TaskRoute
 
 
@@ -100,3 +102,9 @@ def route_prompt_history(*, route: TaskRoute) -> list[PromptSeries]:
     for series in by_model.values():
         series.rows.reverse()
     return list(by_model.values())
+
+
+def breakers_current(*, scope: str = "") -> dict[str, dict[str, Any]]:
+    """Circuit-breaker state of every model that failed lately, in live traffic (scope "") or
+    in a drill's own namespace: {name: {state, failures, opened_at}}; absent means closed."""
+    return {name: dict(state) for name, state in breaker_states(scope=scope).items()}

@@ -5,6 +5,8 @@ from typing import Any
 
 from django import template
 
+from metrics import charts
+
 register = template.Library()
 
 
@@ -66,6 +68,4 @@ def tile_trend(tile: dict) -> str:
 
 @register.filter
 def model_colour(name: str) -> str:
-    from metrics.charts import model_colour as colour
-
-    return colour(str(name))
+    return charts.model_colour(str(name))

@@ -10,6 +10,8 @@ import pytest
 from django.db import connection
 
 from metrics.models import CallRecord, CallStatus, Source
+from metrics.rollups import rollup_run
+from tests.factories import ModelConfigFactory, TaskRouteFactory
 
 MODELS = ["alpha", "beta", "gamma"]
 ROUTES = ["summarize", "code_review", ""]
@@ -73,3 +75,18 @@ def subprocess_env(var_dir) -> dict[str, str]:
         "REDIS_URL": "",
         "HTTPS": "false",
     }
+
+
+@pytest.fixture
+def config(db):
+    for name in ("alpha", "beta", "gamma"):
+        ModelConfigFactory(name=name)
+    TaskRouteFactory(task_type="summarize")
+    TaskRouteFactory(task_type="code_review")
+
+
+@pytest.fixture
+def traffic(config, now):
+    records = make_records(600, start=now - timedelta(days=29), span=timedelta(days=29))
+    rollup_run()
+    return records

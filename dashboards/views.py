@@ -15,19 +15,13 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET
 
+from dashboards.panels import budget_alerts, filter_choices, label_maps, unpriced_models
 from metrics import charts
 from metrics.filters import PRESETS, Query, parse_query
 from metrics.models import CallRecord, CallStatus, RollupGrain
 from metrics.selectors.calls import call_trace, calls_page, cost_arithmetic
-from metrics.selectors.dashboard import (
-    DashboardData,
-    breaker_states,
-    budget_alerts,
-    dashboard_figures,
-    filter_choices,
-    label_maps,
-    unpriced_models,
-)
+from metrics.selectors.dashboard import DashboardData, dashboard_figures
+from routing.selectors import breakers_current
 
 BREAKDOWNS = [
     ("route", "Route"),
@@ -231,7 +225,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             {"name": name, "id": f"fig-{name}", "fig": fig}
             for name, fig in charts.dashboard_charts(data).items()
         ]
-    context["breakers"] = breaker_states()
+    context["breakers"] = breakers_current()
     context["budget_alerts"] = budget_alerts()
     template = "metrics/dashboard.html#panel" if _wants_fragment(request) else "metrics/dashboard.html"
     return render(request, template, context)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from metrics import views
+from dashboards import views
 
 urlpatterns = [
     path("dashboard/", views.dashboard, name="dashboard"),

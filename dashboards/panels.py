@@ -1,0 +1,67 @@
+"""What the dashboard pages show from other apps, composed from their selectors.
+
+`metrics` records and reads calls and knows nothing of routing, the gateway or compare; the
+pages sit above all of them, so this is where model, route and key names, breaker state and
+budget alerts join the figures.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from redis.exceptions import RedisError
+
+from gateway.models import ApiKey
+from gateway.selectors import budget_alerts_active
+from metrics.filters import FilterChoices
+from metrics.models import Source
+from metrics.selectors.dashboard import DashboardData, unpriced_names
+from routing.models import ModelConfig, PromptVersion, Provider, TaskRoute
+
+logger = logging.getLogger(__name__)
+
+
+def filter_choices() -> FilterChoices:
+    return FilterChoices(
+        models=list(ModelConfig.objects.order_by("name").values_list("name", flat=True)),
+        providers=list(Provider.objects.order_by("name").values_list("name", flat=True)),
+        routes=list(TaskRoute.objects.order_by("task_type").values_list("task_type", flat=True)),
+        keys=list(ApiKey.objects.order_by("name").values_list("id", "name")),
+    )
+
+
+def label_maps(data: DashboardData) -> dict[str, dict[Any, str]]:
+    """Readable names for the id-valued breakdowns (API keys, prompt versions, sources)."""
+    key_ids = [k for k in data.breakdowns["key"] if k]
+    pv_ids = [p for p in data.breakdowns["prompt"] if p]
+    keys = dict(ApiKey.objects.filter(id__in=key_ids).values_list("id", "name")) if key_ids else {}
+    prompts: dict[Any, str] = {}
+    if pv_ids:
+        for pv in PromptVersion.objects.filter(id__in=pv_ids).select_related("route", "model"):
+            prompts[pv.id] = str(pv)
+    return {
+        "key": {0: "(no key)", **{k: keys.get(k, f"key #{k} (deleted)") for k in key_ids}},
+        "prompt": {0: "(no prompt version)", **{p: prompts.get(p, f"#{p} (deleted)") for p in pv_ids}},
+        "source": dict(Source.choices),
+        "route": {"": "(no route)"},
+        "provider": {"": "(unknown)"},
+    }
+
+
+def unpriced_models(data: DashboardData) -> list[dict[str, Any]]:
+    """Models in the window with calls of unknown price, with their config id for the admin link."""
+    counts = unpriced_names(data)
+    if not counts:
+        return []
+    ids = dict(ModelConfig.objects.filter(name__in=counts).values_list("name", "id"))
+    return [{"name": n, "calls": c, "config_id": ids.get(n)} for n, c in counts.items()]
+
+
+def budget_alerts() -> list[dict[str, Any]] | None:
+    """Active budget alerts; None when the spend counters' store (Redis) does not answer."""
+    try:
+        return list(budget_alerts_active())
+    except (RedisError, OSError):
+        logger.warning("budget alerts unavailable: the cache did not answer", exc_info=True)
+        return None
