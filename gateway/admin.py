@@ -8,6 +8,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.html import format_html
 
 from gateway.models import ApiKey, BudgetAlert
 from gateway.services import api_key_assign_secret, api_key_revoke
@@ -23,7 +24,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
         "budget_period",
         "rpm",
         "tpm",
-        "last_used_at",
+        "last_used",
         "created_at",
     )
     list_filter = ("budget_period",)
@@ -42,6 +43,10 @@ class ApiKeyAdmin(admin.ModelAdmin):
     )
     actions = ["revoke"]
 
+    @admin.display(description="last used", ordering="last_used_at")
+    def last_used(self, obj: ApiKey) -> str:
+        return f"{timezone.localtime(obj.last_used_at):%Y-%m-%d %H:%M}" if obj.last_used_at else "never"
+
     @admin.display(description="status")
     def status(self, obj: ApiKey) -> str:
         return f"revoked {timezone.localtime(obj.revoked_at):%Y-%m-%d %H:%M}" if obj.revoked_at else "active"
@@ -55,8 +60,13 @@ class ApiKeyAdmin(admin.ModelAdmin):
         if raw:
             messages.warning(
                 request,
-                f"The API key for {obj.name!r} is {raw} — copy it now: it is shown only this once "
-                "and cannot be recovered (only its hash is stored).",
+                format_html(
+                    'The API key for {} is <code class="secret" id="new-api-key">{}</code>'
+                    '<button type="button" class="copy-secret" data-copy="new-api-key">Copy</button>'
+                    " — copy it now: it is shown only this once and cannot be recovered (only its hash is stored).",
+                    repr(obj.name),
+                    raw,
+                ),
             )
 
     @admin.action(description="Revoke selected API keys")

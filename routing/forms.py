@@ -108,7 +108,12 @@ class TaskRouteForm(forms.ModelForm):
                     choices=_processor_choices(),
                     required=False,
                     label=self.fields[name].label,
-                    help_text="A named processor from the registry (settings.ORCHESTRATOR['PROCESSORS']).",
+                    help_text=(
+                        "Runs on the last user message before the call"
+                        if name == "preprocessor"
+                        else "Runs on the final answer text"
+                    )
+                    + ". The list shows the processors this install has; see the configuration guide.",
                 )
 
     def clean(self) -> dict[str, Any]:

@@ -1,6 +1,8 @@
 """Reads of routing configuration."""
 
 import difflib
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,8 +43,8 @@ def route_prompt_for(*, route: TaskRoute, model: ModelConfig | None) -> PromptVe
 
 
 @dataclass
-class DiffLine:
-    kind: str  # "add" | "del" | "ctx" | "hunk"
+class DiffPiece:
+    kind: str  # "same" | "add" | "del" | "gap" (unchanged text left out)
     text: str
 
 
@@ -50,7 +52,7 @@ class DiffLine:
 class VersionRow:
     version: PromptVersion
     active: bool
-    diff: list[DiffLine]  # against the previous version in the same series (empty for the first)
+    diff: list[DiffPiece]  # against the previous version in the same series (empty for the first)
 
 
 @dataclass
@@ -62,21 +64,54 @@ class PromptSeries:
     rows: list[VersionRow] = field(default_factory=list)
 
 
-def prompt_diff(old: str, new: str) -> list[DiffLine]:
-    """Line diff of two prompts (plain text: the template escapes it)."""
-    lines: list[DiffLine] = []
-    for line in difflib.unified_diff(old.splitlines(), new.splitlines(), lineterm="", n=2):
-        if line.startswith(("---", "+++")):
-            continue
-        if line.startswith("@@"):
-            lines.append(DiffLine("hunk", line))
-        elif line.startswith("+"):
-            lines.append(DiffLine("add", line[1:]))
-        elif line.startswith("-"):
-            lines.append(DiffLine("del", line[1:]))
+_TOKENS = re.compile(r"\s+|[^\s]+")
+_KEEP = 16  # tokens (words and the spaces between) of unchanged context kept beside a change
+
+
+Opcode = tuple[str, int, int, int, int]
+
+
+def _coalesced(opcodes: Sequence[Opcode], a: list[str]) -> list[Opcode]:
+    """Changes separated only by white space become one change, so a rewritten sentence reads
+    as one deletion and one insertion instead of alternating words."""
+    out: list[Opcode] = []
+    for index, (op, i1, i2, j1, j2) in enumerate(opcodes):
+        between = 0 < index < len(opcodes) - 1
+        if op == "equal" and between and all(not t.strip() for t in a[i1:i2]):
+            op = "replace"
+        if op != "equal" and out and out[-1][0] != "equal":
+            _, p1, _, q1, _ = out.pop()
+            out.append(("replace", p1, i2, q1, j2))
         else:
-            lines.append(DiffLine("ctx", line[1:]))
-    return lines
+            out.append((op, i1, i2, j1, j2))
+    return out
+
+
+def prompt_diff(old: str, new: str) -> list[DiffPiece]:
+    """Word diff of two prompts (plain text: the template escapes it), so a one-word edit
+    marks that word, not the whole line. Long unchanged runs keep a few words of context
+    around each change; the rest is a "gap"."""
+    a, b = _TOKENS.findall(old), _TOKENS.findall(new)
+    pieces: list[DiffPiece] = []
+    opcodes = _coalesced(difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes(), a)
+    for index, (op, i1, i2, j1, j2) in enumerate(opcodes):
+        if op == "equal":
+            run = a[i1:i2]
+            first, last = index == 0, index == len(opcodes) - 1
+            head = [] if first else run[:_KEEP]  # context after the change before it
+            tail = [] if last else run[-_KEEP:]  # context before the change after it
+            if len(run) <= len(head) + len(tail) or (first and last):
+                pieces.append(DiffPiece("same", "".join(run)))
+            else:
+                pieces.extend(DiffPiece("same", "".join(part)) for part in (head,) if part)
+                pieces.append(DiffPiece("gap", "…"))
+                pieces.extend(DiffPiece("same", "".join(part)) for part in (tail,) if part)
+            continue
+        if i2 > i1:
+            pieces.append(DiffPiece("del", "".join(a[i1:i2])))
+        if j2 > j1:
+            pieces.append(DiffPiece("add", "".join(b[j1:j2])))
+    return pieces
 
 
 def route_prompt_history(*, route: TaskRoute) -> list[PromptSeries]:

@@ -3,15 +3,14 @@
 from typing import Any
 
 from django.contrib import admin
-from django.core.exceptions import ValidationError
 from django.db.models import Count, Prefetch, QuerySet
 from django.forms import BaseInlineFormSet, ModelForm
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
-from simple_history.admin import SimpleHistoryAdmin
 
 from routing.admin import config_page, prompts
+from routing.admin.audit import AuditedAdmin
 from routing.forms import ChainStepForm, ChainStepFormSet, ModelConfigForm, ProviderForm, TaskRouteForm
 from routing.models import (
     Capability,
@@ -28,23 +27,15 @@ from routing.services import chain_set_steps, route_update_prompt
 admin.site.site_header = "Orchestrator configuration"
 admin.site.site_title = "Orchestrator"
 admin.site.index_title = "Providers, models, routes, prompts and chains"
+# The app's top bar (templates/admin/base_site.html) and the index already navigate; a second
+# column would squeeze change lists off a 1440 px screen.
+admin.site.enable_nav_sidebar = False
 admin.site.site_url = "/"
 
 
 def _status_badge(text: str) -> str:
     colour = "#166534" if text in ("ready", "simulated") or text.startswith("ready") else "#9a3412"
     return format_html('<span style="color:{};font-weight:600">{}</span>', colour, text)
-
-
-class AuditedAdmin(SimpleHistoryAdmin):
-    """SimpleHistoryAdmin whose history page answers 404, not 500, for an id that is not a key."""
-
-    def history_view(self, request: HttpRequest, object_id: str, extra_context: Any = None) -> HttpResponse:
-        try:
-            self.model._meta.pk.to_python(object_id)
-        except ValidationError as exc:
-            raise Http404(f"No {self.model._meta.verbose_name} with id {object_id!r}.") from exc
-        return super().history_view(request, object_id, extra_context)
 
 
 class InUseFilter(admin.SimpleListFilter):

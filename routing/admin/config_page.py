@@ -30,7 +30,10 @@ MAX_BYTES = 2_000_000
 
 
 class ConfigUploadForm(forms.Form):
-    file = forms.FileField(required=False, help_text="A YAML file in the layout of docs/configuration.md.")
+    file = forms.FileField(
+        required=False,
+        help_text="A YAML file in the layout the configuration guide (/docs/configuration/) describes.",
+    )
     text = forms.CharField(
         required=False,
         strip=False,

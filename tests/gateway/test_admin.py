@@ -28,6 +28,9 @@ def test_creating_a_key_in_the_admin_shows_it_once(staff_client):
     assert key.key_hash == hashlib.sha256(raw.encode()).hexdigest()
     assert raw.startswith(key.prefix)
     assert key.created_by is not None
+    # Shown in a code box with a copy button that names it.
+    assert f'<code class="secret" id="new-api-key">{raw}</code>' in page
+    assert 'data-copy="new-api-key"' in page
     # Never again: the change page and the list show the prefix only.
     change = staff_client.get(f"/admin/gateway/apikey/{key.pk}/change/").content.decode()
     listing = staff_client.get("/admin/gateway/apikey/").content.decode()

@@ -177,12 +177,15 @@ def test_the_route_form_explains_a_route_with_neither_model_nor_capabilities(sta
 
 
 def test_the_prompt_history_shows_an_escaped_diff(staff_client, seeded, staff_user):
+    route_update_prompt(
+        route=seeded, system_prompt="You are a senior software engineer reviewing code.", user=staff_user
+    )
     route_update_prompt(route=seeded, system_prompt="Review <script>x</script> now.", user=staff_user)
     response = staff_client.get(reverse("admin:routing_taskroute_prompts", args=[seeded.pk]))
     content = response.content.decode()
     assert response.status_code == 200
-    assert '<span class="add">+ Review &lt;script&gt;x&lt;/script&gt; now.</span>' in content
-    assert '<span class="del">- You are a senior software engineer reviewing code.</span>' in content
+    assert "<ins>Review &lt;script&gt;x&lt;/script&gt; now.</ins>" in content
+    assert "<del>You are a senior software engineer reviewing code.</del>" in content
     assert "<script>x</script>" not in content
     assert "Variant for gpt-4o" in content and "Review &lt;b&gt;carefully&lt;/b&gt;." in content
 
@@ -361,3 +364,24 @@ def test_an_audit_history_for_an_id_that_is_not_a_number_is_not_found(staff_clie
     response = staff_client.get(f"/admin/{app_label}/{model_name}/abc/history/")
 
     assert response.status_code == 404
+
+
+def test_the_audit_history_leaves_out_saves_that_changed_nothing_and_shows_empty_values_as_a_dash(
+    staff_client, seeded
+):
+    model = ModelConfig.objects.get(name="sim-fast")
+    url = reverse("admin:routing_modelconfig_history", args=[model.pk])
+    before = staff_client.get(url).content.decode().count("<td>Changed</td>")
+    model.save()  # saves with no change: simple-history still writes a row for each
+    model.save()
+    assert model.history.count() >= 4
+    assert staff_client.get(url).content.decode().count("<td>Changed</td>") == before
+    history = staff_client.get(reverse("admin:routing_taskroute_history", args=[seeded.pk])).content.decode()
+    assert "pk=None" not in history and "Deleted prompt version" not in history
+    assert "<td>None</td>" not in history
+
+
+def test_the_admin_has_the_apps_navigation(staff_client):
+    content = staff_client.get(reverse("admin:index")).content.decode()
+    assert 'class="topbar"' in content and 'href="/playground/"' in content and 'href="/docs/"' in content
+    assert 'id="nav-sidebar"' not in content

@@ -30,7 +30,8 @@ def test_an_operator_edits_a_prompt_sees_the_diff_and_rolls_back(live_url, page)
 
     page.goto(f"{live_url}/admin/routing/taskroute/{route.pk}/change/")
     page.click("text=Prompt history")
-    assert page.locator(".prompt-diff .add").first.inner_text() == "+ Use bullet points."
+    assert page.locator(".prompt-diff ins").first.inner_text().strip() == "Use bullet points."
+    assert page.locator(".prompt-diff del").count() == 0  # an added line marks only what was added
     page.click("text=Make v1 active")
     assert "Prompt v1 is active again." in page.locator(".messagelist").inner_text()
     route.refresh_from_db()

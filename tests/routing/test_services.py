@@ -124,8 +124,23 @@ def test_the_history_lists_each_series_newest_first_with_diffs(editor):
     assert [row.version.version for row in default.rows] == [2, 1]
     assert default.rows[0].active and not default.rows[1].active
     kinds = {(line.kind, line.text) for line in default.rows[0].diff}
-    assert ("del", "Old line.") in kinds and ("add", "New line.") in kinds
+    assert ("del", "Old") in kinds and ("add", "New") in kinds and ("same", " line.") in kinds
     assert default.rows[1].diff == []
+
+
+def test_prompt_diff_marks_the_edited_words_not_the_whole_line():
+    before = "You are a concise assistant. Summarise the text in three sentences and keep every number."
+    after = "You are a brief assistant. Summarise the text in three sentences and keep every number."
+    pieces = [(p.kind, p.text) for p in prompt_diff(before, after)]
+    assert ("del", "concise") in pieces and ("add", "brief") in pieces
+    assert [k for k, _ in pieces].count("add") == 1 and [k for k, _ in pieces].count("del") == 1
+
+
+def test_prompt_diff_leaves_out_long_unchanged_text_between_changes():
+    middle = " ".join(f"word{i}" for i in range(200))
+    pieces = prompt_diff(f"Start {middle} end.", f"Begin {middle} finish.")
+    assert ("gap", "…") in [(p.kind, p.text) for p in pieces]
+    assert sum(len(p.text) for p in pieces if p.kind == "same") < len(middle) / 3
 
 
 def test_prompt_diff_keeps_text_as_is_for_the_template_to_escape():
