@@ -214,6 +214,11 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "breakdowns": breakdowns,
         "chain_rows": _chain_rows(data),
         "unpriced": unpriced,
+        "all_sources_qs": q.query_string(source="all"),
+        "hidden": [
+            {"source": source, "label": labels["source"].get(source, source), "count": n}
+            for source, n in sorted(data.hidden.items(), key=lambda kv: -kv[1])
+        ],
     }
     export = request.GET.get("export", "")
     if export:

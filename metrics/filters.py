@@ -6,14 +6,14 @@ an absurd window becomes a note the page shows, and the query falls back or is c
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 from django.http import QueryDict
 from django.utils import timezone
 
-from metrics.models import CallStatus, RollupGrain
+from metrics.models import LIVE_SOURCES, TEST_SOURCES, CallStatus, RollupGrain, Source
 from metrics.rollups import MINUTE_RETENTION, floor_hour, floor_to, local_zone, step_after
 
 PRESETS: dict[str, tuple[str, timedelta]] = {
@@ -33,7 +33,14 @@ FILTER_FIELDS = {
     "route": "task_type",
     "key": "api_key_id",
     "status": "status",
+    "source": "source",
 }
+# Source filter values beyond a single source: groups, and "all" (no source filter).
+SOURCE_GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "live": ("Live traffic (gateway, API, playground)", LIVE_SOURCES),
+    "test": ("Drills, compare runs, simulations", TEST_SOURCES),
+}
+SOURCE_ALL = "all"
 
 
 @dataclass
@@ -43,6 +50,13 @@ class FilterChoices:
     routes: list[str]
     keys: list[tuple[int, str]]
     statuses: list[tuple[str, str]] = field(default_factory=lambda: list(CallStatus.choices))
+    sources: list[tuple[str, str]] = field(
+        default_factory=lambda: [
+            *((k, label) for k, (label, _) in SOURCE_GROUPS.items()),
+            (SOURCE_ALL, "All sources"),
+            *Source.choices,
+        ]
+    )
 
 
 @dataclass
@@ -68,9 +82,28 @@ class Query:
         up = down if down == lo else step_after(self.grain, down)
         return (down if lo - down <= up - lo else up), self.start
 
-    def lookups(self) -> dict[str, str | int]:
-        """ORM lookups (on CallRecord and CallRollup alike) for the dimension filters."""
-        return {FILTER_FIELDS[k]: v for k, v in self.filters.items()}
+    def lookups(self) -> dict[str, str | int | tuple[str, ...]]:
+        """ORM lookups (on CallRecord and both rollups alike) for the dimension filters; a
+        source group is an `__in` lookup."""
+        out: dict[str, str | int | tuple[str, ...]] = {}
+        for k, v in self.filters.items():
+            if k == "source" and v in SOURCE_GROUPS:
+                out["source__in"] = SOURCE_GROUPS[str(v)][1]
+            else:
+                out[FILTER_FIELDS[k]] = v
+        return out
+
+    @property
+    def source(self) -> str:
+        """The source filter: a SOURCE_GROUPS key, a Source value or "all"."""
+        return str(self.filters.get("source", SOURCE_ALL))
+
+    def with_source(self, source: str) -> Query:
+        """The same query for another source filter (e.g. what the default view leaves out)."""
+        filters = {k: v for k, v in self.filters.items() if k != "source"}
+        if source != SOURCE_ALL:
+            filters["source"] = source
+        return replace(self, filters=filters, notes=[])
 
     def query_string(self, **extra: str) -> str:
         params = {**self.params, **extra}
@@ -99,7 +132,10 @@ def _parse_when(raw: str) -> datetime | None:
     return value.astimezone(UTC)
 
 
-def parse_filters(params: QueryDict, *, choices: FilterChoices, notes: list[str]) -> dict[str, str | int]:
+def parse_filters(
+    params: QueryDict, *, choices: FilterChoices, notes: list[str], default_source: str = SOURCE_ALL
+) -> dict[str, str | int]:
+    """The dimension filters asked for. No source asked: `default_source` ("all" is no filter)."""
     filters: dict[str, str | int] = {}
     known: dict[str, set[str]] = {
         "model": set(choices.models),
@@ -107,13 +143,23 @@ def parse_filters(params: QueryDict, *, choices: FilterChoices, notes: list[str]
         "route": set(choices.routes),
         "key": {str(k) for k, _ in choices.keys},
         "status": {s for s, _ in choices.statuses},
+        "source": {s for s, _ in choices.sources},
     }
     for name in FILTER_FIELDS:
         value = params.get(name, "").strip()
+        if name == "source" and not value:
+            value = default_source
         if not value:
             continue
         if value not in known[name]:
-            notes.append(f"Unknown {name} {value[:100]!r}: that filter is ignored.")
+            if name == "source":
+                labels = {"all": "all sources", **{k: label for k, (label, _) in SOURCE_GROUPS.items()}}
+                notes.append(f"Unknown source {value[:100]!r}: showing {labels[default_source].lower()}.")
+                value = default_source
+            else:
+                notes.append(f"Unknown {name} {value[:100]!r}: that filter is ignored.")
+                continue
+        if name == "source" and value == SOURCE_ALL:
             continue
         filters[name] = int(value) if name == "key" else value
     return filters
@@ -184,7 +230,10 @@ def parse_query(
         last = floor_to(grain, end - timedelta(microseconds=1))
         end = min(now, step_after(grain, last))
 
-    filters = parse_filters(params, choices=choices, notes=notes)
+    # The dashboard shows live traffic unless asked otherwise; the call log every source.
+    filters = parse_filters(
+        params, choices=choices, notes=notes, default_source=SOURCE_ALL if allow_all else "live"
+    )
     clean: dict[str, str] = {"range": preset}
     if preset == "custom":
         fmt = "%Y-%m-%dT%H:%M"
@@ -193,4 +242,6 @@ def parse_query(
     if asked and asked in GRAIN_SECONDS:
         clean["grain"] = grain
     clean.update({k: str(v) for k, v in filters.items()})
+    if "source" not in filters and not allow_all:
+        clean["source"] = SOURCE_ALL
     return Query(start=start, end=end, grain=grain, preset=preset, filters=filters, notes=notes, params=clean)

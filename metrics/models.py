@@ -13,6 +13,11 @@ class Source(models.TextChoices):
     SIMULATION = "simulation", "Simulated traffic"
 
 
+# What production dashboards show by default; the rest is rehearsal and demo traffic.
+LIVE_SOURCES: tuple[str, ...] = (Source.GATEWAY, Source.API, Source.PLAYGROUND)
+TEST_SOURCES: tuple[str, ...] = tuple(s for s in Source.values if s not in LIVE_SOURCES)
+
+
 class CallStatus(models.TextChoices):
     OK = "ok", "OK"
     ERROR = "error", "Error"
@@ -175,13 +180,14 @@ class RollupState(models.Model):
 
 
 class CallRollupByModel(models.Model):
-    """The same aggregates per bucket × model × status only: what the unfiltered dashboard
-    charts read, a few rows per bucket whatever the number of routes, keys or sources.
-    Written with CallRollup by `metrics.rollups`."""
+    """The same aggregates per bucket × model × source × status only: what the dashboard
+    charts read without a route, provider or key filter, a few rows per bucket whatever the
+    number of routes or keys. Written with CallRollup by `metrics.rollups`."""
 
     grain = models.CharField(max_length=8, choices=RollupGrain.choices)
     bucket = models.DateTimeField()
     model_name = models.CharField(max_length=100)
+    source = models.CharField(max_length=16, blank=True, default="")
     status = models.CharField(max_length=16)
     count = models.PositiveIntegerField(default=0)
     input_tokens = models.BigIntegerField(default=0)
@@ -199,7 +205,8 @@ class CallRollupByModel(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["grain", "bucket", "model_name", "status"], name="rollup_model_unique"
+                fields=["grain", "bucket", "model_name", "source", "status"],
+                name="rollup_model_source_unique",
             )
         ]
 

@@ -36,6 +36,7 @@ RAW_FIELDS = (
 )
 
 Key = tuple[Any, ...]
+ModelKey = tuple[str, str, str]  # model_name, source, status: a CallRollupByModel row
 
 
 class Agg:
@@ -127,9 +128,9 @@ class Agg:
             grain=grain, bucket=bucket, **dict(zip(DIMENSIONS, key, strict=True)), **self._measures()
         )
 
-    def to_model_rollup(self, *, grain: str, bucket: datetime, key: tuple[str, str]) -> CallRollupByModel:
+    def to_model_rollup(self, *, grain: str, bucket: datetime, key: ModelKey) -> CallRollupByModel:
         return CallRollupByModel(
-            grain=grain, bucket=bucket, model_name=key[0], status=key[1], **self._measures()
+            grain=grain, bucket=bucket, model_name=key[0], source=key[1], status=key[2], **self._measures()
         )
 
     def _measures(self) -> dict[str, Any]:
@@ -149,13 +150,14 @@ class Agg:
         }
 
 
-def by_model(groups: dict[Key, Agg]) -> dict[tuple[str, str], Agg]:
-    """Full-dimension aggregates folded to (model_name, status)."""
-    out: dict[tuple[str, str], Agg] = {}
+def by_model(groups: dict[Key, Agg]) -> dict[ModelKey, Agg]:
+    """Full-dimension aggregates folded to (model_name, source, status)."""
+    out: dict[ModelKey, Agg] = {}
     for key, agg in groups.items():
-        target = out.get((key[0], key[6]))
+        folded = (key[0], key[4], key[6])
+        target = out.get(folded)
         if target is None:
-            target = out[(key[0], key[6])] = Agg()
+            target = out[folded] = Agg()
         target.merge(agg)
     return out
 

@@ -14,7 +14,7 @@ from django.db.models.functions import TruncHour
 from django.utils import timezone
 
 from metrics.models import CallRecord, CallRollup, CallRollupByModel, RollupGrain, RollupState
-from metrics.rollups.aggregates import DIMENSIONS, RAW_FIELDS, Agg, Key, by_model, raw_key
+from metrics.rollups.aggregates import DIMENSIONS, RAW_FIELDS, Agg, Key, ModelKey, by_model, raw_key
 from metrics.rollups.buckets import HOUR, floor_day, floor_hour, floor_minute, next_day
 
 MINUTE_RETENTION = timedelta(hours=48)
@@ -168,11 +168,11 @@ def _rebuild_day(day: datetime) -> None:
         chunk_size=2000
     ):
         per_day.setdefault(tuple(getattr(r, d) for d in DIMENSIONS), Agg()).merge_rollup(r)
-    per_model: dict[tuple[str, str], Agg] = {}
+    per_model: dict[ModelKey, Agg] = {}
     for m in CallRollupByModel.objects.filter(
         grain=RollupGrain.HOUR, bucket__gte=day, bucket__lt=end
     ).iterator(chunk_size=2000):
-        per_model.setdefault((m.model_name, m.status), Agg()).merge_rollup(m)
+        per_model.setdefault((m.model_name, m.source, m.status), Agg()).merge_rollup(m)
     with transaction.atomic():
         CallRollup.objects.filter(grain=RollupGrain.DAY, bucket=day).delete()
         CallRollupByModel.objects.filter(grain=RollupGrain.DAY, bucket=day).delete()

@@ -36,7 +36,7 @@ def test_dashboard_shows_what_to_do_when_there_are_no_calls(member_client):
 
 
 def test_dashboard_renders_tiles_charts_and_tables(member_client, traffic, django_assert_max_num_queries):
-    with django_assert_max_num_queries(16):
+    with django_assert_max_num_queries(18):
         response = member_client.get("/dashboard/?range=30d")
     body = response.content.decode()
     assert response.status_code == 200
@@ -52,7 +52,7 @@ def test_dashboard_query_count_does_not_grow_with_records(
 ):
     make_records(2000, start=now - timedelta(days=6), span=timedelta(days=6), seed=3)
     rollup_run()
-    with django_assert_max_num_queries(16):
+    with django_assert_max_num_queries(18):
         assert member_client.get("/dashboard/?range=7d").status_code == 200
 
 
@@ -97,7 +97,7 @@ def test_unknown_price_models_link_to_their_admin_page(staff_client, config, now
 
 
 def test_tables_export_as_csv(member_client, traffic):
-    response = member_client.get("/dashboard/?range=30d&export=models")
+    response = member_client.get("/dashboard/?range=30d&export=models&source=all")
     assert response["Content-Type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(response.content.decode())))
     assert rows[0][:3] == ["model", "calls", "cost_usd"]
@@ -232,3 +232,42 @@ def test_call_detail_query_count_is_pinned(member_client, now, django_assert_max
     CallRecordFactory.create_batch(5, trace_id="t", created_at=now)
     with django_assert_max_num_queries(5):
         assert member_client.get(f"/calls/{record.pk}/").status_code == 200
+
+
+def test_the_default_dashboard_shows_live_traffic_and_says_what_it_leaves_out(member_client, config, now):
+    CallRecordFactory.create_batch(
+        19, source="drill", status=CallStatus.ERROR, created_at=now - timedelta(hours=2)
+    )
+    CallRecordFactory.create_batch(3, source="gateway", created_at=now - timedelta(hours=2))
+    rollup_run()
+    CallRecordFactory(source="drill", created_at=now)
+    response = member_client.get("/dashboard/?range=1h")
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "Live traffic only" in body
+    assert response.context["tiles"][2]["value"] is None  # no live call in the last hour: no error rate
+    day = member_client.get("/dashboard/?range=24h")
+    assert day.context["tiles"][1]["value"] == 3
+    assert day.context["tiles"][2]["value"] == 0  # 20 drill errors, none of them live
+    assert "left out 20 fault drill calls" in " ".join(day.content.decode().split())
+    assert 'name="source"' in body and 'value="live" selected' in body
+
+
+def test_all_sources_count_the_drill_and_links_keep_the_choice(member_client, config, now):
+    CallRecordFactory.create_batch(
+        4, source="drill", status=CallStatus.ERROR, created_at=now - timedelta(hours=2)
+    )
+    CallRecordFactory(source="api", created_at=now - timedelta(hours=2))
+    rollup_run()
+    response = member_client.get("/dashboard/?range=24h&source=all")
+    assert response.context["tiles"][1]["value"] == 5
+    assert response.context["tiles"][2]["value"] == 80
+    assert "Live traffic only" not in response.content.decode()
+    assert "source=all" in response.context["q"].query_string()
+
+
+def test_an_unknown_source_falls_back_to_live_traffic_with_a_note(member_client, config):
+    response = member_client.get("/dashboard/?source=<b>nope</b>")
+    assert response.status_code == 200
+    assert response.context["q"].source == "live"
+    assert b"Unknown source" in response.content and b"<b>nope</b>" not in response.content

@@ -73,18 +73,23 @@ def test_minute_detail_older_than_the_retention_falls_back_to_hours():
 
 def test_unknown_filter_values_are_dropped_with_a_note():
     query = q("model=alpha&provider=nope&key=abc&status=weird&route=summarize")
-    assert query.filters == {"model": "alpha", "route": "summarize"}
+    assert query.filters == {"model": "alpha", "route": "summarize", "source": "live"}
     assert len(query.notes) == 3
-    assert query.lookups() == {"model_name": "alpha", "task_type": "summarize"}
+    assert query.lookups() == {
+        "model_name": "alpha",
+        "task_type": "summarize",
+        "source__in": ("gateway", "api", "playground"),
+    }
 
 
 def test_key_filter_is_an_id():
-    assert q("key=7").lookups() == {"api_key_id": 7}
+    assert q("key=7&source=all").lookups() == {"api_key_id": 7}
+    assert q("key=7").lookups() == {"api_key_id": 7, "source__in": ("gateway", "api", "playground")}
 
 
 def test_the_query_string_keeps_only_clean_values():
     query = q("range=7d&model=alpha&provider=<script>")
-    assert query.query_string() == "range=7d&model=alpha"
+    assert query.query_string() == "range=7d&model=alpha&source=live"
 
 
 def test_naive_custom_times_are_read_in_the_configured_zone(settings):

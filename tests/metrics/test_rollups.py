@@ -192,13 +192,18 @@ def test_the_per_model_rollup_matches_the_full_one(grain, now):
     rollup_run()
     full = defaultdict(lambda: [0, Decimal(0), 0, {}])
     for r in CallRollup.objects.filter(grain=grain):
-        f = full[(r.bucket, r.model_name, r.status)]
+        f = full[(r.bucket, r.model_name, r.source, r.status)]
         f[0] += r.count
         f[1] += r.cost_usd
         f[2] += r.input_tokens
         hist_merge(f[3], hist_decode(r.latency_hist))
     per_model = {
-        (m.bucket, m.model_name, m.status): [m.count, m.cost_usd, m.input_tokens, hist_decode(m.latency_hist)]
+        (m.bucket, m.model_name, m.source, m.status): [
+            m.count,
+            m.cost_usd,
+            m.input_tokens,
+            hist_decode(m.latency_hist),
+        ]
         for m in CallRollupByModel.objects.filter(grain=grain)
     }
     assert per_model == {k: list(v) for k, v in full.items()}

@@ -15,6 +15,7 @@ from metrics.selectors.dashboard.reads import (
     grouped_rows,
     model_rows,
     rollup_rows,
+    source_counts,
     tail_rows,
 )
 from metrics.selectors.dashboard.types import ERROR_STATUSES, Bucket, DashboardData, Totals
@@ -129,6 +130,8 @@ def dashboard_figures(*, q: Query) -> DashboardData:
     totals.p50, totals.p95 = hist_percentiles(all_hist, (50, 95))
 
     previous = _previous_totals(q, state)
+    # The default view shows live traffic only: say how much it leaves out, and of what.
+    hidden = source_counts(q.with_source("test"), state) if q.source == "live" else {}
     return DashboardData(
         buckets=bucket_starts(q.grain, q.start, q.end),
         series=series,
@@ -139,6 +142,7 @@ def dashboard_figures(*, q: Query) -> DashboardData:
         previous=previous,
         covered_until=state.covered_until if state else None,
         notes=notes,
+        hidden=hidden,
     )
 
 

@@ -38,6 +38,15 @@ ROLLUP_FIELDS = (
 RAW_INDEX = {name: i for i, name in enumerate(RAW_FIELDS)}
 
 
+def _wanted(q: Query) -> dict[int, frozenset[Any]]:
+    """The filters as (raw row index → allowed values), for rows filtered here, not in SQL."""
+    out: dict[int, frozenset[Any]] = {}
+    for lookup, value in q.lookups().items():
+        field, _, op = lookup.partition("__")
+        out[RAW_INDEX[field]] = frozenset(value) if op == "in" else frozenset([value])  # type: ignore[arg-type]
+    return out
+
+
 def tail_rows(
     q: Query, start: datetime, end: datetime, state: RollupState | None, notes: list[str]
 ) -> list[tuple[Any, ...]]:
@@ -76,13 +85,13 @@ def tail_rows(
         # records newer than the watermark (by primary key; the window and filters are
         # applied here, so no other index tempts the planner), and records at or after the
         # cut-off that the last run saw but left out.
-        wanted = {RAW_INDEX[field]: value for field, value in q.lookups().items()}
+        wanted = _wanted(q)
         rows = [
             row
             for row in CallRecord.objects.filter(id__gt=state.last_record_id)
             .order_by()
             .values_list(*RAW_FIELDS)
-            if lower <= row[0] < end and all(row[i] == v for i, v in wanted.items())
+            if lower <= row[0] < end and all(row[i] in allowed for i, allowed in wanted.items())
         ]
         if max(lower, covered) < end:
             rows += CallRecord.objects.filter(
@@ -148,7 +157,7 @@ def rollup_rows(q: Query, start: datetime, end: datetime, fields: Iterable[str],
 
 
 def model_rows(q: Query, start: datetime, end: datetime, fields: Iterable[str], coarse: bool = False) -> Any:
-    lookups = {k: v for k, v in q.lookups().items() if k in ("model_name", "status")}
+    lookups = {k: v for k, v in q.lookups().items() if k in ("model_name", "status", "source", "source__in")}
     return (
         CallRollupByModel.objects.filter(_window(q, start, end, coarse), **lookups)
         .order_by()
@@ -229,3 +238,22 @@ def grouped_rows(q: Query) -> list[tuple[Any, ...]]:
             )
         )
     return out
+
+
+def source_counts(q: Query, state: RollupState | None) -> dict[str, int]:
+    """Calls per source in q's window and filters: one GROUP BY over the per-model rollup (or
+    the full one under a route, provider or key filter) plus the live tail."""
+    fine = any(k not in ("model_name", "status", "source", "source__in") for k in q.lookups())
+    table = CallRollup if fine else CallRollupByModel
+    lookups = q.lookups()
+    out: dict[str, int] = {}
+    for source, n in (
+        table.objects.filter(_window(q, q.start, q.end, coarse=True), **lookups)  # type: ignore[attr-defined]
+        .order_by()
+        .values_list("source")
+        .annotate(n=Sum("count"))
+    ):
+        out[source] = out.get(source, 0) + n
+    for row in tail_rows(q, q.start, q.end, state, []):
+        out[row[5]] = out.get(row[5], 0) + row[10]
+    return {s: n for s, n in out.items() if n}

@@ -78,6 +78,7 @@ class DashboardData:
     previous: Totals
     covered_until: datetime | None
     notes: list[str]
+    hidden: dict[str, int] = field(default_factory=dict)  # source → calls the source filter leaves out
 
     @property
     def models(self) -> list[str]:
