@@ -14,18 +14,21 @@ def check_provider_keys(app_configs: Any = None, **kwargs: Any) -> list[Warning]
     """
     from routing.models import Provider
 
-    problems = []
     try:
         providers = list(Provider.objects.filter(enabled=True, models__enabled=True).distinct())
     except DatabaseError:
         return []  # Not migrated yet: nothing to check.
-    for provider in providers:
-        if provider.needs_key:
-            problems.append(
-                Warning(
-                    f"Provider {provider.name!r} is enabled but its key is missing ({provider.key_status}).",
-                    hint="Set the variable in the environment, or disable the provider.",
-                    id="routing.W001",
-                )
-            )
-    return problems
+    missing = [p for p in providers if p.needs_key]
+    if not missing:
+        return []
+    # One warning for all of them: every management command prints the checks, and three
+    # near-identical warnings on each one buried what the command itself said.
+    names = ", ".join(f"{p.name!r} ({p.key_status})" for p in missing)
+    return [
+        Warning(
+            f"{len(missing)} enabled provider(s) cannot answer, their key is missing: {names}.",
+            hint="Set the variables in the environment (see .env.example), or disable the providers. "
+            "Their models are skipped meanwhile.",
+            id="routing.W001",
+        )
+    ]

@@ -117,3 +117,14 @@ def test_welcome_names_the_providers_whose_key_is_unset(monkeypatch):
     out = StringIO()
     call_command("welcome", "--url", "http://x/", stdout=out)
     assert "needs-key" not in out.getvalue()
+
+
+def test_providers_missing_a_key_share_one_warning(monkeypatch):
+    for env in ("W001_A", "W001_B", "W001_C"):
+        monkeypatch.delenv(env, raising=False)
+        ModelConfigFactory(
+            provider=ProviderFactory(name=env.lower(), kind=ProviderKind.OPENAI, api_key_env=env)
+        )
+    warnings = check_provider_keys()
+    assert len(warnings) == 1
+    assert all(f"set {env}" in warnings[0].msg for env in ("W001_A", "W001_B", "W001_C"))
