@@ -157,10 +157,24 @@ def _common() -> dict[str, Any]:
     return {"tz": settings.TIME_ZONE, "grains": [g.value for g in RollupGrain]}
 
 
+def _percentile(raw: str, q: Query) -> int:
+    """The latency charts' percentile from `pctl` (p50, p95, p99); kept in the page's links."""
+    raw = raw.strip().lower()
+    if not raw:
+        return charts.DEFAULT_PERCENTILE
+    wanted = {f"p{p}": p for p in charts.PERCENTILES}.get(raw)
+    if wanted is None:
+        q.notes.append(f"Unknown percentile {raw[:10]!r}: showing p{charts.DEFAULT_PERCENTILE}.")
+        return charts.DEFAULT_PERCENTILE
+    q.params["pctl"] = raw
+    return wanted
+
+
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
     choices = filter_choices()
     q = parse_query(request.GET, choices=choices)
+    percentile = _percentile(request.GET.get("pctl", ""), q)
     data = dashboard_figures(q=q)
     labels = label_maps(data)
     breakdowns = []
@@ -228,8 +242,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     if not data.empty:
         context["charts"] = [
             {"name": name, "id": f"fig-{name}", "fig": fig}
-            for name, fig in charts.dashboard_charts(data).items()
+            for name, fig in charts.dashboard_charts(data, percentile=percentile).items()
         ]
+    context["percentile"] = percentile
+    context["percentile_links"] = [
+        {"p": p, "qs": q.query_string(pctl=f"p{p}"), "current": p == percentile} for p in charts.PERCENTILES
+    ]
     context["breakers"] = breakers_current()
     context["budget_alerts"] = budget_alerts()
     template = "metrics/dashboard.html#panel" if _wants_fragment(request) else "metrics/dashboard.html"

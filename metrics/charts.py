@@ -11,6 +11,7 @@ import copy
 import functools
 import hashlib
 import json
+import math
 from datetime import datetime
 from typing import Any
 
@@ -109,8 +110,23 @@ def _fig(traces: list[Trace], layout: dict[str, Any], empty: str = "") -> dict[s
 GAPPY_LINE: dict[str, Any] = {"mode": "lines+markers", "marker": {"size": 5}}
 
 
-def dashboard_charts(data: DashboardData) -> dict[str, dict[str, Any]]:
+PERCENTILES = (50, 95, 99)
+DEFAULT_PERCENTILE = 95
+
+
+def money_axis(peak: float) -> dict[str, Any]:
+    """A y axis in dollars with enough decimals for the peak: "$0.0004", never "400µ"."""
+    decimals = 2 if peak <= 0 else max(2, min(10, 1 - math.floor(math.log10(peak / 4))))
+    return {"tickprefix": "$", "tickformat": f",.{decimals}~f", "hoverformat": f",.{decimals + 2}~f"}
+
+
+def dashboard_charts(
+    data: DashboardData, *, percentile: int = DEFAULT_PERCENTILE
+) -> dict[str, dict[str, Any]]:
+    """The dashboard's figures; latency and time to first token draw one line per model at
+    `percentile` (50, 95 or 99)."""
     x = _x(data.buckets)
+    stacked: dict[datetime, float] = {}
     cost: list[Trace] = []
     requests: list[Trace] = []
     latency: list[Trace] = []
@@ -120,6 +136,9 @@ def dashboard_charts(data: DashboardData) -> dict[str, dict[str, Any]]:
     for model in data.models:
         colour = model_colour(model)
         cells = [data.series.get((b, model)) for b in data.buckets]
+        for b, c in zip(data.buckets, cells, strict=True):
+            if c:
+                stacked[b] = stacked.get(b, 0.0) + float(c.cost)
         cost.append(
             _trace(
                 go.Bar,
@@ -150,31 +169,28 @@ def dashboard_charts(data: DashboardData) -> dict[str, dict[str, Any]]:
                 connectgaps=False,
             )
         )
-        lat = [c.percentiles(50, 95, 99) if c else [None] * 3 for c in cells]
-        for n, (label, dash) in enumerate((("p50", "solid"), ("p95", "dash"), ("p99", "dot"))):
-            latency.append(
+        latency.append(
+            _trace(
+                go.Scatter,
+                {"x": x, "y": [c.percentiles(percentile)[0] if c else None for c in cells]},
+                name=model,
+                legendgroup=model,
+                **GAPPY_LINE,
+                line={"color": colour},
+            )
+        )
+        tt = [c.ttft_percentiles(percentile)[0] if c else None for c in cells]
+        if any(v is not None for v in tt):
+            ttft.append(
                 _trace(
                     go.Scatter,
-                    {"x": x, "y": [v[n] for v in lat]},
-                    name=f"{model} {label}",
+                    {"x": x, "y": tt},
+                    name=model,
                     legendgroup=model,
                     **GAPPY_LINE,
-                    line={"color": colour, "dash": dash},
+                    line={"color": colour},
                 )
             )
-        tt = [c.ttft_percentiles(50, 95) if c else [None] * 2 for c in cells]
-        if any(v[0] is not None for v in tt):
-            for n, (label, dash) in enumerate((("p50", "solid"), ("p95", "dash"))):
-                ttft.append(
-                    _trace(
-                        go.Scatter,
-                        {"x": x, "y": [v[n] for v in tt]},
-                        name=f"{model} {label}",
-                        legendgroup=model,
-                        **GAPPY_LINE,
-                        line={"color": colour, "dash": dash},
-                    )
-                )
         for label, dash, values in (
             ("in", "solid", [c.input_tokens if c else 0 for c in cells]),
             ("out", "dash", [c.output_tokens if c else 0 for c in cells]),
@@ -189,15 +205,17 @@ def dashboard_charts(data: DashboardData) -> dict[str, dict[str, Any]]:
                     line={"color": colour, "dash": dash},
                 )
             )
+    cost_layout = _layout("Cost by model", "USD", barmode="stack")
+    cost_layout["yaxis"].update(money_axis(max(stacked.values(), default=0.0)))
     return {
-        "cost": _fig(cost, _layout("Cost by model", "USD", barmode="stack")),
+        "cost": _fig(cost, cost_layout),
         "requests": _fig(requests, _layout("Requests by model", "calls")),
-        "latency": _fig(latency, _layout("Latency p50 / p95 / p99 by model", "ms")),
+        "latency": _fig(latency, _layout(f"Latency p{percentile} by model", "ms")),
         "errors": _fig(errors, _layout("Error rate by model", "%")),
         "tokens": _fig(tokens, _layout("Tokens in / out by model", "tokens")),
         "ttft": _fig(
             ttft,
-            _layout("Time to first token p50 / p95 (streams)", "ms"),
+            _layout(f"Time to first token p{percentile} (streams)", "ms"),
             empty="No streamed calls in this window: time to first token is measured on streams.",
         ),
     }

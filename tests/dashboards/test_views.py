@@ -271,3 +271,20 @@ def test_an_unknown_source_falls_back_to_live_traffic_with_a_note(member_client,
     assert response.status_code == 200
     assert response.context["q"].source == "live"
     assert b"Unknown source" in response.content and b"<b>nope</b>" not in response.content
+
+
+def test_the_percentile_switch_redraws_latency_and_is_kept_in_links(member_client, traffic):
+    response = member_client.get("/dashboard/?range=30d&source=all&pctl=p99", **HTMX)
+    body = response.content.decode()
+    latency = next(c for c in response.context["charts"] if c["name"] == "latency")["fig"]
+    assert latency["layout"]["title"]["text"] == "Latency p99 by model"
+    assert len(latency["data"]) == 3  # one line per model
+    assert "pctl=p99" in response.context["q"].query_string()
+    assert 'name="pctl" value="p99"' in body  # a filter change keeps it
+    assert 'aria-current="true">p99<' in body
+
+
+def test_an_unknown_percentile_gets_a_note(member_client, traffic):
+    response = member_client.get("/dashboard/?range=30d&pctl=p12")
+    assert response.context["percentile"] == 95
+    assert b"Unknown percentile" in response.content
