@@ -67,6 +67,7 @@ class Reply:
     cached_tokens: int = 0
     pieces: tuple[bytes, ...] = ()  # raw_stream: the body, one HTTP chunk (and network write) each
     echoes_auth: bool = False  # error: the message repeats the credentials the request carried
+    gate: str = ""  # held (after being received) until the test calls server.release(gate)
 
     @classmethod
     def ok(cls, text: str | None = None, **kwargs: Any) -> Reply:
@@ -161,6 +162,12 @@ class Reply:
         )
 
     @classmethod
+    def held(cls, gate: str, reply: Reply | None = None) -> Reply:
+        """`reply` (ok by default), sent only once the test calls `server.release(gate)`: a
+        call kept in flight for exactly as long as the test needs, without timing."""
+        return replace(reply or cls.ok(), gate=gate)
+
+    @classmethod
     def hang(cls, seconds: float = 30.0) -> Reply:
         return cls(kind="hang", hang_s=seconds)
 
@@ -244,6 +251,7 @@ class FakeProviderServer:
         self._server: asyncio.AbstractServer | None = None
         self._ready = threading.Event()
         self._changed = threading.Condition(self._lock)
+        self._gates: dict[str, asyncio.Event] = {}
         self._connections: set[asyncio.Task] = set()
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -331,8 +339,18 @@ class FakeProviderServer:
             self._scripts.clear()
             self._defaults.clear()
             self._mixes.clear()
+            self._gates.clear()
             self.history.clear()
             self.default_reply = Reply.ok()
+
+    def _gate(self, name: str) -> asyncio.Event:
+        with self._lock:
+            return self._gates.setdefault(name, asyncio.Event())
+
+    def release(self, gate: str) -> None:
+        """Let every reply held at `gate` (now or later) go."""
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self._gate(gate).set)
 
     def requests_for(self, model: str) -> list[Received]:
         with self._lock:
@@ -446,6 +464,8 @@ class FakeProviderServer:
         try:
             if reply.latency_s and await _wait_or_gone(gone, reply.latency_s):
                 return self._disconnected(received)
+            if reply.gate:
+                await self._gate(reply.gate).wait()
             if reply.kind == "hang":
                 await _wait_or_gone(gone, reply.hang_s)
                 return self._disconnected(received)
@@ -858,6 +878,9 @@ class FakeProvider:
 
     def script(self, model: str, *replies: Reply) -> None:
         self.server.script(model, *replies)
+
+    def release(self, gate: str) -> None:
+        self.server.release(gate)
 
     def requests_for(self, model: str) -> list[Received]:
         return self.server.requests_for(model)

@@ -7,6 +7,7 @@ execute    running a plan: attempts, retries, fallbacks, one record per attempt
 streaming  the same for streams (failover before the first token, cancellation)
 consensus  several models at once and the aggregators
 breaker    the per-model circuit breaker (state in Django's cache)
+cache_guard  how the request path degrades while the shared cache (Redis) is down or stalled
 stats      measured latency and quality scores, refreshed periodically
 faults     fault injection for drills (the provider work)
 """
@@ -17,9 +18,11 @@ def engine_reset() -> None:
     states, measured figures and unwritten records. For tests (between test cases)."""
     from metrics import services as recorder
     from routing.engine.breaker import breaker_reset
+    from routing.engine.cache_guard import cache_guard_reset
     from routing.engine.config import config_invalidate
     from routing.engine.stats import stats_invalidate
 
+    cache_guard_reset()
     config_invalidate()
     breaker_reset()
     stats_invalidate()

@@ -7,6 +7,13 @@ open      the model is skipped until BREAKER_COOLDOWN_S has passed since it open
 half_open after the cooldown one caller (cache.add decides which, across processes) sends a
           probe; success closes the circuit, failure opens it again for another cooldown.
 
+Only attempts that started after the circuit opened can change an open or half-open circuit:
+callers pass the attempt's start (`breaker_attempt_start()`, before the call) as `started_at`.
+Slow calls that were already in flight when it opened finish without closing it (their
+successes) or re-opening it (their failures), so the cooldown is honoured. Opening is decided
+by one `cache.add` per opening, so "circuit … opened" is logged once however many processes
+saw the last failures.
+
 Failures are counted without a read-modify-write: the window is cut into WINDOW_SLICES
 slices, each a counter in the cache that a failure increments (`cache.incr`, atomic on
 Redis and locmem; created by `cache.add`, expiring after the window). A failure then reads
@@ -19,7 +26,11 @@ in-process copy of the state and the counts and writes nothing; refreshing that 
 cache round trip (get_many).
 
 `breaker_scope(name)` gives the calls inside it a namespace of their own: a fault drill
-opens circuits only for itself, never for live traffic.
+opens circuits only for itself, never for live traffic (its log lines name the scope, and
+`breaker_states(scope=…)` reads them).
+
+When the shared cache is down or stalled (see `cache_guard`), the breaker reads its last
+in-process copy (or closed) and counts nothing, without waiting on Redis.
 """
 
 from __future__ import annotations
@@ -35,10 +46,14 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 
+from routing.engine.cache_guard import cache_failed, cache_recovered, cache_usable
+
 logger = logging.getLogger(__name__)
 
 PREFIX = "orchestrator:breaker:"
 INDEX_KEY = "orchestrator:breaker-index"
+SCOPES_KEY = "orchestrator:breaker-scopes"
+SCOPE_TTL_S = 7 * 24 * 3600
 MEMO_TTL_S = 0.5
 WINDOW_SLICES = 10
 
@@ -51,6 +66,11 @@ def _conf(name: str, default: float) -> float:
 
 def _now() -> float:
     return time.time()
+
+
+def breaker_attempt_start() -> float:
+    """The breaker's clock now: what an attempt passes back as `started_at` when it ends."""
+    return _now()
 
 
 # key -> (when read, state, failures counted in the window then)
@@ -73,6 +93,11 @@ def _key(model: str, scope: str | None = None) -> str:
     return f"orchestrator:breaker@{scope}:{model}" if scope else PREFIX + model
 
 
+def _label(model: str) -> str:
+    scope = _scope.get()
+    return f"{model} ({scope})" if scope else model
+
+
 def _index_key(scope: str | None = None) -> str:
     scope = _scope.get() if scope is None else scope
     return f"{INDEX_KEY}:{scope}" if scope else INDEX_KEY
@@ -90,12 +115,17 @@ def _count(values: dict[str, Any], keys: list[str]) -> int:
 
 
 def _incr(key: str, *, timeout: float | None) -> int:
-    """Add one to a counter in the cache, atomically across processes; create it if missing."""
-    try:
-        return cache.incr(key)
-    except ValueError:  # not there yet: the first to add it wins, every caller then adds one
-        cache.add(key, 0, timeout=timeout)
-        return cache.incr(key)
+    """Add one to a counter in the cache, atomically across processes; create it if missing.
+
+    The counter can vanish between our `add` and `incr` (a success deletes the counts, a
+    reset, expiry): then it is created again holding our one, so no increment is lost."""
+    for _ in range(3):
+        try:
+            return cache.incr(key)
+        except ValueError:  # not there: whoever adds it holds the first increment
+            if cache.add(key, 1, timeout=timeout):
+                return 1
+    return cache.incr(key)
 
 
 def _view(model: str) -> tuple[dict[str, Any] | None, int]:
@@ -105,12 +135,15 @@ def _view(model: str) -> tuple[dict[str, Any] | None, int]:
     hit = _memo.get(key)
     if hit is not None and now - hit[0] < MEMO_TTL_S:
         return hit[1], hit[2]
+    if not cache_usable():  # Redis down: the last copy we read (or closed), without waiting
+        return (hit[1], hit[2]) if hit is not None else (None, 0)
     slices = _slice_keys(key, _now())
     try:
         values = cache.get_many([key, *slices])
-    except Exception:
-        logger.warning("breaker state unreadable for %s; treating it as closed", model, exc_info=True)
-        values = {}
+    except Exception as exc:
+        cache_failed(what=f"breaker state of {model}", exc=exc)
+        return (hit[1], hit[2]) if hit is not None else (None, 0)
+    cache_recovered()
     state, failures = values.get(key), _count(values, slices)
     _memo[key] = (now, state, failures)
     return state, failures
@@ -120,8 +153,16 @@ def _write(model: str, state: dict[str, Any]) -> None:
     _memo.pop(_key(model), None)
     try:
         cache.set(_key(model), state, timeout=None)
-    except Exception:
-        logger.warning("breaker state unwritable for %s", model, exc_info=True)
+    except Exception as exc:
+        cache_failed(what=f"breaker state of {model}", exc=exc)
+
+
+def _started_before(state: dict[str, Any], started_at: float | None, field: str = "opened_at") -> bool:
+    """True when the attempt began before the state's `field` moment (it was in flight)."""
+    since = state.get(field)
+    if since is None:
+        since = state.get("opened_at")
+    return started_at is not None and since is not None and started_at < float(since)
 
 
 def _index_add(model: str) -> None:
@@ -129,6 +170,22 @@ def _index_add(model: str) -> None:
     index = _index_key()
     if cache.add(f"{index}:has:{model}", 1, timeout=None):
         cache.set(f"{index}:{_incr(f'{index}:count', timeout=None)}", model, timeout=None)
+    scope = _scope.get()
+    if scope and cache.add(f"{SCOPES_KEY}:has:{scope}", 1, timeout=SCOPE_TTL_S):
+        cache.set(f"{SCOPES_KEY}:{_incr(f'{SCOPES_KEY}:count', timeout=None)}", scope, timeout=SCOPE_TTL_S)
+
+
+def breaker_scopes() -> list[str]:
+    """The scopes (drills) whose breakers counted a failure in the last SCOPE_TTL_S, oldest first."""
+    if not cache_usable():
+        return []
+    try:
+        count = int(cache.get(f"{SCOPES_KEY}:count") or 0)
+        names = cache.get_many([f"{SCOPES_KEY}:{n}" for n in range(1, count + 1)])
+    except Exception as exc:
+        cache_failed(what="breaker scopes", exc=exc)
+        return []
+    return list(dict.fromkeys(str(names[k]) for k in sorted(names, key=lambda k: int(k.rsplit(":", 1)[1]))))
 
 
 def _index_names(scope: str | None = None) -> list[str]:
@@ -147,12 +204,15 @@ def breaker_is_open(model: str) -> bool:
     if _now() - float(state.get("opened_at") or 0) < cooldown:
         return True
     # Cooldown over: exactly one caller (across processes) gets to probe.
+    if not cache_usable():
+        return False  # cannot agree on one prober: let calls through (fail open)
     try:
         won = cache.add(_key(model) + ":probe", 1, timeout=max(1, int(cooldown)))
-    except Exception:
+    except Exception as exc:
+        cache_failed(what=f"breaker probe of {model}", exc=exc)
         won = True
     if won:
-        _write(model, {**state, "state": HALF_OPEN})
+        _write(model, {**state, "state": HALF_OPEN, "probe_at": _now()})
         return False
     return True
 
@@ -165,23 +225,36 @@ def breaker_would_skip(model: str) -> bool:
     return _now() - float(state.get("opened_at") or 0) < _conf("BREAKER_COOLDOWN_S", 30)
 
 
-def breaker_success(model: str) -> None:
+def breaker_success(model: str, *, started_at: float | None = None) -> None:
+    """A call to `model` succeeded. `started_at`: when the attempt began
+    (`breaker_attempt_start()`); a success that began before the circuit opened leaves an
+    open or half-open circuit as it is. Without it the success counts as begun just now."""
     state, failures = _view(model)
     closed = state is None or state.get("state") == CLOSED
     if closed and not failures:
         return  # the hot path: nothing to write
+    if not closed and _started_before(state or {}, started_at):
+        return  # in flight when the circuit opened: says nothing about the model now
+    if not cache_usable():
+        return
     key = _key(model)
     _memo.pop(key, None)
     try:
         if not closed:
             cache.set(key, {"state": CLOSED, "opened_at": None}, timeout=None)
-            cache.delete(key + ":probe")
+            cache.delete_many([key + ":probe", key + ":opened"])
+            logger.info("circuit for %s closed: a call succeeded after the cooldown", _label(model))
         cache.delete_many(_slice_keys(key, _now()))
-    except Exception:
-        logger.warning("breaker state unwritable for %s", model, exc_info=True)
+    except Exception as exc:
+        cache_failed(what=f"breaker state of {model}", exc=exc)
 
 
-def breaker_failure(model: str) -> None:
+def breaker_failure(model: str, *, started_at: float | None = None) -> None:
+    """A call to `model` failed (transient or model-permanent). `started_at` as for
+    `breaker_success`: a failure in flight since before the half-open probe began does not
+    re-open the circuit (only the probe's own outcome decides)."""
+    if not cache_usable():
+        return  # Redis down: nothing is counted (and nothing waits on it)
     now = _now()
     key = _key(model)
     _memo.pop(key, None)
@@ -193,37 +266,51 @@ def breaker_failure(model: str) -> None:
         values = cache.get_many([key, marker, *slices])
         if marker not in values:
             _index_add(model)
-    except Exception:
-        logger.warning("breaker failure for %s not counted", model, exc_info=True)
+    except Exception as exc:
+        cache_failed(what=f"breaker failure of {model} (not counted)", exc=exc)
         return
     state = values.get(key) or {}
     if state.get("state") == HALF_OPEN:
-        logger.warning("circuit for %s re-opened: its probe failed", model)
+        if _started_before(state, started_at, "probe_at"):
+            return  # an older call's failure, not the probe's
         _write(model, {"state": OPEN, "opened_at": now})
         with contextlib.suppress(Exception):
             cache.delete(key + ":probe")
+        logger.warning("circuit for %s re-opened: its probe failed", _label(model))
         return
     if state.get("state") == OPEN:
         return
     failures = _count(values, slices)
     if failures >= int(_conf("BREAKER_FAILURES", 5)):
-        window = _conf("BREAKER_WINDOW_S", 60)
-        logger.warning("circuit for %s opened after %d failures in %ss", model, failures, window)
+        # One opening per closed spell, whoever saw the threshold first (across processes).
+        try:
+            won = cache.add(key + ":opened", now, timeout=max(1, int(_conf("BREAKER_COOLDOWN_S", 30))))
+        except Exception as exc:
+            cache_failed(what=f"breaker state of {model}", exc=exc)
+            return
+        if not won:
+            return
         _write(model, {"state": OPEN, "opened_at": now})
+        window = _conf("BREAKER_WINDOW_S", 60)
+        logger.warning("circuit for %s opened after %d failures in %ss", _label(model), failures, window)
 
 
 def breaker_states(*, scope: str = "") -> dict[str, dict[str, Any]]:
     """Every model's breaker state (sync; for dashboards): {name: {state, failures, opened_at}}.
 
     `failures` counts failures inside the window; `opened_at` is a Unix timestamp or None.
-    Models that never failed are absent (read them as closed). `scope`: a drill's namespace."""
+    Models that never failed are absent (read them as closed). `scope`: a drill's namespace
+    (`breaker_scopes()` lists them); "" is live traffic, the only scope that routes calls.
+    Reads nothing (returns {}) while the shared cache is down."""
     now = _now()
+    if not cache_usable():
+        return {}
     try:
         names = _index_names(scope)
         keys = {name: (_key(name, scope), _slice_keys(_key(name, scope), now)) for name in names}
         raw = cache.get_many([k for key, slices in keys.values() for k in (key, *slices)])
-    except Exception:
-        logger.warning("breaker states unreadable", exc_info=True)
+    except Exception as exc:
+        cache_failed(what="breaker states", exc=exc)
         return {}
     cooldown = _conf("BREAKER_COOLDOWN_S", 30)
     out: dict[str, dict[str, Any]] = {}
@@ -248,7 +335,7 @@ def breaker_reset(model: str | None = None, *, scope: str | None = None) -> None
         now = _now()
         for name in names:
             key = _key(name)
-            cache.delete_many([key, key + ":probe", *_slice_keys(key, now)])
+            cache.delete_many([key, key + ":probe", key + ":opened", *_slice_keys(key, now)])
         if model is None:
             index = _index_key()
             count = int(cache.get(f"{index}:count") or 0)

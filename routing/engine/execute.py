@@ -25,7 +25,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from metrics.services import call_record_enqueue, unknown_price_warn
-from routing.engine.breaker import breaker_failure, breaker_is_open, breaker_success
+from routing.engine.breaker import breaker_attempt_start, breaker_failure, breaker_is_open, breaker_success
 from routing.engine.config import ModelSnap, RouteSnap
 from routing.engine.selection import key_missing_error, model_unusable, sampling_refused
 from routing.engine.types import AttemptInfo, Result, SkipInfo, Usage
@@ -315,6 +315,7 @@ async def attempt_complete(
         sampling=trace.sampling,
     )
     t0 = time.perf_counter()
+    begun = breaker_attempt_start()
     try:
         completion = await transport_complete(model.provider.spec, request, model_name=model.name)
     except ProviderError as exc:
@@ -331,7 +332,7 @@ async def attempt_complete(
             attempts=attempts,
         )
         if exc.error_class != "request_invalid":
-            breaker_failure(model.name)
+            breaker_failure(model.name, started_at=begun)
         raise
     except asyncio.CancelledError:
         record(
@@ -347,7 +348,7 @@ async def attempt_complete(
             attempts=attempts,
         )
         raise
-    breaker_success(model.name)
+    breaker_success(model.name, started_at=begun)
     cost = cost_for(model, completion.usage)
     try:
         text = postprocess(trace, completion.text)

@@ -17,7 +17,7 @@ import time
 from collections.abc import AsyncGenerator
 from typing import Any
 
-from routing.engine.breaker import breaker_failure, breaker_is_open, breaker_success
+from routing.engine.breaker import breaker_attempt_start, breaker_failure, breaker_is_open, breaker_success
 from routing.engine.execute import (
     Messages,
     Step,
@@ -114,6 +114,7 @@ async def plan_stream(
             parts: list[str] = []
             end: StreamEnd | None = None
             t0 = time.perf_counter()
+            begun = breaker_attempt_start()
             upstream = transport_stream(model.provider.spec, request, model_name=name)
             try:
                 async for item in upstream:
@@ -130,7 +131,7 @@ async def plan_stream(
             except ProviderError as exc:
                 await _aclose(upstream)
                 if exc.error_class != "request_invalid":
-                    breaker_failure(name)
+                    breaker_failure(name, started_at=begun)
                 if parts:
                     usage = Usage(
                         input_tokens=estimate_prompt_tokens(sent),
@@ -202,7 +203,7 @@ async def plan_stream(
                 await _aclose(upstream)
                 raise
             # The upstream finished normally.
-            breaker_success(name)
+            breaker_success(name, started_at=begun)
             end = end or StreamEnd()
             raw = "".join(parts)
             usage = end.usage

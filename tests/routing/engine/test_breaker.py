@@ -1,13 +1,16 @@
 """The circuit breaker: opens after N failures in the window, half-opens after the cooldown
 (one probe), closes on success. The clock is moved by hand, never slept on."""
 
+import asyncio
 import itertools
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from asgiref.sync import async_to_sync
 
 from routing import orchestrator
 from routing.engine import breaker
@@ -228,3 +231,131 @@ def test_successful_calls_on_a_closed_circuit_read_the_cache_once_per_memo_perio
         breaker.breaker_success("steady")
 
     assert used == ["get_many"]
+
+
+def _in_flight_then(fake_provider, clock, *, count: int, when_received) -> list[Any]:
+    """Send `count` calls to "flaky" whose replies are held; once all have reached the
+    provider, run `when_received()` (the circuit changes meanwhile), then let them finish."""
+
+    async def scenario() -> list[Any]:
+        calls = [
+            asyncio.ensure_future(orchestrator.acomplete(MESSAGES, model="flaky", chain="main"))
+            for _ in range(count)
+        ]
+        deadline = time.monotonic() + 10
+        while len(fake_provider.requests_for("flaky")) < count:
+            assert time.monotonic() < deadline, "the held calls never reached the provider"
+            await asyncio.sleep(0.01)
+        when_received()
+        fake_provider.release("slow")
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    return async_to_sync(scenario)()
+
+
+def test_successes_in_flight_when_the_circuit_opened_do_not_close_it(fake_provider, chain, clock):
+    fake_provider.script("flaky", *[Reply.held("slow")] * 3)
+
+    def circuit_opens() -> None:
+        clock.now += 1
+        breaker.breaker_failure("flaky")
+        breaker.breaker_failure("flaky")
+
+    results = _in_flight_then(fake_provider, clock, count=3, when_received=circuit_opens)
+
+    assert [r.model for r in results] == ["flaky"] * 3
+    assert breaker.breaker_states()["flaky"]["state"] == "open"
+    assert breaker.breaker_is_open("flaky") is True  # the cooldown is honoured
+
+
+def test_failures_in_flight_when_the_probe_began_do_not_reopen_the_circuit(fake_provider, chain, clock):
+    fake_provider.script("flaky", *[Reply.held("slow", Reply.server_error())] * 2, Reply.ok("probe"))
+
+    def circuit_opens_then_half_opens() -> None:
+        clock.now += 1
+        breaker.breaker_failure("flaky")
+        breaker.breaker_failure("flaky")
+        clock.now += 31
+        assert breaker.breaker_is_open("flaky") is False  # we are the probe
+        clock.now += 1
+
+    _in_flight_then(fake_provider, clock, count=2, when_received=circuit_opens_then_half_opens)
+
+    assert breaker.breaker_states()["flaky"]["state"] == "half_open"
+    breaker.breaker_success("flaky", started_at=clock.now)  # the probe's own success
+    assert breaker.breaker_states()["flaky"]["state"] == "closed"
+
+
+def test_a_success_that_began_after_the_opening_closes_the_circuit(clock):
+    breaker.breaker_failure("flaky")
+    breaker.breaker_failure("flaky")
+    begun_before = clock.now - 1
+    breaker.breaker_success("flaky", started_at=begun_before)
+    assert breaker.breaker_states()["flaky"]["state"] == "open"
+
+    clock.now += 1
+    breaker.breaker_success("flaky", started_at=breaker.breaker_attempt_start())
+
+    assert breaker.breaker_states()["flaky"]["state"] == "closed"
+
+
+def test_an_opening_seen_by_many_workers_at_once_is_logged_once(clock, settings, caplog):
+    """Workers fail together, round after round, each seeing the threshold reached: each
+    opening is logged (and written) by one of them only."""
+    workers, rounds = 6, 40
+    settings.ORCHESTRATOR = {**settings.ORCHESTRATOR, "BREAKER_FAILURES": 1}
+    start, end = (
+        threading.Barrier(workers),
+        threading.Barrier(workers, action=lambda: breaker.breaker_reset("busy")),
+    )
+
+    def worker() -> None:
+        for _ in range(rounds):
+            start.wait()
+            breaker.breaker_failure("busy")
+            end.wait()
+
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        with ThreadPoolExecutor(workers) as pool:
+            for done in [pool.submit(worker) for _ in range(workers)]:
+                done.result(timeout=120)
+    finally:
+        sys.setswitchinterval(previous)
+
+    opened = [r for r in caplog.records if "circuit for busy opened" in r.getMessage()]
+    assert len(opened) == rounds
+
+
+def test_a_failure_counted_while_a_success_deletes_the_counter_is_not_lost(clock, monkeypatch):
+    """The first failure of a slice creates its counter; a success's delete lands right after
+    that creation, before anything else touches the counter. The failure is still counted,
+    and nothing raises (it used to be `incr` on the deleted key: ValueError, failure lost)."""
+    from django.core.cache import cache
+
+    real_add = cache.add
+
+    def add_then_a_success_deletes(key: str, *args: Any, **kwargs: Any) -> bool:
+        added = real_add(key, *args, **kwargs)
+        if ":failures:" in key and kwargs.get("timeout") and args == (0,):
+            cache.delete(key)  # only the empty counter vanishes; one holding a count is kept
+        return added
+
+    with monkeypatch.context() as patched:
+        patched.setattr(cache, "add", add_then_a_success_deletes)
+        breaker.breaker_failure("flaky")
+
+    assert breaker.breaker_states()["flaky"]["failures"] == 1
+
+
+def test_drill_breakers_are_listed_apart_from_live_traffic_and_logged_with_their_scope(clock, caplog):
+    with breaker.breaker_scope("drill-7"):
+        breaker.breaker_failure("sim-flaky")
+        breaker.breaker_failure("sim-flaky")
+
+    assert breaker.breaker_states() == {}
+    assert "drill-7" in breaker.breaker_scopes()
+    assert breaker.breaker_states(scope="drill-7")["sim-flaky"]["state"] == "open"
+    assert any("circuit for sim-flaky (drill-7) opened" in r.getMessage() for r in caplog.records)
+    breaker.breaker_reset(scope="drill-7")
