@@ -108,6 +108,13 @@ class PlaygroundColumn(models.Model):
         return self.status in FINISHED_STATUSES
 
     @property
+    def settled(self) -> bool:
+        """Finished, and its figures are in: a Stop marks a column finished at once, while the
+        stream that claimed it saves what the cancelled call billed a moment later (always
+        with a latency)."""
+        return self.finished and (self.latency_ms is not None or self.started_at is None)
+
+    @property
     def arena_label(self) -> str:
         return "AB"[self.position] if self.position < 2 else str(self.position)
 

@@ -65,23 +65,27 @@ def _skip_dict(skip: Any) -> dict[str, Any]:
     return {**skip.to_dict(), "status": "skipped"}
 
 
+# Before an arena vote these would tell the models apart (a fast first token, a price, a
+# "simulated" badge, a tokenizer's counts): the browser gets none of them.
+BLIND_HIDDEN = ("ttft_ms", "latency_ms", "input_tokens", "output_tokens", "cost_usd")
+
+
 def column_snapshot(column: PlaygroundColumn, *, blind: bool) -> dict[str, Any]:
-    return {
+    data = {
         "status": column.status,
         "text": column.text,
-        "error": column.error.replace(column.target_model, "the model")
-        if blind and column.target_model
-        else column.error,
+        "error": column.error,
         "error_class": column.error_class,
-        "model": "" if blind else column.answered_by,
+        "model": column.answered_by,
         "ttft_ms": column.ttft_ms,
         "latency_ms": column.latency_ms,
         "input_tokens": column.input_tokens,
         "output_tokens": column.output_tokens,
-        "cost_usd": None if blind or column.cost_usd is None else str(column.cost_usd),
+        "cost_usd": None if column.cost_usd is None else str(column.cost_usd),
         "simulated": column.simulated,
-        "attempts": [] if blind else column.attempts,
+        "attempts": column.attempts,
     }
+    return public_figures(data, blind=blind, hide=column.target_model)
 
 
 async def billed_figures(**filters: str) -> dict[str, Any]:
@@ -174,7 +178,7 @@ async def column_events(*, column: PlaygroundColumn, may_run: bool) -> AsyncIter
                 text_parts.append(event.text)
                 yield sse("delta", {"text": event.text})
             elif event.kind == "attempt":
-                info = _attempt_dict(event.attempt, blind=blind) or {"model": "" if blind else event.model}
+                info = {} if blind else _attempt_dict(event.attempt, blind=False) or {"model": event.model}
                 if event.skipped:
                     # The path shows the models the engine passed over before this one.
                     skips = [_skip_dict(s) for s in event.skipped]
@@ -193,10 +197,7 @@ async def column_events(*, column: PlaygroundColumn, may_run: bool) -> AsyncIter
                 attempts.append(info)
                 # Text sent before a failed attempt is discarded by the engine's fallback.
                 text_parts.clear()
-                yield sse(
-                    "attempt_failed",
-                    _scrub({**info, "model": ""}, column.target_model) if blind else info,
-                )
+                yield sse("attempt_failed", {} if blind else info)
             elif event.kind == "done" and event.result is not None:
                 result = event.result
                 usage = result.usage
@@ -216,7 +217,7 @@ async def column_events(*, column: PlaygroundColumn, may_run: bool) -> AsyncIter
                 }
                 # Saved before the browser hears "done", so a vote or reload right after sees it.
                 saved = await _column_finish(column.pk, final)
-                yield sse("done", _public(final, blind=blind, hide=column.target_model))
+                yield sse("done", public_figures(final, blind=blind, hide=column.target_model))
             elif event.kind == "error":
                 attempts.extend(_skip_dict(s) for s in event.skipped)
                 final = {
@@ -231,12 +232,12 @@ async def column_events(*, column: PlaygroundColumn, may_run: bool) -> AsyncIter
                 }
                 final.update(await billed_figures(trace_id=column.trace_id))
                 saved = await _column_finish(column.pk, final)
-                yield sse("error", _public(final, blind=blind, hide=column.target_model))
+                yield sse("error", public_figures(final, blind=blind, hide=column.target_model))
         if not saved:
             final.update(error="The stream ended without an answer.", text="".join(text_parts))
             final.update(await billed_figures(trace_id=column.trace_id))
             saved = await _column_finish(column.pk, final)
-            yield sse("error", _public(final, blind=blind, hide=column.target_model))
+            yield sse("error", public_figures(final, blind=blind, hide=column.target_model))
     except (asyncio.CancelledError, GeneratorExit):
         final = {
             "status": ColumnStatus.CANCELLED,
@@ -259,7 +260,7 @@ async def column_events(*, column: PlaygroundColumn, may_run: bool) -> AsyncIter
         }
         final.update(await billed_figures(trace_id=column.trace_id))
         saved = await _column_finish(column.pk, final)
-        yield sse("error", _public(final, blind=blind, hide=column.target_model))
+        yield sse("error", public_figures(final, blind=blind, hide=column.target_model))
     finally:
         if stream is not None and hasattr(stream, "aclose"):
             with contextlib.suppress(Exception):  # closing must never hide the real outcome
@@ -273,14 +274,16 @@ async def column_events(*, column: PlaygroundColumn, may_run: bool) -> AsyncIter
     yield sse("end", {})
 
 
-def _public(final: dict[str, Any], *, blind: bool, hide: str = "") -> dict[str, Any]:
-    """What the browser may see. Blind (arena, before the vote): no model name, no cost, and
-    the model's name scrubbed from error messages."""
+def public_figures(final: dict[str, Any], *, blind: bool, hide: str = "") -> dict[str, Any]:
+    """What the browser may see. Blind (arena, before the vote): nothing that tells the models
+    apart (no name, path, timings, token counts, cost or "simulated"), and the model's name
+    scrubbed from error messages."""
     data = dict(final)
     if blind:
         data["model"] = ""
-        data["cost_usd"] = None
-        data["attempts"] = [_scrub({**a, "model": ""}, hide) for a in data.get("attempts", [])]
+        data["simulated"] = False
+        data["attempts"] = []
+        data.update(dict.fromkeys(BLIND_HIDDEN))
         data = _scrub(data, hide)
     return data
 

@@ -16,7 +16,15 @@ from django_htmx.middleware import HtmxDetails
 from playground import selectors, services
 from playground.consensus import consensus_events
 from playground.forms import ArenaForm, AskForm, max_models
-from playground.models import Aggregator, ColumnStatus, PlaygroundColumn, PlaygroundRun, RunMode, Winner
+from playground.models import (
+    FINISHED_STATUSES,
+    Aggregator,
+    ColumnStatus,
+    PlaygroundColumn,
+    PlaygroundRun,
+    RunMode,
+    Winner,
+)
 from playground.streaming import column_events
 from routing.models import TaskRoute
 
@@ -48,7 +56,8 @@ def _run_context(request: HtmxHttpRequest, run: PlaygroundRun) -> dict[str, Any]
         "blind": blind,
         "vote": next(iter(run.votes.all()), None),
         "winners": Winner.choices,
-        "all_finished": all(c.finished for c in columns),
+        "all_finished": all(c.finished for c in columns)
+        and (run.mode != RunMode.CONSENSUS or run.consensus_status in FINISHED_STATUSES),
         "all_answered": all(c.status == ColumnStatus.OK for c in columns),
     }
 

@@ -71,6 +71,19 @@ def ms(value: Any) -> str:
 
 
 @register.filter
+def ctx(value: Any) -> str:
+    """A context window, short: 128000 → "128K ctx", 1048576 → "1M ctx"."""
+    if value is None or value == "":
+        return ""
+    tokens = int(value)
+    if tokens >= 1_000_000:
+        return f"{tokens / 1_000_000:.3g}M ctx"
+    if tokens >= 1000:
+        return f"{tokens / 1000:.3g}K ctx"
+    return f"{tokens} ctx"
+
+
+@register.filter
 def price(value: Any) -> str:
     if value is None:
         return "?"

@@ -107,7 +107,12 @@
     path.hidden = false;
   }
 
+  function isBlind(el) {
+    return !!el.closest("[data-blind]");
+  }
+
   function fillStats(col, data) {
+    if (isBlind(col)) return; // nothing that tells the models apart until the vote
     if (data.model) {
       var answered = field(col, "answered");
       setText(field(col, "model"), data.model);
@@ -116,7 +121,7 @@
     setText(field(col, "ttft"), fmtMs(data.ttft_ms));
     setText(field(col, "latency"), fmtMs(data.latency_ms));
     if (data.input_tokens != null) setText(field(col, "tokens"), data.input_tokens + " / " + data.output_tokens);
-    if (!col.closest("[data-blind]")) setText(field(col, "cost"), fmtBilled(data.cost_usd, data.status));
+    setText(field(col, "cost"), fmtBilled(data.cost_usd, data.status));
     if (data.attempts && data.attempts.length) renderPath(col, data.attempts);
   }
 
@@ -151,6 +156,7 @@
     var stop = run.querySelector('[data-action="stop"]');
     if (stop) stop.disabled = finished;
     if (finished) {
+      run.dataset.roundDone = ""; // a blind round shows both answers together, now
       if (run.dataset.started) {
         setText(field(run, "wall"), "wall time " + fmtMs(performance.now() - Number(run.dataset.started)));
       }
@@ -182,7 +188,7 @@
     track(run, source);
     var ticker = window.setInterval(function () {
       if (!isFinished(col.dataset.status)) setText(field(col, "latency"), fmtMs(performance.now() - started) + "…");
-    }, 100);
+    }, 100); // (a blind column has no latency field: the ticker writes nothing)
 
     function finish() {
       window.clearInterval(ticker);
@@ -362,8 +368,10 @@
       set.forEach(function (s) { s.close(); });
       set.clear();
     }
+    var stopped = [];
     run.querySelectorAll(".pg-col, .pg-consensus").forEach(function (c) {
       if (!isFinished(c.dataset.status)) {
+        if (c.matches(".pg-col")) stopped.push(c);
         setStatus(c, "cancelled");
         showError(c, "Stopped.");
         c.removeAttribute("data-stream-url");
@@ -376,7 +384,29 @@
       method: "POST",
       headers: { "X-CSRFToken": csrfToken(), "X-Requested-With": "fetch" },
       credentials: "same-origin",
+    }).then(function () {
+      stopped.forEach(function (c) { settle(c, 40); });
     });
+  }
+
+  // A stopped column's figures (what the cancelled call billed) are saved by the server once
+  // it has closed the call: fetch the saved column until it says so (bounded), then show it.
+  function settle(col, triesLeft) {
+    var url = col.dataset.columnUrl;
+    if (!url || triesLeft <= 0 || !document.body.contains(col)) return;
+    fetch(url, { headers: { "HX-Request": "true" }, credentials: "same-origin" })
+      .then(function (response) { return response.ok ? response.text() : ""; })
+      .then(function (html) {
+        var holder = document.createElement("div");
+        holder.innerHTML = html; // our own template's fragment (escaped by Django)
+        var fresh = holder.querySelector(".pg-col");
+        if (fresh && fresh.hasAttribute("data-settled")) {
+          col.replaceWith(fresh);
+          updateRun(runOf(fresh));
+        } else {
+          window.setTimeout(function () { settle(col, triesLeft - 1); }, 250);
+        }
+      }, function () { /* the server is gone: keep what the page shows */ });
   }
 
   /* ---- Word diff (LCS over words and whitespace) ---- */
@@ -527,23 +557,65 @@
 
   /* ---- Wiring ---- */
 
-  function syncModes(form) {
+  // The system prompt box is shared by every mode; a prompt that came from the chosen task
+  // route belongs to that route only. Leaving route mode takes it out of the box (so a chain
+  // or model call never sends it) and coming back puts it in again, unless it was edited.
+  function syncRoutePrompt(form, mode) {
+    var box = form.querySelector("#id_system_prompt");
+    if (!box || box.dataset.routePrompt == null) return;
+    var note = form.querySelector("[data-route-note]");
+    if (mode === "route") {
+      if (box.dataset.stashed === "1" && box.value === "") box.value = box.dataset.routePrompt;
+      delete box.dataset.stashed;
+      if (note) note.hidden = box.value !== box.dataset.routePrompt;
+    } else if (box.value === box.dataset.routePrompt) {
+      box.value = "";
+      box.dataset.stashed = "1";
+      if (note) note.hidden = true;
+    }
+  }
+
+  function currentMode(form) {
     var checked = form.querySelector('input[name="mode"]:checked');
-    var mode = checked ? checked.value : "models";
+    return checked ? checked.value : "models";
+  }
+
+  function syncModes(form) {
+    var mode = currentMode(form);
     form.querySelectorAll("[data-modes]").forEach(function (fs) {
       var show = fs.dataset.modes.split(" ").indexOf(mode) !== -1;
       fs.hidden = !show;
       fs.disabled = !show; // hidden inputs are not sent
     });
+    syncRoutePrompt(form, mode);
   }
 
   function syncCount(form) {
     var counter = form.querySelector("[data-model-count]");
     if (!counter) return;
-    var n = form.querySelectorAll('input[name="models"]:checked').length;
+    var checked = form.querySelectorAll('input[name="models"]:checked');
+    var n = checked.length;
     var max = Number(form.dataset.maxModels || 0);
     counter.textContent = "(" + n + " selected, up to " + max + ")";
     counter.classList.toggle("pg-over", max > 0 && n > max);
+    var chips = form.querySelector("[data-chips]");
+    if (!chips) return;
+    chips.textContent = "";
+    checked.forEach(function (input) {
+      var chip = document.createElement("span");
+      chip.className = "pg-chip";
+      chip.dataset.chip = input.value;
+      chip.appendChild(document.createTextNode(input.value));
+      var remove = document.createElement("button");
+      remove.type = "button";
+      remove.dataset.unchip = input.value;
+      remove.setAttribute("aria-label", "Remove " + input.value);
+      remove.textContent = "×";
+      chip.appendChild(remove);
+      chips.appendChild(chip);
+    });
+    var hint = form.querySelector("[data-picker-hint]");
+    setText(hint, n ? "change" : "choose models");
   }
 
   function initForm(form) {
@@ -552,6 +624,23 @@
     form.addEventListener("change", function (e) {
       if (e.target.name === "mode") syncModes(form);
       if (e.target.name === "models") syncCount(form);
+    });
+    form.addEventListener("click", function (e) {
+      var remove = e.target.closest && e.target.closest("[data-unchip]");
+      if (!remove) return;
+      e.preventDefault(); // inside the picker's summary: do not fold or unfold it
+      form.querySelectorAll('input[name="models"]').forEach(function (input) {
+        if (input.value === remove.dataset.unchip) input.checked = false;
+      });
+      syncCount(form);
+    });
+    // A new route prompt arrives by htmx: it is the box's content for route mode.
+    form.addEventListener("htmx:afterSwap", function () { syncRoutePrompt(form, currentMode(form)); });
+    // Once a run is on its way the picker folds to its chips, so the answers start on screen.
+    form.addEventListener("htmx:afterRequest", function (e) {
+      if (e.detail.elt !== form || !e.detail.successful) return;
+      var picker = form.querySelector("[data-picker]");
+      if (picker && form.querySelectorAll('input[name="models"]:checked').length) picker.open = false;
     });
     form.addEventListener("keydown", function (e) {
       if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {

@@ -325,3 +325,112 @@ def test_the_history_keeps_dates_on_one_line_next_to_a_long_prompt(live_url, pag
     )
     assert lines == 1
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def test_switching_from_a_route_to_a_chain_sends_no_route_prompt(live_url, page, fake_provider):
+    model = fake_provider.model("routed")
+    route = TaskRouteFactory(task_type="translation", model=model)
+    route.active_prompt = PromptVersion.objects.create(
+        route=route, version=1, system_prompt="Translate into French."
+    )
+    route.save()
+    FallbackChainFactory(name="backup", models=[fake_provider.model("chained", provider=model.provider)])
+    _open(page, live_url)
+    page.check("input[name=mode][value=route]")
+    page.select_option("#id_route", "translation")
+    page.wait_for_function("document.querySelector('#id_system_prompt').value === 'Translate into French.'")
+    page.check("input[name=mode][value=chain]")
+    assert page.input_value("#id_system_prompt") == ""
+    page.select_option("#id_chain", "backup")
+    page.fill("#id_prompt", "Good morning")
+    page.click("#pg-send")
+    page.wait_for_function(ALL_FINISHED, timeout=10_000)
+    (sent,) = fake_provider.requests_for("chained")
+    assert [m["role"] for m in sent.body["messages"]] == ["user"]
+    assert PlaygroundRun.objects.get().system_prompt == ""
+    # Back in route mode the route's prompt is in the box again.
+    page.check("input[name=mode][value=route]")
+    assert page.input_value("#id_system_prompt") == "Translate into French."
+
+
+def test_the_arena_shows_no_timing_tokens_cost_or_model_before_the_vote(live_url, page):
+    sim_model("sim-quick", options=STREAMY, capabilities=["chat"])
+    sim_model("sim-slow", options={**STREAMY, "ttft_ms": 900, "latency_ms_mean": 1500}, capabilities=["chat"])
+    _open(page, live_url, "/playground/arena/")
+    page.select_option("#id_capability", "chat")
+    page.fill("#id_prompt", "Write a haiku about queues")
+    page.click("#pg-send")
+    # While one answer is done and the other still streams, neither shows anything.
+    page.wait_for_function("document.querySelector('.pg-col[data-status=ok]') !== null", timeout=20_000)
+    if not page.evaluate(ALL_FINISHED):
+        done = page.locator(".pg-col[data-status=ok]").first
+        assert not done.locator("[data-field=text]").is_visible()
+        assert not done.locator("[data-field=status]").is_visible()
+    page.wait_for_function(ALL_FINISHED, timeout=20_000)
+    round_ = page.locator(".pg-round")
+    assert (
+        round_.locator(
+            "[data-field=ttft], [data-field=latency], [data-field=tokens], [data-field=cost]"
+        ).count()
+        == 0
+    )
+    assert round_.locator(".badge.sim").count() == 0
+    text = round_.inner_text()
+    assert "sim-quick" not in text and "sim-slow" not in text
+    assert " ms" not in text and "$" not in text
+    assert all(page.locator(f".pg-col[data-position='{i}'] [data-field=text]").is_visible() for i in (0, 1))
+    page.click("button[name=winner][value=a]")
+    page.wait_for_selector("[data-revealed]")
+    # After the vote the permalink shows the figures.
+    page.goto(f"{live_url}/playground/runs/{PlaygroundRun.objects.get().pk}/")
+    assert page.locator(".pg-col [data-field=latency]").count() == 2
+    assert "$" in page.inner_text(".pg-round")
+
+
+def test_a_cancelled_column_shows_the_cost_the_call_log_bills(live_url, page):
+    sim_model("sim-slow", options=SLOW)
+    _open(page, live_url)
+    _send(page, "Tell a very long story about the sea and the ships upon it", ["sim-slow"])
+    page.wait_for_function(
+        "(document.querySelector('.pg-col [data-field=text]')?.textContent || '').length > 0", timeout=10_000
+    )
+    page.click("[data-action=stop]")
+    page.wait_for_selector(".pg-col[data-status=cancelled]")
+    page.wait_for_function(
+        "document.querySelector('.pg-col [data-field=cost]').textContent.startsWith('$')", timeout=10_000
+    )
+    column = PlaygroundColumn.objects.get()
+    record = CallRecord.objects.get(trace_id=column.trace_id)
+    assert record.status == "cancelled" and record.cost_usd
+    assert page.inner_text(".pg-col [data-field=cost]") == f"{usd(record.cost_usd)} (partial: cancelled)"
+    page.goto(f"{live_url}/playground/runs/{column.run_id}/")
+    assert page.inner_text(".pg-col [data-field=cost]") == f"{usd(record.cost_usd)} (partial: cancelled)"
+    assert page.inner_text(".pg-records tbody td.num >> nth=2") == usd(record.cost_usd)
+
+
+def test_a_finished_runs_permalink_has_no_stop_button(live_url, page):
+    sim_model("sim-alpha")
+    _open(page, live_url)
+    _send(page, "Permalink me", ["sim-alpha"])
+    page.wait_for_function(ALL_FINISHED, timeout=10_000)
+    page.goto(f"{live_url}{page.get_attribute('.pg-permalink', 'href')}")
+    page.wait_for_selector(".pg-col[data-status=ok]")
+    assert page.locator("[data-action=stop]").count() == 0
+
+
+def test_the_model_picker_folds_to_chips_so_the_answers_start_above_the_fold(live_url, page):
+    page.set_viewport_size({"width": 1440, "height": 900})
+    for i in range(12):
+        sim_model(f"sim-{i:02d}", capabilities=["chat", "code", "summarise"])
+    _open(page, live_url)
+    assert page.locator("[data-picker]").bounding_box()["height"] < 300
+    _send(page, "Hello", ["sim-03", "sim-07"])
+    assert page.inner_text("[data-chips]").split() == ["sim-03", "×", "sim-07", "×"]
+    page.wait_for_function(ALL_FINISHED, timeout=10_000)
+    assert page.evaluate("document.querySelector('[data-picker]').open") is False
+    top = page.locator(".pg-col [data-field=text]").first.bounding_box()["y"]
+    assert top + 40 < 900
+    # A chip's × takes its model out of the choice.
+    page.click("[data-unchip='sim-03']")
+    assert not page.is_checked("input[name=models][value='sim-03']")
+    assert page.inner_text("[data-chips]").split() == ["sim-07", "×"]

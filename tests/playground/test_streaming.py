@@ -148,6 +148,24 @@ def test_the_arena_stream_never_names_the_model():
     assert run.columns.get(position=1).answered_by == "sim-beta"
 
 
+def test_the_arena_stream_sends_no_timing_tokens_or_path_before_the_vote():
+    user = UserFactory()
+    sim_model("sim-alpha")
+    sim_model("sim-beta")
+    run = _run(user, mode=RunMode.ARENA, models=["sim-alpha", "sim-beta"])
+    events = read_stream(user, _stream_url(run, 0))
+    done = next(d for k, d in events if k == "done")
+    assert [done[k] for k in ("ttft_ms", "latency_ms", "input_tokens", "output_tokens", "cost_usd")] == [
+        None
+    ] * 5
+    assert done["attempts"] == [] and done["simulated"] is False
+    assert all(d == {} for k, d in events if k == "attempt")
+    saved = run.columns.get(position=0)
+    assert saved.latency_ms is not None and saved.output_tokens  # kept for after the vote
+    snapshot = next(d for k, d in read_stream(user, _stream_url(run, 0)) if k == "snapshot")
+    assert snapshot["latency_ms"] is None and snapshot["text"] == saved.text
+
+
 def test_a_route_run_streams_through_the_route():
     from tests.factories import TaskRouteFactory
 

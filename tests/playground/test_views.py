@@ -500,3 +500,34 @@ def test_a_vote_before_both_answers_finish_is_refused(member_client, member_user
         response.status_code == 400 and "Wait until both answers have finished" in response.content.decode()
     )
     assert not Vote.objects.exists()
+
+
+def test_a_finished_run_page_offers_no_stop_but_a_running_one_does(member_client, member_user, two_models):
+    run = services.run_create(
+        user=member_user, mode=RunMode.MODELS, prompt="p", models=["sim-alpha", "sim-beta"]
+    )
+    url = reverse("playground:run", args=[run.pk])
+    assert 'data-action="stop"' in member_client.get(url).content.decode()
+    PlaygroundColumn.objects.filter(run=run, position=0).update(status=ColumnStatus.OK)
+    assert 'data-action="stop"' in member_client.get(url).content.decode()
+    PlaygroundColumn.objects.filter(run=run).update(status=ColumnStatus.CANCELLED)
+    assert 'data-action="stop"' not in member_client.get(url).content.decode()
+
+
+def test_an_arena_page_before_the_vote_shows_no_figures_or_simulated_badge(member_client, member_user):
+    run = _arena_run(member_user)
+    PlaygroundColumn.objects.filter(run=run).update(
+        latency_ms=812.0, ttft_ms=90.0, cost_usd="0.0042", simulated=True
+    )
+    body = member_client.get(reverse("playground:run", args=[run.pk])).content.decode()
+    assert "812 ms" not in body and "90 ms" not in body and "$0.0042" not in body
+    assert 'class="badge sim"' not in body and 'data-field="latency"' not in body
+
+
+def test_the_route_prompt_box_marks_the_prompt_as_the_routes(member_client):
+    route = TaskRouteFactory(task_type="translation", model=sim_model("sim-alpha"))
+    route.active_prompt = PromptVersion.objects.create(route=route, version=1, system_prompt="Into French.")
+    route.save()
+    response = member_client.get(reverse("playground:route_prompt"), {"route": "translation"}, **HTMX)
+    body = response.content.decode()
+    assert 'data-route-prompt="Into French."' in body and "<html" not in body
