@@ -133,6 +133,12 @@ class CompareCell(models.Model):
     trace_id = models.CharField(max_length=32, default=new_trace_id, db_index=True)
     judge_trace_id = models.CharField(max_length=32, default=new_trace_id)
     claimed_at = models.DateTimeField(null=True, blank=True)
+    # Running: when the claim lapses unless its worker renews it (None: claimed_at + the whole
+    # lease). Waiting: when the message a worker deferred is due back (None: in the queue).
+    lease_until = models.DateTimeField(null=True, blank=True)
+    # Which message may run the cell: each (re)queueing takes the next number, and a message
+    # carrying an older one is a superseded duplicate that does nothing.
+    dispatch = models.PositiveIntegerField(default=0)
     claims = models.PositiveIntegerField(default=0, help_text="How many times a worker claimed the cell.")
     retries = models.PositiveIntegerField(default=0, help_text="Retries after transient errors.")
     worker = models.CharField(max_length=200, blank=True, default="", help_text="Who claimed it last.")

@@ -3,15 +3,19 @@
 Queues come from settings.CELERY_TASK_ROUTES / CELERY_QUEUES_BY_PURPOSE. Every task is
 `acks_late` with `reject_on_worker_lost`: a worker killed mid-task leaves its message to be
 delivered again, and the services' conditional claims make the second delivery safe.
+Worker signals start and stop each worker process's lease renewal (compare.leases).
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
+from celery.signals import worker_process_init, worker_process_shutdown, worker_ready, worker_shutdown
 
+from compare import leases
 from compare.services import cells, drills, sweep
 
 logger = logging.getLogger(__name__)
@@ -24,13 +28,19 @@ _CELL_LIMIT, _CELL_HARD_LIMIT, _ = cells.time_limits()
     name="compare.tasks.cell_execute",
     acks_late=True,
     reject_on_worker_lost=True,
-    max_retries=None,  # busy/backoff retries are bounded by the cell's own retry count
+    # Transient errors are bounded by the cell's own retry count; waits for a slot back off to 30 s.
+    max_retries=None,
     soft_time_limit=_CELL_LIMIT,
     time_limit=_CELL_HARD_LIMIT,
 )
-def cell_execute(self, cell_id: int) -> str:
+def cell_execute(self, cell_id: int, dispatch: int | None = None) -> str:
     try:
-        outcome = cells.cell_run(cell_id=cell_id, worker=self.request.hostname or "")
+        outcome = cells.cell_run(
+            cell_id=cell_id,
+            worker=self.request.hostname or "",
+            dispatch=dispatch,
+            deferrals=self.request.retries or 0,
+        )
     except SoftTimeLimitExceeded:
         cells.cell_fail(cell_id=cell_id, reason=f"timed out after {_CELL_LIMIT:g} s")
         return "failed"
@@ -60,3 +70,16 @@ def drill_execute(self, drill_id: int) -> str:
 def cells_sweep() -> int:
     """Periodic (beat): requeue cells whose worker died while they ran."""
     return sweep.cells_sweep()
+
+
+@worker_ready.connect
+@worker_process_init.connect
+def _leases_renew_in_this_process(**kwargs: Any) -> None:
+    """The process that runs tasks (the worker itself for threads/solo, each prefork child)."""
+    leases.renewal_start()
+
+
+@worker_shutdown.connect
+@worker_process_shutdown.connect
+def _leases_give_back(**kwargs: Any) -> None:
+    leases.renewal_stop()

@@ -195,7 +195,7 @@ CELERY_TASK_ROUTES = {
 }
 # Periodic jobs run by `celery beat` (embedded in `make run`; one beat process in production).
 CELERY_BEAT_SCHEDULE: dict = {
-    "compare-sweep-stale-cells": {"task": "compare.tasks.cells_sweep", "schedule": 60.0},
+    "compare-sweep-stale-cells": {"task": "compare.tasks.cells_sweep", "schedule": 20.0},
     "metrics-rollup-calls": {"task": "metrics.tasks.rollup_calls", "schedule": 60.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
@@ -206,6 +206,9 @@ CELERY_BROKER_CONNECTION_TIMEOUT = env_int("CELERY_BROKER_CONNECTION_TIMEOUT_S",
 # may take it over (keep it above the engine's worst case: chain steps × timeout × retries).
 COMPARE_CELL_TIME_LIMIT_S = env_int("COMPARE_CELL_TIME_LIMIT_S", 300)
 COMPARE_CELL_MAX_RETRIES = env_int("COMPARE_CELL_MAX_RETRIES", 3)
+# A worker renews its slots and claims this often; they lapse 4 heartbeats after its last one
+# (a killed worker's work is taken over within seconds, not after the cell's time limit).
+COMPARE_WORKER_HEARTBEAT_MS = env_int("COMPARE_WORKER_HEARTBEAT_MS", 5000)
 # Cells in flight at once per provider, across every worker (a shared-cache semaphore).
 COMPARE_PROVIDER_CONCURRENCY = env_int("COMPARE_PROVIDER_CONCURRENCY", 4)
 COMPARE_PROVIDER_CONCURRENCY_OVERRIDES: dict[str, int] = {}

@@ -2,7 +2,12 @@
 
 Idempotent by state:
 - the claim is a conditional UPDATE (pending → running, or a running claim whose lease
-  lapsed because its worker died → running again), so two deliveries never both call;
+  lapsed because its worker died → running again), so two deliveries never both call; a
+  worker renews its claims every heartbeat (compare.leases), so a dead one's lapse in seconds;
+- each queueing of a cell carries the cell's dispatch number; a message the cell was
+  re-queued past (the sweep's) is a duplicate and does nothing;
+- a cell waiting for a provider slot backs off (1 s doubling to 30 s, with jitter) and says
+  when its message is due back, so the sweep re-queues only messages that were lost;
 - the cell's trace id is fixed when the cell is made and every call joins it, so a
   redelivered task that finds a successful CallRecord in that trace reuses it instead of
   paying for the call again;
@@ -24,6 +29,7 @@ from django.conf import settings
 from django.db.models import F, Q, Sum
 from django.utils import timezone
 
+from compare import leases
 from compare.assertions import check_local, checks_passed, judge_messages, judge_verdict, spec_from_dict
 from compare.models import CandidateKind, CellStatus, CompareCell, CompareRun, RunStatus
 from compare.services.runs import cell_estimate, run_finish_if_complete, run_stop
@@ -52,6 +58,33 @@ def lease_s() -> float:
 
 def retry_backoff_s(retries: int) -> float:
     return min(60.0, 2.0 * (2**retries)) * (0.75 + random.random() / 2)
+
+
+BUSY_BACKOFF_MAX_S = 30.0
+# A deferred message may come back this much later than due (its worker's threads all busy)
+# before the sweep takes it for lost.
+DEFER_GRACE_S = 60.0
+
+
+def busy_backoff_s(deferrals: int) -> float:
+    """How long a cell waits for a provider slot: 1, 2, 4 … 30 s, each ±50 % (jitter, so
+    waiting cells do not come back together)."""
+    return min(BUSY_BACKOFF_MAX_S, 2.0 ** min(deferrals, 10)) * (0.5 + random.random())
+
+
+def claim_lapsed(now: Any) -> Q:
+    """Running cells whose claim has lapsed: their worker stopped renewing it (it died), or,
+    for a claim taken without renewal, the whole lease has passed."""
+    return Q(status=CellStatus.RUNNING) & (
+        Q(lease_until__lt=now)
+        | Q(lease_until__isnull=True, claimed_at__lt=now - timedelta(seconds=lease_s()))
+    )
+
+
+def _claim_lapses_at(cell: CompareCell) -> Any:
+    if cell.lease_until is not None:
+        return cell.lease_until
+    return (cell.claimed_at or timezone.now()) + timedelta(seconds=lease_s())
 
 
 @dataclass
@@ -234,44 +267,65 @@ def _finish(cell: CompareCell, claims: int, **fields: Any) -> bool:
     )
 
 
-def cell_run(*, cell_id: int, worker: str = "") -> CellOutcome:
-    """Run one cell if it is still waiting; see the module docstring for the guarantees."""
+def cell_run(
+    *, cell_id: int, worker: str = "", dispatch: int | None = None, deferrals: int = 0
+) -> CellOutcome:
+    """Run one cell if it is still waiting; see the module docstring for the guarantees.
+
+    `dispatch` is the number the message was queued with: a message the cell has since been
+    re-queued past does nothing (None, from older messages: any). `deferrals`: how many times
+    this message already waited for a slot (the backoff grows with it)."""
     cell = CompareCell.objects.select_related("run", "prompt", "candidate").filter(pk=cell_id).first()
     if cell is None:
         return CellOutcome("gone")
     if cell.status not in (CellStatus.PENDING, CellStatus.RUNNING):
         return CellOutcome("gone", detail=f"cell already {cell.status}")
+    if dispatch is not None and dispatch != cell.dispatch:
+        return CellOutcome("gone", detail=f"superseded message ({dispatch} < {cell.dispatch})")
     now = timezone.now()
-    lease = timedelta(seconds=lease_s())
     if cell.run.status != RunStatus.RUNNING:
         if cell.status == CellStatus.PENDING:
             CompareCell.objects.filter(pk=cell.pk, status=CellStatus.PENDING).update(
                 status=CellStatus.CANCELLED, error=f"run {cell.run.status}", finished_at=now
             )
-        elif cell.claimed_at and cell.claimed_at + lease <= now:
+        elif _claim_lapses_at(cell) <= now:
             cell_abandon(cell, reason=f"its worker was lost; run {cell.run.status}")
         return CellOutcome("gone", detail=f"run {cell.run.status}")
-    if cell.status == CellStatus.RUNNING and cell.claimed_at and cell.claimed_at + lease > now:
-        # Another worker holds it, or a dead worker's claim has not lapsed yet: look again later.
-        remaining = (cell.claimed_at + lease - now).total_seconds()
+    if cell.status == CellStatus.RUNNING and _claim_lapses_at(cell) > now:
+        # Another worker holds it, or a dead worker's claim has not lapsed yet: look again
+        # once it would have (seconds when claims are renewed).
+        remaining = (_claim_lapses_at(cell) - now).total_seconds()
         return CellOutcome("busy", retry_in=max(1.0, min(remaining + 1, 300.0)))
 
     slot = slot_acquire(cell.candidate.pool or "default", lease_s=lease_s())
     if slot is None:
-        return CellOutcome("busy", retry_in=1.0 + random.random() * 2)
+        wait = busy_backoff_s(deferrals)
+        # Say when this message is due back, so the sweep can tell a lost one from a waiting one.
+        CompareCell.objects.filter(pk=cell.pk, status=CellStatus.PENDING, dispatch=cell.dispatch).update(
+            lease_until=now + timedelta(seconds=wait + DEFER_GRACE_S)
+        )
+        return CellOutcome("busy", retry_in=wait)
     try:
-        claimable = Q(status=CellStatus.PENDING) | Q(status=CellStatus.RUNNING, claimed_at__lt=now - lease)
-        claimed = CompareCell.objects.filter(claimable, pk=cell.pk).update(
-            status=CellStatus.RUNNING, claimed_at=now, claims=F("claims") + 1, worker=worker[:200]
+        claimable = Q(status=CellStatus.PENDING) | claim_lapsed(now)
+        claimed = CompareCell.objects.filter(claimable, pk=cell.pk, dispatch=cell.dispatch).update(
+            status=CellStatus.RUNNING,
+            claimed_at=now,
+            lease_until=leases.lease_until(),
+            claims=F("claims") + 1,
+            worker=worker[:200],
         )
         if not claimed:
             return CellOutcome("gone", detail="claimed by another worker")
-        stale_reservation = cell.reserved_usd
-        cell.refresh_from_db(fields=["claims", "reserved_usd", "retries", "cost_usd"])
-        if stale_reservation:
-            # A dead worker's claim: give back what it had reserved against the cap.
-            _settle(cell, stale_reservation)
-        return _run_claimed(cell)
+        leases.cell_hold(cell.pk)
+        try:
+            stale_reservation = cell.reserved_usd
+            cell.refresh_from_db(fields=["claims", "reserved_usd", "retries", "cost_usd"])
+            if stale_reservation:
+                # A dead worker's claim: give back what it had reserved against the cap.
+                _settle(cell, stale_reservation)
+            return _run_claimed(cell)
+        finally:
+            leases.cell_drop(cell.pk)
     finally:
         slot_release(slot)
 
@@ -335,14 +389,16 @@ def _failed(cell: CompareCell, claims: int, exc: Exception, spent: Decimal) -> C
     record_id = last.pk if last is not None else None
     if _is_transient(exc) and cell.retries < int(settings.COMPARE_CELL_MAX_RETRIES):
         # Hand the cell back and retry the task later; the trace stays the same.
+        wait = retry_backoff_s(cell.retries)
         given_back = CompareCell.objects.filter(pk=cell.pk, status=CellStatus.RUNNING, claims=claims).update(
             status=CellStatus.PENDING,
+            lease_until=timezone.now() + timedelta(seconds=wait + DEFER_GRACE_S),
             retries=F("retries") + 1,
             error=f"retrying: {message}"[:2000],
             call_record_id=record_id,
         )
         if given_back:
-            return CellOutcome("retry", retry_in=retry_backoff_s(cell.retries), detail=message)
+            return CellOutcome("retry", retry_in=wait, detail=message)
     if not isinstance(exc, OrchestratorError | ProviderError):
         logger.exception("compare cell %s failed unexpectedly", cell.pk, exc_info=exc)
     _finish(

@@ -259,7 +259,7 @@ def _enqueue_cells(run_id: int, cell_ids: list[int], queue: str) -> None:
     from compare.tasks import cell_execute
 
     try:
-        tasks_send(cell_execute, [[cell_id] for cell_id in cell_ids], queue=queue)
+        tasks_send(cell_execute, [[cell_id, 0] for cell_id in cell_ids], queue=queue)  # dispatch 0
     except Exception as exc:
         # The broker went away between the check and the commit: say so on the run rather
         # than leave cells nobody will run.

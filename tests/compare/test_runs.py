@@ -397,3 +397,69 @@ def test_a_cell_that_ran_twice_counts_each_call_once_in_the_runs_spend(
     assert cell.status == CellStatus.DONE and cell.retries == 1 and calls["n"] == 2
     assert cell.cost_usd == ok_cost + Decimal("0.5")
     assert run.spent_usd == cell.cost_usd  # not 0.5 + (0.5 + ok_cost)
+
+
+def test_a_superseded_message_does_nothing(db, two_models, fake_provider):
+    run = make_run(inputs=["only"], candidates=["model:fp-a"])
+    cell = CompareCell.objects.get(run=run)
+    CompareCell.objects.filter(pk=cell.pk).update(dispatch=1)  # the sweep queued it again
+    outcome = cell_service.cell_run(cell_id=cell.pk, dispatch=0)
+    assert outcome.status == "gone" and "superseded" in outcome.detail
+    assert fake_provider.history == []
+    assert cell_service.cell_run(cell_id=cell.pk, dispatch=1).status == "done"
+
+
+def test_the_sweep_requeues_a_dead_workers_cell_once(db, two_models):
+    run = make_run(inputs=["a"], candidates=["model:fp-a"])
+    cell = CompareCell.objects.get(run=run)
+    a_second_ago = timezone.now() - timezone.timedelta(seconds=1)
+    CompareCell.objects.filter(pk=cell.pk).update(
+        status=CellStatus.RUNNING,
+        claimed_at=a_second_ago,
+        lease_until=a_second_ago,
+        claims=1,
+        worker="w-dead",
+    )
+    assert sweep.cells_sweep() == 1
+    cell.refresh_from_db()
+    assert (cell.status, cell.dispatch, cell.lease_until) == (CellStatus.PENDING, 1, None)
+    assert sweep.cells_sweep() == 0  # queued now: not again
+
+
+def test_the_sweep_leaves_live_claims_queued_cells_and_waiting_cells_alone(db, two_models):
+    run = make_run(inputs=["running", "queued", "waiting"], candidates=["model:fp-a"])
+    running, queued, waiting = CompareCell.objects.filter(run=run).order_by("prompt__position")
+    soon = timezone.now() + timezone.timedelta(seconds=5)
+    CompareCell.objects.filter(pk=running.pk).update(
+        status=CellStatus.RUNNING, claimed_at=timezone.now(), lease_until=soon, claims=1
+    )
+    CompareCell.objects.filter(pk=waiting.pk).update(lease_until=soon)  # deferred, due back soon
+    assert sweep.cells_sweep() == 0
+    assert [c.dispatch for c in CompareCell.objects.filter(run=run)] == [0, 0, 0]
+
+
+def test_the_sweep_requeues_a_deferred_cell_whose_message_never_came_back(db, two_models):
+    run = make_run(inputs=["a"], candidates=["model:fp-a"])
+    cell = CompareCell.objects.get(run=run)
+    CompareCell.objects.filter(pk=cell.pk).update(lease_until=timezone.now() - timezone.timedelta(seconds=1))
+    assert sweep.cells_sweep() == 1
+    cell.refresh_from_db()
+    assert (cell.status, cell.dispatch, cell.lease_until) == (CellStatus.PENDING, 1, None)
+
+
+def test_a_cell_waiting_for_a_slot_backs_off_and_says_when_it_is_due_back(db, two_models, settings):
+    from compare.slots import slot_acquire, slot_release
+
+    settings.COMPARE_PROVIDER_CONCURRENCY = 1
+    run = make_run(inputs=["only"], candidates=["model:fp-a"])
+    cell = CompareCell.objects.get(run=run)
+    held = slot_acquire(cell.candidate.pool, lease_s=60)
+    waits = [cell_service.cell_run(cell_id=cell.pk, deferrals=n).retry_in for n in range(12)]
+    slot_release(held)
+    for n, wait in enumerate(waits):
+        base = min(cell_service.BUSY_BACKOFF_MAX_S, 2.0**n)
+        assert wait is not None and 0.5 * base <= wait <= 1.5 * base, (n, wait)
+    assert len({round(w, 6) for w in waits if w}) == len(waits)  # jittered: no two alike
+    cell.refresh_from_db()
+    due = (cell.lease_until - timezone.now()).total_seconds()
+    assert waits[-1] < due <= waits[-1] + cell_service.DEFER_GRACE_S + 1

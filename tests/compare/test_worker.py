@@ -63,7 +63,7 @@ class Workers:
         self.log_dir = log_dir
         self.procs: list[subprocess.Popen] = []
 
-    def start(self, *, concurrency: int = 2) -> subprocess.Popen:
+    def start(self, *, concurrency: int = 2, env: dict[str, str] | None = None) -> subprocess.Popen:
         index = len(self.procs)
         log_path = self.log_dir / f"worker-{index}.log"
         env = {
@@ -78,6 +78,7 @@ class Workers:
             "CELERY_UNACKED_RESTORE_INTERVAL_S": "1",
             "CELERY_UNACKED_RESTORE_THROTTLE": "1",
             "PYTHONUNBUFFERED": "1",
+            **(env or {}),
         }
         queues = f"{self.prefix}cells,{self.prefix}drills"
         with open(log_path, "w") as log:
@@ -225,9 +226,17 @@ def test_cancel_stops_a_run_on_a_real_worker(workers):
     )
 
 
-def test_a_run_survives_a_worker_killed_mid_run(workers):
+def test_a_worker_killed_mid_run_hands_its_slots_and_cells_over_within_seconds(workers):
+    # The provider takes 2 calls at once and the killed worker held both slots and 2 claims.
+    # Their lease without renewal is the cells' time limit plus margins (132 s here); with a
+    # 0.5 s heartbeat they lapse 2 s after the kill.
+    env = {
+        "COMPARE_CELL_TIME_LIMIT_S": "120",
+        "COMPARE_WORKER_HEARTBEAT_MS": "500",
+        "COMPARE_PROVIDER_CONCURRENCY": "2",
+    }
     simulated_model("w-steady", provider="w-5", latency_ms_mean=400, latency_ms_jitter=0)
-    first = workers.start(concurrency=2)
+    first = workers.start(concurrency=2, env=env)
     run = make_run(inputs=[f"prompt {i}" for i in range(12)], candidates=["model:w-steady"])
     wait_for(
         lambda: (
@@ -245,17 +254,24 @@ def test_a_run_survives_a_worker_killed_mid_run(workers):
         CompareCell.objects.filter(run=run, status=CellStatus.RUNNING).values_list("id", flat=True)
     )
     assert orphaned
-    workers.start(concurrency=2)
+    workers.start(concurrency=2, env=env)
     wait_for(
-        lambda: run_state(run) != RunStatus.RUNNING, timeout=120, what="the run to finish on the new worker"
+        lambda: run_state(run) != RunStatus.RUNNING,
+        timeout=40,  # far below the 132 s lease the dead worker's slots and claims had
+        what="the run to finish on the new worker",
     )
     assert run.status == RunStatus.DONE, workers.logs()
     cells = list(CompareCell.objects.filter(run=run))
     assert len(cells) == 12 and {c.status for c in cells} == {CellStatus.DONE}
     billed_once(run)
+    for cell in cells:  # each cell ran once: no second call, not even a failed one
+        assert CallRecord.objects.filter(trace_id=cell.trace_id).count() == 1, f"cell {cell.pk}"
     assert run.spent_usd == sum(c.cost_usd for c in cells)
     for cell in CompareCell.objects.filter(pk__in=orphaned):
         assert cell.claims >= 2, f"cell {cell.pk} finished without being reclaimed"
+    new_worker_log = (workers.log_dir / "worker-1.log").read_text()
+    retries = new_worker_log.count(" retry: Retry in")
+    assert retries <= 2 * len(cells), f"{retries} task retries on the new worker"
 
 
 def test_a_broker_down_at_launch_gives_a_clear_error_and_no_run(member_client, db, settings):
