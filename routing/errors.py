@@ -28,16 +28,26 @@ class ProviderError(Exception):
         http_status: int | None = None,
         retry_after_s: float | None = None,
         timeout: bool = False,
+        local: bool = False,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.http_status = http_status
         self.retry_after_s = retry_after_s
         self.timeout = timeout
+        # Raised before any byte reached the provider (text the wire cannot carry, a request
+        # the SDK refused to build): the provider is not to blame.
+        self.local = local
         # Filled in by the transport chokepoint.
         self.latency_ms: float | None = None
         self.partial_text: str = ""
         self.output_tokens_so_far: int = 0
+
+    @property
+    def blames_provider(self) -> bool:
+        """Whether this failure counts against the provider's circuit breaker: not when the
+        request was at fault, nor when it never left this process."""
+        return self.error_class != "request_invalid" and not self.local
 
 
 class TransientError(ProviderError):
@@ -53,7 +63,8 @@ class ModelPermanentError(ProviderError):
 
 
 class RequestInvalidError(ProviderError):
-    """The caller's request is malformed: fail at once with the reason."""
+    """The caller's request is malformed (the provider said so, or it could not even be sent):
+    fail at once with the reason."""
 
     error_class: ErrorClass = "request_invalid"
 

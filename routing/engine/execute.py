@@ -331,7 +331,7 @@ async def attempt_complete(
             response_text=exc.partial_text,
             attempts=attempts,
         )
-        if exc.error_class != "request_invalid":
+        if exc.blames_provider:
             breaker_failure(model.name, started_at=begun)
         raise
     except asyncio.CancelledError:

@@ -130,7 +130,7 @@ async def plan_stream(
                 break
             except ProviderError as exc:
                 await _aclose(upstream)
-                if exc.error_class != "request_invalid":
+                if exc.blames_provider:
                     breaker_failure(name, started_at=begun)
                 if parts:
                     usage = Usage(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import traceback
 from collections.abc import AsyncGenerator, AsyncIterator
 from time import perf_counter
 from typing import Any
@@ -154,6 +155,9 @@ def map_exception(exc: BaseException, *, timeout_s: float | None = None) -> Prov
     `response`), so both SDKs (and any OpenAI-compatible wrapper) map the same way."""
     if isinstance(exc, ProviderError):
         return exc
+    local = _raised_before_sending(exc)
+    if local is not None:
+        return local
     if isinstance(exc, TimeoutError):
         return TransientError(f"No answer within the {_seconds(timeout_s)} timeout.", timeout=True)
     status = getattr(exc, "status_code", None)
@@ -184,6 +188,32 @@ def map_exception(exc: BaseException, *, timeout_s: float | None = None) -> Prov
     # the engine moves on, and log it with its traceback to make it findable.
     logger.warning("Unexpected exception from a provider client", exc_info=exc)
     return TransientError(f"Unexpected provider failure ({name}): {_describe(exc)}")
+
+
+# The SDK functions that build a request before anything is sent (openai and anthropic alike).
+_REQUEST_BUILDERS = frozenset({"_build_request", "_build_headers", "_prepare_options", "_prepare_request"})
+
+
+def _raised_before_sending(exc: BaseException) -> RequestInvalidError | None:
+    """A RequestInvalidError (`local`) when `exc` was raised before any byte reached the
+    provider: text the wire cannot carry (a lone surrogate), or the SDK refusing to build the
+    request. Such a request fails the same way on every model, and is no fault of the provider."""
+    if isinstance(exc, UnicodeEncodeError):
+        return RequestInvalidError(
+            f"The request could not be sent: its text cannot be encoded ({exc.reason}, "
+            f"character {exc.object[exc.start : exc.end]!a} at position {exc.start}).",
+            local=True,
+        )
+    if isinstance(exc, ConnectionError | OSError | TimeoutError) or not isinstance(
+        exc, TypeError | ValueError
+    ):
+        return None
+    frames = {frame.name for frame in traceback.extract_tb(exc.__traceback__)}
+    if frames & _REQUEST_BUILDERS:
+        return RequestInvalidError(
+            f"The request could not be sent: the provider's SDK refused it ({_describe(exc)}).", local=True
+        )
+    return None
 
 
 def _aiohttp_root(exc: BaseException) -> BaseException | None:
