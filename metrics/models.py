@@ -81,6 +81,11 @@ class CallRecord(models.Model):
     request_text = models.TextField(blank=True, default="")
     response_text = models.TextField(blank=True, default="")
     simulated = models.BooleanField(default=False)
+    text_replaced = models.BooleanField(
+        default=False,
+        help_text="Some text of this record held characters the database cannot store (NUL, lone "
+        "surrogates): each was stored as U+FFFD.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

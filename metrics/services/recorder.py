@@ -53,6 +53,7 @@ from metrics.services.spool import (
     spool_reset_for_tests,
     spool_rotate,
 )
+from metrics.services.storable import fields_storable
 
 logger = logging.getLogger(__name__)
 
@@ -186,6 +187,7 @@ def call_record_enqueue(
             "simulated": simulated,
             "created_at": created_at or timezone.now(),
         }
+        fields_storable(fields)
     except Exception:
         logger.exception("could not prepare a call record for %s (trace %s)", model_name, trace_id)
         return False
@@ -459,7 +461,8 @@ def call_records_replay() -> int:
     except Exception:  # pragma: no cover - spool_claim logs and never raises
         logger.exception("could not replay the call record spool")
         return 0
-    _buffer.extend((fields, None, segment) for fields, segment in records)
+    # Segments written before text was made storable at enqueue may hold a NUL: not any more.
+    _buffer.extend((fields_storable(fields), None, segment) for fields, segment in records)
     return len(records)
 
 
