@@ -67,11 +67,25 @@ class Reply:
     cached_tokens: int = 0
     pieces: tuple[bytes, ...] = ()  # raw_stream: the body, one HTTP chunk (and network write) each
     echoes_auth: bool = False  # error: the message repeats the credentials the request carried
+    # ok: tool calls answered in the wire's own shape (OpenAI tool_calls / Anthropic tool_use),
+    # streamed as incremental deltas; each {"id", "name", "arguments": dict or JSON text}.
+    tool_calls: tuple[dict[str, Any], ...] = ()
     gate: str = ""  # held (after being received) until the test calls server.release(gate)
 
     @classmethod
     def ok(cls, text: str | None = None, **kwargs: Any) -> Reply:
         return cls(kind="ok", text=text, **kwargs)
+
+    @classmethod
+    def tool_call(
+        cls, name: str, arguments: dict[str, Any] | str, *, id: str = "call_1", text: str = "", **kwargs: Any
+    ) -> Reply:
+        return cls.tool_calls_of({"id": id, "name": name, "arguments": arguments}, text=text, **kwargs)
+
+    @classmethod
+    def tool_calls_of(cls, *calls: dict[str, Any], text: str = "", **kwargs: Any) -> Reply:
+        """Several tool calls in one answer (parallel tool calls), finish_reason tool_calls."""
+        return cls(kind="ok", text=text, tool_calls=tuple(calls), finish_reason="tool_calls", **kwargs)
 
     @classmethod
     def rate_limit(cls, *, retry_after: float | None = None, retry_after_ms: float | None = None) -> Reply:
@@ -498,7 +512,7 @@ class FakeProviderServer:
                 # body's last chunk, so it cannot swallow that request.)
                 return True
             payload = (
-                _openai_completion(model, text, usage, reply)
+                _openai_completion(model, text, usage, reply, body)
                 if wire == "openai"
                 else _anthropic_message(model, text, usage, reply)
             )
@@ -701,8 +715,12 @@ def _messages_text(body: dict[str, Any]) -> list[tuple[str, str]]:
         if not isinstance(message, dict):
             continue
         content = message.get("content")
-        if isinstance(content, list):
-            content = " ".join(str(b.get("text", "")) for b in content if isinstance(b, dict))
+        if isinstance(content, list):  # text blocks; tool results count as their text
+            content = " ".join(
+                str(b.get("text", "") or (b.get("content") if isinstance(b.get("content"), str) else ""))
+                for b in content
+                if isinstance(b, dict)
+            )
         out.append((str(message.get("role", "")), str(content or "")))
     return out
 
@@ -757,21 +775,61 @@ def _openai_usage(usage: dict[str, int]) -> dict[str, Any]:
     }
 
 
-def _openai_completion(model: str, text: str, usage: dict[str, int], reply: Reply) -> dict[str, Any]:
+def _arguments_text(call: dict[str, Any]) -> str:
+    arguments = call.get("arguments", {})
+    return arguments if isinstance(arguments, str) else json.dumps(arguments)
+
+
+def _openai_tool_calls(reply: Reply) -> list[dict[str, Any]]:
+    return [
+        {"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": _arguments_text(c)}}
+        for c in reply.tool_calls
+    ]
+
+
+def _openai_logprobs(text: str, top: int) -> dict[str, Any]:
+    content = []
+    for i, token in enumerate(_tokens(text)):
+        logprob = -0.01 * (i % 7 + 1)
+        alternatives = [{"token": token, "logprob": logprob, "bytes": list(token.encode())}]
+        alternatives += [
+            {"token": f"{token}{k}", "logprob": logprob - k, "bytes": None} for k in range(1, top)
+        ]
+        content.append({**alternatives[0], "top_logprobs": alternatives[:top]})
+    return {"content": content, "refusal": None}
+
+
+def _openai_completion(
+    model: str, text: str, usage: dict[str, int], reply: Reply, body: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    body = body or {}
+    n = body.get("n") if isinstance(body.get("n"), int) and body["n"] > 1 else 1
+    choices = []
+    for index in range(n):
+        message: dict[str, Any] = {
+            "role": "assistant",
+            "content": text if text or not reply.tool_calls else None,
+        }
+        if reply.tool_calls:
+            message["tool_calls"] = _openai_tool_calls(reply)
+        choice: dict[str, Any] = {"index": index, "message": message, "finish_reason": reply.finish_reason}
+        if body.get("logprobs"):
+            choice["logprobs"] = _openai_logprobs(text, int(body.get("top_logprobs") or 1))
+        choices.append(choice)
     return {
         "id": "chatcmpl-fake",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": text},
-                "finish_reason": reply.finish_reason,
-            }
-        ],
-        "usage": _openai_usage(usage),
+        "choices": choices,
+        "usage": _openai_usage({**usage, "output": usage["output"] * n}),
     }
+
+
+def _fragments(text: str, pieces: int = 3) -> list[str]:
+    """JSON text cut in a few pieces, as providers stream tool arguments."""
+    size = max(1, -(-len(text) // pieces))
+    return [text[i : i + size] for i in range(0, len(text), size)] or [""]
 
 
 def _openai_stream_events(ident: int, model: str, tokens: list[str], usage: dict[str, int], reply: Reply):
@@ -788,12 +846,39 @@ def _openai_stream_events(ident: int, model: str, tokens: list[str], usage: dict
     yield chunk({"role": "assistant", "content": ""}), False
     for token in tokens:
         yield chunk({"content": token}), True
+    for index, call in enumerate(reply.tool_calls):
+        head = {
+            "index": index,
+            "id": call["id"],
+            "type": "function",
+            "function": {"name": call["name"], "arguments": ""},
+        }
+        yield chunk({"tool_calls": [head]}), False
+        for fragment in _fragments(_arguments_text(call)):
+            yield chunk({"tool_calls": [{"index": index, "function": {"arguments": fragment}}]}), True
     yield chunk({}, reply.finish_reason), False
     yield _sse({**base, "choices": [], "usage": _openai_usage(usage)}), False
     yield _sse("[DONE]"), False
 
 
-_ANTHROPIC_STOP = {"stop": "end_turn", "length": "max_tokens", "content_filter": "refusal"}
+_ANTHROPIC_STOP = {
+    "stop": "end_turn",
+    "length": "max_tokens",
+    "content_filter": "refusal",
+    "tool_calls": "tool_use",
+}
+
+
+def _anthropic_tool_uses(reply: Reply) -> list[dict[str, Any]]:
+    return [
+        {
+            "type": "tool_use",
+            "id": c["id"],
+            "name": c["name"],
+            "input": json.loads(_arguments_text(c) or "{}"),
+        }
+        for c in reply.tool_calls
+    ]
 
 
 def _anthropic_usage(usage: dict[str, int]) -> dict[str, int]:
@@ -811,7 +896,8 @@ def _anthropic_message(model: str, text: str, usage: dict[str, int], reply: Repl
         "type": "message",
         "role": "assistant",
         "model": model,
-        "content": [{"type": "text", "text": text}],
+        "content": ([{"type": "text", "text": text}] if text or not reply.tool_calls else [])
+        + _anthropic_tool_uses(reply),
         "stop_reason": _ANTHROPIC_STOP.get(reply.finish_reason, reply.finish_reason),
         "stop_sequence": None,
         "usage": _anthropic_usage(usage),
@@ -843,6 +929,22 @@ def _anthropic_stream_events(ident: int, model: str, tokens: list[str], usage: d
         delta = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": token}}
         yield _sse(delta, "content_block_delta"), True
     yield _sse({"type": "content_block_stop", "index": 0}, "content_block_stop"), False
+    for offset, call in enumerate(reply.tool_calls, start=1):
+        block = {"type": "tool_use", "id": call["id"], "name": call["name"], "input": {}}
+        yield (
+            _sse(
+                {"type": "content_block_start", "index": offset, "content_block": block},
+                "content_block_start",
+            ),
+            False,
+        )
+        for fragment in _fragments(_arguments_text(call)):
+            delta = {"type": "input_json_delta", "partial_json": fragment}
+            yield (
+                _sse({"type": "content_block_delta", "index": offset, "delta": delta}, "content_block_delta"),
+                True,
+            )
+        yield _sse({"type": "content_block_stop", "index": offset}, "content_block_stop"), False
     stop = _ANTHROPIC_STOP.get(reply.finish_reason, reply.finish_reason)
     yield (
         _sse(
