@@ -241,6 +241,12 @@ def candidate_choices() -> dict[str, list[dict[str, Any]]]:
     return {"models": models, "routes": routes, "prompts": prompts}
 
 
+def drill_breaker_scope(*, drill_id: int, faulted: bool = True) -> str:
+    """A drill's own circuit-breaker namespace: its failures never open a circuit for live
+    traffic, and live state never skews the drill (each run starts all closed)."""
+    return f"drill-{drill_id}" if faulted else f"drill-{drill_id}-baseline"
+
+
 def drills_recent(*, limit: int = 50) -> QuerySet[Drill]:
     return Drill.objects.select_related("created_by").order_by("-created_at", "-id")[:limit]
 

@@ -8,16 +8,21 @@ budget alerts join the figures.
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from django.utils import timezone
 from redis.exceptions import RedisError
 
+from compare.models import DrillStatus
+from compare.selectors import drill_breaker_scope, drills_recent
 from gateway.models import ApiKey
 from gateway.selectors import budget_alerts_active
 from metrics.filters import FilterChoices
 from metrics.models import Source
 from metrics.selectors.dashboard import DashboardData, unpriced_names
 from routing.models import ModelConfig, PromptVersion, Provider, TaskRoute
+from routing.selectors import breakers_current
 
 logger = logging.getLogger(__name__)
 
@@ -65,3 +70,53 @@ def budget_alerts() -> list[dict[str, Any]] | None:
     except (RedisError, OSError):
         logger.warning("budget alerts unavailable: the cache did not answer", exc_info=True)
         return None
+
+
+DRILLS_SHOWN = timedelta(hours=24)
+
+
+def _when(ts: Any) -> datetime | None:
+    return datetime.fromtimestamp(float(ts), tz=UTC) if ts is not None else None
+
+
+def breaker_panel() -> dict[str, Any]:
+    """Circuit breakers as the engine holds them: live traffic's, and each recent drill's own
+    (a drill runs in a breaker scope of its own, so what it opens never skips a live call;
+    its scope is cleared when it ends, and its report keeps what opened).
+
+    {"live": [{model, state, failures, opened_at}], "drills": [{id, status, running, url,
+    breakers: [...]}]}: drills of the last 24 hours that opened a circuit or are running."""
+    live = [_breaker_row(name, state) for name, state in sorted(breakers_current().items())]
+    drills = []
+    since = timezone.now() - DRILLS_SHOWN
+    for drill in drills_recent(limit=10):
+        if drill.created_at < since:
+            break
+        running = drill.status == DrillStatus.RUNNING
+        if running:
+            states = breakers_current(scope=drill_breaker_scope(drill_id=drill.pk))
+            rows = [_breaker_row(name, state) for name, state in sorted(states.items())]
+        else:
+            opened = (drill.report or {}).get("breakers", {}).get("opened", [])
+            rows = [_breaker_row(o["model"], o) for o in opened if o.get("model")]
+        if running or rows:
+            drills.append(
+                {
+                    "id": drill.pk,
+                    "status": drill.get_status_display(),
+                    "running": running,
+                    "target": drill.target,
+                    "finished_at": drill.finished_at,
+                    "breakers": rows,
+                }
+            )
+    return {"live": live, "drills": drills}
+
+
+def _breaker_row(name: str, state: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "model": name,
+        "state": state.get("state", "closed"),
+        "failures": state.get("failures"),
+        "opened_at": _when(state.get("opened_at")),
+    }

@@ -15,13 +15,12 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET
 
-from dashboards.panels import budget_alerts, filter_choices, label_maps, unpriced_models
+from dashboards.panels import breaker_panel, budget_alerts, filter_choices, label_maps, unpriced_models
 from metrics import charts
 from metrics.filters import PRESETS, Query, parse_query
 from metrics.models import CallRecord, CallStatus, RollupGrain
 from metrics.selectors.calls import call_trace, calls_page, cost_arithmetic
 from metrics.selectors.dashboard import DashboardData, dashboard_figures
-from routing.selectors import breakers_current
 
 BREAKDOWNS = [
     ("route", "Route"),
@@ -248,7 +247,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     context["percentile_links"] = [
         {"p": p, "qs": q.query_string(pctl=f"p{p}"), "current": p == percentile} for p in charts.PERCENTILES
     ]
-    context["breakers"] = breakers_current()
+    context["breakers"] = breaker_panel()
     context["budget_alerts"] = budget_alerts()
     template = "metrics/dashboard.html#panel" if _wants_fragment(request) else "metrics/dashboard.html"
     return render(request, template, context)

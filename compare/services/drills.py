@@ -18,6 +18,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from compare.models import Drill, DrillStatus, DrillTargetKind
+from compare.selectors import drill_breaker_scope
 from compare.services.queueing import broker_check, queue_name, tasks_send
 from metrics.models import CallRecord, CallStatus
 from routing.models import FallbackChain, ModelConfig, TaskRoute
@@ -243,9 +244,7 @@ async def _one_request(drill: Drill, index: int) -> dict[str, Any]:
 
 
 def _breaker_scope(drill: Drill, *, faulted: bool) -> str:
-    """The drill's own circuit-breaker namespace: its failures never open a circuit for
-    live traffic, and live state never skews the drill (each run starts all closed)."""
-    return f"drill-{drill.pk}" if faulted else f"drill-{drill.pk}-baseline"
+    return drill_breaker_scope(drill_id=drill.pk, faulted=faulted)
 
 
 async def _arun(drill: Drill, *, faulted: bool = True) -> list[dict[str, Any]]:

@@ -36,7 +36,7 @@ def test_dashboard_shows_what_to_do_when_there_are_no_calls(member_client):
 
 
 def test_dashboard_renders_tiles_charts_and_tables(member_client, traffic, django_assert_max_num_queries):
-    with django_assert_max_num_queries(18):
+    with django_assert_max_num_queries(19):
         response = member_client.get("/dashboard/?range=30d")
     body = response.content.decode()
     assert response.status_code == 200
@@ -52,7 +52,7 @@ def test_dashboard_query_count_does_not_grow_with_records(
 ):
     make_records(2000, start=now - timedelta(days=6), span=timedelta(days=6), seed=3)
     rollup_run()
-    with django_assert_max_num_queries(18):
+    with django_assert_max_num_queries(19):
         assert member_client.get("/dashboard/?range=7d").status_code == 200
 
 
