@@ -341,6 +341,13 @@ class TestExport:
         assert lines[0].startswith("prompt,input,expected,task_type,candidate,status,model,output")
         assert len([line for line in lines[1:] if ",done," in line]) == 4
 
+    def test_csv_latency_is_rounded_to_a_tenth_of_a_millisecond(self, member_client, models):
+        run = finished_run(models)
+        CompareCell.objects.filter(run=run).update(latency_ms=1624.9628199999506)
+        body = member_client.get(reverse("compare:export", args=[run.pk, "csv"])).content.decode()
+        rows = list(csv.DictReader(io.StringIO(body)))
+        assert {r["latency_ms"] for r in rows} == {"1625.0"}
+
     def test_json_has_rows_candidates_and_totals(self, member_client, models):
         run = finished_run(models)
         data = json.loads(member_client.get(reverse("compare:export", args=[run.pk, "json"])).content)
