@@ -29,7 +29,7 @@ from gateway.keys import KeyInfo, key_lookup
 from gateway.limits import Admission, limits_account, limits_admit
 from gateway.services import api_key_touch, api_key_touch_due
 from gateway.validation import ChatRequest, chat_request_parse, json_parse
-from routing.engine.execute import trace_id_new
+from routing.engine.trace import trace_id_new
 from routing.engine.types import Result, StreamEvent
 from routing.errors import OrchestratorError
 from routing.sampling import NO_SAMPLING

@@ -41,9 +41,10 @@ from metrics.services import acall_records_flush, call_records_flush
 from routing.engine import planning, stats
 from routing.engine.config import snapshot_aget, snapshot_get
 from routing.engine.consensus import AGGREGATORS, consensus_run
-from routing.engine.execute import Step, plan_run
+from routing.engine.execute import plan_run
 from routing.engine.selection import OPTIMIZE_FOR, candidates_select
 from routing.engine.streaming import plan_stream
+from routing.engine.trace import Step
 from routing.engine.types import ConsensusResult, Result, StreamEvent
 from routing.errors import InvalidRequest, OrchestratorError
 

@@ -24,7 +24,8 @@ import re
 import string
 from decimal import Decimal
 
-from routing.engine.execute import Messages, Step, Trace, plan_run
+from routing.engine.execute import plan_run
+from routing.engine.trace import Messages, Step, Trace
 from routing.engine.types import ConsensusResult, MemberOutcome, Result
 from routing.errors import AllAttemptsFailed, OrchestratorError
 from routing.sampling import NO_SAMPLING

@@ -12,7 +12,6 @@ from typing import Any
 from metrics.models import Source
 from routing.engine import stats
 from routing.engine.config import ModelSnap, RouteSnap, Snapshot
-from routing.engine.execute import Messages, Step, Trace
 from routing.engine.selection import (
     DEFAULT_OUTPUT_TOKENS,
     OPTIMIZE_FOR,
@@ -22,6 +21,7 @@ from routing.engine.selection import (
     model_unusable,
     sampling_refused,
 )
+from routing.engine.trace import Messages, Step, Trace
 from routing.errors import (
     AllAttemptsFailed,
     InvalidRequest,

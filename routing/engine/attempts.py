@@ -1,0 +1,345 @@
+"""The attempt policy: the one loop that every path through the engine drives.
+
+A *plan* is the ordered list of steps a request may try (the route's model or a selection,
+then its chain). `AttemptLoop` decides, for both the plain path (`execute.plan_run`) and the
+streamed one (`streaming.plan_stream`), and so for consensus members, judges and parallel
+tasks too:
+
+- which step next: each model once, in plan order;
+- skip it and why: the model or its provider disabled, its kind unable to honour the
+  request's sampling options, its circuit open, its provider's key unset;
+- after a failure, from the error class alone: a transient error is retried on the same
+  model with exponential backoff and jitter (a provider's retry-after honoured up to a cap,
+  moving on at once when it asks for longer; a timeout moves on when another model is left);
+  a model-permanent error moves on without retry; a request-invalid error stops the request;
+  a failure after the caller already has part of the answer (a stream's first token) ends it;
+- the breaker: every failure that blames the provider counts (not a request-invalid one), a success closes it (each
+  passing the time its attempt began);
+- the one record of every attempt, whatever happens (ok, error, timeout, cancelled).
+
+A driver only executes one attempt (a plain call or a stream through the transport
+chokepoint) and reports how it ended: `failed`, `key_missing`, `cancelled` or `succeeded`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from routing.engine.breaker import breaker_attempt_start, breaker_failure, breaker_is_open, breaker_success
+from routing.engine.failures import all_failed, invalid_request, skips_of
+from routing.engine.records import cost_for, messages_for, record
+from routing.engine.selection import model_unusable, sampling_refused
+from routing.engine.trace import Messages, Step, Trace, conf
+from routing.engine.types import AttemptInfo, Result, SkipInfo, Usage
+from routing.errors import InvalidRequest, ModelPermanentError, ProviderError, ProviderKeyMissing
+from routing.processors import ProcessorRejected, processor_get
+from routing.providers.base import Completion, ProviderRequest
+
+Skip = tuple[str, str]  # (category, reason)
+
+
+def sampling_skip(trace: Trace, step: Step) -> Skip | None:
+    """("unsupported", reason) when the model's kind cannot honour the trace's sampling options."""
+    refused = sampling_refused(step.model, trace.sampling)
+    if refused is None:
+        return None
+    trace.refused[step.model.name] = refused[0]
+    return "unsupported", refused[1]
+
+
+def skip_reason(trace: Trace, step: Step) -> Skip | None:
+    """Why the loop passes over `step` without calling it, or None to try it."""
+    problem = model_unusable(step.model) or sampling_skip(trace, step)
+    if problem is None and breaker_is_open(step.model.name):
+        problem = ("circuit", "circuit open")
+    return problem
+
+
+def should_retry(error: ProviderError, retry: int, max_retries: int, *, more_steps: bool) -> bool:
+    """Transient errors are retried on the same model, except a timeout when another model
+    is left to try: the step's whole time budget is spent, so failing over is faster."""
+    if error.error_class != "transient" or retry >= max_retries:
+        return False
+    return not (error.timeout and more_steps)
+
+
+def backoff_delay(retry: int, retry_after_s: float | None) -> float | None:
+    """Seconds to wait before retry number `retry` (0-based); None: do not wait, move on."""
+    if retry_after_s is not None:
+        if retry_after_s > float(conf("RETRY_AFTER_CAP_S", 10.0)):
+            return None
+        return max(retry_after_s, 0.0)
+    base = float(conf("RETRY_BASE_S", 0.25)) * (2**retry)
+    return min(base * random.uniform(0.5, 1.5), float(conf("RETRY_MAX_DELAY_S", 4.0)))
+
+
+def status_for(error: ProviderError) -> str:
+    return "timeout" if error.timeout else "error"
+
+
+def timeout_for(step: Step) -> float:
+    return float(step.timeout_s or conf("DEFAULT_TIMEOUT_S", 60))
+
+
+def postprocess(trace: Trace, text: str) -> str:
+    route = trace.route
+    if route is None or not route.postprocessor:
+        return text
+    return processor_get(route.postprocessor)(text, **trace.processor_options)
+
+
+@dataclass
+class Attempt:
+    """One call of one step's model, as the loop hands it to a driver."""
+
+    step: Step
+    number: int  # the model's attempt number within the trace (1, 2, … across retries)
+    messages: Messages  # as sent: the system prompt in front
+    prompt_version_id: int | None
+    request: ProviderRequest
+    started_at: datetime
+    retry: int  # 0 for the model's first attempt in this plan
+    more_steps: bool  # another model of the plan is left to try after this one
+    skipped: list[SkipInfo] = field(default_factory=list)  # passed over since the previous attempt
+    # The breaker's clock when the attempt began: only attempts begun after a circuit opened
+    # may close it (or re-open it once half-open).
+    begun: float = field(default_factory=breaker_attempt_start)
+
+    @property
+    def name(self) -> str:
+        return self.step.model.name
+
+
+Action = Literal["retry", "next", "stop"]
+
+
+@dataclass
+class Outcome:
+    """How an attempt that gave no answer ends the loop's turn: `retry` the same model (after
+    `info.wait_s`), try the `next` one, or `stop` the request (`error`, `http_status`)."""
+
+    action: Action
+    info: AttemptInfo
+    error: str
+    error_class: str
+    http_status: int = 502
+    exception: InvalidRequest | None = None  # `stop` on the plain path: what the caller gets
+
+
+class AttemptLoop:
+    def __init__(self, trace: Trace, steps: list[Step], messages: Messages, *, stream: bool = False) -> None:
+        self.trace = trace
+        self.steps = steps
+        self.messages = messages
+        self.stream = stream
+        self.attempts: list[AttemptInfo] = []
+        self.skipped: dict[str, Skip] = {}
+        self.last: ProviderError | None = None
+        self.max_retries = int(conf("RETRY_MAX", 2))
+        self._unreported: list[SkipInfo] = []  # passed over since the last attempt
+        self._tried: set[str] = set()
+        self._index = 0
+        self._current: Attempt | None = None
+        self._wait: float | None = None  # set by a failure the policy retries
+
+    async def next(self) -> Attempt | None:
+        """The next attempt to make (after the backoff a retry asks for), or None when the
+        plan is exhausted (then `exhausted()` is the error)."""
+        current, self._current = self._current, None
+        if current is not None and self._wait is not None:
+            delay, self._wait = self._wait, None
+            await asyncio.sleep(delay)
+            return self._start(
+                current.step,
+                current.messages,
+                current.prompt_version_id,
+                retry=current.retry + 1,
+                more_steps=current.more_steps,
+            )
+        while self._index < len(self.steps):
+            index = self._index
+            self._index += 1
+            step = self.steps[index]
+            name = step.model.name
+            if name in self._tried:
+                continue
+            self._tried.add(name)
+            problem = skip_reason(self.trace, step)
+            if problem is not None:
+                self.skipped[name] = problem
+                self._unreported.extend(skips_of({name: problem}, [step]))
+                continue
+            more_steps = any(s.model.name not in self._tried for s in self.steps[index + 1 :])
+            sent, prompt_version_id = messages_for(self.trace, step.model, self.messages)
+            return self._start(step, sent, prompt_version_id, retry=0, more_steps=more_steps)
+        return None
+
+    def _start(
+        self, step: Step, sent: Messages, prompt_version_id: int | None, *, retry: int, more_steps: bool
+    ) -> Attempt:
+        trace = self.trace
+        number = trace.next_attempt(step.model.name)
+        attempt = Attempt(
+            step=step,
+            number=number,
+            messages=sent,
+            prompt_version_id=prompt_version_id,
+            started_at=trace.record_time(),
+            request=ProviderRequest(
+                model_id=step.model.model_id,
+                messages=sent,
+                temperature=trace.temperature,
+                max_tokens=trace.max_tokens,
+                timeout_s=timeout_for(step),
+                sampling=trace.sampling,
+            ),
+            retry=retry,
+            more_steps=more_steps,
+            skipped=self._unreported,
+        )
+        self._unreported = []
+        self._current = attempt
+        return attempt
+
+    def _record(self, attempt: Attempt, **fields: object) -> AttemptInfo:
+        return record(
+            self.trace,
+            attempt.step,
+            attempt=attempt.number,
+            messages=attempt.messages,
+            prompt_version_id=attempt.prompt_version_id,
+            started_at=attempt.started_at,
+            stream=self.stream,
+            attempts=self.attempts,
+            **fields,  # type: ignore[arg-type]
+        )
+
+    def failed(
+        self,
+        attempt: Attempt,
+        error: ProviderError,
+        *,
+        committed: bool = False,
+        usage: Usage | None = None,
+        response_text: str = "",
+    ) -> Outcome:
+        """Record a failed attempt and decide what follows. `committed`: the caller already
+        has part of this answer (a stream's first token), so nothing can take its place."""
+        name = attempt.name
+        info = self._record(
+            attempt,
+            status=status_for(error),
+            error=error,
+            usage=usage,
+            cost=cost_for(attempt.step.model, usage) if usage is not None else None,
+            response_text=response_text,
+        )
+        if error.blames_provider:
+            breaker_failure(name, started_at=attempt.begun)
+        if committed:
+            return Outcome(
+                "stop",
+                info,
+                f"{name} failed mid-stream: {error.message}",
+                error.error_class,
+                http_status=504 if error.timeout else 502,
+            )
+        if error.error_class == "request_invalid":
+            exc = invalid_request(self.trace, name, error)
+            return Outcome("stop", info, exc.message, error.error_class, http_status=400, exception=exc)
+        self.last = error
+        if should_retry(error, attempt.retry, self.max_retries, more_steps=attempt.more_steps):
+            delay = backoff_delay(attempt.retry, error.retry_after_s)
+            if delay is not None:
+                info.wait_s = self._wait = delay
+                return Outcome("retry", info, error.message, error.error_class)
+        return Outcome("next", info, error.message, error.error_class)
+
+    def key_missing(self, attempt: Attempt, error: ProviderKeyMissing) -> None:
+        """The provider's key variable is unset: nothing was sent, so no record; the model
+        is skipped (and its attempt number given back)."""
+        self.skipped[attempt.name] = ("key", error.message)
+        self.trace.counters[attempt.name] -= 1
+
+    def cancelled(
+        self,
+        attempt: Attempt,
+        *,
+        message: str,
+        latency_ms: float,
+        usage: Usage | None = None,
+        response_text: str = "",
+    ) -> None:
+        """The caller went away mid-attempt: record what it cost."""
+        self._record(
+            attempt,
+            status="cancelled",
+            usage=usage,
+            cost=cost_for(attempt.step.model, usage) if usage is not None else None,
+            response_text=response_text,
+            error_message=message,
+            latency_ms=latency_ms,
+        )
+
+    def succeeded(
+        self,
+        attempt: Attempt,
+        completion: Completion,
+        *,
+        ttft_ms: float | None = None,
+        committed: bool = False,
+    ) -> Result | Outcome:
+        """The provider answered: the Result, or an Outcome when the route's post-processor
+        rejects the answer (a model-permanent failure: the next model, unless `committed`)."""
+        breaker_success(attempt.name, started_at=attempt.begun)
+        trace, model = self.trace, attempt.step.model
+        cost = cost_for(model, completion.usage)
+        fields: dict[str, object] = {
+            "usage": completion.usage,
+            "cost": cost,
+            "response_text": completion.text,
+            "latency_ms": completion.latency_ms,
+            "ttft_ms": ttft_ms,
+            "simulated": completion.simulated,
+        }
+        try:
+            text = postprocess(trace, completion.text)
+        except ProcessorRejected as exc:
+            name = trace.route.postprocessor if trace.route else ""
+            message = f"post-processor {name} rejected the answer: {exc}"
+            info = self._record(
+                attempt, status="error", error_class="model_permanent", error_message=message, **fields
+            )
+            if committed:
+                return Outcome("stop", info, message, "model_permanent")
+            self.last = ModelPermanentError(message)
+            return Outcome("next", info, message, "model_permanent")
+        self._record(attempt, status="ok", **fields)
+        return Result(
+            text=text,
+            model=model.name,
+            trace_id=trace.trace_id,
+            raw_text=completion.text,
+            usage=completion.usage,
+            cost_usd=cost,
+            latency_ms=completion.latency_ms,
+            ttft_ms=ttft_ms,
+            finish_reason=completion.finish_reason,
+            attempts=self.attempts,
+            prompt_version_id=attempt.prompt_version_id,
+            simulated=completion.simulated,
+            skipped=skips_of(self.skipped, self.steps),
+        )
+
+    def unreported(self) -> list[SkipInfo]:
+        """The skips no attempt has carried yet (the stream's closing event carries them)."""
+        out, self._unreported = self._unreported, []
+        return out
+
+    def exhausted(self) -> Exception:
+        """The error for a plan where nothing answered."""
+        return all_failed(self.trace, self.attempts, self.skipped, self.last, self.steps)

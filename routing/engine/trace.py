@@ -1,0 +1,73 @@
+"""What the attempts of one request share (`Trace`), one entry of a plan (`Step`), trace ids."""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from routing.engine.config import ModelSnap, RouteSnap
+from routing.sampling import NO_SAMPLING, SamplingOptions
+
+Messages = list[dict[str, Any]]
+
+
+# Trace ids are uuid4 hex drawn from a generator seeded once from the OS (and again in a
+# forked child): os.urandom per call costs more than the rest of the engine's bookkeeping.
+_ids = random.Random(os.urandom(32))
+os.register_at_fork(after_in_child=lambda: _ids.seed(os.urandom(32)))
+
+
+def trace_id_new() -> str:
+    return uuid.UUID(int=_ids.getrandbits(128), version=4).hex
+
+
+def conf(name: str, default: Any) -> Any:
+    """One of the engine's settings (`ORCHESTRATOR[name]`), read at the time of the call."""
+    return settings.ORCHESTRATOR.get(name, default)
+
+
+@dataclass
+class Trace:
+    """What every attempt of one request shares."""
+
+    trace_id: str = field(default_factory=trace_id_new)
+    source: str = "api"
+    api_key_id: int | None = None
+    role: str = ""  # the caller's label; empty: primary/fallback/consensus/judge by position
+    route: RouteSnap | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    sampling: SamplingOptions = NO_SAMPLING  # top_p, stop, seed, …: the same for every attempt
+    system: str | None = None  # a system prompt override (playground)
+    created_at: datetime | None = None  # backdate records (simulated traffic)
+    processor_options: dict[str, Any] = field(default_factory=dict)
+    started: float = field(default_factory=time.monotonic)
+    counters: dict[str, int] = field(default_factory=dict)
+    refused: dict[str, str] = field(default_factory=dict)  # model → the sampling param it refused
+
+    def next_attempt(self, model: str) -> int:
+        n = self.counters.get(model, 0) + 1
+        self.counters[model] = n
+        return n
+
+    def record_time(self) -> datetime:
+        if self.created_at is not None:
+            return self.created_at + timedelta(seconds=time.monotonic() - self.started)
+        return timezone.now()
+
+
+@dataclass
+class Step:
+    model: ModelSnap
+    role: str = "primary"
+    chain_name: str = ""
+    chain_step: int | None = None
+    timeout_s: float | None = None
