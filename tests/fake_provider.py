@@ -803,7 +803,8 @@ def _openai_completion(
     model: str, text: str, usage: dict[str, int], reply: Reply, body: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     body = body or {}
-    n = body.get("n") if isinstance(body.get("n"), int) and body["n"] > 1 else 1
+    asked = body.get("n")
+    n = asked if isinstance(asked, int) and asked > 1 else 1
     choices = []
     for index in range(n):
         message: dict[str, Any] = {
