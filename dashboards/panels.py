@@ -18,10 +18,11 @@ from compare.models import DrillStatus
 from compare.selectors import drill_breaker_scope, drills_recent
 from gateway.models import ApiKey
 from gateway.selectors import budget_alerts_active
+from metrics.charts import WaterfallSkip
 from metrics.filters import FilterChoices
-from metrics.models import Source
+from metrics.models import CallRecord, Source
 from metrics.selectors.dashboard import DashboardData, unpriced_names
-from routing.models import ModelConfig, PromptVersion, Provider, TaskRoute
+from routing.models import ChainStep, ModelConfig, PromptVersion, Provider, TaskRoute
 from routing.selectors import breakers_current
 
 logger = logging.getLogger(__name__)
@@ -120,3 +121,42 @@ def _breaker_row(name: str, state: dict[str, Any]) -> dict[str, Any]:
         "failures": state.get("failures"),
         "opened_at": _when(state.get("opened_at")),
     }
+
+
+def _why_not(model: ModelConfig) -> str:
+    status = model.status
+    if status in ("ready", "simulated"):
+        return "no attempt recorded (its circuit was open, or it cannot take the request's options)"
+    return status  # "needs key: set OPENAI_API_KEY", "disabled", "provider disabled"
+
+
+def trace_skips(attempts: list[CallRecord]) -> list[WaterfallSkip]:
+    """The steps a chain (or a route before its chain) passed over without a call: a route's
+    own model with no attempt when its chain was tried, and chain steps before the last one
+    tried that have no attempt. The engine records attempts only, so each skip is read from
+    the configuration and says why the model cannot answer now (e.g. its key is missing)."""
+    chained = [a for a in attempts if a.chain_name and a.chain_step is not None]
+    if not chained:
+        return []
+    tried = {a.model_name for a in attempts}
+    skips: list[WaterfallSkip] = []
+    route_name = next((a.task_type for a in attempts if a.task_type), "")
+    route = (
+        TaskRoute.objects.select_related("model__provider").filter(task_type=route_name).first()
+        if route_name
+        else None
+    )
+    if route is not None and route.model is not None and route.model.name not in tried:
+        skips.append(WaterfallSkip(route.model.name, None, _why_not(route.model), attempts.index(chained[0])))
+    last = max(a.chain_step for a in chained if a.chain_step is not None)
+    steps = ChainStep.objects.filter(chain__name=chained[0].chain_name, position__lt=last).select_related(
+        "model__provider"
+    )
+    for step in steps:
+        if step.model.name in tried:
+            continue
+        before = next(
+            i for i, a in enumerate(attempts) if a.chain_step is not None and a.chain_step > step.position
+        )
+        skips.append(WaterfallSkip(step.model.name, step.position, _why_not(step.model), before))
+    return skips

@@ -15,7 +15,14 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET
 
-from dashboards.panels import breaker_panel, budget_alerts, filter_choices, label_maps, unpriced_models
+from dashboards.panels import (
+    breaker_panel,
+    budget_alerts,
+    filter_choices,
+    label_maps,
+    trace_skips,
+    unpriced_models,
+)
 from metrics import charts
 from metrics.filters import PRESETS, Query, parse_query
 from metrics.models import CallRecord, CallStatus, RollupGrain
@@ -275,14 +282,25 @@ def calls(request: HttpRequest) -> HttpResponse:
     return render(request, template, context)
 
 
+def _trace_rows(attempts: list[CallRecord], skipped: list[charts.WaterfallSkip]) -> list[dict[str, Any]]:
+    """The trace table in plan order: each attempt, with the steps skipped before it."""
+    rows: list[dict[str, Any]] = []
+    for n, a in enumerate(attempts):
+        rows += [{"skip": s} for s in skipped if s.before == n]
+        rows.append({"attempt": a})
+    return rows
+
+
 @require_GET
 def call_detail(request: HttpRequest, call_id: int) -> HttpResponse:
     record = get_object_or_404(CallRecord, pk=call_id)
     attempts = call_trace(record=record)
+    skipped = trace_skips(attempts)
     context = {
         "call": record,
         "attempts": attempts,
-        "waterfall": charts.trace_waterfall(attempts),
+        "rows": _trace_rows(attempts, skipped),
+        "waterfall": charts.trace_waterfall(attempts, skipped),
         "cost": cost_arithmetic(record),
         "admin_url": _admin_change_url(record.model_id),
     }

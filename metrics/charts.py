@@ -12,6 +12,8 @@ import functools
 import hashlib
 import json
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -221,31 +223,89 @@ def dashboard_charts(
     }
 
 
-def trace_waterfall(attempts: list[Any]) -> dict[str, Any]:
-    """Attempts of one request as horizontal bars: offset from the first, length = latency."""
+@dataclass(frozen=True)
+class WaterfallSkip:
+    """A step the request passed over without a call, shown before attempt number `before`."""
+
+    model_name: str
+    chain_step: int | None
+    reason: str
+    before: int  # index in the attempts list
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def trace_waterfall(attempts: list[Any], skipped: Sequence[WaterfallSkip] = ()) -> dict[str, Any]:
+    """Attempts of one request as horizontal bars (offset from the first, length = latency),
+    with the steps it skipped as hollow markers in plan order, each saying why."""
     if not attempts:
         return _fig([], _layout("Attempts", ""))
     t0 = min(a.created_at for a in attempts)
+    offsets = [max(0.0, (a.created_at - t0).total_seconds() * 1000) for a in attempts]
     labels, bases, widths, colours, texts = [], [], [], [], []
-    for n, a in enumerate(attempts, 1):
+    order: list[str] = []
+    skip_y, skip_x, skip_text = [], [], []
+    by_position: dict[int, list[WaterfallSkip]] = {}
+    for s in skipped:
+        by_position.setdefault(s.before, []).append(s)
+    row = 0
+    for n, a in enumerate(attempts):
+        for s in by_position.get(n, []):
+            row += 1
+            where = f"step {s.chain_step + 1}" if s.chain_step is not None else "route model"
+            label = f"{row}. {s.model_name} ({where}, skipped)"
+            order.append(label)
+            skip_y.append(label)
+            skip_x.append(offsets[n])
+            skip_text.append(f"skipped · {_short(s.reason)}")
+        row += 1
         step = f"step {a.chain_step + 1}" if a.chain_step is not None else (a.role or "call")
-        labels.append(f"{n}. {a.model_name} ({step})")
+        label = f"{row}. {a.model_name} ({step})"
+        order.append(label)
+        labels.append(label)
         latency = a.latency_ms or 0.0
-        # Offset of the attempt's timestamp from the first attempt's.
-        bases.append(max(0.0, (a.created_at - t0).total_seconds() * 1000))
+        bases.append(offsets[n])
         widths.append(max(latency, 1.0))
         colours.append(model_colour(a.model_name) if a.status == "ok" else "#b3261e")
         texts.append(f"{a.status} · {latency:.0f} ms" + (f" · {a.error_class}" if a.error_class else ""))
-    bar = _trace(
-        go.Bar,
-        {"y": labels, "x": widths, "base": bases, "text": texts},
-        orientation="h",
-        marker={"color": colours},
-        textposition="auto",
-        hovertemplate="%{y}<br>%{text}<extra></extra>",
-    )
+    traces = [
+        _trace(
+            go.Bar,
+            {"y": labels, "x": widths, "base": bases, "text": texts},
+            orientation="h",
+            marker={"color": colours},
+            textposition="outside",
+            cliponaxis=False,
+            hovertemplate="%{y}<br>%{text}<extra></extra>",
+        )
+    ]
+    if skip_y:
+        traces.append(
+            _trace(
+                go.Scatter,
+                {"y": skip_y, "x": skip_x, "text": skip_text},
+                mode="markers+text",
+                marker={"symbol": "circle-open", "size": 11, "color": "#6b7280", "line": {"width": 2}},
+                textposition="middle right",
+                textfont={"color": "#4b5563"},
+                cliponaxis=False,
+                hovertemplate="%{y}<br>%{text}<extra></extra>",
+            )
+        )
+    end = max(b + w for b, w in zip(bases, widths, strict=True))
     layout = _layout("Attempts (ms from the first)", "", showlegend=False, hovermode="closest")
-    layout["height"] = 120 + 36 * len(attempts)
-    layout["yaxis"] = {"autorange": "reversed", "automargin": True}
-    layout["xaxis"] = {"title": {"text": "ms"}, "rangemode": "tozero"}
-    return _fig([bar], layout)
+    layout["height"] = 120 + 36 * len(order)
+    layout["margin"] = {"l": 10, "r": 30, "t": 36, "b": 40}
+    layout["yaxis"] = {
+        "autorange": "reversed",
+        "automargin": True,
+        "categoryorder": "array",
+        "categoryarray": order,
+    }
+    # Room right of the longest bar for its label ("ok · 1234 ms · transient"), and for the
+    # skip reasons, so nothing is cut at the edge.
+    room = 1.45 if skip_y else 1.3
+    layout["xaxis"] = {"title": {"text": "ms"}, "range": [0, end * room], "rangemode": "tozero"}
+    return _fig(traces, layout)

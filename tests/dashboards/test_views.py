@@ -288,3 +288,32 @@ def test_an_unknown_percentile_gets_a_note(member_client, traffic):
     response = member_client.get("/dashboard/?range=30d&pctl=p12")
     assert response.context["percentile"] == 95
     assert b"Unknown percentile" in response.content
+
+
+def test_a_chain_calls_trace_shows_the_steps_it_skipped_and_why(member_client, fake_provider, monkeypatch):
+    from routing import orchestrator
+    from tests.factories import FallbackChainFactory, TaskRouteFactory
+
+    monkeypatch.delenv("LOCKED_KEY", raising=False)
+    locked = fake_provider.provider(name="locked-p", api_key_env="LOCKED_KEY")
+    main = fake_provider.model("gpt-locked", provider=locked)
+    also_locked = fake_provider.model("gpt-locked-2", provider=locked)
+    spare = fake_provider.model("spare")
+    chain = FallbackChainFactory(name="spares", models=[also_locked, spare])
+    TaskRouteFactory(task_type="triage", model=main, fallback_chain=chain)
+
+    result = orchestrator.route("triage", "Which queue?")
+    assert result.model == "spare"
+    [record] = CallRecord.objects.filter(model_name="spare")
+
+    response = member_client.get(f"/calls/{record.pk}/")
+    body = response.content.decode()
+    assert response.status_code == 200
+    bars, skips = response.context["waterfall"]["data"]
+    assert skips["y"] == ["1. gpt-locked (route model, skipped)", "2. gpt-locked-2 (step 1, skipped)"]
+    assert all("needs key: set LOCKED_KEY" in t for t in skips["text"])
+    assert bars["y"] == ["3. spare (step 2)"]
+    assert body.count('class="skipped"') == 2 and "needs key: set LOCKED_KEY" in body
+    # Room right of the bars for their labels: the x range ends past the longest bar.
+    end = max(b + w for b, w in zip(bars["base"], bars["x"], strict=True))
+    assert response.context["waterfall"]["layout"]["xaxis"]["range"][1] > end * 1.2
