@@ -17,12 +17,43 @@ def models_with_status() -> QuerySet[ModelConfig]:
 
 
 def routes_overview() -> QuerySet[TaskRoute]:
-    """Routes with what they need to be listed: fixed model or capabilities, chain, active prompt."""
+    """Routes with what they need to be listed: fixed model or capabilities, chain, active prompt,
+    and the providers whose keys say whether those models can answer."""
     return (
-        TaskRoute.objects.select_related("model", "fallback_chain", "active_prompt")
-        .prefetch_related("capabilities")
+        TaskRoute.objects.select_related("model__provider", "fallback_chain", "active_prompt")
+        .prefetch_related("capabilities", "fallback_chain__steps__model__provider")
         .order_by("task_type")
     )
+
+
+ANSWERING = ("ready", "simulated")
+
+
+def route_answer_warnings(*, route: TaskRoute) -> list[str]:
+    """Why the models a route names may not be the ones answering: its fixed model or chain
+    steps that cannot answer now (no key, disabled), and who answers instead.
+
+    E.g. "gpt-4o-mini cannot answer (needs key: set OPENAI_API_KEY): calls go to chain step 2,
+    claude-3.5-sonnet (simulated)." Empty when every named model can answer. A route choosing
+    by capabilities names no model, so only its chain is checked."""
+    warnings: list[str] = []
+    steps = list(route.fallback_chain.steps.all()) if route.fallback_chain else []
+    usable = [(n, s.model) for n, s in enumerate(steps, 1) if s.model.status in ANSWERING]
+    for n, step in enumerate(steps, 1):
+        if step.model.status not in ANSWERING:
+            warnings.append(f"Chain step {n}, {step.model.name}, cannot answer ({step.model.status}).")
+    if route.model is not None and route.model.status not in ANSWERING:
+        if usable:
+            n, model = usable[0]
+            instead = f": calls go to chain step {n}, {model.name}" + (
+                " (simulated)" if model.status == "simulated" else ""
+            )
+        else:
+            instead = " and no chain step can either: every call fails"
+        warnings.insert(0, f"{route.model.name} cannot answer ({route.model.status}){instead}.")
+    elif steps and not usable and route.model is None:
+        warnings.append("No model of its chain can answer: calls fail unless a capable model is ready.")
+    return warnings
 
 
 def chains_overview() -> QuerySet[FallbackChain]:
