@@ -115,6 +115,7 @@ def main(argv: list[str]) -> None:
     provider_secret = "sk-probe-" + secrets.token_hex(20)
     procs: list[subprocess.Popen] = []
     cluster: Cluster | None = None
+    started = time.monotonic()
     load = os.getloadavg()
     print(f"probe on {os.cpu_count()} cores, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     try:
@@ -273,7 +274,11 @@ def main(argv: list[str]) -> None:
                 else "spool files (0)": spool,
             },
         )
-        tracebacks = gateway_log.read_text(errors="replace").count("Traceback")
+        log_text = gateway_log.read_text(errors="replace")
+        openings = sum(1 for line in log_text.splitlines() if "circuit for" in line and "opened" in line)
+        print(f"circuit openings logged: {openings}")
+        tracebacks = log_text.count("Traceback")
+        print(f"probe time: {time.monotonic() - started:.0f} s")
         print(
             f"tracebacks in the gateway log: {tracebacks}; its size: {gateway_log.stat().st_size // 1024} KiB"
         )

@@ -1,6 +1,7 @@
 import pytest
 
 from playground import ratings
+from playground.ratings import fitting  # noqa: F401  (ratings.fitting below)
 
 
 def _votes(pairs: list[tuple[str, str, str]], times: int = 1) -> list[ratings.VoteTuple]:
@@ -107,8 +108,8 @@ def test_the_bootstrap_is_deterministic_and_uses_a_thousand_resamples():
 
 def test_newtons_fit_agrees_with_the_mm_iteration():
     votes = _votes([("p", "q", "a"), ("q", "r", "b"), ("p", "r", "tie"), ("r", "s", "a"), ("s", "p", "b")], 7)
-    slow = ratings._fit_weighted([(*v, 1.0) for v in votes], iterations=20_000, tolerance=1e-13)
-    fast = ratings._fit_newton([(*v, 1.0) for v in votes], start={})
+    slow = ratings.fitting.fit_weighted([(*v, 1.0) for v in votes], iterations=20_000, tolerance=1e-13)
+    fast = ratings.fitting.fit_newton([(*v, 1.0) for v in votes], start={})
     for model, strength in slow.items():
         assert ratings.to_rating(fast[model]) == pytest.approx(ratings.to_rating(strength), abs=1e-4)
 
@@ -129,3 +130,21 @@ def test_each_rating_counts_its_distinct_voters():
 def test_voters_must_match_the_votes():
     with pytest.raises(ValueError, match="one voter per vote"):
         ratings.leaderboard(_votes([("a", "b", "a")]), voters=[1, 2])
+
+
+def test_a_refit_near_the_point_agrees_with_a_full_fit():
+    from collections import Counter
+
+    votes = _votes(
+        [("p", "q", "a"), ("q", "r", "b"), ("p", "r", "tie"), ("r", "s", "a"), ("s", "p", "b")], 20
+    )
+    point = ratings.fitting.fit_newton([(*v, 1.0) for v in votes], start={})
+    pairs = Counter((a, b) if a < b else (b, a) for a, b, _ in votes)
+    refit = ratings.fitting.Refit(point, pairs)
+    for resample in (
+        [(a, b, 1.0, 12.0) for (a, b) in pairs] + [(a, b, 0.0, 9.0) for (a, b) in pairs],  # near
+        [(a, b, 1.0, 40.0) for (a, b) in pairs] + [(a, b, 0.0, 0.0) for (a, b) in pairs],  # far
+    ):
+        full = ratings.fitting.fit_newton(resample, start={})
+        for model, strength in refit(resample).items():
+            assert ratings.to_rating(strength) == pytest.approx(ratings.to_rating(full[model]), abs=1e-3)

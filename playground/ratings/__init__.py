@@ -4,9 +4,10 @@ Pure functions over plain tuples so they are cheap to test and to cache.
 
 - A vote is `(model_a, model_b, score_a)` with score_a 1 (A better), 0 (B better) or 0.5 (tie).
   "Both bad" counts as a tie, as Chatbot Arena does: neither answer was preferred.
-- The fit is Hunter's MM iteration for Bradley–Terry. Every model also plays one pseudo-tie
-  against a fixed anchor of strength 1 (a weak prior), so an unbeaten model gets a large
-  but finite rating and models with few votes stay near the middle.
+- The fit (playground.ratings.fitting) is Hunter's MM iteration for Bradley–Terry, finished
+  by Newton's method. Every model also plays one pseudo-tie against a fixed anchor of
+  strength 1 (a weak prior), so an unbeaten model gets a large but finite rating and models
+  with few votes stay near the middle.
 - Ratings are on an Elo-like scale: 1000 + 400·log10(strength); a 400-point gap means
   10:1 odds of being preferred.
 - The 95% interval comes from 1000 refits on bootstrap resamples of the votes (Poisson
@@ -26,11 +27,12 @@ from collections import Counter, defaultdict
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from playground.ratings.fitting import Refit, fit_newton, fit_weighted
+
 VoteTuple = tuple[str, str, float]
 
 BASE = 1000.0
 SCALE = 400.0
-PRIOR_GAMES = 1.0  # pseudo-ties against the anchor per model
 
 
 @dataclass
@@ -81,143 +83,9 @@ def fit_strengths(
     votes: Sequence[VoteTuple], *, iterations: int = 500, tolerance: float = 1e-9
 ) -> dict[str, float]:
     """Bradley–Terry strengths by MM iteration (anchor strength 1, one pseudo-tie each)."""
-    return _fit_weighted(
+    return fit_weighted(
         [(a, b, score, 1.0) for a, b, score in votes], iterations=iterations, tolerance=tolerance
     )
-
-
-def _fit_weighted(
-    votes: Iterable[tuple[str, str, float, float]],
-    *,
-    iterations: int = 500,
-    tolerance: float = 1e-9,
-    start: dict[str, float] | None = None,
-) -> dict[str, float]:
-    """The fit over (model_a, model_b, score_a, how many such votes)."""
-    wins: dict[str, float] = defaultdict(float)
-    games: dict[tuple[str, str], float] = defaultdict(float)
-    for a, b, score, weight in votes:
-        if not weight:
-            continue
-        wins[a] += score * weight
-        wins[b] += (1.0 - score) * weight
-        key = (a, b) if a < b else (b, a)
-        games[key] += weight
-    models = sorted(wins)
-    if not models:
-        return {}
-    opponents: dict[str, list[tuple[str, float]]] = defaultdict(list)
-    for (a, b), n in games.items():
-        opponents[a].append((b, n))
-        opponents[b].append((a, n))
-    strength = {m: (start or {}).get(m, 1.0) for m in models}
-    for _ in range(iterations):
-        biggest_change = 0.0
-        new: dict[str, float] = {}
-        for m in models:
-            p = strength[m]
-            # The pseudo-tie: half a win out of one game against the anchor (strength 1).
-            numerator = wins[m] + 0.5 * PRIOR_GAMES
-            denominator = PRIOR_GAMES / (p + 1.0)
-            for other, n in opponents[m]:
-                denominator += n / (p + strength[other])
-            value = numerator / denominator
-            new[m] = value
-            biggest_change = max(biggest_change, abs(math.log(value) - math.log(p)))
-        strength = new
-        if biggest_change < tolerance:
-            break
-    return strength
-
-
-def _fit_newton(
-    votes: Iterable[tuple[str, str, float, float]], *, start: dict[str, float], iterations: int = 50
-) -> dict[str, float]:
-    """The same fit as _fit_weighted by Newton's method on the log-posterior (log strengths),
-    with step halving: a few steps from a nearby start instead of hundreds of MM steps, which
-    is what makes a thousand bootstrap refits affordable."""
-    wins: dict[str, float] = defaultdict(float)
-    games: dict[tuple[str, str], float] = defaultdict(float)
-    for a, b, score, weight in votes:
-        if not weight:
-            continue
-        wins[a] += score * weight
-        wins[b] += (1.0 - score) * weight
-        games[(a, b) if a < b else (b, a)] += weight
-    models = sorted(wins)
-    if not models:
-        return {}
-    index = {m: i for i, m in enumerate(models)}
-    pairs = [(index[a], index[b], n) for (a, b), n in games.items()]
-    won = [wins[m] + 0.5 * PRIOR_GAMES for m in models]
-
-    def objective(theta: list[float]) -> float:
-        value = sum(w * t for w, t in zip(won, theta, strict=True))
-        value -= sum(PRIOR_GAMES * _log1pexp(t) for t in theta)
-        value -= sum(n * (theta[i] + _log1pexp(theta[j] - theta[i])) for i, j, n in pairs)
-        return value
-
-    theta = [math.log(start.get(m, 1.0)) for m in models]
-    current = objective(theta)
-    size = len(models)
-    for _ in range(iterations):
-        grad = [won[k] - PRIOR_GAMES * _sigmoid(theta[k]) for k in range(size)]
-        # The negated Hessian: positive definite thanks to the prior game against the anchor.
-        hess = [[0.0] * size for _ in range(size)]
-        for k in range(size):
-            q = _sigmoid(theta[k])
-            hess[k][k] += PRIOR_GAMES * q * (1.0 - q)
-        for i, j, n in pairs:
-            p = _sigmoid(theta[i] - theta[j])
-            grad[i] -= n * p
-            grad[j] -= n * (1.0 - p)
-            v = n * p * (1.0 - p)
-            hess[i][i] += v
-            hess[j][j] += v
-            hess[i][j] -= v
-            hess[j][i] -= v
-        step = _solve(hess, grad)
-        scale = 1.0
-        while True:
-            trial = [t + scale * d for t, d in zip(theta, step, strict=True)]
-            value = objective(trial)
-            if value >= current - 1e-12 or scale < 1e-6:
-                break
-            scale /= 2
-        theta, current = trial, value
-        if max(abs(scale * d) for d in step) < 1e-9:
-            break
-    return {m: math.exp(theta[index[m]]) for m in models}
-
-
-def _sigmoid(x: float) -> float:
-    if x >= 0:
-        return 1.0 / (1.0 + math.exp(-x))
-    z = math.exp(x)
-    return z / (1.0 + z)
-
-
-def _log1pexp(x: float) -> float:
-    return x + math.log1p(math.exp(-x)) if x > 0 else math.log1p(math.exp(x))
-
-
-def _solve(matrix: list[list[float]], vector: list[float]) -> list[float]:
-    """Gaussian elimination with partial pivoting (a handful of models: no numpy needed)."""
-    size = len(vector)
-    rows = [[*row, value] for row, value in zip(matrix, vector, strict=True)]
-    for col in range(size):
-        pivot = max(range(col, size), key=lambda r: abs(rows[r][col]))
-        rows[col], rows[pivot] = rows[pivot], rows[col]
-        head = rows[col][col]
-        for r in range(col + 1, size):
-            factor = rows[r][col] / head
-            if factor:
-                for c in range(col, size + 1):
-                    rows[r][c] -= factor * rows[col][c]
-    out = [0.0] * size
-    for r in range(size - 1, -1, -1):
-        out[r] = (rows[r][size] - sum(rows[r][c] * out[c] for c in range(r + 1, size))) / rows[r][r]
-    return out
 
 
 def to_rating(strength: float) -> float:
@@ -229,13 +97,16 @@ def fit_ratings(votes: Sequence[VoteTuple]) -> dict[str, float]:
 
 
 def _poisson(rng: random.Random, mean: float) -> int:
-    """A Poisson draw: Knuth's method for small means, the normal approximation above 30."""
-    if mean > 30:
+    """A Poisson draw: inversion (one uniform draw) for small means, the normal approximation above 15."""
+    if mean > 15:
         return max(0, round(rng.gauss(mean, math.sqrt(mean))))
-    limit, k, product = math.exp(-mean), 0, rng.random()
-    while product > limit:
+    u = rng.random()
+    k, p = 0, math.exp(-mean)
+    cumulative = p
+    while u > cumulative and k < 200:
         k += 1
-        product *= rng.random()
+        p *= mean / k
+        cumulative += p
     return k
 
 
@@ -267,7 +138,7 @@ def leaderboard(
     if not votes:
         return board
     # MM gets close cheaply; Newton finishes the fit (MM crawls when one model is unbeaten).
-    point_strengths = _fit_newton([(a, b, score, 1.0) for a, b, score in votes], start=fit_strengths(votes))
+    point_strengths = fit_newton([(a, b, score, 1.0) for a, b, score in votes], start=fit_strengths(votes))
     point = {m: to_rating(v) for m, v in point_strengths.items()}
     samples: dict[str, list[float]] = defaultdict(list)
     if bootstrap > 0:
@@ -280,16 +151,16 @@ def leaderboard(
         # A refit costs the number of pairs, not the number of votes.
         rng = random.Random(seed)
         pairs: Counter[tuple[str, str]] = Counter((a, b) if a < b else (b, a) for a, b, _ in votes)
+        refit = Refit(point_strengths, pairs)
         for _ in range(bootstrap):
             resample: list[tuple[str, str, float, float]] = []
             for (a, b), n in pairs.items():
                 p = point_strengths[a] / (point_strengths[a] + point_strengths[b])
                 resample.append((a, b, 1.0, float(_poisson(rng, n * p))))
                 resample.append((a, b, 0.0, float(_poisson(rng, n * (1.0 - p)))))
-            fitted = _fit_newton(resample, start=point_strengths)
-            for model in point_strengths:
-                # Not drawn in this resample: only the prior speaks for it (strength 1).
-                samples[model].append(to_rating(fitted.get(model, 1.0)))
+            for model, strength in refit(resample).items():
+                # A model none of whose votes was drawn has only the prior: strength 1.
+                samples[model].append(to_rating(strength))
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])  # wins, losses, ties
     matrix: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(lambda: [0.0, 0]))
     seen: dict[str, set[Hashable]] = defaultdict(set)
