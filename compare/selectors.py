@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
 
 from compare.assertions import check_result
 from compare.models import (
@@ -31,6 +33,7 @@ def runs_recent(*, limit: int = 50) -> QuerySet[CompareRun]:
 
 
 def run_progress(*, run: CompareRun) -> dict[str, Any]:
+    as_of = timezone.now()
     counts = dict.fromkeys(CellStatus.values, 0)
     for row in CompareCell.objects.filter(run=run).values("status").annotate(n=Count("id")):
         counts[row["status"]] = row["n"]
@@ -41,7 +44,63 @@ def run_progress(*, run: CompareRun) -> dict[str, Any]:
         "finished": finished,
         "counts": counts,
         "percent": round(100 * finished / total) if total else 100,
+        # The page asks for the cells changed since this moment on its next poll.
+        "as_of": as_of.isoformat(),
     }
+
+
+# A cell's timestamps are taken before its row commits: look back a little further than the
+# last poll so none is missed (a cell sent twice is harmless).
+CHANGED_OVERLAP = timedelta(seconds=5)
+CHANGED_LIMIT = 200
+
+
+def run_cells_changed(*, run: CompareRun, since: datetime) -> list[CompareCell]:
+    """The cells of `run` that a worker claimed or finished since `since` (at most
+    CHANGED_LIMIT: the page reloads the whole matrix when the run ends), so a running run's
+    page fills them in as they finish. Two queries."""
+    window = since - CHANGED_OVERLAP
+    cells = list(
+        CompareCell.objects.filter(run=run)
+        .filter(Q(finished_at__gte=window) | Q(claimed_at__gte=window))
+        .order_by("pk")[:CHANGED_LIMIT]
+    )
+    by_candidate = {c.pk: c for c in CompareCandidate.objects.filter(run=run)}
+    for cell in cells:
+        cell.candidate = by_candidate[cell.candidate_id]
+    return cells
+
+
+@dataclass(frozen=True)
+class DrillProgress:
+    done: int
+    total: int
+    errors: int
+    phase: str  # "baseline" (the fault-free pass) or "drill"
+    seconds_left: float | None  # None until a first request has finished
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.done / self.total) if self.total else 0
+
+
+def drill_progress(*, drill: Drill, now: datetime | None = None) -> DrillProgress | None:
+    """How far a running drill is: requests done of all it will send (both passes when it
+    has a baseline), errors so far, and the time left at the pace so far. None before the
+    worker has reported anything."""
+    data = (drill.report or {}).get("progress")
+    if not isinstance(data, dict) or drill.started_at is None:
+        return None
+    done, total = int(data.get("done", 0)), int(data.get("total", 0))
+    elapsed = ((now or timezone.now()) - drill.started_at).total_seconds()
+    left = elapsed / done * (total - done) if done and total >= done else None
+    return DrillProgress(
+        done=done,
+        total=total,
+        errors=int(data.get("errors", 0)),
+        phase=str(data.get("phase", "drill")),
+        seconds_left=left,
+    )
 
 
 def _p95(values: list[float]) -> float | None:

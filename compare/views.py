@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from datetime import datetime
 from typing import Any
 
 from django.contrib import messages
@@ -131,10 +132,25 @@ def run_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return render(request, "compare/run.html", context)
 
 
+def _since(value: str | None) -> datetime | None:
+    """The `since` the progress fragment carries (an ISO time); anything else means none."""
+    try:
+        parsed = datetime.fromisoformat(value or "")
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
 @require_GET
 def run_progress(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     run = get_object_or_404(CompareRun, pk=pk)
-    context = {"run": run, "progress": selectors.run_progress(run=run)}
+    since = _since(request.GET.get("since"))
+    context = {
+        "run": run,
+        "progress": selectors.run_progress(run=run),
+        # The cells that changed since the last poll, swapped into the matrix out of band.
+        "changed_cells": [] if since is None else selectors.run_cells_changed(run=run, since=since),
+    }
     response = render(request, "compare/run.html#progress", context)
     if run.is_finished and request.headers.get("X-Compare-Was-Running") == "1":
         # Tell the page to load the final matrix once (the fragment itself stops polling).
@@ -262,10 +278,12 @@ def drill_create_view(request: HtmxHttpRequest) -> HttpResponse:
 def drill_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     drill = get_object_or_404(Drill, pk=pk)
     report = drill.report or {}
+    running = drill.status in (DrillStatus.PENDING, DrillStatus.RUNNING)
     context = {
         "drill": drill,
         "report": report,
-        "running": drill.status in (DrillStatus.PENDING, DrillStatus.RUNNING),
+        "running": running,
+        "progress": selectors.drill_progress(drill=drill) if running else None,
         "report_json": json.dumps(report, indent=2, default=str),
     }
     if request.htmx:

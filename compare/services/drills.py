@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
@@ -247,17 +247,38 @@ def _breaker_scope(drill: Drill, *, faulted: bool) -> str:
     return drill_breaker_scope(drill_id=drill.pk, faulted=faulted)
 
 
-async def _arun(drill: Drill, *, faulted: bool = True) -> list[dict[str, Any]]:
+def _progress_save(drill_id: int, progress: dict[str, Any]) -> None:
+    """While it runs, a drill's report holds only its progress (the page shows n/N, errors
+    and time left); the finished report replaces it."""
+    Drill.objects.filter(pk=drill_id, status=DrillStatus.RUNNING).update(report={"progress": progress})
+
+
+def _progress_new(drill: Drill) -> dict[str, Any]:
+    return {"done": 0, "total": drill.requests * (2 if drill.baseline else 1), "errors": 0, "phase": ""}
+
+
+async def _arun(
+    drill: Drill, *, faulted: bool = True, progress: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
     from routing import orchestrator
     from routing.engine.breaker import breaker_scope
     from routing.engine.faults import FaultSpec, inject_faults
 
     specs = {f["model"]: FaultSpec(f["kind"], rate=float(f["rate"])) for f in drill.faults}
     semaphore = asyncio.Semaphore(drill.concurrency)
+    progress = progress if progress is not None else _progress_new(drill)  # shared by both passes
+    progress["phase"] = "drill" if faulted else "baseline"
+    saving = asyncio.Lock()  # one write at a time, in the order the requests finished
+    save = sync_to_async(_progress_save)
 
     async def bounded(index: int) -> dict[str, Any]:
         async with semaphore:
-            return await _one_request(drill, index)
+            outcome = await _one_request(drill, index)
+        async with saving:
+            progress["done"] += 1
+            progress["errors"] += 0 if outcome["ok"] else 1
+            await save(drill.pk, dict(progress))
+        return outcome
 
     with breaker_scope(_breaker_scope(drill, faulted=faulted)), inject_faults(specs if faulted else {}):
         outcomes = await asyncio.gather(*(bounded(i) for i in range(drill.requests)))
@@ -367,10 +388,11 @@ def drill_run(*, drill_id: int) -> Drill | None:
         return Drill.objects.filter(pk=drill_id).first()
     drill = Drill.objects.get(pk=drill_id)
     try:
-        baseline = async_to_sync(_arun)(drill, faulted=False) if drill.baseline else None
+        progress = _progress_new(drill)
+        baseline = async_to_sync(_arun)(drill, faulted=False, progress=progress) if drill.baseline else None
         scope = _breaker_scope(drill, faulted=True)
         before = _breaker_states(scope)
-        outcomes = async_to_sync(_arun)(drill)
+        outcomes = async_to_sync(_arun)(drill, progress=progress)
     except Exception as exc:
         logger.exception("drill %s failed", drill_id)
         _breaker_scopes_forget(drill)

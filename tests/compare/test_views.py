@@ -623,3 +623,64 @@ def test_an_estimate_without_htmx_keeps_the_uploaded_rows_in_the_text_box(member
     assert response.status_code == 200
     assert "{&quot;input&quot;: &quot;What is 2+2?&quot;, &quot;expected&quot;: &quot;4&quot;}" in body
     assert '<option value="jsonl" selected>' in body
+
+
+class TestLiveCells:
+    def test_the_progress_fragment_brings_the_cells_finished_since_the_last_poll(self, member_client, models):
+        run = make_run(inputs=["a", "b"], candidates=["model:sim-a"], user=None)
+        url = reverse("compare:progress", args=[run.pk])
+        first = member_client.get(url, **HTMX).content.decode()
+        since = re.search(r'"since": "([^"]+)"', first).group(1)
+        assert "hx-swap-oob" not in member_client.get(url, {"since": since}, **HTMX).content.decode()
+        done = CompareCell.objects.filter(run=run).order_by("id").first()
+        cell_service.cell_run(cell_id=done.pk)
+        body = member_client.get(url, {"since": since}, **HTMX).content.decode()
+        assert f'<td id="cmp-cell-{done.pk}" hx-swap-oob="true"' in body and 'data-status="done"' in body
+        assert body.count("hx-swap-oob") == 1 and "<html" not in body
+
+    def test_a_since_that_is_no_time_brings_no_cells(self, member_client, models):
+        run = make_run(inputs=["a"], candidates=["model:sim-a"], user=None)
+        cell_service.cell_run(cell_id=CompareCell.objects.get(run=run).pk)
+        for since in ("yesterday", "2026-01-01T00:00:00", "9" * 40):
+            response = member_client.get(reverse("compare:progress", args=[run.pk]), {"since": since}, **HTMX)
+            assert response.status_code == 200 and "hx-swap-oob" not in response.content.decode()
+
+    def test_the_page_gives_each_cell_an_id_to_be_swapped_by(self, member_client, models):
+        run = make_run(inputs=["a"], candidates=["model:sim-a", "model:sim-b"], user=None)
+        body = member_client.get(reverse("compare:run", args=[run.pk])).content.decode()
+        for cell in CompareCell.objects.filter(run=run):
+            assert f'id="cmp-cell-{cell.pk}"' in body
+        assert 'hx-vals=\'{"since": "' in body
+
+    def test_the_progress_fragment_refuses_post_and_anonymous_users(self, member_client, models):
+        run = make_run(inputs=["a"], candidates=["model:sim-a"], user=None)
+        assert member_client.post(reverse("compare:progress", args=[run.pk])).status_code == 405
+        assert Client().get(reverse("compare:progress", args=[run.pk])).status_code == 302
+
+
+class TestDrillProgress:
+    def test_a_running_drill_shows_requests_done_errors_and_time_left(self, staff_client, seed_default_chain):
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        drill = Drill.objects.create(
+            target_kind="chain",
+            target="default",
+            faults=[],
+            requests=10,
+            prompt="p",
+            status="running",
+            started_at=timezone.now() - timedelta(seconds=8),
+            report={"progress": {"done": 4, "total": 10, "errors": 1, "phase": "drill"}},
+        )
+        body = staff_client.get(reverse("compare:drill", args=[drill.pk]), **HTMX).content.decode()
+        assert "4 / 10 requests done" in body and "1 error so far" in body
+        left = int(re.search(r"about (\d+) s left", body).group(1))
+        assert 11 <= left <= 13  # 8 s for 4 requests: 12 s for the 6 left
+        assert "<html" not in body
+
+    def test_a_drill_no_worker_has_picked_up_says_so(self, staff_client, seed_default_chain):
+        drill = Drill.objects.create(target_kind="chain", target="default", faults=[], requests=3, prompt="p")
+        body = staff_client.get(reverse("compare:drill", args=[drill.pk])).content.decode()
+        assert "waiting for a worker" in body
