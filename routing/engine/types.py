@@ -68,6 +68,11 @@ class Result:
     prompt_version_id: int | None = None
     simulated: bool = False
     skipped: list[SkipInfo] = field(default_factory=list)  # models passed over, in plan order
+    # OpenAI's shape: [{"id", "type": "function", "function": {"name", "arguments"}}]; never post-processed.
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    logprobs: dict[str, Any] | None = None
+    # n > 1: choices 1… as {"text", "finish_reason", "tool_calls", "logprobs"} (choice 0 is this Result).
+    more_choices: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass

@@ -32,6 +32,7 @@ from routing.messages.inspect import (
     messages_have_images,
     record_view,
 )
+from routing.messages.options import CHAT_OPTION_FIELDS, NO_CHAT_OPTIONS, ChatOptions, chat_options
 from routing.messages.parse import (
     IMAGE_MAX_BYTES,
     Messages,
@@ -44,6 +45,10 @@ from routing.messages.parse import (
 )
 
 __all__ = [
+    "CHAT_OPTION_FIELDS",
+    "NO_CHAT_OPTIONS",
+    "ChatOptions",
+    "chat_options",
     "IMAGE_MAX_BYTES",
     "ImageInfo",
     "Messages",

@@ -27,16 +27,21 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from routing.engine.types import Usage
+from routing.messages import NO_CHAT_OPTIONS, ChatOptions
 from routing.sampling import NO_SAMPLING, SamplingOptions
 
 __all__ = [
+    "NO_CHAT_OPTIONS",
     "NO_SAMPLING",
+    "ChatOptions",
+    "Choice",
     "Completion",
     "ProviderClient",
     "ProviderRequest",
     "ProviderSpec",
     "SamplingOptions",
     "StreamEnd",
+    "ToolCallDelta",
 ]
 
 
@@ -56,12 +61,26 @@ class ProviderSpec:
 @dataclass
 class ProviderRequest:
     model_id: str  # the provider's id (Azure: the deployment)
-    messages: list[dict[str, Any]]  # OpenAI-style [{"role": "system"|"user"|"assistant", "content": str}]
+    messages: list[
+        dict[str, Any]
+    ]  # canonical (routing.messages): OpenAI's chat shape, parts and tool turns included
     temperature: float | None = None
     max_tokens: int | None = None
     timeout_s: float = 60.0
     # top_p, stop, seed, penalties, response_format, user: each kind sends what it can honour.
     sampling: SamplingOptions = NO_SAMPLING
+    # tools, tool_choice, parallel_tool_calls, n, logprobs, reasoning_effort (routing.messages).
+    chat: ChatOptions = NO_CHAT_OPTIONS
+
+
+@dataclass
+class Choice:
+    """One of several answers (`n > 1`): choices 1… of a Completion (choice 0 is the Completion)."""
+
+    text: str
+    finish_reason: str | None = None
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    logprobs: dict[str, Any] | None = None
 
 
 @dataclass
@@ -71,6 +90,21 @@ class Completion:
     usage: Usage = field(default_factory=Usage)
     simulated: bool = False
     latency_ms: float = 0.0  # set by the transport chokepoint
+    # OpenAI's shape: [{"id", "type": "function", "function": {"name", "arguments": JSON text}}]
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    logprobs: dict[str, Any] | None = None  # OpenAI's choice.logprobs, where the provider returns them
+    more_choices: list[Choice] = field(default_factory=list)  # n > 1: choices 1…
+
+
+@dataclass
+class ToolCallDelta:
+    """A streamed piece of a tool call, as OpenAI streams it: the first piece of call `index`
+    carries its id and name, later ones argument fragments (JSON text, concatenated in order)."""
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
 
 
 @dataclass
@@ -82,13 +116,15 @@ class StreamEnd:
     simulated: bool = False
     latency_ms: float = 0.0  # set by the transport chokepoint
     ttft_ms: float | None = None  # set by the transport chokepoint
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)  # the streamed calls, assembled
 
 
 class ProviderClient(Protocol):
     async def complete(self, request: ProviderRequest) -> Completion: ...
 
     def stream(self, request: ProviderRequest) -> AsyncIterator[str | StreamEnd]:
-        """Yield text deltas (str), then exactly one StreamEnd."""
+        """Yield text deltas (str), then exactly one StreamEnd. (Tool calls: ToolCallDelta pieces
+        between the text deltas, once the chokepoint and the engine read them.)"""
         ...
 
     async def aclose(self) -> None: ...
