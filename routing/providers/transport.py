@@ -29,6 +29,7 @@ from routing.errors import (
     TransientError,
 )
 from routing.providers.base import Completion, ProviderRequest, ProviderSpec, StreamEnd
+from routing.providers.redaction import secrets_redact
 from routing.providers.registry import client_for
 
 __all__ = ["map_exception", "transport_complete", "transport_stream"]
@@ -50,10 +51,12 @@ async def transport_complete(spec: ProviderSpec, request: ProviderRequest, *, mo
     except OrchestratorError:
         raise
     except Exception as exc:
-        error = map_exception(exc, timeout_s=request.timeout_s)
+        error, leaked = _failure(exc, spec, timeout_s=request.timeout_s)
         error.latency_ms = (perf_counter() - start) * 1000.0
         if error is exc:
             raise
+        if leaked:
+            raise error from None  # the SDK's exception repeats a secret: not chained to ours
         raise error from exc
     completion.latency_ms = (perf_counter() - start) * 1000.0
     return completion
@@ -100,13 +103,15 @@ async def transport_stream(
         except OrchestratorError:
             raise
         except Exception as exc:
-            error = map_exception(exc, timeout_s=request.timeout_s)
+            error, leaked = _failure(exc, spec, timeout_s=request.timeout_s)
             error.latency_ms = (perf_counter() - start) * 1000.0
             if parts:
                 error.partial_text = "".join(parts)
                 error.output_tokens_so_far = max(error.output_tokens_so_far, len(parts))
             if error is exc:
                 raise
+            if leaked:
+                raise error from None  # the SDK's exception repeats a secret: not chained to ours
             raise error from exc
     finally:
         if upstream is not None:
@@ -126,6 +131,21 @@ async def transport_stream(
 
 
 # -- Error mapping ---------------------------------------------------------------------------
+
+
+def _failure(exc: BaseException, spec: ProviderSpec, *, timeout_s: float) -> tuple[ProviderError, bool]:
+    """Our error for `exc`, its message cleared of provider secrets (the one place they are
+    removed before anything is returned, stored, logged or spooled); and whether `exc` itself
+    repeated a secret (then it must not travel chained to ours)."""
+    env_names = (spec.api_key_env,) if spec.api_key_env else ()
+    error = map_exception(exc, timeout_s=timeout_s, env_names=env_names)
+    message = secrets_redact(error.message, env_names=env_names)
+    if message != error.message:
+        error.message = message
+        error.args = (message,)
+    original = str(exc)
+    return error, error is not exc and secrets_redact(original, env_names=env_names) != original
+
 
 _CONTEXT_MARKERS = (
     "context_length_exceeded",
@@ -148,7 +168,9 @@ _CONTENT_FILTER_MARKERS = (
 _MODEL_MISSING_MARKERS = ("model_not_found", "does not exist", "not found", "deploymentnotfound")
 
 
-def map_exception(exc: BaseException, *, timeout_s: float | None = None) -> ProviderError:
+def map_exception(
+    exc: BaseException, *, timeout_s: float | None = None, env_names: tuple[str, ...] = ()
+) -> ProviderError:
     """Turn any exception from a provider call into one of our three error classes.
 
     openai and anthropic SDK errors are recognised by their shape (`status_code`, `body`,
@@ -186,7 +208,11 @@ def map_exception(exc: BaseException, *, timeout_s: float | None = None) -> Prov
         return TransientError(f"The provider sent an answer we could not read: {_describe(exc)}")
     # Anything else is a bug in a client or an unexpected SDK state: treat as transient so
     # the engine moves on, and log it with its traceback to make it findable.
-    logger.warning("Unexpected exception from a provider client", exc_info=exc)
+    # The traceback is logged as text cleared of secrets (the exception may repeat one).
+    logger.warning(
+        "Unexpected exception from a provider client:\n%s",
+        secrets_redact("".join(traceback.format_exception(exc)), env_names=env_names).rstrip(),
+    )
     return TransientError(f"Unexpected provider failure ({name}): {_describe(exc)}")
 
 
