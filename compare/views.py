@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from datetime import datetime
 from typing import Any
@@ -25,6 +24,7 @@ from compare.services.drills import FAULT_KINDS, DrillInputError, drill_launch
 from compare.services.queueing import QueueUnavailable
 from compare.services.runs import CompareInputError, run_cancel, run_create, run_estimate
 from compare.services.votes import VoteError, cell_vote_create
+from metrics.csv_export import csv_response
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -173,30 +173,17 @@ def run_cancel_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return redirect("compare:run", pk=run.pk)
 
 
-def _csv_safe(value: Any) -> Any:
-    """Model output is untrusted: keep spreadsheets from reading it as a formula."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
 @require_GET
 def run_export(request: HtmxHttpRequest, pk: int, fmt: str) -> HttpResponse:
     if fmt not in ("csv", "json"):
         raise Http404(f"No export as {fmt!r}: use .csv or .json.")
     run = get_object_or_404(CompareRun, pk=pk)
     filename = f"compare-run-{run.pk}.{fmt}"
-    if fmt == "json":
-        response: HttpResponse = JsonResponse(
-            selectors.run_export_document(run=run), json_dumps_params={"indent": 2}
-        )
-    else:
+    if fmt == "csv":
         rows = selectors.run_export_rows(run=run)
-        response = HttpResponse(content_type="text/csv; charset=utf-8")
-        writer = csv.DictWriter(response, fieldnames=list(rows[0].keys()) if rows else ["prompt"])
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: _csv_safe(v) for k, v in row.items()})
+        header = list(rows[0].keys()) if rows else ["prompt"]
+        return csv_response(filename=filename, header=header, rows=([row[k] for k in header] for row in rows))
+    response = JsonResponse(selectors.run_export_document(run=run), json_dumps_params={"indent": 2})
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 

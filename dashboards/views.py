@@ -6,7 +6,6 @@ load); a history-restore request gets the full page.
 
 from __future__ import annotations
 
-import csv
 from typing import Any
 
 from django.conf import settings
@@ -24,6 +23,7 @@ from dashboards.panels import (
     unpriced_models,
 )
 from metrics import charts
+from metrics.csv_export import csv_response
 from metrics.filters import PRESETS, Query, parse_query
 from metrics.models import CallRecord, CallStatus, RollupGrain
 from metrics.selectors.calls import call_trace, calls_page, cost_arithmetic
@@ -118,15 +118,8 @@ def _admin_change_url(config_id: int | None) -> str | None:
 
 
 def _csv(filename: str, header: list[str], rows: list[list[Any]]) -> HttpResponse:
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    writer = csv.writer(response)
-    writer.writerow(header)
-    for row in rows:
-        row = [round(v, 2) if isinstance(v, float) else v for v in row]
-        # A leading = + - @ would be a formula in a spreadsheet: quote it as text.
-        writer.writerow(["'" + v if isinstance(v, str) and v[:1] in ("=", "+", "-", "@") else v for v in row])
-    return response
+    rounded = ([round(v, 2) if isinstance(v, float) else v for v in row] for row in rows)
+    return csv_response(filename=filename, header=header, rows=rounded)
 
 
 def _export(table: str, q: Query, context: dict[str, Any]) -> HttpResponse:

@@ -333,6 +333,14 @@ class TestExport:
         body = member_client.get(reverse("compare:export", args=[run.pk, "csv"])).content.decode()
         assert "'=HYPERLINK" in body and ',"=HYPERLINK' not in body
 
+    @pytest.mark.parametrize("output", ["\tcmd", "\r=1+1", "+SUM(A1)", "-2+3", "@A1"])
+    def test_csv_cells_starting_like_a_formula_stay_text(self, member_client, models, output):
+        run = finished_run(models)
+        CompareCell.objects.filter(run=run).update(output=output)
+        body = member_client.get(reverse("compare:export", args=[run.pk, "csv"])).content.decode()
+        rows = list(csv.DictReader(io.StringIO(body)))
+        assert rows and {row["output"] for row in rows if row["status"] == "done"} == {"'" + output}
+
     def test_csv_has_one_row_per_cell(self, member_client, models):
         run = finished_run(models)
         response = member_client.get(reverse("compare:export", args=[run.pk, "csv"]))

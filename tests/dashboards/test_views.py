@@ -317,3 +317,13 @@ def test_a_chain_calls_trace_shows_the_steps_it_skipped_and_why(member_client, f
     # Room right of the bars for their labels: the x range ends past the longest bar.
     end = max(b + w for b, w in zip(bars["base"], bars["x"], strict=True))
     assert response.context["waterfall"]["layout"]["xaxis"]["range"][1] > end * 1.2
+
+
+@pytest.mark.parametrize("name", ["\tcmd", "\r=1+1", "+SUM(A1)", "-2+3", "@A1"])
+def test_csv_cells_starting_like_a_formula_stay_text(member_client, config, now, name):
+    CallRecordFactory(task_type=name, created_at=now - timedelta(hours=1))
+    rollup_run()
+
+    rows = list(csv.reader(io.StringIO(member_client.get("/dashboard/?export=route").content.decode())))
+
+    assert ["'" + name] == [row[0] for row in rows[1:] if row[0].endswith(name)]
