@@ -10,10 +10,10 @@ import asyncio
 import time
 
 from routing.engine.attempts import AttemptLoop
+from routing.engine.faults import faulted_complete
 from routing.engine.trace import Messages, Step, Trace
 from routing.engine.types import Result
 from routing.errors import ProviderError, ProviderKeyMissing
-from routing.providers.transport import transport_complete
 
 
 async def plan_run(trace: Trace, steps: list[Step], messages: Messages) -> Result:
@@ -23,7 +23,7 @@ async def plan_run(trace: Trace, steps: list[Step], messages: Messages) -> Resul
         model = attempt.step.model
         t0 = time.perf_counter()
         try:
-            completion = await transport_complete(model.provider.spec, attempt.request, model_name=model.name)
+            completion = await faulted_complete(model.provider.spec, attempt.request, model_name=model.name)
         except ProviderKeyMissing as exc:
             loop.key_missing(attempt, exc)
             continue

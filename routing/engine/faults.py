@@ -6,9 +6,10 @@
         await orchestrator.acomplete(...)
 
 The mapping lives in a ContextVar, so it applies to every asyncio task created inside the
-block (tasks copy the context when they are created) and to nothing outside it. The
-transport chokepoint (`routing.providers.transport`) consults it before it would call the
-provider: a faulted call never reaches the real client.
+block (tasks copy the context when they are created) and to nothing outside it. The engine
+makes its provider calls through `faulted_complete` / `faulted_stream`, which wrap the
+transport chokepoint (`routing.providers.transport`): a faulted call never reaches it, and the
+chokepoint itself knows nothing of drills.
 
 Kinds:
 - `rate_limit`: a TransientError with HTTP 429 (and `retry_after_s` when the spec sets one).
@@ -26,13 +27,19 @@ same block run twice faults the same calls.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import random
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from time import perf_counter
 from typing import Literal
+
+from routing.errors import ProviderError, TransientError
+from routing.providers.base import Completion, ProviderRequest, ProviderSpec, StreamEnd
+from routing.providers.transport import transport_complete, transport_stream
 
 FaultKind = Literal["rate_limit", "server_error", "timeout", "stream_cut"]
 FAULT_KINDS: tuple[FaultKind, ...] = ("rate_limit", "server_error", "timeout", "stream_cut")
@@ -100,3 +107,87 @@ def faults_active() -> dict[str, FaultSpec]:
     """The faults in force in the current context (a copy), for display."""
     active = _active.get()
     return dict(active.specs) if active is not None else {}
+
+
+# -- The engine's provider calls: the transport, or the fault planned instead -----------------
+
+
+async def faulted_complete(spec: ProviderSpec, request: ProviderRequest, *, model_name: str) -> Completion:
+    """`transport_complete`, unless a fault is planned for this call of `model_name`: then
+    that fault's error (with `latency_ms`), and the provider is not called."""
+    fault = fault_for(model_name)
+    if fault is None:
+        return await transport_complete(spec, request, model_name=model_name)
+    start = perf_counter()
+    try:
+        if fault.kind == "timeout":
+            raise await _fault_timeout(fault, request)
+        raise _fault_error(fault)
+    except ProviderError as error:
+        error.latency_ms = (perf_counter() - start) * 1000.0
+        raise
+
+
+def faulted_stream(
+    spec: ProviderSpec, request: ProviderRequest, *, model_name: str
+) -> AsyncIterator[str | StreamEnd]:
+    """`transport_stream`, unless a fault is planned for this call of `model_name`: then a
+    stream that fails as the fault says (after its placeholder tokens for a stream cut, the
+    error carrying them as `partial_text`), and the provider is not called."""
+    fault = fault_for(model_name)
+    if fault is None:
+        return transport_stream(spec, request, model_name=model_name)
+    return _fault_stream(fault, request)
+
+
+_DRILL_WORDS = [
+    "This",
+    "answer",
+    "was",
+    "cut",
+    "off",
+    "by",
+    "a",
+    "stream",
+    "fault",
+    "injected",
+    "for",
+    "a",
+    "drill",
+]
+
+
+def _fault_error(fault: FaultSpec) -> ProviderError:
+    if fault.kind == "rate_limit":
+        return TransientError(
+            "HTTP 429: rate limited (injected fault)", http_status=429, retry_after_s=fault.retry_after_s
+        )
+    if fault.kind == "server_error":
+        return TransientError("HTTP 500: server error (injected fault)", http_status=500)
+    return TransientError("Connection closed mid-response (injected stream cut)")
+
+
+async def _fault_timeout(fault: FaultSpec, request: ProviderRequest) -> ProviderError:
+    await asyncio.sleep(min(request.timeout_s, fault.max_wait_s))
+    return TransientError(
+        f"No answer within the {request.timeout_s:g} s timeout (injected fault).", timeout=True
+    )
+
+
+async def _fault_stream(fault: FaultSpec, request: ProviderRequest) -> AsyncGenerator[str | StreamEnd, None]:
+    start = perf_counter()
+    parts: list[str] = []
+    try:
+        if fault.kind == "timeout":
+            raise await _fault_timeout(fault, request)
+        if fault.kind == "stream_cut":
+            for i in range(fault.after_tokens):
+                word = _DRILL_WORDS[i % len(_DRILL_WORDS)]
+                parts.append(word if i == 0 else " " + word)
+                yield parts[-1]
+        raise _fault_error(fault)
+    except ProviderError as error:
+        error.latency_ms = (perf_counter() - start) * 1000.0
+        error.partial_text = "".join(parts)
+        error.output_tokens_so_far = len(parts)
+        raise

@@ -21,12 +21,12 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 from routing.engine.attempts import AttemptLoop, Outcome
+from routing.engine.faults import faulted_stream
 from routing.engine.selection import estimate_prompt_tokens
 from routing.engine.trace import Messages, Step, Trace
 from routing.engine.types import AttemptInfo, StreamEvent, Usage
 from routing.errors import OrchestratorError, ProviderError, ProviderKeyMissing
 from routing.providers.base import Completion, StreamEnd
-from routing.providers.transport import transport_stream
 
 
 async def _aclose(upstream: Any) -> None:
@@ -73,7 +73,7 @@ async def plan_stream(
         parts: list[str] = []
         end: StreamEnd | None = None
         t0 = time.perf_counter()
-        upstream = transport_stream(model.provider.spec, attempt.request, model_name=name)
+        upstream = faulted_stream(model.provider.spec, attempt.request, model_name=name)
         try:
             async for item in upstream:
                 if isinstance(item, str):

@@ -1,11 +1,14 @@
 """The one chokepoint every provider call passes (see `routing.providers.base`).
 
-- Fault injection first (`routing.engine.faults`): a faulted call never reaches the client.
 - A deadline always: `request.timeout_s` bounds the whole call (a stream included) through
   `asyncio.timeout`; the clients also pass it to the SDK as its own timeout.
 - Latency and time to first token are measured here, for successes and failures alike.
 - Every exception becomes a `routing.errors.ProviderError` subclass (see `map_exception`);
-  `ProviderKeyMissing` (an OrchestratorError) passes through untouched.
+  `ProviderKeyMissing` (an OrchestratorError) passes through untouched. One raised before any
+  byte reached the provider is request-invalid and `local` (no fault of the provider's).
+- Error messages are cleared of provider secrets here, once (`routing.providers.redaction`).
+
+Fault injection for drills is not in this path: the engine wraps it (`routing.engine.faults`).
 
 Kept lean on purpose: no client construction (clients are cached per loop in the registry),
 no database, no logging on success.
@@ -20,7 +23,6 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from time import perf_counter
 from typing import Any
 
-from routing.engine.faults import FaultSpec, fault_for
 from routing.errors import (
     ModelPermanentError,
     OrchestratorError,
@@ -42,9 +44,6 @@ async def transport_complete(spec: ProviderSpec, request: ProviderRequest, *, mo
     `.latency_ms`) on failure."""
     start = perf_counter()
     try:
-        fault = fault_for(model_name)
-        if fault is not None:
-            await _fault_complete(fault, request)
         client = client_for(spec)
         async with asyncio.timeout(request.timeout_s):
             completion = await client.complete(request)
@@ -78,11 +77,7 @@ async def transport_stream(
     end: StreamEnd | None = None
     try:
         try:
-            fault = fault_for(model_name)
-            if fault is not None:
-                upstream = _fault_stream(fault, request)
-            else:
-                upstream = client_for(spec).stream(request)
+            upstream = client_for(spec).stream(request)
             while True:
                 # The deadline is checked per chunk, never across a `yield`: a timeout must not
                 # cancel whatever the consumer awaits between chunks.
@@ -368,58 +363,3 @@ def _describe(exc: BaseException) -> str:
 
 def _seconds(timeout_s: float | None) -> str:
     return f"{timeout_s:g} s" if timeout_s is not None else "configured"
-
-
-# -- Injected faults -------------------------------------------------------------------------
-
-_DRILL_WORDS = [
-    "This",
-    "answer",
-    "was",
-    "cut",
-    "off",
-    "by",
-    "a",
-    "stream",
-    "fault",
-    "injected",
-    "for",
-    "a",
-    "drill",
-]
-
-
-def _fault_error(fault: FaultSpec) -> ProviderError:
-    if fault.kind == "rate_limit":
-        return TransientError(
-            "HTTP 429: rate limited (injected fault)", http_status=429, retry_after_s=fault.retry_after_s
-        )
-    if fault.kind == "server_error":
-        return TransientError("HTTP 500: server error (injected fault)", http_status=500)
-    return TransientError("Connection closed mid-response (injected stream cut)")
-
-
-async def _fault_timeout(fault: FaultSpec, request: ProviderRequest) -> ProviderError:
-    await asyncio.sleep(min(request.timeout_s, fault.max_wait_s))
-    return TransientError(
-        f"No answer within the {request.timeout_s:g} s timeout (injected fault).", timeout=True
-    )
-
-
-async def _fault_complete(fault: FaultSpec, request: ProviderRequest) -> None:
-    if fault.kind == "timeout":
-        raise await _fault_timeout(fault, request)
-    raise _fault_error(fault)
-
-
-async def _fault_stream(fault: FaultSpec, request: ProviderRequest) -> AsyncGenerator[str | StreamEnd, None]:
-    if fault.kind == "timeout":
-        raise await _fault_timeout(fault, request)
-    if fault.kind == "stream_cut":
-        for i in range(fault.after_tokens):
-            word = _DRILL_WORDS[i % len(_DRILL_WORDS)]
-            yield word if i == 0 else " " + word
-        error = _fault_error(fault)
-        error.output_tokens_so_far = fault.after_tokens
-        raise error
-    raise _fault_error(fault)

@@ -1,4 +1,4 @@
-"""Injected faults fail calls in the transport without reaching the provider."""
+"""Injected faults fail the engine's provider calls without reaching the transport or the provider."""
 
 from __future__ import annotations
 
@@ -6,11 +6,51 @@ import asyncio
 
 import pytest
 
-from routing.engine.faults import FaultSpec, fault_for, faults_active, inject_faults
-from routing.errors import TransientError
-from routing.providers.base import StreamEnd
+from routing.engine.faults import (
+    FaultSpec,
+    fault_for,
+    faulted_complete,
+    faulted_stream,
+    faults_active,
+    inject_faults,
+)
+from routing.errors import ProviderError, TransientError
+from routing.providers.base import ProviderRequest, StreamEnd
 from routing.providers.transport import transport_complete
-from tests.routing.providers.conftest import complete, complete_error, request, run, stream, stream_error
+from tests.routing.providers.conftest import request, run
+
+
+def complete(spec, req: ProviderRequest, *, model_name: str = "model"):
+    return run(faulted_complete(spec, req, model_name=model_name))
+
+
+def stream(spec, req: ProviderRequest, *, model_name: str = "model") -> list[str | StreamEnd]:
+    async def collect() -> list[str | StreamEnd]:
+        return [item async for item in faulted_stream(spec, req, model_name=model_name)]
+
+    return run(collect())
+
+
+def complete_error(spec, req: ProviderRequest, *, model_name: str = "model") -> ProviderError:
+    try:
+        complete(spec, req, model_name=model_name)
+    except ProviderError as exc:
+        return exc
+    raise AssertionError("the call succeeded")
+
+
+def stream_error(spec, req: ProviderRequest, *, model_name: str = "model") -> tuple[list, ProviderError]:
+    items: list = []
+
+    async def go() -> ProviderError:
+        try:
+            async for item in faulted_stream(spec, req, model_name=model_name):
+                items.append(item)
+        except ProviderError as exc:
+            return exc
+        raise AssertionError("the stream succeeded")
+
+    return items, run(go())
 
 
 def test_a_rate_limit_fault_fails_without_calling_the_provider(fake_provider):
@@ -49,9 +89,18 @@ def test_a_stream_cut_fault_sends_some_tokens_then_fails(fake_provider):
         items, error = stream_error(fake_provider.spec("openai"), request("m1"), model_name="gpt")
 
     assert len(items) == 2
-    assert error.partial_text == "".join(items)
+    assert error.partial_text == "".join(items) == "This answer"
     assert error.output_tokens_so_far == 2
+    assert error.latency_ms is not None
     assert fake_provider.history == []
+
+
+def test_the_transport_chokepoint_itself_knows_nothing_of_faults(fake_provider):
+    with inject_faults({"gpt": FaultSpec("server_error")}):
+        completion = run(transport_complete(fake_provider.spec("openai"), request("m1"), model_name="gpt"))
+
+    assert completion.text
+    assert len(fake_provider.history) == 1
 
 
 def test_a_stream_cut_fault_on_a_plain_call_is_transient(fake_provider):
@@ -98,8 +147,7 @@ def test_faults_reach_tasks_created_inside_the_block(fake_provider):
     async def in_tasks() -> list:
         with inject_faults({"gpt": FaultSpec("rate_limit")}):
             tasks = [
-                asyncio.create_task(transport_complete(spec, request("m1"), model_name="gpt"))
-                for _ in range(3)
+                asyncio.create_task(faulted_complete(spec, request("m1"), model_name="gpt")) for _ in range(3)
             ]
             return await asyncio.gather(*tasks, return_exceptions=True)
 
