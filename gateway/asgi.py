@@ -2,10 +2,11 @@
 request machinery (middleware stack, URL resolution, request/response objects), which
 would otherwise cost more than the rest of a gateway request put together.
 
-Everything else goes to the wrapped Django application. The handlers are the same ones the
-Django views in gateway/views.py serve (gateway/chat.py), so behaviour is identical; this
-path also refuses an oversized body from its Content-Length before reading it, and cancels
-a streaming response (recording the attempt as cancelled) when the client disconnects.
+Paths of the route table (gateway/routes.py) are served here; everything else goes to the
+wrapped Django application. The handlers are the same ones the Django views in
+gateway/views.py serve, so behaviour is identical; this path reads the body as it arrives
+(refused as soon as it passes the limit) and cancels a streaming response (recording the
+attempt as cancelled) when the client disconnects.
 Bearer-key endpoints need no session, CSRF or host-based behaviour, so skipping the
 middleware loses nothing.
 """
@@ -15,11 +16,11 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from gateway import chat, listing
-from gateway.errors import GatewayError
+from gateway.http import GatewayResponse, error_response, internal_error, response_finish
+from gateway.routes import route_dispatch, route_match
 
 log = logging.getLogger("gateway")
 
@@ -27,9 +28,6 @@ Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Any, Any], Awaitable[None]]
-
-PATHS = ("/v1/chat/completions", "/v1/models", "/v1/chat/completions/", "/v1/models/")
-MODEL_PREFIX = "/v1/models/"
 
 
 class _Disconnected(Exception):
@@ -62,9 +60,8 @@ def gateway_front(app: ASGIApp) -> ASGIApp:
     gc_settle()
 
     async def application(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or (
-            scope["path"] not in PATHS and not scope["path"].startswith(MODEL_PREFIX)
-        ):
+        matched = route_match(scope["path"]) if scope["type"] == "http" else None
+        if matched is None:
             await app(scope, receive, send)
             return
         if _Warmth.served <= WARM_REQUESTS:
@@ -72,14 +69,21 @@ def gateway_front(app: ASGIApp) -> ASGIApp:
             if _Warmth.served == WARM_REQUESTS:
                 gc_settle()
         try:
-            response = await _handle(scope, receive)
+            route, params = matched
+            response = await route_dispatch(
+                route,
+                params,
+                method=scope["method"],
+                path=scope["path"],
+                authorization=_header(scope, b"authorization"),
+                content_length=_header(scope, b"content-length"),
+                chunks=_chunks(receive),
+            )
         except _Disconnected:
             return
         except Exception:  # a bug: answer in the API's shape and keep serving
             log.exception("gateway: unexpected error on %s", scope["path"])
-            response = chat.error_response(
-                GatewayError(500, "Internal error; it has been logged.", code="internal_error")
-            )
+            response = error_response(internal_error())
         await _send(response, receive, send)
 
     return application
@@ -92,52 +96,19 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
+async def _chunks(receive: Receive) -> AsyncIterator[bytes]:
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
             raise _Disconnected
         chunk = message.get("body", b"")
         if chunk:
-            size += len(chunk)
-            if size > limit:
-                raise chat.body_too_large(size)
-            chunks.append(chunk)
+            yield chunk
         if not message.get("more_body", False):
-            return b"".join(chunks)
+            return
 
 
-async def _handle(scope: Scope, receive: Receive) -> chat.GatewayResponse:
-    path = scope["path"].rstrip("/")
-    method = scope["method"]
-    authorization = _header(scope, b"authorization")
-    if path == "/v1/models":
-        if method != "GET":
-            return chat.method_not_allowed("GET")
-        return await listing.models_list(authorization=authorization)
-    if path.startswith(MODEL_PREFIX):
-        if method != "GET":
-            return chat.method_not_allowed("GET")
-        return await listing.model_retrieve(model_id=path[len(MODEL_PREFIX) :], authorization=authorization)
-    if method != "POST":
-        return chat.method_not_allowed("POST")
-    limit = chat.max_body_bytes()
-    try:
-        declared = int(_header(scope, b"content-length") or 0)
-    except ValueError:
-        declared = 0
-    try:
-        if declared > limit:
-            raise chat.body_too_large(declared)
-        body = await _read_body(receive, limit)
-    except GatewayError as exc:
-        return chat.error_response(exc)
-    return await chat.chat_completions(body=body, authorization=authorization)
-
-
-def _start(response: chat.GatewayResponse, length: int | None) -> dict[str, Any]:
+def _start(response: GatewayResponse, length: int | None) -> dict[str, Any]:
     headers = [(b"content-type", response.content_type.encode())]
     if length is not None:
         headers.append((b"content-length", str(length).encode()))
@@ -145,7 +116,7 @@ def _start(response: chat.GatewayResponse, length: int | None) -> dict[str, Any]
     return {"type": "http.response.start", "status": response.status, "headers": headers}
 
 
-async def _send(response: chat.GatewayResponse, receive: Receive, send: Send) -> None:
+async def _send(response: GatewayResponse, receive: Receive, send: Send) -> None:
     if response.stream is None:
         try:
             await send(_start(response, len(response.body)))
@@ -153,7 +124,7 @@ async def _send(response: chat.GatewayResponse, receive: Receive, send: Send) ->
         finally:
             # After the body: the client has its answer; the connection's next request waits
             # for this (the server runs one request per connection at a time).
-            await chat.response_finish(response)
+            await response_finish(response)
         return
     stream = response.stream
     await send(_start(response, None))

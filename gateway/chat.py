@@ -1,123 +1,40 @@
-"""The OpenAI-compatible endpoints, independent of the web framework.
+"""POST /v1/chat/completions: OpenAI's chat completions as a gateway endpoint (an adapter
+over the sequence in gateway/calls.py: parse, call the engine, shape the answer), plain or
+streamed as server-sent events.
 
-`chat_completions()` and `models_list()` take the raw body and headers and return a
-`GatewayResponse` (a body, or an async iterator of SSE bytes). Two thin adapters serve them:
-Django views (gateway/views.py) and a lean ASGI front (gateway/asgi.py) that answers /v1/
-before Django's middleware stack, which is what production uses.
-
-Order of checks: 413 body size, 401 key, 400 body, 403 key not allowed the target,
-429 rate limit / budget, then the engine (404 unknown target, 502/503/504 all attempts failed).
+Order of checks (the sequence's): 413 body size, 401 key, 400 body, 403 key not allowed the
+target, 429 rate limit / budget, then the engine (404 unknown target, 502/503/504 all
+attempts failed).
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
-from decimal import Decimal
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
-from asgiref.sync import sync_to_async
-from django.conf import settings
-
-import routing.orchestrator as orchestrator
+from gateway.calls import Admitted, Endpoint, Spend
 from gateway.errors import GatewayError, from_orchestrator_error
-from gateway.keys import KeyInfo, key_lookup
-from gateway.limits import Admission, limits_account, limits_admit
-from gateway.services import api_key_touch, api_key_touch_due
+from gateway.http import GatewayRequest, GatewayResponse, cost_text
 from gateway.validation import ChatRequest, chat_request_parse, json_parse
-from routing.engine.trace import trace_id_new
-from routing.engine.types import Result, StreamEvent
 from routing.errors import OrchestratorError
-from routing.sampling import NO_SAMPLING
+from routing.orchestrator import (
+    NO_SAMPLING,
+    Result,
+    StreamEvent,
+    acomplete,
+    aexecute_with_fallback,
+    aroute,
+    astream,
+)
 
 log = logging.getLogger("gateway")
 
-JSON = "application/json"
-
-
-@dataclass
-class GatewayResponse:
-    status: int
-    headers: dict[str, str] = field(default_factory=dict)
-    body: bytes = b""
-    stream: AsyncIterator[bytes] | None = None
-    content_type: str = JSON
-    # Bookkeeping to run once the response has been sent (whoever sends it must await it):
-    # the client does not wait for the spend to reach the counters.
-    after: Callable[[], Awaitable[None]] | None = None
-
-
-async def response_finish(response: GatewayResponse) -> None:
-    """Run the response's `after` work (never raises)."""
-    if response.after is None:
-        return
-    try:
-        await response.after()
-    except Exception:
-        log.exception("gateway: bookkeeping after a response failed")
-
-
-def error_response(exc: GatewayError) -> GatewayResponse:
-    return GatewayResponse(exc.status, dict(exc.headers), exc.body())
-
-
-def max_body_bytes() -> int:
-    return int(settings.ORCHESTRATOR.get("GATEWAY_MAX_BODY_BYTES", 2_000_000))
-
-
-def body_too_large(size: int) -> GatewayError:
-    return GatewayError(
-        413,
-        f"The request body is {size} bytes; the limit is {max_body_bytes()} bytes.",
-        code="request_too_large",
-    )
-
-
-# -- Authentication ----------------------------------------------------------------------
-
-
-async def authenticate(authorization: str | None) -> KeyInfo:
-    if not authorization:
-        raise GatewayError(
-            401,
-            "Missing API key: send 'Authorization: Bearer ork-…'. Keys are made in the admin "
-            "or with `manage.py create_api_key`.",
-            code="missing_api_key",
-        )
-    scheme, _, token = authorization.strip().partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise GatewayError(401, "The Authorization header must be 'Bearer <key>'.", code="invalid_api_key")
-    info = await key_lookup(token.strip())
-    if info is None:
-        raise GatewayError(401, "Invalid API key: it is unknown or has been revoked.", code="invalid_api_key")
-    if api_key_touch_due(api_key_id=info.id):
-        # At most once a minute per key per process: cheap enough to do inline.
-        try:
-            await sync_to_async(api_key_touch)(api_key_id=info.id)
-        except Exception:
-            log.exception("gateway: could not update the last use of key %r", info.name)
-    return info
-
-
-def authorize(info: KeyInfo, target: str) -> None:
-    if not info.allows(target):
-        raise GatewayError(
-            403,
-            f"This API key may not use {target!r}. Allowed: {', '.join(sorted(info.allowed))}.",
-            code="target_not_allowed",
-            param="model",
-        )
-
 
 # -- Results in OpenAI's shape -----------------------------------------------------------
-
-
-def cost_text(cost: Decimal | None) -> str:
-    return "unknown" if cost is None else format(cost.normalize(), "f")
 
 
 def usage_dict(result: Result) -> dict[str, Any]:
@@ -160,8 +77,8 @@ def completion_dict(result: Result, created: int) -> dict[str, Any]:
     }
 
 
-def _engine_kwargs(req: ChatRequest, info: KeyInfo, trace_id: str) -> dict[str, Any]:
-    kwargs: dict[str, Any] = {"source": "gateway", "api_key_id": info.id, "trace_id": trace_id}
+def _engine_kwargs(req: ChatRequest, admitted: Admitted) -> dict[str, Any]:
+    kwargs = admitted.engine_kwargs()
     if req.temperature is not None:
         kwargs["temperature"] = req.temperature
     if req.max_tokens is not None:
@@ -173,61 +90,62 @@ def _engine_kwargs(req: ChatRequest, info: KeyInfo, trace_id: str) -> dict[str, 
 
 async def _complete(req: ChatRequest, kwargs: dict[str, Any]) -> Result:
     if req.target_kind == "route":
-        return await orchestrator.aroute(req.target_name, req.last_user_content(), **kwargs)
+        return await aroute(req.target_name, req.last_user_content(), **kwargs)
     if req.target_kind == "chain":
-        return await orchestrator.aexecute_with_fallback(req.messages, chain=req.target_name, **kwargs)
-    return await orchestrator.acomplete(req.messages, model=req.target_name, **kwargs)
+        return await aexecute_with_fallback(req.messages, chain=req.target_name, **kwargs)
+    return await acomplete(req.messages, model=req.target_name, **kwargs)
 
 
 def _stream(req: ChatRequest, kwargs: dict[str, Any]) -> AsyncIterator[StreamEvent]:
     if req.target_kind == "route":
-        return orchestrator.astream(task_type=req.target_name, content=req.last_user_content(), **kwargs)
+        return astream(task_type=req.target_name, content=req.last_user_content(), **kwargs)
     if req.target_kind == "chain":
-        return orchestrator.astream(req.messages, chain=req.target_name, **kwargs)
-    return orchestrator.astream(req.messages, model=req.target_name, **kwargs)
+        return astream(req.messages, chain=req.target_name, **kwargs)
+    return astream(req.messages, model=req.target_name, **kwargs)
 
 
-async def _account(info: KeyInfo, admission: Admission, result: Result) -> None:
-    try:
-        await limits_account(
-            info=info,
-            admission=admission,
-            tokens=result.usage.input_tokens + result.usage.output_tokens,
-            cost_usd=result.cost_usd,
-        )
-    except Exception:  # accounting never fails a call that succeeded
-        log.exception("gateway: could not account the spend of trace %s", result.trace_id)
+# -- The endpoint ------------------------------------------------------------------------
 
 
-# -- POST /v1/chat/completions -----------------------------------------------------------
+@dataclass
+class StreamHead:
+    """A stream read up to its first text (or its end): what the response starts with."""
+
+    req: ChatRequest
+    events: AsyncIterator[StreamEvent]
+    head: list[StreamEvent]
+    model: str
+    attempts: int
 
 
-async def chat_completions(*, body: bytes, authorization: str | None) -> GatewayResponse:
-    try:
-        if len(body) > max_body_bytes():
-            raise body_too_large(len(body))
-        info = await authenticate(authorization)
-        req = chat_request_parse(json_parse(body))
-        authorize(info, req.model)
+class ChatCompletions(Endpoint[ChatRequest, Result | StreamHead]):
+    def parse(self, request: GatewayRequest) -> ChatRequest:
+        req = chat_request_parse(json_parse(request.body))
         if req.target_kind == "route":
             req.last_user_content()  # a 400 before anything is counted
-        admission = await limits_admit(info=info)
-        trace_id = trace_id_new()  # the engine's: a seeded generator, not an os.urandom call
-        kwargs = _engine_kwargs(req, info, trace_id)
-        if req.stream:
-            return await _chat_stream(req, info, admission, kwargs)
-        try:
-            result = await _complete(req, kwargs)
-        except OrchestratorError as exc:
-            raise from_orchestrator_error(exc) from None
-        payload = json.dumps(completion_dict(result, int(time.time()))).encode()
-        # The spend is added to the key's counters right after the response is sent (the
-        # server runs `after` before taking the connection's next request).
-        return GatewayResponse(
-            200, result_headers(result), payload, after=functools.partial(_account, info, admission, result)
-        )
-    except GatewayError as exc:
-        return error_response(exc)
+        return req
+
+    def targets(self, parsed: ChatRequest) -> list[str]:
+        return [parsed.model]
+
+    async def call(self, parsed: ChatRequest, admitted: Admitted) -> Result | StreamHead:
+        kwargs = _engine_kwargs(parsed, admitted)
+        if parsed.stream:
+            return await _stream_open(parsed, kwargs)
+        return await _complete(parsed, kwargs)
+
+    def spent(self, outcome: Result | StreamHead) -> Spend | None:
+        # A stream settles its spend itself when its result arrives.
+        return Spend.of([outcome]) if isinstance(outcome, Result) else None
+
+    def respond(self, outcome: Result | StreamHead, admitted: Admitted) -> GatewayResponse:
+        if isinstance(outcome, StreamHead):
+            return _stream_response(outcome, admitted)
+        payload = json.dumps(completion_dict(outcome, int(time.time()))).encode()
+        return GatewayResponse(200, result_headers(outcome), payload)
+
+
+CHAT_COMPLETIONS = ChatCompletions()
 
 
 def _sse(data: dict[str, Any] | str) -> bytes:
@@ -283,9 +201,7 @@ def _stream_error(event: StreamEvent, trace_id: str) -> GatewayError:
     )
 
 
-async def _chat_stream(
-    req: ChatRequest, info: KeyInfo, admission: Admission, kwargs: dict[str, Any]
-) -> GatewayResponse:
+async def _stream_open(req: ChatRequest, kwargs: dict[str, Any]) -> StreamHead:
     """Read the engine's stream up to the first text (or the end) before answering, so a
     request that fails before any output gets a real status code, not a broken stream."""
     trace_id = kwargs["trace_id"]
@@ -311,19 +227,20 @@ async def _chat_stream(
                 raise _stream_error(event, trace_id)
             head.append(event)
             break
-    except OrchestratorError as exc:
-        await _close(events)
-        raise from_orchestrator_error(exc) from None
     except BaseException:
         await _close(events)
         raise
+    return StreamHead(req=req, events=events, head=head, model=model, attempts=attempts)
 
+
+def _stream_response(opened: StreamHead, admitted: Admitted) -> GatewayResponse:
+    req, events, head, trace_id = opened.req, opened.events, opened.head, admitted.trace_id
     created = int(time.time())
     first = head[0]
-    model = first.model or model or (first.result.model if first.result else "")
+    model = first.model or opened.model or (first.result.model if first.result else "")
     headers = {
         "x-orchestrator-trace-id": trace_id,
-        "x-orchestrator-attempts": str(max(1, attempts)),
+        "x-orchestrator-attempts": str(max(1, opened.attempts)),
         "x-orchestrator-model": model,
         "cache-control": "no-cache",
         "x-accel-buffering": "no",
@@ -364,7 +281,7 @@ async def _chat_stream(
                 elif event.kind == "done" and event.result is not None:
                     result = event.result
                     chunks.model_set(result.model or chunks.model)
-                    await _account(info, admission, result)
+                    await admitted.settle(Spend.of([result]))
                     # Let the engine end normally (it writes its records then, when inline)
                     # before the client sees the end.
                     async for _ in events:
@@ -408,13 +325,3 @@ async def _close(events: AsyncIterator[StreamEvent]) -> None:
             await aclose()
         except Exception:
             log.exception("gateway: closing an engine stream failed")
-
-
-def method_not_allowed(allowed: str) -> GatewayResponse:
-    exc = GatewayError(405, f"Method not allowed; use {allowed}.", code="method_not_allowed")
-    return GatewayResponse(405, {"allow": allowed}, exc.body())
-
-
-def not_found(path: str) -> GatewayResponse:
-    exc = GatewayError(404, f"No such endpoint: {path}", code="unknown_endpoint")
-    return error_response(exc)

@@ -25,14 +25,14 @@ from typing import Any
 
 from gateway.errors import GatewayError, invalid
 from routing.errors import InvalidRequest
-from routing.sampling import (
+from routing.orchestrator import (
     NO_SAMPLING,
     SAMPLING_FIELDS,
     SamplingOptions,
     number_in_range,
     sampling_options,
 )
-from routing.sampling import type_name as _type_name
+from routing.orchestrator import type_name as _type_name
 
 ROLES = ("system", "developer", "user", "assistant")
 MAX_MESSAGES = 10_000

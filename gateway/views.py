@@ -1,4 +1,5 @@
-"""Django views for /v1/ (the same handlers the ASGI front in gateway/asgi.py serves faster).
+"""Django views for the gateway's route table (the same handlers the ASGI front in
+gateway/asgi.py serves faster).
 
 They authenticate with bearer keys, never cookies: CSRF-exempt and open to anonymous
 sessions (the key check is the gate).
@@ -6,15 +7,20 @@ sessions (the key check is the gate).
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from typing import Any
+
 from django.contrib.auth.decorators import login_not_required
-from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from gateway import chat, listing
+from gateway.http import GatewayResponse, response_finish
+from gateway.routes import Route, route_dispatch
+
+View = Any  # an async Django view
 
 
-def _to_django(resp: chat.GatewayResponse) -> HttpResponseBase:
+def _to_django(resp: GatewayResponse) -> HttpResponseBase:
     out: HttpResponseBase
     if resp.stream is not None:
         out = StreamingHttpResponse(resp.stream, status=resp.status, content_type=resp.content_type)
@@ -25,39 +31,25 @@ def _to_django(resp: chat.GatewayResponse) -> HttpResponseBase:
     return out
 
 
-@csrf_exempt
-@login_not_required
-async def chat_completions(request: HttpRequest) -> HttpResponseBase:
-    if request.method != "POST":
-        return _to_django(chat.method_not_allowed("POST"))
-    try:
-        size = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        size = 0
-    if size > chat.max_body_bytes():
-        return _to_django(chat.error_response(chat.body_too_large(size)))
-    try:
-        body = request.body
-    except RequestDataTooBig:
-        return _to_django(chat.error_response(chat.body_too_large(size)))
-    resp = await chat.chat_completions(body=body, authorization=request.headers.get("authorization"))
-    await chat.response_finish(resp)  # Django sends after the view returns: account first
-    return _to_django(resp)
+async def _body(request: HttpRequest) -> AsyncIterator[bytes]:
+    yield request.body  # read only once the declared length has passed the limit
 
 
-@csrf_exempt
-@login_not_required
-async def models(request: HttpRequest) -> HttpResponseBase:
-    if request.method != "GET":
-        return _to_django(chat.method_not_allowed("GET"))
-    return _to_django(await listing.models_list(authorization=request.headers.get("authorization")))
+def route_view(route: Route) -> View:
+    @csrf_exempt
+    @login_not_required
+    async def view(request: HttpRequest, **params: str) -> HttpResponseBase:
+        resp = await route_dispatch(
+            route,
+            params,
+            method=request.method or "GET",
+            path=request.path,
+            authorization=request.headers.get("authorization"),
+            content_length=request.META.get("CONTENT_LENGTH"),
+            chunks=_body(request),
+        )
+        await response_finish(resp)  # Django sends after the view returns: account first
+        return _to_django(resp)
 
-
-@csrf_exempt
-@login_not_required
-async def model(request: HttpRequest, model_id: str) -> HttpResponseBase:
-    if request.method != "GET":
-        return _to_django(chat.method_not_allowed("GET"))
-    return _to_django(
-        await listing.model_retrieve(model_id=model_id, authorization=request.headers.get("authorization"))
-    )
+    view.__name__ = route.name
+    return view

@@ -44,9 +44,57 @@ from routing.engine.consensus import AGGREGATORS, consensus_run
 from routing.engine.execute import plan_run
 from routing.engine.selection import OPTIMIZE_FOR, candidates_select
 from routing.engine.streaming import plan_stream
-from routing.engine.trace import Step
-from routing.engine.types import ConsensusResult, Result, StreamEvent
-from routing.errors import InvalidRequest, OrchestratorError
+from routing.engine.trace import Step, trace_id_new
+from routing.engine.types import AttemptInfo, ConsensusResult, MemberOutcome, Result, StreamEvent, Usage
+from routing.errors import AllAttemptsFailed, InvalidRequest, NoCandidate, NotFound, OrchestratorError
+from routing.sampling import (
+    NO_SAMPLING,
+    SAMPLING_FIELDS,
+    SEED_RANGE,
+    SamplingOptions,
+    number_in_range,
+    sampling_options,
+    type_name,
+)
+
+# The public engine API: callers (the gateway, scripts) import these names from here, never
+# from routing.engine.*, so the engine's modules can move without breaking them.
+__all__ = [
+    "NO_SAMPLING",
+    "SAMPLING_FIELDS",
+    "SEED_RANGE",
+    "AllAttemptsFailed",
+    "AttemptInfo",
+    "ConsensusResult",
+    "InvalidRequest",
+    "MemberOutcome",
+    "NoCandidate",
+    "NotFound",
+    "OrchestratorError",
+    "Result",
+    "SamplingOptions",
+    "StreamEvent",
+    "Usage",
+    "aconsensus",
+    "acomplete",
+    "aexecute_parallel",
+    "aexecute_with_fallback",
+    "arecords_flush",
+    "aroute",
+    "aselect_model",
+    "astream",
+    "complete",
+    "consensus",
+    "execute_parallel",
+    "execute_with_fallback",
+    "number_in_range",
+    "records_flush",
+    "route",
+    "sampling_options",
+    "select_model",
+    "trace_id_new",
+    "type_name",
+]
 
 Messages = list[dict[str, Any]]
 T = TypeVar("T")

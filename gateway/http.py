@@ -1,0 +1,139 @@
+"""HTTP plumbing shared by every gateway endpoint, independent of the web framework: the
+request and response the endpoints see, the body limit (checked here only), JSON errors in
+OpenAI's shape, and the bearer header.
+
+Both fronts (the lean ASGI path in gateway/asgi.py and the Django views in gateway/views.py)
+turn what they receive into a `GatewayRequest` with `body_read` and send the
+`GatewayResponse` back; nothing else in the gateway knows which front is serving.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+
+from gateway.errors import GatewayError
+
+log = logging.getLogger("gateway")
+
+JSON = "application/json"
+
+
+@dataclass
+class GatewayRequest:
+    method: str
+    path: str
+    authorization: str | None = None
+    body: bytes = b""
+    params: dict[str, str] = field(default_factory=dict)  # from the route's path, e.g. model_id
+
+
+@dataclass
+class GatewayResponse:
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    stream: AsyncIterator[bytes] | None = None
+    content_type: str = JSON
+    # Bookkeeping to run once the response has been sent (whoever sends it must await it):
+    # the client does not wait for the spend to reach the counters.
+    after: Callable[[], Awaitable[None]] | None = None
+
+
+async def response_finish(response: GatewayResponse) -> None:
+    """Run the response's `after` work (never raises)."""
+    if response.after is None:
+        return
+    try:
+        await response.after()
+    except Exception:
+        log.exception("gateway: bookkeeping after a response failed")
+
+
+def json_response(
+    payload: Any, *, status: int = 200, headers: dict[str, str] | None = None
+) -> GatewayResponse:
+    return GatewayResponse(status, dict(headers or {}), json.dumps(payload).encode())
+
+
+def cost_text(cost: Decimal | None) -> str:
+    """A cost as the x-orchestrator-cost-usd header says it."""
+    return "unknown" if cost is None else format(cost.normalize(), "f")
+
+
+def error_response(exc: GatewayError) -> GatewayResponse:
+    """An error in OpenAI's shape (the default for endpoints that do not shape their own)."""
+    return GatewayResponse(exc.status, dict(exc.headers), exc.body())
+
+
+def method_not_allowed(allowed: str) -> GatewayError:
+    return GatewayError(
+        405, f"Method not allowed; use {allowed}.", code="method_not_allowed", headers={"allow": allowed}
+    )
+
+
+def not_found(path: str) -> GatewayError:
+    return GatewayError(404, f"No such endpoint: {path}", code="unknown_endpoint")
+
+
+def internal_error() -> GatewayError:
+    return GatewayError(500, "Internal error; it has been logged.", code="internal_error")
+
+
+# -- The body: its limit is checked here and nowhere else -------------------------------
+
+
+def max_body_bytes() -> int:
+    return int(settings.ORCHESTRATOR.get("GATEWAY_MAX_BODY_BYTES", 2_000_000))
+
+
+def body_too_large(size: int) -> GatewayError:
+    return GatewayError(
+        413,
+        f"The request body is {size} bytes; the limit is {max_body_bytes()} bytes.",
+        code="request_too_large",
+    )
+
+
+async def body_read(*, declared: str | None, chunks: AsyncIterable[bytes]) -> bytes:
+    """The whole body, refused (413) from its declared Content-Length before anything is read,
+    or as soon as the chunks read so far pass the limit."""
+    limit = max_body_bytes()
+    try:
+        size = int(declared or 0)
+    except ValueError:
+        size = 0
+    if size > limit:
+        raise body_too_large(size)
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > limit:
+            raise body_too_large(size)
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+# -- The bearer header -------------------------------------------------------------------
+
+
+def bearer_token(authorization: str | None) -> str:
+    """The key from `Authorization: Bearer <key>` (401 in OpenAI's shape otherwise)."""
+    if not authorization:
+        raise GatewayError(
+            401,
+            "Missing API key: send 'Authorization: Bearer ork-…'. Keys are made in the admin "
+            "or with `manage.py create_api_key`.",
+            code="missing_api_key",
+        )
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise GatewayError(401, "The Authorization header must be 'Bearer <key>'.", code="invalid_api_key")
+    return token.strip()

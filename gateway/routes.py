@@ -1,0 +1,80 @@
+"""The gateway's route table: one line per endpoint. The lean ASGI front (gateway/asgi.py)
+matches paths against it; gateway/urls.py makes Django's URL patterns from it (the same
+handlers; Django's are what the test client and `runserver` without the front reach).
+
+A path matches with or without a trailing slash; a route with `tail` also matches
+`<path>/<anything>`, the rest of the path given to the endpoint as `params[tail]`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable
+from dataclasses import dataclass
+
+from gateway.calls import Endpoint, endpoint_serve
+from gateway.chat import CHAT_COMPLETIONS
+from gateway.errors import GatewayError
+from gateway.http import GatewayRequest, GatewayResponse, body_read, method_not_allowed
+from gateway.listing import MODEL_RETRIEVE, MODELS_LIST
+
+
+@dataclass(frozen=True)
+class Route:
+    path: str  # without a trailing slash, e.g. "/v1/models"
+    method: str
+    endpoint: Endpoint  # type: ignore[type-arg]
+    name: str
+    tail: str | None = None
+
+    @property
+    def django_path(self) -> str:
+        path = self.path.lstrip("/")
+        return f"{path}/<path:{self.tail}>" if self.tail else path
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("/v1/chat/completions", "POST", CHAT_COMPLETIONS, "chat_completions"),
+    Route("/v1/models", "GET", MODELS_LIST, "models"),
+    Route("/v1/models", "GET", MODEL_RETRIEVE, "model", tail="model_id"),
+)
+
+PREFIX = "/v1/"  # every route's path starts with it
+
+
+def route_match(path: str) -> tuple[Route, dict[str, str]] | None:
+    """The route for a request path and its path parameters, or None (not the gateway's)."""
+    if not path.startswith(PREFIX):
+        return None
+    path = path.rstrip("/")
+    for route in ROUTES:
+        if route.tail is None:
+            if path == route.path:
+                return route, {}
+        elif path.startswith(route.path + "/"):
+            return route, {route.tail: path[len(route.path) + 1 :]}
+    return None
+
+
+async def route_dispatch(
+    route: Route,
+    params: dict[str, str],
+    *,
+    method: str,
+    path: str,
+    authorization: str | None,
+    content_length: str | None,
+    chunks: AsyncIterable[bytes],
+) -> GatewayResponse:
+    """Serve one request on a matched route: 405 for another method (before reading the body),
+    the body read under its limit, then the endpoint's sequence (gateway/calls.py)."""
+    endpoint = route.endpoint
+    try:
+        if method != route.method:
+            raise method_not_allowed(route.method)
+        body = await body_read(declared=content_length, chunks=chunks) if method == "POST" else b""
+    except GatewayError as exc:
+        return endpoint.error(exc)
+    return await endpoint_serve(
+        endpoint,
+        GatewayRequest(method=method, path=path, authorization=authorization, body=body, params=params),
+    )
