@@ -20,6 +20,7 @@ than silently dropped.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,6 +68,44 @@ class ChatRequest:
         raise invalid("A route needs a user message: its content is the task.", param="messages")
 
 
+# A JSON escape of a UTF-16 surrogate (\ud800-\udfff): the only way a decoded body can hold
+# text that cannot be encoded as UTF-8 (a lone one) — the body itself must be valid UTF-8.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _param(path: list[str | int]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
+
+
+def unencodable_text_check(value: Any) -> None:
+    """400 naming the field when a string (or a key) in the decoded body cannot be encoded as
+    UTF-8: a lone surrogate would otherwise reach the provider's SDK and fail there."""
+    stack: list[tuple[Any, list[str | int]]] = [(value, [])]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                param = _param(path) or None
+                where = f"{param} contains" if param else "The request body contains"
+                raise invalid(
+                    f"{where} text that cannot be encoded as UTF-8: a lone surrogate "
+                    f"(\\u{ord(item[exc.start]):04x}) at character {exc.start}.",
+                    param=param,
+                    code="invalid_encoding",
+                ) from None
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                stack.append((key, path))  # a bad key names the object that holds it
+                stack.append((child, [*path, key]))
+        elif isinstance(item, list):
+            stack.extend((child, [*path, i]) for i, child in enumerate(item))
+
+
 def json_parse(body: bytes) -> Any:
     if not body:
         raise invalid("The request body is empty; send a JSON object.", code="invalid_json")
@@ -77,7 +116,7 @@ def json_parse(body: bytes) -> Any:
             f"The request body is not valid UTF-8 (byte {exc.start}).", code="invalid_encoding"
         ) from None
     try:
-        return json.loads(text)
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise invalid(
             f"The request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}.",
@@ -85,6 +124,15 @@ def json_parse(body: bytes) -> Any:
         ) from None
     except RecursionError:
         raise invalid("The request body is nested too deeply.", code="invalid_json") from None
+    body_text_check(body, data)
+    return data
+
+
+def body_text_check(body: bytes, data: Any) -> None:
+    """`unencodable_text_check` on a decoded JSON body, skipped (no walk) when the raw body
+    holds no surrogate escape."""
+    if _SURROGATE_ESCAPE.search(body):
+        unencodable_text_check(data)
 
 
 def _wrong_type(param: str, expected: str, value: Any) -> GatewayError:

@@ -9,11 +9,13 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.parser import Parser
 from ninja.security import HttpBearer
 
 from gateway.calls import authenticate
 from gateway.errors import GatewayError, from_orchestrator_error
 from gateway.keys import KeyInfo
+from gateway.validation import body_text_check
 from routing.errors import OrchestratorError
 
 log = logging.getLogger("gateway")
@@ -29,6 +31,16 @@ class BearerKey(HttpBearer):
         return None
 
 
+class BodyParser(Parser):
+    """JSON bodies, with the chat endpoint's check for text that cannot be encoded as UTF-8
+    (a 400 naming the field, see `_http_error`)."""
+
+    def parse_body(self, request: HttpRequest) -> Any:
+        data = super().parse_body(request)
+        body_text_check(request.body, data)
+        return data
+
+
 api = NinjaAPI(
     title="Orchestrator API",
     version="1",
@@ -39,6 +51,7 @@ api = NinjaAPI(
         "are `POST /v1/chat/completions` and `GET /v1/models` (see docs/gateway.md)."
     ),
     auth=BearerKey(),
+    parser=BodyParser(),
     urls_namespace="gateway_api",
     # The endpoints take bearer keys; the docs page and schema are pages like any other: login.
     docs_decorator=login_required,
@@ -92,6 +105,8 @@ def _auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
 
 @api.exception_handler(HttpError)
 def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    if isinstance(exc.__cause__, GatewayError):  # ninja wraps what the body parser raised
+        return respond(exc.__cause__)
     return respond(GatewayError(exc.status_code, str(exc), code="invalid_request"))
 
 

@@ -163,3 +163,31 @@ def test_the_openapi_schema_shows_the_sampling_options(staff_client):
     } <= set(route_in)
     formats = schema["components"]["schemas"]["ResponseFormat"]["properties"]
     assert formats["type"]["enum"] == ["text", "json_object", "json_schema"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "param"),
+    [
+        ("/api/v1/route/summarize", '{"content": "a\\udfffb"}', "content"),
+        (
+            "/api/v1/consensus",
+            '{"messages": [{"role": "user", "content": "x\\ud800y"}], "models": ["alpha"]}',
+            "messages[0].content",
+        ),
+        (
+            "/api/v1/parallel",
+            '{"tasks": [{"model": "alpha", "content": "ok"}, {"model": "beta", "content": "\\ud800"}]}',
+            "tasks[1].content",
+        ),
+    ],
+)
+def test_a_lone_surrogate_is_400_naming_the_field(client, models, api_key, fake_provider, path, body, param):
+    TaskRouteFactory(task_type="summarize", model=models[0])
+    response = client.post(
+        path, data=body.encode(), content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {api_key[1]}"
+    )
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert (error["param"], error["code"]) == (param, "invalid_encoding")
+    assert param in error["message"]
+    assert fake_provider.history == [] and not CallRecord.objects.exists()

@@ -375,3 +375,53 @@ def test_a_model_whose_provider_key_is_missing_is_503(live_url, key, fake_provid
         client_for(live_url, key[1]).chat.completions.create(model="keyless", messages=HELLO)
     assert error.value.status_code == 503
     assert "ORCH_TEST_MISSING_KEY" in error.value.message
+
+
+LONE_SURROGATE = json.dumps(
+    {
+        "model": "alpha",
+        "messages": [{"role": "user", "content": "hi"}, {"role": "user", "content": "x\ud800y"}],
+    }
+).encode()  # json.dumps writes the lone surrogate as the escape \ud800
+
+
+def test_a_lone_surrogate_is_400_naming_the_field_through_the_openai_client(
+    live_url, models, key, fake_provider
+):
+    # The client cannot encode such text itself: the body goes as JSON bytes, as other clients send it.
+    with pytest.raises(openai.BadRequestError) as refused:
+        client_for(live_url, key[1]).post(
+            "/chat/completions",
+            cast_to=openai.types.chat.ChatCompletion,
+            content=LONE_SURROGATE,
+            options={"headers": {"content-type": "application/json"}},
+        )
+    error = refused.value.body
+    assert refused.value.status_code == 400
+    assert (error["param"], error["code"]) == ("messages[1].content", "invalid_encoding")
+    assert "messages[1].content" in error["message"] and "\\ud800" in error["message"]
+    assert fake_provider.requests_for("alpha") == [] and records() == []
+
+
+def test_lone_surrogates_never_take_the_model_away_from_other_keys(live_url, models, key, fake_provider):
+    for _ in range(3):  # each would have counted three transient failures against the model
+        response = httpx.post(
+            f"{live_url}/v1/chat/completions",
+            content=LONE_SURROGATE,
+            headers={"authorization": f"Bearer {key[1]}", "content-type": "application/json"},
+        )
+        assert response.status_code == 400
+        assert response.json()["error"]["param"] == "messages[1].content"
+    _, other = api_key_create(name="another-tenant")
+    assert client_for(live_url, other).chat.completions.create(model="alpha", messages=HELLO).model == "alpha"
+    assert len(fake_provider.requests_for("alpha")) == 1
+
+
+def test_a_surrogate_pair_is_ordinary_text(live_url, models, key, fake_provider):
+    body = b'{"model": "alpha", "messages": [{"role": "user", "content": "smile \\ud83d\\ude00"}]}'
+    response = httpx.post(
+        f"{live_url}/v1/chat/completions", content=body, headers={"authorization": f"Bearer {key[1]}"}
+    )
+    assert response.status_code == 200
+    (received,) = fake_provider.requests_for("alpha")
+    assert received.body["messages"][0]["content"] == "smile \U0001f600"
