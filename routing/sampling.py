@@ -76,7 +76,10 @@ def _wrong_type(param: str, expected: str, value: Any) -> InvalidRequest:
 
 
 def number_in_range(name: str, value: Any, low: float, high: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, float) and not math.isfinite(value):  # JSON's NaN / Infinity extensions
+        shown = "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+        raise InvalidRequest(f"{name} must be a finite number, not {shown}.", param=name, code="invalid_type")
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise _wrong_type(name, "a number", value)
     if not low <= value <= high:
         raise InvalidRequest(

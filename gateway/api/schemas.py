@@ -6,8 +6,44 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from ninja import Field, Schema
+from pydantic import ConfigDict
 
 from routing.orchestrator import SEED_RANGE
+
+# Rules across fields, written into the OpenAPI document (JSON Schema 2020-12, as OpenAPI
+# 3.1 takes it). The endpoints check the same rules at run time, with a 400 naming the field.
+_MESSAGES_GIVEN: dict[str, Any] = {
+    "required": ["messages"],
+    "properties": {"messages": {"type": "array", "minItems": 1}},
+}
+_CONTENT_GIVEN: dict[str, Any] = {
+    "required": ["content"],
+    "properties": {"content": {"type": "string", "minLength": 1}},
+}
+MESSAGES_OR_CONTENT: dict[str, Any] = {"anyOf": [_MESSAGES_GIVEN, _CONTENT_GIVEN]}
+
+
+def _named(field: str) -> dict[str, Any]:
+    return {"required": [field], "properties": {field: {"type": "string", "minLength": 1}}}
+
+
+# A parallel task: exactly one of task_type (with content), model or chain (each with
+# messages or content).
+ONE_TARGET: dict[str, Any] = {
+    "oneOf": [
+        {"allOf": [_named("task_type"), _CONTENT_GIVEN]},
+        {"allOf": [_named("model"), MESSAGES_OR_CONTENT]},
+        {"allOf": [_named("chain"), MESSAGES_OR_CONTENT]},
+    ]
+}
+
+JSON_SCHEMA_WITH_ITS_TYPE: dict[str, Any] = {
+    "if": {"required": ["type"], "properties": {"type": {"const": "json_schema"}}},
+    "then": {"required": ["json_schema"], "properties": {"json_schema": {"type": "object"}}},
+}
+
+# Numbers: NaN and infinities are refused as "Input should be a finite number".
+_FINITE = ConfigDict(allow_inf_nan=False)
 
 
 class Message(Schema):
@@ -16,6 +52,8 @@ class Message(Schema):
 
 
 class ResponseFormat(Schema):
+    model_config = ConfigDict(json_schema_extra=JSON_SCHEMA_WITH_ITS_TYPE)
+
     type: Literal["text", "json_object", "json_schema"]
     json_schema_: dict[str, Any] | None = Field(
         None,
@@ -26,6 +64,8 @@ class ResponseFormat(Schema):
 
 
 class CallOptions(Schema):
+    model_config = _FINITE
+
     temperature: float | None = Field(None, ge=0, le=2)
     max_tokens: int | None = Field(None, ge=1, le=10_000_000)
     top_p: float | None = Field(None, ge=0, le=1)
@@ -79,6 +119,8 @@ class ResultOut(Schema):
 
 
 class ConsensusIn(CallOptions):
+    model_config = ConfigDict(json_schema_extra=MESSAGES_OR_CONTENT)
+
     content: str | None = Field(None, description="A user message; or give `messages`.")
     messages: list[Message] | None = None
     models: list[str] = Field(..., min_length=1, max_length=16)
@@ -107,6 +149,8 @@ class ConsensusOut(Schema):
 
 
 class TaskIn(Schema):
+    model_config = ConfigDict(json_schema_extra=ONE_TARGET)
+
     task_type: str | None = Field(None, description="Run a route: give `task_type` and `content`.")
     content: str | None = None
     model: str | None = Field(None, description="Or a model with `messages` (or `content`).")

@@ -191,3 +191,80 @@ def test_a_lone_surrogate_is_400_naming_the_field(client, models, api_key, fake_
     assert (error["param"], error["code"]) == (param, "invalid_encoding")
     assert param in error["message"]
     assert fake_provider.history == [] and not CallRecord.objects.exists()
+
+
+def _required_sets(branches):
+    """The `required` lists of each branch (an allOf's parts merged), as sets."""
+    out = []
+    for branch in branches:
+        parts = branch.get("allOf", [branch])
+        out.append(set().union(*(p.get("required", []) for p in parts)))
+    return out
+
+
+def test_the_openapi_schema_says_consensus_needs_messages_or_content(staff_client):
+    consensus_in = staff_client.get("/api/v1/openapi.json").json()["components"]["schemas"]["ConsensusIn"]
+    assert _required_sets(consensus_in["anyOf"]) == [{"messages"}, {"content"}]
+    messages, content = consensus_in["anyOf"]
+    assert messages["properties"]["messages"]["minItems"] == 1
+    assert content["properties"]["content"]["minLength"] == 1
+
+
+def test_the_openapi_schema_says_a_task_names_exactly_one_target(staff_client):
+    task_in = staff_client.get("/api/v1/openapi.json").json()["components"]["schemas"]["TaskIn"]
+    route, model, chain = task_in["oneOf"]
+    assert _required_sets([route]) == [{"task_type", "content"}]
+    for branch, target in ((model, "model"), (chain, "chain")):
+        named, given = branch["allOf"]
+        assert named["required"] == [target] and named["properties"][target]["type"] == "string"
+        assert _required_sets(given["anyOf"]) == [{"messages"}, {"content"}]
+
+
+def test_the_openapi_schema_says_json_schema_goes_with_its_type(staff_client):
+    response_format = staff_client.get("/api/v1/openapi.json").json()["components"]["schemas"][
+        "ResponseFormat"
+    ]
+    assert response_format["if"]["properties"]["type"] == {"const": "json_schema"}
+    assert response_format["then"]["required"] == ["json_schema"]
+    assert "json_schema" in response_format["properties"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "param"),
+    [
+        ("/api/v1/consensus", {"models": ["alpha"]}, "messages"),
+        ("/api/v1/consensus", {"models": ["alpha"], "messages": []}, "messages"),
+        ("/api/v1/parallel", {"tasks": [{"model": "alpha", "chain": "c", "content": "x"}]}, "tasks[0]"),
+        ("/api/v1/parallel", {"tasks": [{"content": "x"}]}, "tasks[0]"),
+        ("/api/v1/parallel", {"tasks": [{"task_type": "summarize"}]}, "tasks[0].content"),
+        ("/api/v1/parallel", {"tasks": [{"model": "alpha"}]}, "tasks[0].messages"),
+        (
+            "/api/v1/route/summarize",
+            {"content": "x", "response_format": {"type": "json_schema"}},
+            "response_format.json_schema",
+        ),
+    ],
+)
+def test_the_schema_rules_are_400s_at_run_time(client, models, api_key, fake_provider, path, body, param):
+    TaskRouteFactory(task_type="summarize", model=models[0])
+    response = call(client, path, body, api_key[1])
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == param
+    assert fake_provider.history == []
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity"])
+def test_a_temperature_that_is_not_finite_gets_a_clear_400(client, models, api_key, fake_provider, number):
+    TaskRouteFactory(task_type="summarize", model=models[0])
+    body = f'{{"content": "x", "temperature": {number}}}'
+    response = client.post(
+        "/api/v1/route/summarize",
+        data=body,
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {api_key[1]}",
+    )
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["param"] == "temperature"
+    assert error["message"] == "temperature: Input should be a finite number"
+    assert fake_provider.history == []

@@ -202,3 +202,16 @@ def test_a_model_outside_the_allow_list_cannot_be_retrieved(client, make_key):
     assert client.get("/v1/models/fast-model", **bearer(raw)).status_code == 404
     _, open_raw = make_key("open")
     assert client.get("/v1/models/fast-model", **bearer(open_raw)).json()["id"] == "fast-model"
+
+
+@pytest.mark.parametrize(
+    ("number", "shown"), [("NaN", "NaN"), ("Infinity", "Infinity"), ("-Infinity", "-Infinity")]
+)
+@pytest.mark.parametrize("field", ["temperature", "top_p"])
+def test_a_number_that_is_not_finite_is_named_as_such(client, api_key, number, shown, field):
+    body = f'{{"model": "alpha", "messages": [{{"role": "user", "content": "x"}}], "{field}": {number}}}'
+    response = post(client, body.encode(), api_key[1])
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["param"] == field
+    assert error["message"] == f"{field} must be a finite number, not {shown}."
