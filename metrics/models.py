@@ -3,19 +3,9 @@
 from django.db import models
 from django.utils import timezone
 
+from metrics.enums import LIVE_SOURCES, TEST_SOURCES, Source
 
-class Source(models.TextChoices):
-    PLAYGROUND = "playground", "Playground"
-    GATEWAY = "gateway", "Gateway"
-    API = "api", "Python API"
-    BATCH = "batch", "Batch (compare runs)"
-    DRILL = "drill", "Fault drill"
-    SIMULATION = "simulation", "Simulated traffic"
-
-
-# What production dashboards show by default; the rest is rehearsal and demo traffic.
-LIVE_SOURCES: tuple[str, ...] = (Source.GATEWAY, Source.API, Source.PLAYGROUND)
-TEST_SOURCES: tuple[str, ...] = tuple(s for s in Source.values if s not in LIVE_SOURCES)
+__all__ = ["LIVE_SOURCES", "TEST_SOURCES", "Source"]  # re-exported: where they were defined first
 
 
 class CallStatus(models.TextChoices):

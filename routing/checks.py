@@ -5,6 +5,8 @@ from typing import Any
 from django.core.checks import Warning, register
 from django.db import DatabaseError
 
+from routing.models import Provider
+
 
 @register("orchestrator")
 def check_provider_keys(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
@@ -12,8 +14,6 @@ def check_provider_keys(app_configs: Any = None, **kwargs: Any) -> list[Warning]
 
     Providers no enabled model uses are left out: they cannot fail a call.
     """
-    from routing.models import Provider
-
     try:
         providers = list(Provider.objects.filter(enabled=True, models__enabled=True).distinct())
     except DatabaseError:

@@ -6,12 +6,17 @@ the same way; writes go through `routing.services`.
 
 import os
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from simple_history.models import HistoricalRecords
+
+from routing.processors import processor_names
+from routing.providers.registry import KINDS, kind_choices
+from routing.schemas import provider_options_errors
 
 slug_validator = RegexValidator(
     r"^[a-z0-9][a-z0-9_.-]*$",
@@ -22,17 +27,14 @@ name_validator = RegexValidator(
 )
 
 
-class ProviderKind(models.TextChoices):
-    OPENAI = "openai", "OpenAI"
-    AZURE_OPENAI = "azure_openai", "Azure OpenAI"
-    ANTHROPIC = "anthropic", "Anthropic"
-    GEMINI = "gemini", "Gemini"
-    OPENAI_COMPATIBLE = "openai_compatible", "OpenAI-compatible (Ollama, vLLM, …)"
-    SIMULATED = "simulated", "Simulated (no network)"
-
+# The kinds, derived from their one registry entry each (routing.providers.registry.KINDS):
+# ProviderKind.OPENAI == "openai", … for code and tests that name a kind.
+ProviderKind: Any = models.TextChoices(  # type: ignore[call-overload]
+    "ProviderKind", [(name.upper(), (name, kind.label)) for name, kind in KINDS.items()]
+)
 
 # Kinds that need no secret at all.
-KEYLESS_KINDS = {ProviderKind.SIMULATED}
+KEYLESS_KINDS = {name for name, kind in KINDS.items() if kind.keyless}
 
 
 class OptimizeFor(models.TextChoices):
@@ -43,7 +45,7 @@ class OptimizeFor(models.TextChoices):
 
 class Provider(models.Model):
     name = models.CharField(max_length=100, unique=True, validators=[name_validator])
-    kind = models.CharField(max_length=32, choices=ProviderKind.choices)
+    kind = models.CharField(max_length=32, choices=kind_choices)
     base_url = models.URLField(blank=True, help_text="Leave empty for the provider's public endpoint.")
     api_version = models.CharField(max_length=32, blank=True, help_text="Azure OpenAI only, e.g. 2024-10-21.")
     api_key_env = models.CharField(
@@ -75,7 +77,8 @@ class Provider(models.Model):
             return False
         if not self.api_key_env:
             # Local servers (Ollama, vLLM) often take no key at all.
-            return self.kind not in {ProviderKind.OPENAI_COMPATIBLE}
+            kind = KINDS.get(self.kind)
+            return not (kind is not None and kind.key_optional)
         return not os.environ.get(self.api_key_env)
 
     @property
@@ -87,18 +90,12 @@ class Provider(models.Model):
         return "ready"
 
     def clean(self) -> None:
-        from routing.schemas import provider_options_errors
-
         errors: dict[str, list[str]] = {}
-        if self.kind == ProviderKind.AZURE_OPENAI:
-            if not self.base_url:
-                errors.setdefault("base_url", []).append("Azure OpenAI needs its endpoint URL.")
-            if not self.api_version:
-                errors.setdefault("api_version", []).append(
-                    "Azure OpenAI needs an API version, e.g. 2024-10-21."
-                )
-        if self.kind == ProviderKind.OPENAI_COMPATIBLE and not self.base_url:
-            errors.setdefault("base_url", []).append("An OpenAI-compatible server needs its base URL.")
+        kind = KINDS.get(self.kind)
+        if kind is not None and kind.base_url_required and not self.base_url:
+            errors.setdefault("base_url", []).append(kind.base_url_required)
+        if kind is not None and kind.api_version_required and not self.api_version:
+            errors.setdefault("api_version", []).append(kind.api_version_required)
         option_errors = provider_options_errors(self.kind, self.options)
         if option_errors:
             errors.setdefault("options", []).extend(option_errors)
@@ -283,8 +280,6 @@ class TaskRoute(models.Model):
         return self.task_type
 
     def clean(self) -> None:
-        from routing.processors import processor_names
-
         errors: dict[str, list[str]] = {}
         known = processor_names()
         for field in ("preprocessor", "postprocessor"):

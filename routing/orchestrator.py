@@ -47,6 +47,7 @@ from routing.engine.streaming import plan_stream
 from routing.engine.trace import Step, trace_id_new
 from routing.engine.types import AttemptInfo, ConsensusResult, MemberOutcome, Result, StreamEvent, Usage
 from routing.errors import AllAttemptsFailed, InvalidRequest, NoCandidate, NotFound, OrchestratorError
+from routing.providers.registry import aclose_clients
 from routing.sampling import (
     NO_SAMPLING,
     SAMPLING_FIELDS,
@@ -362,8 +363,6 @@ def _run_sync(name: str, fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: 
         finally:
             if owns_loop:
                 # The loop ends with this call: close the provider clients made on it.
-                from routing.providers.registry import aclose_clients
-
                 await aclose_clients()
 
     try:

@@ -30,18 +30,16 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal
 
+from routing.providers.registry import KINDS
+
 if TYPE_CHECKING:
-    from routing.engine.types import Usage
     from routing.models import ModelConfig
+    from routing.providers.base import Usage
 
 PriceSource = Literal["override", "catalogue", "unknown"]
 
-CATALOGUE_PROVIDERS: dict[str, str] = {
-    "openai": "openai",
-    "azure_openai": "azure",
-    "anthropic": "anthropic",
-    "gemini": "google",
-}
+# Derived from the registry: kind → its provider id in the genai-prices catalogue.
+CATALOGUE_PROVIDERS: dict[str, str] = {name: kind.prices for name, kind in KINDS.items() if kind.prices}
 
 _THOUSAND = Decimal(1000)
 

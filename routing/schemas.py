@@ -1,48 +1,14 @@
 """Typed JSON config: provider options, validated in one place for the admin and the importer."""
 
-from typing import Literal
+from pydantic import ValidationError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from routing.providers.options import FailureKind, NetworkOptions, Options, SimulatedOptions
+from routing.providers.registry import KINDS
 
+__all__ = ["OPTION_SCHEMAS", "FailureKind", "NetworkOptions", "Options", "SimulatedOptions"]
 
-class _Options(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class NetworkOptions(_Options):
-    """Options for providers reached over HTTP."""
-
-    timeout_s: float | None = Field(default=None, gt=0, le=600)
-    max_connections: int | None = Field(default=None, ge=1, le=1000)
-    default_headers: dict[str, str] = Field(default_factory=dict)
-
-
-FailureKind = Literal[
-    "transient", "rate_limit", "server_error", "model_permanent", "request_invalid", "hang", "stream_cut"
-]
-
-
-class SimulatedOptions(_Options):
-    """How a simulated model behaves: latency distribution, failures, deterministic text."""
-
-    latency_ms_mean: float = Field(default=200, ge=0)
-    latency_ms_jitter: float = Field(default=50, ge=0)
-    ttft_ms: float | None = Field(default=None, ge=0)
-    failure_rate: float = Field(default=0.0, ge=0, le=1)
-    failure_kinds: list[FailureKind] = Field(default_factory=lambda: list[FailureKind](["server_error"]))
-    stream_cut_after_tokens: int = Field(default=5, ge=0)
-    tokens_per_second: float = Field(default=200, gt=0)
-    persona: str = Field(default="", max_length=200)
-
-
-OPTION_SCHEMAS: dict[str, type[_Options]] = {
-    "openai": NetworkOptions,
-    "azure_openai": NetworkOptions,
-    "anthropic": NetworkOptions,
-    "gemini": NetworkOptions,
-    "openai_compatible": NetworkOptions,
-    "simulated": SimulatedOptions,
-}
+# Derived from the one registry entry per kind.
+OPTION_SCHEMAS: dict[str, type[Options]] = {name: kind.options for name, kind in KINDS.items()}
 
 
 def provider_options_errors(kind: str, options: object) -> list[str]:
@@ -59,5 +25,5 @@ def provider_options_errors(kind: str, options: object) -> list[str]:
     return []
 
 
-def provider_options_parse(kind: str, options: dict) -> _Options:
+def provider_options_parse(kind: str, options: dict) -> Options:
     return OPTION_SCHEMAS[kind].model_validate(options)

@@ -35,7 +35,7 @@ def member_client(member_user) -> Client:
 def _engine_state_reset():
     """The engine keeps state in-process and in the cache (config snapshot, circuit breakers,
     measured latency, unwritten call records): every test starts with none of it."""
-    from routing.engine import engine_reset
+    from routing.engine.reset import engine_reset
 
     engine_reset()
     yield

@@ -8,11 +8,16 @@ importer after this, against the file and the database together.
 
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-ProviderKindName = Literal["openai", "azure_openai", "anthropic", "gemini", "openai_compatible", "simulated"]
+from routing.providers.registry import KINDS
+
+if TYPE_CHECKING:
+    ProviderKindName = str
+else:  # the registered kinds (one registry entry each), checked like any Literal
+    ProviderKindName = Literal[tuple(KINDS)]
 OptimizeForName = Literal["cost", "latency", "quality"]
 Price = Annotated[Decimal, Field(strict=False)]
 

@@ -14,20 +14,5 @@ breaker    the per-model circuit breaker (state in Django's cache)
 cache_guard  how the request path degrades while the shared cache (Redis) is down or stalled
 stats      measured latency and quality scores, refreshed periodically
 faults     fault injection for drills (the provider work)
+reset      engine_reset(): forget every piece of engine state (tests)
 """
-
-
-def engine_reset() -> None:
-    """Forget every piece of in-process and cached engine state: config snapshot, breaker
-    states, measured figures and unwritten records. For tests (between test cases)."""
-    from metrics import services as recorder
-    from routing.engine.breaker import breaker_reset
-    from routing.engine.cache_guard import cache_guard_reset
-    from routing.engine.config import config_invalidate
-    from routing.engine.stats import stats_invalidate
-
-    cache_guard_reset()
-    config_invalidate()
-    breaker_reset()
-    stats_invalidate()
-    recorder._reset_for_tests()

@@ -19,6 +19,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.core.cache import cache
 
+from routing.models import Capability, FallbackChain, ModelConfig, PromptVariant, Provider, TaskRoute
 from routing.pricing import UNKNOWN, UnitPrices, model_prices
 from routing.providers.base import ProviderSpec
 
@@ -123,8 +124,6 @@ def _unit_prices(model: Any) -> UnitPrices:
 
 def snapshot_build(version: str = "") -> Snapshot:
     """Read the whole routing config with a handful of queries (sync ORM)."""
-    from routing.models import Capability, FallbackChain, ModelConfig, PromptVariant, Provider, TaskRoute
-
     providers: dict[int, ProviderSnap] = {}
     for p in Provider.objects.all():
         providers[p.id] = ProviderSnap(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from metrics.models import Source
+from metrics.enums import Source
 from routing.engine import stats
 from routing.engine.config import ModelSnap, RouteSnap, Snapshot
 from routing.engine.selection import (

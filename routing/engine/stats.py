@@ -11,7 +11,6 @@ engine falls back to the operator's priors.
 from __future__ import annotations
 
 import logging
-import statistics
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -22,6 +21,8 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
 from django.utils.module_loading import import_string
+
+from metrics.selectors.latency import calls_latency_p50
 
 logger = logging.getLogger(__name__)
 
@@ -43,22 +44,9 @@ def _refresh_s() -> float:
 
 def latency_p50_compute(model_names: Iterable[str]) -> dict[str, float]:
     """Sync ORM: measured p50 latency (ms) per model that has enough recent ok calls."""
-    from metrics.models import CallRecord, CallStatus
-
     min_calls = int(settings.ORCHESTRATOR.get("LATENCY_MIN_CALLS", 20))
     since = timezone.now() - timedelta(seconds=int(settings.ORCHESTRATOR.get("LATENCY_WINDOW_S", 3600)))
-    out: dict[str, float] = {}
-    for name in model_names:
-        values: list[float | None] = list(
-            CallRecord.objects.filter(
-                model_name=name, status=CallStatus.OK, created_at__gte=since, latency_ms__isnull=False
-            )
-            .order_by("-created_at")
-            .values_list("latency_ms", flat=True)[:SAMPLE]
-        )
-        if len(values) >= max(min_calls, 1):
-            out[name] = float(statistics.median(v for v in values if v is not None))
-    return out
+    return calls_latency_p50(model_names=model_names, since=since, min_calls=min_calls, sample=SAMPLE)
 
 
 def _latency_stale(model_names: frozenset[str]) -> bool:

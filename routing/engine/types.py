@@ -6,15 +6,21 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
+from routing.providers.base import Usage
+
+__all__ = [
+    "AttemptInfo",
+    "CallStatus",
+    "ConsensusResult",
+    "MemberOutcome",
+    "Result",
+    "SkipInfo",
+    "StreamEvent",
+    "Usage",
+]
+
 # "pending": an attempt that has started (the `attempt` stream event); records never carry it.
 CallStatus = Literal["ok", "error", "timeout", "cancelled", "pending"]
-
-
-@dataclass
-class Usage:
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cached_tokens: int = 0
 
 
 @dataclass

@@ -26,7 +26,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from routing.engine.types import Usage
 from routing.messages import NO_CHAT_OPTIONS, ChatOptions
 from routing.sampling import NO_SAMPLING, SamplingOptions
 
@@ -42,7 +41,17 @@ __all__ = [
     "SamplingOptions",
     "StreamEnd",
     "ToolCallDelta",
+    "Usage",
 ]
+
+
+@dataclass
+class Usage:
+    """Tokens a call used, as the provider counted them (the engine prices and records them)."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,11 @@
-"""Provider kinds → their client factory, imported lazily; one client per provider per loop.
+"""Provider kinds, registered in one place: one `Kind` entry per kind in `KINDS`.
 
-Adding a kind: create `routing/providers/<kind>/__init__.py` with `make_client(spec)`, add
-the kind here (and to `routing.models.ProviderKind` and `routing.schemas.OPTION_SCHEMAS`).
-Projects can add kinds without editing this file through
+An entry names everything the rest of the app derives: the dotted path of the kind's
+`make_client(spec)` (imported lazily, the plugin mechanism), its label (the admin's choices,
+`routing.models.ProviderKind`), its option schema (`routing.schemas`), its provider id in the
+genai-prices catalogue (`routing.pricing`) and what its providers need (a key, a base URL,
+an API version). Adding a kind: copy a folder under `routing/providers/` and add one entry
+(docs/providers.md). Projects can add client factories without editing this file through
 `settings.ORCHESTRATOR["PROVIDER_KINDS"] = {"kind": "dotted.path.make_client"}`.
 
 Async SDK clients hold connection pools bound to the event loop they were first used on,
@@ -13,24 +16,76 @@ is replaced when the spec's options change (an operator edited the provider).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import logging
 import weakref
 from collections.abc import AsyncGenerator, Callable
+from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
+
 from routing.providers.base import ProviderClient, ProviderSpec, SamplingOptions
+from routing.providers.options import NetworkOptions, Options, SimulatedOptions
 
 logger = logging.getLogger(__name__)
 
-PROVIDER_KINDS: dict[str, str] = {
-    "openai": "routing.providers.openai.make_client",
-    "azure_openai": "routing.providers.azure_openai.make_client",
-    "anthropic": "routing.providers.anthropic.make_client",
-    "gemini": "routing.providers.gemini.make_client",
-    "openai_compatible": "routing.providers.openai_compatible.make_client",
-    "simulated": "routing.providers.simulated.make_client",
+
+@dataclass(frozen=True)
+class Kind:
+    """One provider kind: where its client is and what the rest of the app needs to know."""
+
+    name: str
+    label: str
+    client: str  # dotted path of make_client(spec) -> ProviderClient, imported lazily
+    options: type[Options] = NetworkOptions  # the schema of a provider's `options`
+    prices: str | None = None  # its provider id in the genai-prices catalogue; None: no prices
+    keyless: bool = False  # needs no secret at all
+    key_optional: bool = False  # may be left without a key variable (local servers)
+    base_url_required: str = ""  # the error when its base URL is empty ("" : optional)
+    api_version_required: str = ""  # the error when its API version is empty ("" : optional)
+
+
+KINDS: dict[str, Kind] = {
+    kind.name: kind
+    for kind in (
+        Kind("openai", "OpenAI", "routing.providers.openai.make_client", prices="openai"),
+        Kind(
+            "azure_openai",
+            "Azure OpenAI",
+            "routing.providers.azure_openai.make_client",
+            prices="azure",
+            base_url_required="Azure OpenAI needs its endpoint URL.",
+            api_version_required="Azure OpenAI needs an API version, e.g. 2024-10-21.",
+        ),
+        Kind("anthropic", "Anthropic", "routing.providers.anthropic.make_client", prices="anthropic"),
+        Kind("gemini", "Gemini", "routing.providers.gemini.make_client", prices="google"),
+        Kind(
+            "openai_compatible",
+            "OpenAI-compatible (Ollama, vLLM, …)",
+            "routing.providers.openai_compatible.make_client",
+            key_optional=True,
+            base_url_required="An OpenAI-compatible server needs its base URL.",
+        ),
+        Kind(
+            "simulated",
+            "Simulated (no network)",
+            "routing.providers.simulated.make_client",
+            options=SimulatedOptions,
+            keyless=True,
+        ),
+    )
 }
+
+# Derived: kind → dotted path of its client factory (the built-ins).
+PROVIDER_KINDS: dict[str, str] = {name: kind.client for name, kind in KINDS.items()}
+
+
+def kind_choices() -> list[tuple[str, str]]:
+    """(value, label) of every kind, for `Provider.kind` (a callable: no migration per kind)."""
+    return [(name, kind.label) for name, kind in KINDS.items()]
+
 
 Factory = Callable[[ProviderSpec], ProviderClient]
 
@@ -48,12 +103,8 @@ class UnknownProviderKind(LookupError):
 def provider_kinds() -> dict[str, str]:
     """Every known kind → dotted path of its factory (built-ins plus the settings' extras)."""
     kinds = dict(PROVIDER_KINDS)
-    try:
-        from django.conf import settings
-
+    with contextlib.suppress(Exception):  # settings not configured (a plain script): built-ins only
         kinds.update(getattr(settings, "ORCHESTRATOR", {}).get("PROVIDER_KINDS", {}))
-    except Exception:  # settings not configured (a plain script): built-ins only
-        pass
     return kinds
 
 

@@ -39,12 +39,17 @@ def test_a_price_below_zero_is_refused():
     assert errors_of(model)["input_cost_per_1k"] == ["A price cannot be below zero."]
 
 
-def test_a_model_with_both_prices_or_neither_is_valid():
-    provider = ProviderFactory()
-    ModelConfigFactory.build(provider=provider, name="a").full_clean()
-    ModelConfigFactory.build(
-        provider=provider, name="b", input_cost_per_1k=Decimal("0"), output_cost_per_1k=Decimal("0.002")
-    ).full_clean()
+@pytest.mark.parametrize("prices", [(None, None), (Decimal("0"), Decimal("0.002"))])
+def test_a_model_with_both_prices_or_neither_is_valid(prices):
+    model = ModelConfigFactory.build(
+        provider=ProviderFactory(), input_cost_per_1k=prices[0], output_cost_per_1k=prices[1]
+    )
+
+    model.full_clean()  # raises ValidationError when invalid
+    model.save()
+
+    stored = ModelConfig.objects.get(pk=model.pk)
+    assert (stored.input_cost_per_1k, stored.output_cost_per_1k) == prices
 
 
 def test_azure_needs_its_endpoint_and_api_version():

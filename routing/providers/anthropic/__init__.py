@@ -28,7 +28,6 @@ from typing import Any
 import anthropic
 import httpx2
 
-from routing.engine.types import Usage
 from routing.errors import ModelPermanentError, RequestInvalidError, TransientError
 from routing.providers.base import (
     NO_SAMPLING,
@@ -37,6 +36,7 @@ from routing.providers.base import (
     ProviderSpec,
     SamplingOptions,
     StreamEnd,
+    Usage,
 )
 from routing.providers.openai_style import (
     api_key_for,

@@ -33,9 +33,8 @@ import threading
 from collections.abc import AsyncGenerator
 from typing import Any
 
-from routing.engine.types import Usage
 from routing.errors import ModelPermanentError, ProviderError, RequestInvalidError, TransientError
-from routing.providers.base import Completion, ProviderRequest, ProviderSpec, StreamEnd
+from routing.providers.base import Completion, ProviderRequest, ProviderSpec, StreamEnd, Usage
 from routing.providers.openai_style import parse_options
 from routing.schemas import SimulatedOptions
 

@@ -8,7 +8,7 @@ from tests.fake_provider import fake_provider_fixture  # noqa: F401  (the `fake_
 
 
 def engine_reset() -> None:
-    from routing.engine import engine_reset as reset_engine_state
+    from routing.engine.reset import engine_reset as reset_engine_state
     from routing.providers.simulated import reset_random
 
     reset_engine_state()

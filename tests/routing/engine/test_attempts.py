@@ -6,8 +6,8 @@ from asgiref.sync import async_to_sync
 
 from metrics.models import CallRecord
 from routing import orchestrator
-from routing.engine import engine_reset
 from routing.engine.breaker import breaker_failure
+from routing.engine.reset import engine_reset
 from tests.factories import FallbackChainFactory
 from tests.fake_provider import Reply
 

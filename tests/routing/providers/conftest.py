@@ -26,7 +26,7 @@ MESSAGES = [
 @pytest.fixture
 def httpx_layer(settings, monkeypatch):
     """The SDK clients on their default httpx2 stack instead of aiohttp."""
-    from routing.providers import openai_style
+    from routing.providers.openai_style import setup as openai_style
 
     settings.ORCHESTRATOR = {**settings.ORCHESTRATOR, "PROVIDER_HTTP": "httpx"}
     monkeypatch.setattr(openai_style, "_http_kind", None)

@@ -6,13 +6,17 @@ import asyncio
 
 import pytest
 
+from routing.models import KEYLESS_KINDS, Provider, ProviderKind
+from routing.pricing import CATALOGUE_PROVIDERS
 from routing.providers.base import ProviderSpec
 from routing.providers.registry import (
+    KINDS,
     PROVIDER_KINDS,
     UnknownProviderKind,
     aclose_clients,
     client_for,
     factory_for,
+    kind_choices,
 )
 from routing.schemas import OPTION_SCHEMAS
 from tests.routing.providers.conftest import run
@@ -22,6 +26,21 @@ def test_every_kind_with_an_options_schema_has_a_client_package():
     assert set(PROVIDER_KINDS) == set(OPTION_SCHEMAS)
     for kind in PROVIDER_KINDS:
         assert callable(factory_for(kind))
+
+
+def test_each_kind_is_named_once_and_the_rest_derive_from_its_entry():
+    assert [value for value, _ in ProviderKind.choices] == list(KINDS)
+    assert Provider._meta.get_field("kind").choices == kind_choices()
+    assert {kind: schema.__name__ for kind, schema in OPTION_SCHEMAS.items()} == {
+        name: kind.options.__name__ for name, kind in KINDS.items()
+    }
+    assert CATALOGUE_PROVIDERS == {
+        "openai": "openai",
+        "azure_openai": "azure",
+        "anthropic": "anthropic",
+        "gemini": "google",
+    }
+    assert {"simulated"} == KEYLESS_KINDS
 
 
 def test_an_unknown_kind_is_refused():

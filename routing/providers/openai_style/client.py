@@ -1,0 +1,166 @@
+"""`OpenAIStyleClient`: chat completions (plain and streamed) over an OpenAI SDK client."""
+
+from __future__ import annotations
+
+import os
+import random
+import ssl
+from collections.abc import AsyncGenerator
+from typing import Any
+
+import httpx2
+
+from routing.errors import ModelPermanentError, TransientError
+from routing.providers.base import Completion, ProviderRequest, StreamEnd, Usage
+from routing.providers.openai_style.setup import CHAT_PATH, OPENAI_SAMPLING_FIELDS, sampling_params
+from routing.providers.openai_style.wire import (
+    SSEDecoder,
+    _drain,
+    completion_from_openai_json,
+    stream_chunk_from_openai_json,
+    usage_from_openai_dict,
+)
+from routing.providers.options import NetworkOptions
+from routing.sampling import NO_SAMPLING
+
+
+class OpenAIStyleClient:
+    """Chat completions over an `openai.AsyncOpenAI` (or AsyncAzureOpenAI) client."""
+
+    def __init__(
+        self,
+        sdk_client: Any,
+        *,
+        options: NetworkOptions | None = None,
+        max_tokens_param: str = "max_tokens",
+        include_usage: bool = True,
+        sampling_fields: frozenset[str] = OPENAI_SAMPLING_FIELDS,
+    ) -> None:
+        self.sdk_client = sdk_client
+        self._post = sdk_client.post
+        memoize_urls(sdk_client)
+        self._timeout_cap = (options.timeout_s if options else None) or float("inf")
+        self._max_tokens_param = max_tokens_param
+        self._stream_options = {"include_usage": True} if include_usage else None
+        self._sampling_fields = sampling_fields
+
+    def _params(self, request: ProviderRequest) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "model": request.model_id,
+            "messages": request.messages,
+            "timeout": min(request.timeout_s, self._timeout_cap),
+        }
+        if request.temperature is not None:
+            params["temperature"] = request.temperature
+        if request.max_tokens is not None:
+            params[self._max_tokens_param] = request.max_tokens
+        if request.sampling is not NO_SAMPLING:
+            params.update(sampling_params(request.sampling, self._sampling_fields))
+        return params
+
+    async def complete(self, request: ProviderRequest) -> Completion:
+        params = self._params(request)
+        timeout = params.pop("timeout")
+        # Our own idempotency key: the SDK would draw a uuid4 (an os.urandom call) per request.
+        options = {"timeout": timeout, "idempotency_key": idempotency_key_new()}
+        response = await self._post(CHAT_PATH, body=params, cast_to=httpx2.Response, options=options)
+        return completion_from_openai_json(response.content)
+
+    async def stream(self, request: ProviderRequest) -> AsyncGenerator[str | StreamEnd, None]:
+        params = self._params(request)
+        options = {"timeout": params.pop("timeout"), "idempotency_key": idempotency_key_new()}
+        params["stream"] = True
+        if self._stream_options is not None:
+            params["stream_options"] = self._stream_options
+        # The same request `create(stream=True)` makes (status errors raised before the body
+        # is read), answered with the raw response: we read its SSE ourselves.
+        response = await self._post(
+            CHAT_PATH, body=params, cast_to=httpx2.Response, options=options, stream=True, stream_cls=None
+        )
+        finish_reason: str | None = None
+        usage: Usage | None = None
+        events = SSEDecoder()
+        chunks = response.aiter_bytes()
+        done = False
+        try:
+            try:
+                async for raw in chunks:
+                    for data in events.feed(raw):
+                        if data.startswith(b"[DONE]"):
+                            done = True
+                            break
+                        chunk = stream_chunk_from_openai_json(data, response)
+                        if isinstance(chunk.get("usage"), dict):
+                            usage = usage_from_openai_dict(chunk["usage"])
+                        choices = chunk.get("choices")
+                        if not choices or not isinstance(choices, list):
+                            continue
+                        for choice in choices:
+                            if not isinstance(choice, dict) or choice.get("index"):
+                                continue
+                            delta = choice.get("delta")
+                            if delta:
+                                content = delta.get("content") if isinstance(delta, dict) else None
+                                if content and isinstance(content, str):
+                                    yield content
+                            if choice.get("finish_reason"):
+                                finish_reason = str(choice["finish_reason"])
+                    if done:
+                        break
+                if done:
+                    await _drain(chunks)
+            except httpx2.TimeoutException as exc:  # wrapped as the SDK's own stream wraps them
+                from openai import APITimeoutError
+
+                raise APITimeoutError(request=response.request) from exc
+            except (httpx2.RequestError, ssl.SSLError) as exc:
+                from openai import APIConnectionError
+
+                raise APIConnectionError(request=response.request) from exc
+        finally:
+            # Early close or cancellation: closing the response drops the upstream request
+            # (a response not read to its end is not put back in the pool).
+            await chunks.aclose()
+            await response.aclose()
+        if finish_reason is None:
+            raise TransientError("The stream ended before the model finished its answer.")
+        if finish_reason == "content_filter":
+            raise ModelPermanentError("The provider's content filter stopped the answer.")
+        yield StreamEnd(finish_reason=finish_reason, usage=usage or Usage())
+
+    async def aclose(self) -> None:
+        await self.sdk_client.close()
+
+
+_keys = random.Random(os.urandom(32))
+os.register_at_fork(after_in_child=lambda: _keys.seed(os.urandom(32)))
+
+
+def idempotency_key_new() -> str:
+    """A random per-request key, the same shape as the SDK's own (which it sends on every
+    POST); drawn from a generator seeded once from the OS, and again in a forked child."""
+    return f"stainless-python-retry-{_keys.getrandbits(128):032x}"
+
+
+MEMO_URLS = 64
+
+
+def memoize_urls(sdk_client: Any) -> None:
+    """Cache the SDK client's path → absolute URL step (`_prepare_url`), which parses URLs
+    with httpx2's pure-Python parser on every request (~0.1 ms). The result depends only on
+    the path and the client's fixed base URL (Azure: and its fixed deployment), and httpx2
+    URLs are immutable, so one parse per path is enough. Skipped if the SDK changes shape."""
+    prepare = getattr(sdk_client, "_prepare_url", None)
+    if prepare is None or not callable(prepare):
+        return
+    cache: dict[str, Any] = {}
+
+    def prepare_url(url: str) -> Any:
+        hit = cache.get(url)
+        if hit is None:
+            hit = prepare(url)
+            if len(cache) < MEMO_URLS:
+                cache[url] = hit
+        return hit
+
+    sdk_client._prepare_url = prepare_url
