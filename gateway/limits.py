@@ -22,13 +22,13 @@ from asgiref.sync import sync_to_async
 from django.core.cache import caches
 from django.core.cache.backends.base import BaseCache
 from django.core.signals import setting_changed
-from django.db.models import Sum
 from django.dispatch import receiver
 
 from gateway.db import connections_refresh
 from gateway.errors import GatewayError
 from gateway.keys import KeyInfo
 from gateway.redis_client import AsyncRedis, async_redis
+from metrics.selectors.records import api_key_spend_recorded
 
 log = logging.getLogger("gateway.limits")
 
@@ -125,13 +125,7 @@ def _incr(key: str, amount: int, ttl: int) -> int:
 
 
 def spend_from_records(*, api_key_id: int, since: datetime, until: datetime | None = None) -> Decimal:
-    from metrics.models import CallRecord
-
-    qs = CallRecord.objects.filter(api_key_id=api_key_id, created_at__gte=since)
-    if until is not None:
-        qs = qs.filter(created_at__lt=until)
-    total = qs.aggregate(total=Sum("cost_usd"))["total"]
-    return Decimal(total or 0)
+    return api_key_spend_recorded(api_key_id=api_key_id, since=since, until=until)
 
 
 def _seed_spend(api_key_id: int, since: datetime, until: datetime) -> Decimal:

@@ -12,8 +12,9 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Count, Prefetch, Q, QuerySet, Sum
+from django.db.models import Count, Prefetch, Q, QuerySet
 
+from metrics.selectors.records import trace_records, trace_usage
 from playground import ratings
 from playground.models import PlaygroundColumn, PlaygroundRun, Vote
 from routing.models import FallbackChain, ModelConfig, PromptVersion, ProviderKind, TaskRoute
@@ -183,36 +184,16 @@ def billed(*, trace_id: str, model_name: str = "", role: str = "") -> Billed | N
 
     A record without a cost bills nothing when it used no tokens (a failure before the
     answer); with tokens its price is unknown, and so is the total (never understated)."""
-    from metrics.models import CallRecord
-
-    records = CallRecord.objects.filter(trace_id=trace_id)
-    if model_name:
-        records = records.filter(model_name=model_name)
-    if role:
-        records = records.filter(role=role)
-    used = Q(input_tokens__gt=0) | Q(output_tokens__gt=0)
-    totals = records.aggregate(
-        n=Count("id"),
-        tokens_in=Sum("input_tokens"),
-        tokens_out=Sum("output_tokens"),
-        cost=Sum("cost_usd"),
-        unpriced=Count("id", filter=Q(cost_usd__isnull=True) & used),
-    )
-    if not totals["n"]:
+    usage = trace_usage(trace_ids=[trace_id], model_name=model_name, role=role)
+    if usage is None:
         return None
-    return Billed(
-        input_tokens=totals["tokens_in"] or 0,
-        output_tokens=totals["tokens_out"] or 0,
-        cost_usd=None if totals["unpriced"] else Decimal(totals["cost"] or 0),
-    )
+    return Billed(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens, cost_usd=usage.cost_usd)
 
 
 def run_call_records(*, run: PlaygroundRun) -> list[Any]:
     """The CallRecords of every attempt the run made (linked by trace id)."""
-    from metrics.models import CallRecord
-
     trace_ids = {c.trace_id for c in run.columns.all()} | {run.trace_id}
-    return list(CallRecord.objects.filter(trace_id__in=trace_ids).order_by("created_at", "id")[:200])
+    return list(trace_records(trace_ids=trace_ids))
 
 
 # -- Votes and ratings ----------------------------------------------------------------

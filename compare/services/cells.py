@@ -26,7 +26,7 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
-from django.db.models import F, Q, Sum
+from django.db.models import F, Q
 from django.utils import timezone
 
 from compare import leases
@@ -34,7 +34,8 @@ from compare.assertions import check_local, checks_passed, judge_messages, judge
 from compare.models import CandidateKind, CellStatus, CompareCell, CompareRun, RunStatus
 from compare.services.runs import cell_estimate, run_finish_if_complete, run_stop
 from compare.slots import slot_acquire, slot_release
-from metrics.models import CallRecord, CallStatus
+from metrics.models import CallRecord
+from metrics.selectors.records import trace_cost, trace_last
 from routing.errors import AllAttemptsFailed, OrchestratorError, ProviderError
 from routing.models import ModelConfig, PromptVersion, TaskRoute
 
@@ -118,16 +119,11 @@ def _answer_from_record(record: CallRecord) -> _Answer:
 
 
 def _finished_call(trace_id: str) -> CallRecord | None:
-    return (
-        CallRecord.objects.filter(trace_id=trace_id, status=CallStatus.OK)
-        .order_by("-created_at", "-id")
-        .first()
-    )
+    return trace_last(trace_id=trace_id, ok_only=True)
 
 
 def _trace_cost(*trace_ids: str) -> Decimal:
-    total = CallRecord.objects.filter(trace_id__in=trace_ids).aggregate(total=Sum("cost_usd"))["total"]
-    return total or Decimal("0")
+    return trace_cost(trace_ids=trace_ids)
 
 
 def _call_kwargs(cell: CompareCell, trace_id: str, role: str) -> dict[str, Any]:
@@ -385,7 +381,7 @@ def _run_claimed(cell: CompareCell) -> CellOutcome:
 def _failed(cell: CompareCell, claims: int, exc: Exception, spent: Decimal) -> CellOutcome:
     message = getattr(exc, "message", "") or str(exc) or type(exc).__name__
     # The trace page of the last attempt shows every attempt of the cell.
-    last = CallRecord.objects.filter(trace_id=cell.trace_id).order_by("-created_at", "-id").first()
+    last = trace_last(trace_id=cell.trace_id)
     record_id = last.pk if last is not None else None
     if _is_transient(exc) and cell.retries < int(settings.COMPARE_CELL_MAX_RETRIES):
         # Hand the cell back and retry the task later; the trace stays the same.

@@ -14,13 +14,13 @@ from typing import Any
 
 from asgiref.sync import async_to_sync, sync_to_async
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from compare.models import Drill, DrillStatus, DrillTargetKind
 from compare.selectors import drill_breaker_scope
 from compare.services.queueing import broker_check, queue_name, tasks_send
-from metrics.models import CallRecord, CallStatus
+from metrics.selectors.records import trace_usage
 from routing.models import FallbackChain, ModelConfig, TaskRoute
 
 logger = logging.getLogger(__name__)
@@ -323,9 +323,8 @@ def drill_report(drill: Drill, outcomes: list[dict[str, Any]], before: dict, aft
     for o in ok:
         served[o["served_by"]] = served.get(o["served_by"], 0) + 1
     traces = [o["trace_id"] for o in outcomes]
-    records = CallRecord.objects.filter(trace_id__in=traces).aggregate(
-        total=Count("id"), ok=Count("id", filter=Q(status=CallStatus.OK))
-    )
+    usage = trace_usage(trace_ids=traces)
+    records = {"total": usage.calls if usage else 0, "ok": usage.ok if usage else 0}
     paths: dict[str, int] = {}
     for o in outcomes:
         key = " → ".join(f"{p['model']} {'✓' if p['status'] == 'ok' else '✗'}" for p in o["path"]) or "—"
