@@ -307,5 +307,6 @@ def trace_waterfall(attempts: list[Any], skipped: Sequence[WaterfallSkip] = ()) 
     # Room right of the longest bar for its label ("ok · 1234 ms · transient"), and for the
     # skip reasons, so nothing is cut at the edge.
     room = 1.45 if skip_y else 1.3
-    layout["xaxis"] = {"title": {"text": "ms"}, "range": [0, end * room], "rangemode": "tozero"}
+    # A little room left of 0 too, so a skip's marker does not touch its axis label.
+    layout["xaxis"] = {"title": {"text": "ms"}, "range": [-end * 0.03, end * room], "zeroline": True}
     return _fig(traces, layout)
