@@ -1,4 +1,4 @@
-"""Writes of the metrics app. The recorder (`recorder.py`) is the one service that writes
+"""Writes of the metrics app. The recorder (`recorder/`) is the one service that writes
 CallRecords; `inserts.py` holds the SQL it writes them with, `spool.py` the on-disk copy of
 the records not written yet (replayed after a crash)."""
 
