@@ -1,6 +1,7 @@
 """Requests that fail before a byte reaches the provider: the caller's fault, never the provider's."""
 
 import pytest
+from asgiref.sync import async_to_sync
 
 from metrics.models import CallRecord
 from routing import orchestrator
@@ -43,3 +44,22 @@ def test_the_same_model_still_answers_other_callers_afterwards(fake_provider, st
     result = orchestrator.complete([{"role": "user", "content": "fine text"}], model="m1")
 
     assert result.text == "Echo: fine text"
+
+
+def test_a_streamed_request_that_cannot_be_encoded_ends_as_invalid_and_blames_no_one(
+    fake_provider, strict_breaker
+):
+    fake_provider.model("m1", kind="anthropic")
+
+    async def collected():
+        return [event async for event in orchestrator.astream(LONE_SURROGATE, model="m1")]
+
+    for _ in range(3):
+        ends = async_to_sync(collected)()
+        assert ends[-1].kind == "error" and ends[-1].error_class == "request_invalid"
+        assert "could not be sent" in ends[-1].error
+
+    assert fake_provider.requests_for("m1") == []
+    assert not breaker_is_open("m1")
+    records = list(CallRecord.objects.filter(model_name="m1"))
+    assert len(records) == 3 and {r.error_class for r in records} == {"request_invalid"}
