@@ -2,8 +2,9 @@
 
 from pydantic import ValidationError
 
-from routing.providers.options import FailureKind, NetworkOptions, Options, SimulatedOptions
+from routing.providers.options import NetworkOptions, Options
 from routing.providers.registry import KINDS
+from routing.providers.simulated.options import FailureKind, SimulatedOptions
 
 __all__ = ["OPTION_SCHEMAS", "FailureKind", "NetworkOptions", "Options", "SimulatedOptions"]
 

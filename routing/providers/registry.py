@@ -27,7 +27,8 @@ from typing import Any
 from django.conf import settings
 
 from routing.providers.base import ProviderClient, ProviderSpec, SamplingOptions
-from routing.providers.options import NetworkOptions, Options, SimulatedOptions
+from routing.providers.options import NetworkOptions, Options
+from routing.providers.simulated.options import SimulatedOptions
 
 logger = logging.getLogger(__name__)
 

@@ -463,3 +463,24 @@ def test_a_cell_waiting_for_a_slot_backs_off_and_says_when_it_is_due_back(db, tw
     cell.refresh_from_db()
     due = (cell.lease_until - timezone.now()).total_seconds()
     assert waits[-1] < due <= waits[-1] + cell_service.DEFER_GRACE_S + 1
+
+
+def test_assertions_over_a_prompt_set_separate_a_strong_simulated_model_from_a_cheap_one(db):
+    simulated_model("sim-strong", provider="sim-strong", skill=1.0)
+    simulated_model("sim-cheap", provider="sim-cheap", skill=0.5)
+    questions = [(f"What is {a} * {a + 7}?", str(a * (a + 7))) for a in range(21, 41)]
+    run = make_run(
+        inputs=[q for q, _ in questions],
+        expected=[e for _, e in questions],
+        candidates=["model:sim-strong", "model:sim-cheap"],
+        assertions=[AssertionSpec("contains")],
+    )
+    for cell in CompareCell.objects.filter(run=run):
+        cell_service.cell_run(cell_id=cell.pk)
+
+    passed = {
+        name: CompareCell.objects.filter(run=run, model_name=name, passed=True).count()
+        for name in ("sim-strong", "sim-cheap")
+    }
+    assert passed["sim-strong"] == len(questions)
+    assert 0.3 * len(questions) <= passed["sim-cheap"] <= 0.7 * len(questions)

@@ -42,3 +42,45 @@ def test_it_refuses_absurd_arguments():
 def test_it_says_what_to_load_when_nothing_is_configured():
     with pytest.raises(CommandError, match="import_config"):
         call_command("simulate_traffic", days=1, requests=1)
+
+
+def test_every_default_route_has_prompts_its_simulated_models_can_answer():
+    from pathlib import Path
+
+    import yaml
+    from django.conf import settings
+
+    from metrics.management.commands.simulate_traffic import CHAT, PROMPTS
+    from routing.providers.simulated import simulated_answer, task_from_messages
+    from routing.providers.simulated.options import SimulatedOptions, profile_for
+
+    defaults = yaml.safe_load((Path(settings.BASE_DIR) / "config" / "defaults.yaml").read_text())
+    routes = {r["task_type"]: r for r in defaults["routes"]}
+    expected_skill = {
+        "classification": "classification",
+        "code_review": "code_generation",
+        "summarization": "summarization",
+        "complex_reasoning": "reasoning",
+        "sql_generation": "code_generation",
+    }
+    assert set(PROMPTS) == set(routes) == set(expected_skill)
+    profile = profile_for(SimulatedOptions(), "sim-smart")
+    for task_type, prompts in PROMPTS.items():
+        for prompt in prompts:
+            messages = [
+                {"role": "system", "content": routes[task_type]["system_prompt"]},
+                {"role": "user", "content": prompt},
+            ]
+            assert (
+                simulated_answer(task_from_messages(messages), profile).skill == expected_skill[task_type]
+            ), prompt
+    assert {
+        simulated_answer(task_from_messages([{"role": "user", "content": p}]), profile).skill for p in CHAT
+    } >= {
+        "math",
+        "knowledge",
+        "code_generation",
+        "classification",
+        "json",
+        "reasoning",
+    }

@@ -23,20 +23,63 @@ from django.utils import timezone
 
 from metrics.rollups import rollup_run
 
+# Realistic prompts for each default route (config/defaults.yaml), in the shape the simulated
+# models read: tickets for the classifier, code with a bug for the reviewer, reports to
+# summarise, A-or-B decisions, questions about data for SQL. CHAT goes to direct calls.
 PROMPTS = {
     "classification": [
         "Invoice #4411 is overdue by 30 days.",
-        "My parcel never arrived.",
-        "Great product, thanks!",
+        "My parcel never arrived and the tracking page has not changed since Monday.",
+        "Great product, thanks! The new dashboard saves me an hour a week.",
+        "The app crashes with error 500 every time I log in.",
+        "Please delete my account and the email address linked to it.",
+        "I was charged twice for the same order, please refund one payment.",
     ],
-    "code_review": ["def add(a, b):\n    return a - b", "for i in range(len(xs)): print(xs[i])"],
-    "summarization": ["Quarterly revenue grew 12% while costs fell; churn rose slightly in EMEA."],
+    "code_review": [
+        "def add(a, b):\n    return a - b",
+        "for i in range(len(xs)):\n    print(xs[i])",
+        "def load(path, cache=[]):\n    try:\n        cache.append(open(path).read())\n    except:\n        pass\n"
+        "    return cache",
+        "def find_user(db, name):\n    return db.execute(f\"SELECT * FROM users WHERE name = '{name}'\")",
+        "def is_empty(value):\n    return value == None",
+    ],
+    "summarization": [
+        "Quarterly revenue grew 12% while costs fell; churn rose slightly in EMEA.",
+        "The checkout service failed for 14 minutes on Tuesday. A configuration change doubled the "
+        "connection pool and exhausted the database's connection limit. The on-call engineer rolled "
+        "the change back. Errors stopped within a minute. The team will add a limit check to the "
+        "deploy pipeline.",
+        "Customers asked for dark mode in 40 tickets this month. Design has a prototype ready. "
+        "Engineering estimates two sprints of work. Support expects fewer complaints once it ships. "
+        "Marketing wants to announce it at the spring event.",
+    ],
     "complex_reasoning": [
-        "Should we shard the orders table or add read replicas first? Traffic doubles yearly."
+        "Should we shard the orders table or add read replicas first? Traffic doubles yearly.",
+        "Should we rewrite the billing service in Go or optimise the Python one? p95 latency is 900 ms.",
+        "Is it better to cache product pages at the CDN or in Redis? 80% of traffic is anonymous.",
+        "Should we hire a second SRE or buy a managed database? The team of four is on call weekly.",
     ],
-    "sql_generation": ["Top 10 customers by revenue last quarter, with their region."],
+    "sql_generation": [
+        "Top 10 customers by revenue last quarter, with their region.",
+        "Top 5 products by units sold last month.",
+        "Top 20 customers by number of orders in the last 30 days, with their email.",
+        "Top 3 stores by sales last year, with their city.",
+    ],
 }
-CHAT = ["Write a haiku about latency.", "What is 17 * 23?", "Name three uses of a hash map."]
+CHAT = [
+    "What is 17 * 23?",
+    "What is 144 / 12 + 7?",
+    "Calculate (18 + 24) * 3.",
+    "What is 15% of 240? Answer with just the number.",
+    "What is the capital of Australia?",
+    "What is the chemical symbol for gold?",
+    "Write a haiku about latency.",
+    "Name three uses of a hash map.",
+    "Write a Python function that checks whether a string is a palindrome.",
+    "Classify the sentiment as positive, negative or neutral. Text: The update broke my workflow.",
+    "What is 19 * 21? Reply in JSON with fields answer and reason.",
+    "Explain how a connection pool works.",
+]
 
 
 def _instant(rng: random.Random, now: datetime, days: float) -> datetime:

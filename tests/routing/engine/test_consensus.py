@@ -173,3 +173,27 @@ def test_fastest_takes_the_first_success_and_cancels_the_others(fake_provider, m
 
 def test_normalize_folds_case_whitespace_and_punctuation():
     assert normalize("  Paris!\n") == normalize("paris") == "paris"
+
+
+def test_a_simulated_judge_picks_the_right_answer_over_a_wrong_majority(db):
+    # Two cheap models that always slip, one strong model, a strong simulated judge (issue 15:
+    # the judge used to answer a template that named no answer, so majority always decided).
+    from tests.routing.engine.conftest import simulated_model
+
+    simulated_model("sim-strong", options={"skills": {"math": 1.0}})
+    simulated_model("sim-cheap-1", options={"skills": {"math": 0.0}})
+    simulated_model("sim-cheap-2", options={"skills": {"math": 0.0}})
+    simulated_model("sim-judge")
+    question = [{"role": "user", "content": "What is 17 * 23?"}]
+
+    result = orchestrator.consensus(
+        question,
+        models=["sim-cheap-1", "sim-cheap-2", "sim-strong"],
+        aggregator="judge",
+        judge_model="sim-judge",
+    )
+
+    assert [m.result.text != "17 * 23 = 391" for m in result.members] == [True, True, False]
+    assert result.model == "sim-strong" and result.text == "17 * 23 = 391"
+    assert result.judge is not None and result.judge.model == "sim-judge"
+    assert "the judge sim-judge chose sim-strong's answer" in result.explanation

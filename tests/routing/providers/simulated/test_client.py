@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections import Counter
 
 import pytest
 
 from routing.errors import ModelPermanentError, RequestInvalidError, TransientError
 from routing.providers.base import ProviderSpec, SamplingOptions, StreamEnd
-from routing.providers.simulated import reset_random, simulated_text
+from routing.providers.simulated import reset_random
 from tests.routing.providers.conftest import complete, complete_error, request, stream, stream_error
 
 INSTANT = {"latency_ms_mean": 0, "latency_ms_jitter": 0}
@@ -37,23 +36,31 @@ def test_a_different_prompt_gets_a_different_answer():
     assert complete(spec, request("sim-a")).text != complete(spec, request("sim-a", messages=other)).text
 
 
-def test_most_models_agree_and_some_differ_so_majority_votes_mean_something():
-    prompts = [f"Question number {i}: which option is better?" for i in range(20)]
-    voices = [f"model-{i}" for i in range(8)]
-    agreeing_shares = []
-    for prompt in prompts:
-        answers = Counter(simulated_text(prompt, voice=v) for v in voices)
-        agreeing_shares.append(answers.most_common(1)[0][1] / len(voices))
+def test_models_on_one_provider_answer_an_open_question_in_their_own_words():
+    # The old answers were templates, word for word the same across models (issue 15).
+    spec = sim()
+    open_question = [{"role": "user", "content": "Explain how a connection pool works."}]
 
-    # Deterministic (hash-seeded), so these hold for this fixed set of prompts and models.
-    assert sum(share > 0.5 for share in agreeing_shares) >= 15  # a clear majority on most prompts
-    assert any(share < 1.0 for share in agreeing_shares)  # but not unanimity every time
+    answers = {complete(spec, request(m, messages=open_question)).text for m in ("sim-a", "sim-b", "sim-c")}
+
+    assert len(answers) > 1
 
 
-def test_a_persona_replaces_the_model_id_as_the_voice():
-    text = complete(sim(persona="cautious"), request("any-model")).text
+def test_a_persona_changes_the_wording_of_a_model():
+    open_question = [{"role": "user", "content": "Explain how a connection pool works."}]
 
-    assert text == complete(sim(persona="cautious"), request("another-model")).text
+    plain = complete(sim(), request("sim-a", messages=open_question)).text
+    others = {complete(sim(persona=p), request("sim-a", messages=open_question)).text for p in "abcd"}
+
+    assert others - {plain}
+
+
+def test_per_model_options_override_the_providers():
+    spec = sim(skills={"math": 0.0}, models={"sim-good": {"skills": {"math": 1.0}}})
+    question = [{"role": "user", "content": "What is 17 * 23?"}]
+
+    assert complete(spec, request("sim-good", messages=question)).text == "17 * 23 = 391"
+    assert complete(spec, request("sim-bad", messages=question)).text != "17 * 23 = 391"
 
 
 def test_answers_are_labelled_simulated_with_word_counted_usage():
@@ -90,8 +97,6 @@ def test_it_streams_the_same_text_word_by_word():
 
 
 def test_a_json_prompt_gets_json():
-    import json
-
     messages = [{"role": "user", "content": "Reply in JSON with an answer field."}]
 
     assert "answer" in json.loads(complete(sim(), request("sim-a", messages=messages)).text)
@@ -229,9 +234,6 @@ def test_json_schema_gets_an_object_shaped_by_the_schema():
 
     answer = json.loads(completion.text)
     assert set(answer) == {"label", "score", "tags", "reason"}
-    assert (answer["label"], answer["score"], type(answer["tags"]), type(answer["reason"])) == (
-        "billing",
-        1.0,
-        list,
-        str,
-    )
+    assert answer["label"] in ("billing", "support")
+    assert isinstance(answer["score"], float)  # any number: the values now mean something (issue 15)
+    assert (type(answer["tags"]), type(answer["reason"])) == (list, str)
