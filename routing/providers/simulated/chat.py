@@ -68,6 +68,7 @@ EXPLANATIONS = {
         "Measure the hit rate: a cache that rarely hits only adds latency.",
     ],
 }
+EXPLANATIONS["caching"] = EXPLANATIONS["cache"]
 _EXPLAIN = re.compile(
     r"^(?:please\s+)?(?:explain|describe|what is|what's|how does)\s+(?:how\s+|what\s+)?(?:an?\s+|the\s+)?"
     r"(.+?)(?:\s+(?:works?|is|does))?\s*[?.!]*$",
@@ -174,9 +175,12 @@ def _explain(task: Task, model: Profile, subject: str) -> Answer:
     if asked:
         subject = asked.group(1).strip()
     known = next((v for k, v in EXPLANATIONS.items() if k in task.user.lower()), None)
+    ask = " ".join(task.user.split()).rstrip("?.!")
+    if not asked and len(ask) <= 120:  # nothing to go on: restate the ask, as models do
+        subject = f"“{ask}”" if ask else "this"
     sentences = known or [
         f"{subject[:1].upper()}{subject[1:]} comes down to a few ideas.",
-        f"The core of {subject} is a clear goal and a measurable result.",
+        "The core of it is a clear goal and a measurable result.",
         "Start from the simplest version that works, then refine it where measurements say so.",
         "Watch the edge cases: empty inputs, very large inputs and failures half-way.",
         "Write down the trade-offs so the next person knows why it is the way it is.",

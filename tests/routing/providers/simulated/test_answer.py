@@ -58,3 +58,10 @@ def test_a_cheap_model_is_wrong_more_often_than_a_strong_one_over_a_mixed_set():
 
     assert strong_right >= 0.9 * len(prompts)
     assert 0.45 * len(prompts) <= cheap_right <= 0.75 * len(prompts)
+
+
+def test_a_prompt_it_cannot_place_is_restated_word_for_word():
+    # Pages must escape what models echo (the playground's HTML-injection test relies on it).
+    text = ask("<img src=x onerror=alert(1)> and <script>alert(2)</script>").text
+
+    assert "<img src=x onerror=alert(1)>" in text and "<script>alert(2)</script>" in text
