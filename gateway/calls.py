@@ -14,6 +14,8 @@ Adding an endpoint: a module with its adapter, one line in gateway/routes.py
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,10 +23,11 @@ from decimal import Decimal
 from typing import Any, ClassVar, Generic, TypeVar
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 
 from gateway.errors import GatewayError, from_orchestrator_error
 from gateway.http import GatewayRequest, GatewayResponse, bearer_token, error_response
-from gateway.keys import KeyInfo, key_lookup
+from gateway.keys import KeyInfo, KeyLookupUnavailable, key_lookup
 from gateway.limits import Admission, limits_account, limits_admit
 from gateway.services import api_key_touch, api_key_touch_due
 from routing.errors import OrchestratorError
@@ -63,9 +66,14 @@ class Admitted:
     def engine_kwargs(self) -> dict[str, Any]:
         return {"source": self.source, "api_key_id": self.info.id, "trace_id": self.trace_id}
 
+    async def release(self) -> None:
+        """Give the admission's reservation back: the call failed, or ended without a result
+        (a stream cut short). A no-op once settled."""
+        await self.settle(Spend())
+
     async def settle(self, spend: Spend | None = None) -> None:
-        """Add the spend to the key's counters, once; never raises (accounting never fails a
-        call that succeeded)."""
+        """Add the spend to the key's counters and settle the admission's reservation, once;
+        never raises (accounting never fails a call that succeeded)."""
         spend = spend or self.spend
         if self._settled or spend is None or self.admission is None:
             return
@@ -110,16 +118,39 @@ class Endpoint(Generic[P, R]):
 
 
 async def authenticate(authorization: str | None) -> KeyInfo:
-    info = await key_lookup(bearer_token(authorization))
+    try:
+        info = await key_lookup(bearer_token(authorization))
+    except KeyLookupUnavailable as exc:
+        retry = str(exc.retry_after_s)
+        raise GatewayError(
+            503,
+            f"API keys cannot be checked right now (the database is unavailable). Retry after {retry} s.",
+            code="service_unavailable",
+            headers={"retry-after": retry},
+        ) from None
     if info is None:
         raise GatewayError(401, "Invalid API key: it is unknown or has been revoked.", code="invalid_api_key")
     if api_key_touch_due(api_key_id=info.id):
-        # At most once a minute per key per process: cheap enough to do inline.
-        try:
-            await sync_to_async(api_key_touch)(api_key_id=info.id)
-        except Exception:
-            log.exception("gateway: could not update the last use of key %r", info.name)
+        # At most once a minute per key per process. A database that hangs holds the request
+        # for GATEWAY_KEY_DB_TIMEOUT_S at most; the write then finishes in the background.
+        task = asyncio.ensure_future(_touch(info))
+        _touching.add(task)
+        task.add_done_callback(_touching.discard)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(
+                asyncio.shield(task), float(settings.ORCHESTRATOR.get("GATEWAY_KEY_DB_TIMEOUT_S", 3))
+            )
     return info
+
+
+_touching: set[asyncio.Task[None]] = set()
+
+
+async def _touch(info: KeyInfo) -> None:
+    try:
+        await sync_to_async(api_key_touch)(api_key_id=info.id)
+    except Exception:
+        log.exception("gateway: could not update the last use of key %r", info.name)
 
 
 def authorize(info: KeyInfo, target: str) -> None:
@@ -144,7 +175,11 @@ async def call_run(endpoint: Endpoint[P, R], parsed: P, *, info: KeyInfo) -> tup
     try:
         outcome = await endpoint.call(parsed, admitted)
     except OrchestratorError as exc:
+        await admitted.release()
         raise from_orchestrator_error(exc) from None
+    except BaseException:
+        await admitted.release()
+        raise
     admitted.spend = endpoint.spent(outcome)
     return outcome, admitted
 

@@ -314,6 +314,7 @@ def _stream_response(opened: StreamHead, admitted: Admitted) -> GatewayResponse:
             # On a client disconnect this runs on cancellation: closing the engine's stream
             # cancels the upstream call and records the attempt as cancelled.
             await _close(events)
+            await admitted.release()  # a stream cut short gives its reservation back
 
     return GatewayResponse(200, headers, stream=body(), content_type="text/event-stream")
 

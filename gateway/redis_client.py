@@ -5,6 +5,8 @@ sync client blocks the event loop while it waits. This client keeps one connecti
 event loop, writes each batch of commands in one `write()`, and matches replies to callers
 in order (Redis answers in order), so concurrent requests share the connection without locks.
 Only what the counters need: integer, simple-string, bulk and nil replies; errors raise.
+Connecting and each round trip give up after `timeout_s` (the REDIS_TIMEOUT_MS setting):
+a stalled Redis fails the command quickly instead of holding the request.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ def _encode(args: tuple[Any, ...]) -> bytes:
 
 
 class AsyncRedis:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, timeout_s: float = 2.0) -> None:
         parts = urlsplit(url)
         self.host = parts.hostname or "127.0.0.1"
         self.port = parts.port or 6379
@@ -36,6 +38,7 @@ class AsyncRedis:
         self.username = unquote(parts.username) if parts.username else None
         self.password = unquote(parts.password) if parts.password else None
         self.tls = parts.scheme == "rediss"
+        self.timeout_s = timeout_s
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._waiting: deque[asyncio.Future[Any]] = deque()
@@ -53,7 +56,7 @@ class AsyncRedis:
         self._connecting = loop.create_future()
         try:
             reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(self.host, self.port, ssl=self.tls or None), 2.0
+                asyncio.open_connection(self.host, self.port, ssl=self.tls or None), self.timeout_s
             )
             self._reader, self._writer = reader, writer
             self._reading = asyncio.ensure_future(self._read_loop())
@@ -125,7 +128,7 @@ class AsyncRedis:
         futures = [loop.create_future() for _ in commands]
         self._waiting.extend(futures)
         self._writer.write(b"".join(_encode(c) for c in commands))
-        async with asyncio.timeout(2.0):
+        async with asyncio.timeout(self.timeout_s):
             await futures[-1]  # replies come in order: the last one done means all are
         return [f.result() for f in futures]
 
@@ -151,12 +154,13 @@ class AsyncRedis:
 _clients: dict[tuple[int, str], AsyncRedis] = {}
 
 
-def async_redis(url: str) -> AsyncRedis:
+def async_redis(url: str, *, timeout_s: float = 2.0) -> AsyncRedis:
     """One client per event loop and URL."""
     key = (id(asyncio.get_running_loop()), url)
     client = _clients.get(key)
     if client is None or client.loop is not asyncio.get_running_loop():
         if len(_clients) > 64:  # loops come and go in tests
             _clients.clear()
-        client = _clients[key] = AsyncRedis(url)
+        client = _clients[key] = AsyncRedis(url, timeout_s=timeout_s)
+    client.timeout_s = timeout_s
     return client

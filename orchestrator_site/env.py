@@ -43,3 +43,12 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None:
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def redis_cache(url: str, *, timeout_ms: int) -> dict:
+    """Django's Redis cache on `url`, every command bounded by `timeout_ms` (connect included)."""
+    return {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": url,
+        "OPTIONS": {"socket_timeout": timeout_ms / 1000, "socket_connect_timeout": timeout_ms / 1000},
+    }

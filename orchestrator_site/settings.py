@@ -11,7 +11,7 @@ import dj_database_url
 import plotly
 from django.core.management.utils import get_random_secret_key
 
-from .env import env_bool, env_int, env_list, env_str
+from .env import env_bool, env_int, env_list, env_str, redis_cache
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("ORCHESTRATOR_VAR_DIR", str(BASE_DIR / "var")))
@@ -97,8 +97,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL")
+# Every Redis command on the request path gives up after this long (a stalled Redis must not
+# stall requests): the breaker, config version and limits then degrade (docs/production.md).
+REDIS_TIMEOUT_MS = env_int("ORCHESTRATOR_REDIS_TIMEOUT_MS", 250)
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {"default": redis_cache(REDIS_URL, timeout_ms=REDIS_TIMEOUT_MS)}
 else:
     CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "orchestrator"}
@@ -172,7 +175,10 @@ else:
         "unacked_restore_interval": env_int("CELERY_UNACKED_RESTORE_INTERVAL_S", 10),
         "unacked_restore_throttle": env_int("CELERY_UNACKED_RESTORE_THROTTLE", 10),
         "socket_connect_timeout": 4,
+        # A stalled broker fails a publish (launching compare work) instead of hanging it.
+        "socket_timeout": env_int("CELERY_REDIS_SOCKET_TIMEOUT_S", 5),
     }
+    CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2}
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -230,6 +236,16 @@ ORCHESTRATOR: dict = {
     "GATEWAY_MAX_BODY_BYTES": env_int("ORCHESTRATOR_GATEWAY_MAX_BODY_BYTES", 2_000_000),
     # Seconds a server process trusts its cached lookup of an API key (revocation delay across processes).
     "GATEWAY_KEY_CACHE_S": env_int("ORCHESTRATOR_GATEWAY_KEY_CACHE_S", 5),
+    # While the database cannot answer (down, or slower than GATEWAY_KEY_DB_TIMEOUT_S), keys a
+    # process has seen keep working for this long after they were last read; unknown keys get 503.
+    "GATEWAY_KEY_STALE_S": env_int("ORCHESTRATOR_GATEWAY_KEY_STALE_S", 300),
+    "GATEWAY_KEY_DB_TIMEOUT_S": env_int("ORCHESTRATOR_GATEWAY_KEY_DB_TIMEOUT_S", 3),
+    # An admitted request's reservation against its key's budget and tpm lapses after this long
+    # if the request never settles it (a crashed process).
+    "GATEWAY_RESERVATION_TTL_S": env_int("ORCHESTRATOR_GATEWAY_RESERVATION_TTL_S", 120),
+    # Redis on the request path: socket timeout, and how long to leave it alone after a failure.
+    "REDIS_TIMEOUT_MS": REDIS_TIMEOUT_MS,
+    "REDIS_RETRY_S": env_int("ORCHESTRATOR_REDIS_RETRY_S", 1),
     # Engine: retries of transient errors (per model), backoff and the cap on a provider's retry-after.
     "RETRY_MAX": env_int("ORCHESTRATOR_RETRY_MAX", 2),
     "RETRY_BASE_S": 0.25,

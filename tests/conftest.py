@@ -53,3 +53,4 @@ def pytest_collection_modifyitems(config, items):
 
 
 from tests.fake_provider import fake_provider_fixture  # noqa: E402,F401  (the fake LLM provider server)
+from tests.owned_services import owned_postgres, owned_redis  # noqa: E402,F401  (servers a test can stall)

@@ -11,7 +11,6 @@ execute    the plain path: the loop driving one provider call per attempt
 streaming  the streamed path: the loop driving one stream per attempt (events, cancellation)
 consensus  several models at once and the aggregators
 breaker    the per-model circuit breaker (state in Django's cache)
-cache_guard  how the request path degrades while the shared cache (Redis) is down or stalled
 stats      measured latency and quality scores, refreshed periodically
 faults     fault injection for drills (the provider work)
 reset      engine_reset(): forget every piece of engine state (tests)

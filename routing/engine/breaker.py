@@ -46,7 +46,7 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 
-from routing.engine.cache_guard import cache_failed, cache_recovered, cache_usable
+from routing.cache_guard import cache_failed, cache_recovered, cache_usable
 
 logger = logging.getLogger(__name__)
 

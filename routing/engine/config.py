@@ -4,14 +4,22 @@ Loaded with the ORM once, then reused by every call. `routing.signals` bumps a v
 in Django's cache whenever an operator saves a change (Redis when configured, so every
 process notices); the engine re-reads that key at most once a second and reloads when it
 changed. Nothing here touches the database per call.
+
+The async path never waits on the cache: when the version is due for a check, the check
+runs in a worker thread and the call goes on with the snapshot it has; a changed version
+makes the next call reload. A stalled Redis therefore delays noticing a change, never a
+request. If a reload fails (the database is down), the last snapshot keeps serving and the
+reload is tried again a second later.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -19,6 +27,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.core.cache import cache
 
+from routing.cache_guard import cache_failed, cache_recovered, cache_usable
 from routing.models import Capability, FallbackChain, ModelConfig, PromptVariant, Provider, TaskRoute
 from routing.pricing import UNKNOWN, UnitPrices, model_prices
 from routing.providers.base import ProviderSpec
@@ -29,6 +38,7 @@ VERSION_KEY = "orchestrator:config-version"
 CHECK_INTERVAL_S = 1.0
 # Reload anyway after this long, for a cache that is not shared between processes (LocMem).
 MAX_AGE_S = 30.0
+RELOAD_WAIT_S = 2.0  # how long a call waits for a reload before using the snapshot it has
 
 
 @dataclass(frozen=True)
@@ -205,16 +215,37 @@ def snapshot_build(version: str = "") -> Snapshot:
 class _State:
     snapshot: Snapshot | None = None
     checked_at: float = 0.0
+    stale: bool = False  # a background check saw another version: reload on the next call
+    checking: bool = False
     lock = threading.Lock()
 
 
 def _remote_version() -> str:
+    """The published config version (sync: may wait up to the Redis timeout)."""
+    current = _State.snapshot.version if _State.snapshot else ""
+    if not cache_usable():
+        return current
     try:
         version = cache.get(VERSION_KEY)
-    except Exception:  # the cache being down must not stop calls: keep what we have
-        logger.warning("config version check failed", exc_info=True)
-        return _State.snapshot.version if _State.snapshot else ""
+    except Exception as exc:  # the cache being down must not stop calls: keep what we have
+        cache_failed(what="config version check", exc=exc)
+        return current
+    cache_recovered()
     return version or ""
+
+
+# One long-lived thread for the checks: it keeps its own cache connection between them.
+_checker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="config-version")
+
+
+def _check_in_background() -> None:
+    """Run in a worker thread: compare the published version with ours."""
+    try:
+        snap = _State.snapshot
+        if snap is not None and _remote_version() != snap.version:
+            _State.stale = True
+    finally:
+        _State.checking = False
 
 
 def _fresh() -> Snapshot | None:
@@ -236,21 +267,65 @@ def _fresh() -> Snapshot | None:
 
 def _load_sync() -> Snapshot:
     with _State.lock:
-        snap = _fresh()
+        snap = None if _State.stale else _fresh()
         if snap is not None:
             return snap
         version = _remote_version()
-        snap = snapshot_build(version)
+        try:
+            snap = snapshot_build(version)
+        except Exception:
+            old = _State.snapshot
+            if old is None:
+                raise
+            # The database is unreachable: keep serving what we have, try again in a second.
+            logger.warning("routing config reload failed; serving the last snapshot", exc_info=True)
+            _State.checked_at = time.monotonic()
+            return old
         _State.snapshot = snap
+        _State.stale = False
         _State.checked_at = time.monotonic()
         return snap
 
 
 async def snapshot_aget() -> Snapshot:
-    snap = _fresh()
-    if snap is not None:
+    """The current snapshot, without ever waiting on the cache in the event loop."""
+    snap = _State.snapshot
+    now = time.monotonic()
+    if snap is not None and not _State.stale and now - snap.loaded_at <= MAX_AGE_S:
+        if now - _State.checked_at >= CHECK_INTERVAL_S and not _State.checking:
+            _State.checking = True
+            _State.checked_at = now
+            try:
+                _checker.submit(_check_in_background)
+            except BaseException:
+                _State.checking = False
+                raise
         return snap
-    return await sync_to_async(_load_sync, thread_sensitive=True)()
+    if snap is None:
+        return await sync_to_async(_load_sync, thread_sensitive=True)()
+    # A reload of a snapshot we still have: wait for it a bounded time (the database may
+    # hang), then serve the old one while the reload goes on.
+    slot = id(asyncio.get_running_loop())
+    if slot in _reloads:
+        return snap  # another call waits for it already
+    reload = _reloads[slot] = asyncio.ensure_future(sync_to_async(_load_sync, thread_sensitive=True)())
+    reload.add_done_callback(_reload_done(slot))
+    try:
+        return await asyncio.wait_for(asyncio.shield(reload), RELOAD_WAIT_S)
+    except TimeoutError:
+        return snap
+
+
+_reloads: dict[int, asyncio.Future[Snapshot]] = {}  # event loop → the reload under way
+
+
+def _reload_done(slot: int) -> Any:
+    def done(reload: asyncio.Future[Snapshot]) -> None:
+        _reloads.pop(slot, None)
+        if not reload.cancelled():
+            reload.exception()  # retrieved (the next call tries again)
+
+    return done
 
 
 def snapshot_get() -> Snapshot:
@@ -262,6 +337,7 @@ def config_invalidate() -> None:
     """Forget the local snapshot and tell every process (via the cache) to reload."""
     _State.snapshot = None
     _State.checked_at = 0.0
+    _State.stale = False
     try:
         cache.set(VERSION_KEY, uuid.uuid4().hex, timeout=None)
     except Exception:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from metrics import services as recorder
+from routing.cache_guard import cache_guard_reset
 from routing.engine.breaker import breaker_reset
-from routing.engine.cache_guard import cache_guard_reset
 from routing.engine.config import config_invalidate
 from routing.engine.stats import stats_invalidate
 

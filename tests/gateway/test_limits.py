@@ -42,17 +42,32 @@ def test_periods_are_utc_days_and_months():
     assert period_bounds("month", december)[1] == datetime(2027, 1, 1, tzinfo=UTC)
 
 
-def test_it_refuses_the_request_over_the_rpm_limit_until_the_next_minute(make_key):
+def test_it_refuses_the_request_over_the_rpm_limit_until_the_oldest_is_a_minute_old(make_key):
     key, _ = make_key("ci", rpm=3)
     info = info_for(key)
     for _ in range(3):
         admit(info=info, now=NOON)
     with pytest.raises(GatewayError) as refused:
-        admit(info=info, now=NOON)
+        admit(info=info, now=NOON + timedelta(seconds=20))
     assert refused.value.status == 429
     assert refused.value.code == "rate_limit_exceeded"
-    assert refused.value.headers["retry-after"] == "30"
-    admit(info=info, now=NOON + timedelta(minutes=1))  # a new window
+    assert refused.value.headers["retry-after"] == "40"  # when the oldest leaves the window
+    admit(info=info, now=NOON + timedelta(minutes=1))  # the window slid past all three
+
+
+def test_the_sliding_window_refuses_the_61st_request_across_a_minute_boundary(make_key):
+    """60 requests in the last second of a minute and the 61st in the first second of the
+    next: a fixed window admitted 120 here; the sliding one refuses until 60 s have passed."""
+    key, _ = make_key("ci", rpm=60)
+    info = info_for(key)
+    late = datetime(2026, 3, 14, 12, 0, 59, 500_000, tzinfo=UTC)
+    for _ in range(60):
+        admit(info=info, now=late)
+    for seconds in (1, 30, 59.9):
+        with pytest.raises(GatewayError) as refused:
+            admit(info=info, now=late + timedelta(seconds=seconds))
+        assert refused.value.code == "rate_limit_exceeded"
+    admit(info=info, now=late + timedelta(seconds=60))
 
 
 def test_it_refuses_once_the_minute_used_its_tokens(make_key):
@@ -168,7 +183,11 @@ def test_with_redis_the_counters_are_shared_through_redis(make_key):
     limits._cache()
     assert limits._redis_url
     spend(info_for(key), "0", NOON, tokens=7)
-    assert caches["default"].get(f"gw:tpm:{key.pk}:{int(NOON.timestamp()) // 60}") == 7
+    raw = caches["default"]._cache.get_client(write=False)
+    rpm_log = raw.zrange(caches["default"].make_key(f"gw:rpm:{key.pk}"), 0, -1)
+    tpm_log = raw.zrange(caches["default"].make_key(f"gw:tpm:{key.pk}"), 0, -1)
+    assert len(rpm_log) == 1
+    assert [m.decode().split(":")[1] for m in tpm_log] == ["7"]
 
 
 def test_an_unreachable_redis_admits_unchecked_and_logs(make_key, settings, caplog):
@@ -185,9 +204,13 @@ def test_an_unreachable_redis_admits_unchecked_and_logs(make_key, settings, capl
     }
     key, _ = make_key("ci", rpm=1, budget_usd=Decimal("1"))
     info = info_for(key)
-    with caplog.at_level(logging.ERROR, logger="gateway.limits"):
+    with caplog.at_level(logging.WARNING):
         for _ in range(3):
             admission = admit(info=info, now=NOON)
             account(info=info, admission=admission, tokens=5, cost_usd=Decimal("5"), now=NOON)
     assert admission.checked is False
-    assert "the cache is unavailable" in caplog.text
+    # The outage is logged once, not once per request.
+    assert [r.getMessage() for r in caplog.records].count(
+        "shared cache (Redis) unavailable (rate limits and budget of key 'ci' unchecked: the cache is "
+        "unavailable): degrading; retrying every 1s"
+    ) == 1

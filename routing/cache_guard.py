@@ -56,7 +56,7 @@ def cache_failed(*, what: str, exc: BaseException | None = None) -> None:
             _Health.down_since = now
             _Health.logged_at = now
             logger.warning(
-                "shared cache (Redis) unavailable (%s): degrading; retrying every %ss",
+                "shared cache (Redis) unavailable (%s): degrading; retrying every %gs",
                 what,
                 _retry_s(),
                 exc_info=exc,
