@@ -99,6 +99,7 @@ def _admitted_by_two_processes(tmp_path: Path, caches: dict, info: KeyInfo) -> i
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "orchestrator_site.settings_test",
         "LIMITS_TEST_CACHES": json.dumps(caches),
+        "ORCHESTRATOR_REDIS_TIMEOUT_MS": "2000",  # a loaded machine must not make it fail open
     }
     child = subprocess.Popen(
         [sys.executable, "-c", CHILD, json.dumps(spec), str(ready), str(go), str(BURST)],
