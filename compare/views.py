@@ -8,12 +8,11 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse
+from django.http import Http404, HttpResponse, HttpResponseForbidden, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
-from django_htmx.middleware import HtmxDetails
 
 from compare import selectors
 from compare.assertions import ASSERTION_KINDS
@@ -25,10 +24,7 @@ from compare.services.queueing import QueueUnavailable
 from compare.services.runs import CompareInputError, run_cancel, run_create, run_estimate
 from compare.services.votes import VoteError, cell_vote_create
 from metrics.csv_export import csv_response
-
-
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails
+from orchestrator_site.htmx import HtmxHttpRequest
 
 
 def request_list(data: Any, key: str) -> list[str]:

@@ -2,9 +2,9 @@
 
 Members run concurrently as separate `astream` calls sharing the run's trace id (role
 "consensus"), so their deltas reach the page as they arrive, multiplexed over one SSE
-stream. When they are done the engine's own aggregators decide (`routing.engine.consensus`:
-majority, similarity, the judge's prompt and parser); the judge is one more recorded call
-(role "judge"). For `fastest`, the first success wins and the other members are cancelled
+stream. When they are done the engine decides, by the same rules and in the same words as
+`orchestrator.aconsensus` (`orchestrator.aconsensus_decide`: majority, similarity, the judge,
+fastest); the judge is one more recorded call (role "judge"). For `fastest`, the first success wins and the other members are cancelled
 (the engine records them as cancelled).
 """
 
@@ -22,15 +22,16 @@ from django.utils import timezone
 from playground.models import ColumnStatus, PlaygroundColumn, PlaygroundRun
 from playground.streaming import (
     KEEPALIVE_S,
-    _attempt_dict,
-    _column_finish,
-    _json_default,
+    attempt_dict,
     billed_figures,
+    column_finish,
+    json_default,
     run_messages,
     sse,
 )
-from routing.engine.types import MemberOutcome, Result
+from routing import orchestrator
 from routing.errors import OrchestratorError
+from routing.orchestrator import ConsensusResult, MemberOutcome, Result
 
 
 class MemberFailed(Exception):
@@ -47,8 +48,6 @@ class MemberFailed(Exception):
 async def _member(
     run: PlaygroundRun, column: PlaygroundColumn, queue: asyncio.Queue[tuple[int, str, dict[str, Any]]]
 ) -> Result:
-    from routing import orchestrator
-
     stream = orchestrator.astream(
         run_messages(run),
         model=column.target_model,
@@ -66,7 +65,7 @@ async def _member(
                 parts.append(event.text)
                 queue.put_nowait((column.position, "delta", {"text": event.text}))
             elif event.kind == "attempt_failed":
-                info = _attempt_dict(event.attempt, blind=False) or {"model": event.model, "status": "error"}
+                info = attempt_dict(event.attempt) or {"model": event.model, "status": "error"}
                 info["error"] = info.get("error") or event.error
                 failed.append(info)
                 parts.clear()
@@ -132,78 +131,35 @@ def _final(outcome: BaseException | Result, started: float) -> dict[str, Any]:
 
 
 def _public(final: dict[str, Any]) -> dict[str, Any]:
-    return json.loads(json.dumps(final, default=_json_default))
-
-
-def _vote_groups(members: list[MemberOutcome]) -> list[dict[str, Any]]:
-    """Which members gave the same answer (as the majority aggregator folds them)."""
-    from routing.engine.consensus import normalize
-
-    groups: dict[str, dict[str, Any]] = {}
-    for m in members:
-        if m.result is None:
-            continue
-        group = groups.setdefault(
-            normalize(m.result.text), {"models": [], "votes": 0, "text": m.result.text.strip()[:200]}
-        )
-        group["models"].append(m.model)
-        group["votes"] += 1
-    return sorted(groups.values(), key=lambda g: -g["votes"])
+    return json.loads(json.dumps(final, default=json_default))
 
 
 async def _aggregate(run: PlaygroundRun, members: list[MemberOutcome], first: int | None) -> dict[str, Any]:
-    from routing import orchestrator
-    from routing.engine.consensus import judge_messages, judge_parse, majority, similarity
-
-    ok = [m for m in members if m.result is not None]
-    judge: Result | None = None
-    votes: dict[str, int] = {}
-    failed = len(members) - len(ok)
-    note = f" {failed} member(s) failed or were cancelled." if failed else ""
     aggregator = run.aggregator or "majority"
-    if aggregator == "fastest":
-        winner = members[first] if first is not None else ok[0]
-        assert winner.result is not None
-        how = f"{winner.model} answered first ({winner.result.latency_ms:.0f} ms); the others were cancelled."
-    elif aggregator == "similarity":
-        winner, how = similarity(members)
-    elif aggregator == "judge" and run.judge_model and len(ok) > 1:
-        answers = [m.result.text for m in ok if m.result is not None]
-        try:
-            judge = await orchestrator.acomplete(
-                judge_messages(run_messages(run), answers),
-                model=run.judge_model,
-                source="playground",
-                trace_id=run.trace_id,
-                role="judge",
-            )
-        except OrchestratorError as exc:
-            winner, votes, how = majority(members)
-            how = f"the judge {run.judge_model} failed ({exc.message}); majority decided: {how}"
-        else:
-            parsed = judge_parse(judge.text, len(ok))
-            if parsed is None:
-                winner, votes, how = majority(members)
-                how = f"the judge {run.judge_model}'s reply named no answer; majority decided: {how}"
-            else:
-                index, reason = parsed
-                winner = ok[index]
-                how = f"the judge {run.judge_model} chose {winner.model}'s answer" + (
-                    f": {reason}" if reason else "."
-                )
-    else:
-        winner, votes, how = majority(members)
-        if aggregator == "judge":
-            how = f"only one member answered, so no judging was needed: {how}"
-    assert winner.result is not None
+    decided: ConsensusResult = await orchestrator.aconsensus_decide(
+        run_messages(run),
+        members,
+        aggregator=aggregator,
+        judge_model=run.judge_model or None,
+        first=first,
+        source="playground",
+        trace_id=run.trace_id,
+    )
+    judge = decided.judge
     return _public(
         {
-            "text": winner.result.text,
-            "model": winner.model,
+            "text": decided.text,
+            "model": decided.model,
             "aggregator": aggregator,
-            "explanation": how + note,
-            "votes": votes,
-            "groups": _vote_groups(members) if aggregator in ("majority", "judge") else [],
+            "explanation": decided.explanation,
+            "votes": decided.votes,
+            # Which members gave the same answer (as the majority aggregator folds them).
+            "groups": [
+                {"models": g.models, "votes": g.votes, "text": g.text[:200]}
+                for g in orchestrator.answer_groups(members)
+            ]
+            if aggregator in ("majority", "judge")
+            else [],
             "judge": None
             if judge is None
             else {
@@ -276,7 +232,7 @@ async def consensus_events(*, run: PlaygroundRun, may_run: bool) -> AsyncIterato
                 final = _final(outcome, started)
                 if final["status"] != ColumnStatus.OK:  # cut short: show what it billed
                     final.update(await _member_billed(run, column))
-                await _column_finish(column.pk, final)
+                await column_finish(column.pk, final)
                 yield sse("member", {"position": column.position, **_public(final)})
                 if run.aggregator == "fastest" and isinstance(outcome, Result) and first is None:
                     first = column.position

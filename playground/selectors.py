@@ -17,7 +17,8 @@ from django.db.models import Count, Prefetch, Q, QuerySet
 from metrics.selectors.records import trace_records, trace_usage
 from playground import ratings
 from playground.models import PlaygroundColumn, PlaygroundRun, Vote
-from routing.models import FallbackChain, ModelConfig, PromptVersion, ProviderKind, TaskRoute
+from routing.models import Capability, FallbackChain, ModelConfig, PromptVersion, ProviderKind, TaskRoute
+from routing.pricing import model_unit_prices as engine_prices
 
 logger = logging.getLogger(__name__)
 VOTES_VERSION_KEY = "playground:votes-version"
@@ -53,8 +54,6 @@ class ProviderGroup:
 
 def model_unit_prices(model: ModelConfig) -> tuple[Decimal | None, Decimal | None, str]:
     """USD per 1K tokens in/out and where the price came from (tolerates a missing catalogue)."""
-    from routing.pricing import model_unit_prices as engine_prices
-
     try:
         return engine_prices(model)
     except Exception:  # a catalogue problem never breaks the page
@@ -127,9 +126,16 @@ def chains_all() -> QuerySet[FallbackChain]:
     return FallbackChain.objects.prefetch_related("steps__model").order_by("name")
 
 
-def capability_slugs() -> list[str]:
-    from routing.models import Capability
+def context_windows_below(*, names: list[str], tokens: int) -> list[int]:
+    """The context windows of the named models that cannot take `tokens`."""
+    return list(
+        ModelConfig.objects.filter(name__in=names, context_window__lt=tokens).values_list(
+            "context_window", flat=True
+        )
+    )
 
+
+def capability_slugs() -> list[str]:
     return list(Capability.objects.order_by("slug").values_list("slug", flat=True))
 
 

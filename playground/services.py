@@ -21,7 +21,8 @@ from playground.models import (
     new_trace_id,
 )
 from playground.selectors import VOTES_VERSION_KEY, usable_model_names
-from routing.models import TaskRoute
+from routing.models import Capability, TaskRoute
+from routing.selectors import breakers_current
 
 
 class PlaygroundError(ValueError):
@@ -99,9 +100,7 @@ def arena_pick_models(
     chosen = [m for m in (model_a, model_b) if m]
     pool = [n for n in candidates if n not in chosen]
     # A model whose circuit is open would only show an error: leave it out of random draws.
-    from routing.engine.breaker import breaker_states
-
-    open_circuits = {name for name, state in breaker_states().items() if state.get("state") == "open"}
+    open_circuits = {name for name, state in breakers_current().items() if state.get("state") == "open"}
     if len([n for n in pool if n not in open_circuits]) >= 2 - len(chosen):
         pool = [n for n in pool if n not in open_circuits]
     while len(chosen) < 2 and pool:
@@ -123,8 +122,6 @@ def arena_pick_models(
 
 
 def _caps_of(name: str) -> list[str]:
-    from routing.models import Capability
-
     return list(Capability.objects.filter(models__name=name).values_list("slug", flat=True))
 
 

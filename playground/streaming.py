@@ -25,16 +25,18 @@ from asgiref.sync import sync_to_async
 from django.utils import timezone
 
 from playground.models import ColumnStatus, PlaygroundColumn, PlaygroundRun, RunMode
+from playground.selectors import billed, route_active_prompt
+from routing import orchestrator
 
 logger = logging.getLogger(__name__)
 KEEPALIVE_S = 10.0
 
 
 def sse(event: str, data: dict[str, Any]) -> str:
-    return f"event: {event}\ndata: {json.dumps(data, default=_json_default)}\n\n"
+    return f"event: {event}\ndata: {json.dumps(data, default=json_default)}\n\n"
 
 
-def _json_default(value: Any) -> Any:
+def json_default(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)
     if hasattr(value, "to_dict"):
@@ -50,13 +52,12 @@ def run_messages(run: PlaygroundRun) -> list[dict[str, str]]:
     return messages
 
 
-def _attempt_dict(attempt: Any, *, blind: bool) -> dict[str, Any]:
+def attempt_dict(attempt: Any) -> dict[str, Any]:
+    """An engine attempt as the page shows it (no record id)."""
     if attempt is None:
         return {}
     data = attempt.to_dict() if hasattr(attempt, "to_dict") else dict(attempt)
     data.pop("record_id", None)
-    if blind:
-        data["model"] = ""
     return data
 
 
@@ -89,12 +90,9 @@ def column_snapshot(column: PlaygroundColumn, *, blind: bool) -> dict[str, Any]:
 
 
 async def billed_figures(**filters: str) -> dict[str, Any]:
-    """Tokens and cost billed by the calls matching `filters` (see selectors.billed), for an
-    answer that ended without a result: the engine put what it cost in its call records only.
+    """Tokens and cost billed by the calls matching `filters` (see playground.selectors.billed), for
+    an answer that ended without a result: the engine put what it cost in its call records only.
     Writes the records queued so far first (a cancelled attempt's record waits for a flush)."""
-    from playground.selectors import billed
-    from routing import orchestrator
-
     try:
         await orchestrator.arecords_flush()
         figures = await sync_to_async(billed)(**filters)
@@ -136,16 +134,12 @@ async def _stream_kwargs(run: PlaygroundRun, column: PlaygroundColumn) -> dict[s
 
 @sync_to_async
 def _route_prompt_text(run: PlaygroundRun) -> str:
-    from playground.selectors import route_active_prompt
-
     prompt = route_active_prompt(route=run.route)
     return prompt.system_prompt if prompt is not None else ""
 
 
 async def column_events(*, column: PlaygroundColumn, may_run: bool) -> AsyncIterator[str]:
     """SSE for one column: live from the engine when this request claims it, else a snapshot."""
-    from routing import orchestrator
-
     run = column.run
     yield "retry: 86400000\n\n"  # the page closes the stream itself; never auto-reconnect
     blind = run.mode == RunMode.ARENA and not await run.votes.aexists()
@@ -178,7 +172,7 @@ async def column_events(*, column: PlaygroundColumn, may_run: bool) -> AsyncIter
                 text_parts.append(event.text)
                 yield sse("delta", {"text": event.text})
             elif event.kind == "attempt":
-                info = {} if blind else _attempt_dict(event.attempt, blind=False) or {"model": event.model}
+                info = {} if blind else attempt_dict(event.attempt) or {"model": event.model}
                 if event.skipped:
                     # The path shows the models the engine passed over before this one.
                     skips = [_skip_dict(s) for s in event.skipped]
@@ -189,7 +183,7 @@ async def column_events(*, column: PlaygroundColumn, may_run: bool) -> AsyncIter
             elif event.kind == "attempt_failed":
                 # Saved with the model's name (the permalink shows it after an arena vote);
                 # sent without it while the round is blind.
-                info = _attempt_dict(event.attempt, blind=False) or {"model": event.model, "status": "error"}
+                info = attempt_dict(event.attempt) or {"model": event.model, "status": "error"}
                 info.setdefault("error", event.error)
                 info.setdefault("error_class", event.error_class)
                 if not info.get("error"):
@@ -202,7 +196,7 @@ async def column_events(*, column: PlaygroundColumn, may_run: bool) -> AsyncIter
                 result = event.result
                 usage = result.usage
                 # The path so far (skips and failed attempts, in order) and the answering attempt.
-                attempts = attempts + [_attempt_dict(a, blind=False) for a in result.attempts[-1:]]
+                attempts = attempts + [attempt_dict(a) for a in result.attempts[-1:]]
                 final = {
                     "status": ColumnStatus.OK,
                     "text": result.text,
@@ -216,7 +210,7 @@ async def column_events(*, column: PlaygroundColumn, may_run: bool) -> AsyncIter
                     "attempts": attempts,
                 }
                 # Saved before the browser hears "done", so a vote or reload right after sees it.
-                saved = await _column_finish(column.pk, final)
+                saved = await column_finish(column.pk, final)
                 yield sse("done", public_figures(final, blind=blind, hide=column.target_model))
             elif event.kind == "error":
                 attempts.extend(_skip_dict(s) for s in event.skipped)
@@ -231,12 +225,12 @@ async def column_events(*, column: PlaygroundColumn, may_run: bool) -> AsyncIter
                     "attempts": attempts,
                 }
                 final.update(await billed_figures(trace_id=column.trace_id))
-                saved = await _column_finish(column.pk, final)
+                saved = await column_finish(column.pk, final)
                 yield sse("error", public_figures(final, blind=blind, hide=column.target_model))
         if not saved:
             final.update(error="The stream ended without an answer.", text="".join(text_parts))
             final.update(await billed_figures(trace_id=column.trace_id))
-            saved = await _column_finish(column.pk, final)
+            saved = await column_finish(column.pk, final)
             yield sse("error", public_figures(final, blind=blind, hide=column.target_model))
     except (asyncio.CancelledError, GeneratorExit):
         final = {
@@ -259,7 +253,7 @@ async def column_events(*, column: PlaygroundColumn, may_run: bool) -> AsyncIter
             "attempts": [a.to_dict() for a in getattr(exc, "attempts", [])] or attempts,
         }
         final.update(await billed_figures(trace_id=column.trace_id))
-        saved = await _column_finish(column.pk, final)
+        saved = await column_finish(column.pk, final)
         yield sse("error", public_figures(final, blind=blind, hide=column.target_model))
     finally:
         if stream is not None and hasattr(stream, "aclose"):
@@ -270,7 +264,7 @@ async def column_events(*, column: PlaygroundColumn, may_run: bool) -> AsyncIter
             # attempt with the tokens it used. The column shows what that billed.
             with contextlib.suppress(asyncio.CancelledError):
                 final.update(await billed_figures(trace_id=column.trace_id))
-            await _column_finish(column.pk, final)
+            await column_finish(column.pk, final)
     yield sse("end", {})
 
 
@@ -300,7 +294,7 @@ KEPT_AFTER_STOP = frozenset(
 )
 
 
-async def _column_finish(column_id: int, final: dict[str, Any]) -> bool:
+async def column_finish(column_id: int, final: dict[str, Any]) -> bool:
     fields = {
         "status": final["status"],
         "text": final.get("text", ""),

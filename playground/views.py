@@ -6,13 +6,13 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.http import Http404, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import reswap, retarget
-from django_htmx.middleware import HtmxDetails
 
+from orchestrator_site.htmx import HtmxHttpRequest
 from playground import selectors, services
 from playground.consensus import consensus_events
 from playground.forms import ArenaForm, AskForm, max_models
@@ -27,11 +27,6 @@ from playground.models import (
 )
 from playground.streaming import column_events
 from routing.models import TaskRoute
-
-
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails
-
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
@@ -287,12 +282,9 @@ def arena(request: HtmxHttpRequest) -> HttpResponse:
 
 
 def _arena_context_errors(tokens: int, names: list[str]) -> list[str]:
-    from routing.models import ModelConfig
-
     return [
-        f"The prompt is about {tokens:,} tokens; one of the drawn models takes at most {m.context_window:,}."
-        for m in ModelConfig.objects.filter(name__in=names)
-        if tokens > m.context_window
+        f"The prompt is about {tokens:,} tokens; one of the drawn models takes at most {window:,}."
+        for window in selectors.context_windows_below(names=names, tokens=tokens)
     ][:1]
 
 

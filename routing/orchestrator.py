@@ -40,7 +40,7 @@ from django.conf import settings
 from metrics.services import acall_records_flush, call_records_flush
 from routing.engine import planning, stats
 from routing.engine.config import snapshot_aget, snapshot_get
-from routing.engine.consensus import AGGREGATORS, consensus_run
+from routing.engine.consensus import AGGREGATORS, AnswerGroup, answer_groups, consensus_decide, consensus_run
 from routing.engine.execute import plan_run
 from routing.engine.selection import OPTIMIZE_FOR, candidates_select
 from routing.engine.streaming import plan_stream
@@ -65,6 +65,7 @@ __all__ = [
     "SAMPLING_FIELDS",
     "SEED_RANGE",
     "AllAttemptsFailed",
+    "AnswerGroup",
     "AttemptInfo",
     "ConsensusResult",
     "InvalidRequest",
@@ -77,11 +78,13 @@ __all__ = [
     "StreamEvent",
     "Usage",
     "aconsensus",
+    "aconsensus_decide",
     "acomplete",
     "aexecute_parallel",
     "aexecute_with_fallback",
     "arecords_flush",
     "aroute",
+    "answer_groups",
     "aselect_model",
     "astream",
     "complete",
@@ -191,6 +194,35 @@ async def aconsensus(
         planning.explicit_model_check(judge, 0, alone=True)
         judge_step = Step(model=judge, role="judge")
     return await consensus_run(trace, steps, messages, aggregator=aggregator, judge_step=judge_step)
+
+
+@_records_inline
+async def aconsensus_decide(
+    messages: Messages,
+    members: list[MemberOutcome],
+    *,
+    aggregator: str = "majority",
+    judge_model: str | None = None,
+    first: int | None = None,
+    **kwargs: Any,
+) -> ConsensusResult:
+    """The aggregate of members a caller ran itself (the playground streams each one): the
+    same rules and explanations as `aconsensus`, the judge (if any) one more recorded call.
+    At least one member must have answered; `first` is the index of the first to answer."""
+    if aggregator not in AGGREGATORS:
+        raise InvalidRequest(f"aggregator must be one of {', '.join(AGGREGATORS)}, not {aggregator!r}.")
+    if not any(m.result is not None for m in members):
+        raise InvalidRequest("No member answered: there is nothing to aggregate.")
+    trace = planning.trace_make(kwargs, fn="consensus")
+    judge_step = None
+    if aggregator == "judge" and judge_model:
+        snap = await snapshot_aget()
+        judge = planning.model_get(snap, judge_model)
+        planning.explicit_model_check(judge, 0, alone=True)
+        judge_step = Step(model=judge, role="judge")
+    return await consensus_decide(
+        trace, members, messages, aggregator=aggregator, judge_step=judge_step, first=first
+    )
 
 
 _TASK_KEYS = frozenset(

@@ -88,3 +88,13 @@ def login(page, live_url: str, username: str, password: str = "password") -> Non
     page.fill("#id_password", password)
     page.click("button[type=submit]")
     page.wait_for_url(f"{live_url}/")
+
+
+def screenshot_path(name: str) -> str | None:
+    """Where a browser test saves a screenshot of what it checked: only when SCREENSHOT_DIR is
+    set (`SCREENSHOT_DIR=var/shots make test`), to look at the pages; None (no file) otherwise."""
+    folder = os.environ.get("SCREENSHOT_DIR")
+    if not folder:
+        return None
+    os.makedirs(folder, exist_ok=True)
+    return os.path.join(folder, f"{name}.png")

@@ -194,6 +194,26 @@ async def consensus_run(
             http_status=status,
             trace_id=trace.trace_id,
         )
+    return await consensus_decide(
+        trace, members, messages, aggregator=aggregator, judge_step=judge_step, first=first
+    )
+
+
+async def consensus_decide(
+    trace: Trace,
+    members: list[MemberOutcome],
+    messages: Messages,
+    *,
+    aggregator: str,
+    judge_step: Step | None = None,
+    first: int | None = None,
+) -> ConsensusResult:
+    """The aggregate of members that have answered (at least one): the one place each
+    aggregator's rule and its explanation live. `first` is the index of the member that
+    answered first (for "fastest"); the judge, if any, is one more call on `trace`."""
+    ok = [m for m in members if m.result is not None]
+    if not ok:
+        raise ValueError("consensus_decide needs at least one member that answered")
     judge: Result | None = None
     votes: dict[str, int] = {}
     failed = len(members) - len(ok)
@@ -222,6 +242,30 @@ async def consensus_run(
         judge=judge,
         cost_usd=_total_cost(members, judge),
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class AnswerGroup:
+    """Members whose answers are the same once folded as the majority aggregator folds them."""
+
+    models: list[str]
+    votes: int
+    text: str  # the first member's answer, stripped
+
+
+def answer_groups(members: list[MemberOutcome]) -> list[AnswerGroup]:
+    """The answers grouped as `majority` counts them, the largest group first."""
+    groups: dict[str, list[MemberOutcome]] = {}
+    for m in members:
+        if m.result is not None:
+            groups.setdefault(normalize(m.result.text), []).append(m)
+    ordered = sorted(groups.values(), key=lambda g: -len(g))
+    return [
+        AnswerGroup(
+            models=[m.model for m in g], votes=len(g), text=g[0].result.text.strip() if g[0].result else ""
+        )
+        for g in ordered
+    ]
 
 
 async def _judge(

@@ -1,6 +1,5 @@
 """The compare page in a real browser: estimate, launch, a live progress bar, the matrix, a vote."""
 
-import os
 import threading
 
 import pytest
@@ -8,7 +7,7 @@ from django.db import connection
 
 from compare.models import CompareCell, CompareRun
 from compare.services import cells as cell_service
-from tests.browser import login
+from tests.browser import login, screenshot_path
 from tests.compare.conftest import simulated_model
 from tests.factories import UserFactory
 
@@ -110,7 +109,7 @@ def test_cells_fill_in_as_they_finish_before_the_run_ends(live_url, page):
         assert page.locator("td[data-status=pending]").count() == 6
         assert page.locator("td[data-status=done] .cmp-out").first.inner_text().strip()
         assert page.get_attribute(".cmp-matrix", "data-mark") == "first"
-        page.screenshot(path=_shot("compare-in-progress"), full_page=True)
+        page.screenshot(path=screenshot_path("compare-in-progress"), full_page=True)
     finally:
         rest.set()
         worker.join(timeout=60)
@@ -157,18 +156,9 @@ def test_a_running_drill_shows_requests_done_errors_and_time_left(live_url, page
         progress = page.inner_text("[data-drill-progress]")
         assert "1 error so far" in progress
         assert " s left" in progress or "min left" in progress
-        page.screenshot(path=_shot("drill-in-progress"), full_page=True)
+        page.screenshot(path=screenshot_path("drill-in-progress"), full_page=True)
     finally:
         fake_provider.release("g")
         worker.join(timeout=60)
     page.wait_for_selector("text=Success rate", timeout=15_000)
     assert "(4 of 5 requests answered)" in page.inner_text("#drill-report")
-
-
-def _shot(name: str) -> str | None:
-    """Where to save a screenshot: only when SCREENSHOT_DIR is set (to look at the pages)."""
-    folder = os.environ.get("SCREENSHOT_DIR")
-    if not folder:
-        return None
-    os.makedirs(folder, exist_ok=True)
-    return os.path.join(folder, f"{name}.png")

@@ -6,7 +6,7 @@ from metrics.models import CallRecord
 from playground.models import PlaygroundColumn, PlaygroundRun, Vote
 from playground.templatetags.playground_tags import usd
 from routing.models import PromptVersion
-from tests.browser import login
+from tests.browser import login, screenshot_path
 from tests.factories import FallbackChainFactory, TaskRouteFactory, UserFactory
 from tests.playground.conftest import FAILING, keyless_model, sim_model
 
@@ -53,6 +53,8 @@ def test_two_models_stream_side_by_side_and_finish_with_cost_and_latency(live_ur
     assert PlaygroundColumn.objects.filter(status="ok").count() == 2
     assert CallRecord.objects.filter(source="playground", status="ok").count() == 2
     assert page.dialogs == []
+    page.set_viewport_size({"width": 1440, "height": 900})
+    page.screenshot(path=screenshot_path("playground-side-by-side"))
 
 
 def test_a_failing_model_shows_its_error_while_the_other_succeeds(live_url, page):
@@ -127,6 +129,8 @@ def test_a_consensus_shows_every_member_and_the_aggregate(live_url, page):
     assert panel.locator("[data-field=explanation]").inner_text().strip()
     assert panel.locator("[data-field=votes] tbody tr").count() >= 1
     assert page.locator(".pg-col[data-status=ok]").count() == 3
+    page.set_viewport_size({"width": 1440, "height": 900})
+    page.screenshot(path=screenshot_path("playground-consensus"), full_page=True)
 
 
 def test_a_fastest_consensus_shows_what_the_cancelled_member_billed(live_url, page):
@@ -379,8 +383,11 @@ def test_the_arena_shows_no_timing_tokens_cost_or_model_before_the_vote(live_url
     assert "sim-quick" not in text and "sim-slow" not in text
     assert " ms" not in text and "$" not in text
     assert all(page.locator(f".pg-col[data-position='{i}'] [data-field=text]").is_visible() for i in (0, 1))
+    page.set_viewport_size({"width": 1440, "height": 900})
+    page.screenshot(path=screenshot_path("arena-before-the-vote"), full_page=True)
     page.click("button[name=winner][value=a]")
     page.wait_for_selector("[data-revealed]")
+    page.screenshot(path=screenshot_path("arena-after-the-vote"), full_page=True)
     # After the vote the permalink shows the figures.
     page.goto(f"{live_url}/playground/runs/{PlaygroundRun.objects.get().pk}/")
     assert page.locator(".pg-col [data-field=latency]").count() == 2
@@ -430,6 +437,7 @@ def test_the_model_picker_folds_to_chips_so_the_answers_start_above_the_fold(liv
     assert page.evaluate("document.querySelector('[data-picker]').open") is False
     top = page.locator(".pg-col [data-field=text]").first.bounding_box()["y"]
     assert top + 40 < 900
+    page.screenshot(path=screenshot_path("playground-picker-folded"))
     # A chip's × takes its model out of the choice.
     page.click("[data-unchip='sim-03']")
     assert not page.is_checked("input[name=models][value='sim-03']")

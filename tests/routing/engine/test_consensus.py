@@ -3,11 +3,13 @@
 import threading
 
 import pytest
+from asgiref.sync import async_to_sync
 
 from metrics.models import CallRecord
 from routing import orchestrator
 from routing.engine.consensus import judge_parse, normalize
 from routing.errors import AllAttemptsFailed, InvalidRequest
+from routing.orchestrator import MemberOutcome, Result
 from tests.fake_provider import Reply
 
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
@@ -197,3 +199,51 @@ def test_a_simulated_judge_picks_the_right_answer_over_a_wrong_majority(db):
     assert result.model == "sim-strong" and result.text == "17 * 23 = 391"
     assert result.judge is not None and result.judge.model == "sim-judge"
     assert "the judge sim-judge chose sim-strong's answer" in result.explanation
+
+
+def _answered(model: str, text: str):
+    return MemberOutcome(model=model, status="ok", result=Result(text=text, model=model, trace_id="t"))
+
+
+def test_members_run_elsewhere_are_decided_by_the_same_rules_and_words(fake_provider, members):
+    fake_provider.script("m1", Reply.ok("Lyon"))
+    fake_provider.script("m2", Reply.ok("Paris."))
+    fake_provider.script("m3", Reply.ok("  paris "))
+    ran_here = orchestrator.consensus(QUESTION, models=members, aggregator="majority")
+    outcomes = [_answered("m1", "Lyon"), _answered("m2", "Paris."), _answered("m3", "  paris ")]
+    outcomes.append(MemberOutcome(model="m4", status="cancelled", error="stopped"))
+
+    decided = async_to_sync(orchestrator.aconsensus_decide)(QUESTION, outcomes, aggregator="majority")
+
+    assert (decided.model, decided.text, decided.votes) == (ran_here.model, ran_here.text, ran_here.votes)
+    assert decided.explanation == ran_here.explanation + " 1 member(s) failed or were cancelled."
+    groups = orchestrator.answer_groups(outcomes)
+    assert [(g.models, g.votes, g.text) for g in groups] == [(["m2", "m3"], 2, "Paris."), (["m1"], 1, "Lyon")]
+
+
+def test_a_judge_deciding_members_run_elsewhere_is_one_recorded_call_on_their_trace(fake_provider, members):
+    fake_provider.model("judge")
+    fake_provider.script("judge", Reply.ok('{"best": 2, "reason": "Correct."}'))
+    outcomes = [_answered("m1", "Lyon"), _answered("m2", "Paris")]
+
+    decided = async_to_sync(orchestrator.aconsensus_decide)(
+        QUESTION,
+        outcomes,
+        aggregator="judge",
+        judge_model="judge",
+        trace_id="trace-of-members",
+        source="playground",
+    )
+
+    assert decided.model == "m2" and decided.explanation == "the judge judge chose m2's answer: Correct."
+    record = CallRecord.objects.get(model_name="judge")
+    assert (record.role, record.trace_id, record.source) == ("judge", "trace-of-members", "playground")
+
+
+def test_deciding_needs_an_answer_and_a_known_aggregator(members):
+    with pytest.raises(InvalidRequest, match="No member answered"):
+        async_to_sync(orchestrator.aconsensus_decide)(
+            QUESTION, [MemberOutcome(model="m1", status="error", error="down")]
+        )
+    with pytest.raises(InvalidRequest, match="aggregator"):
+        async_to_sync(orchestrator.aconsensus_decide)(QUESTION, [_answered("m1", "x")], aggregator="loudest")
