@@ -48,7 +48,7 @@ api = NinjaAPI(
         "Route, consensus and parallel calls through Orchestrator. Authenticate with an API key: "
         "`Authorization: Bearer ork-…`. Errors use OpenAI's shape: "
         '`{"error": {"message", "type", "param", "code"}}`. The OpenAI-compatible endpoints '
-        "are `POST /v1/chat/completions` and `GET /v1/models` (see docs/gateway.md)."
+        "are `POST /v1/chat/completions` and `GET /v1/models` (see [the gateway guide](/docs/gateway/))."
     ),
     auth=BearerKey(),
     parser=BodyParser(),
