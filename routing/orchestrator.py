@@ -39,9 +39,11 @@ from django.conf import settings
 
 from metrics.services import acall_records_flush, call_records_flush
 from routing.engine import planning, stats
+from routing.engine.breaker import breaker_reset, breaker_scope, breaker_states
 from routing.engine.config import snapshot_aget, snapshot_get
 from routing.engine.consensus import AGGREGATORS, AnswerGroup, answer_groups, consensus_decide, consensus_run
 from routing.engine.execute import plan_run
+from routing.engine.faults import FaultSpec, inject_faults
 from routing.engine.selection import OPTIMIZE_FOR, candidates_select
 from routing.engine.streaming import plan_stream
 from routing.engine.trace import Step, trace_id_new
@@ -58,7 +60,8 @@ from routing.sampling import (
     type_name,
 )
 
-# The public engine API: callers (the gateway, scripts) import these names from here, never
+# The public engine API: callers (the gateway, scripts, fault drills: breaker scopes and fault
+# injection) import these names from here, never
 # from routing.engine.*, so the engine's modules can move without breaking them.
 __all__ = [
     "NO_SAMPLING",
@@ -68,6 +71,7 @@ __all__ = [
     "AnswerGroup",
     "AttemptInfo",
     "ConsensusResult",
+    "FaultSpec",
     "InvalidRequest",
     "MemberOutcome",
     "NoCandidate",
@@ -87,10 +91,14 @@ __all__ = [
     "answer_groups",
     "aselect_model",
     "astream",
+    "breaker_reset",
+    "breaker_scope",
+    "breaker_states",
     "complete",
     "consensus",
     "execute_parallel",
     "execute_with_fallback",
+    "inject_faults",
     "number_in_range",
     "records_flush",
     "route",

@@ -36,6 +36,7 @@ from compare.services.runs import cell_estimate, run_finish_if_complete, run_sto
 from compare.slots import slot_acquire, slot_release
 from metrics.models import CallRecord
 from metrics.selectors.records import trace_cost, trace_last
+from routing import orchestrator
 from routing.errors import AllAttemptsFailed, OrchestratorError, ProviderError
 from routing.models import ModelConfig, PromptVersion, TaskRoute
 
@@ -137,7 +138,6 @@ def _call_kwargs(cell: CompareCell, trace_id: str, role: str) -> dict[str, Any]:
 
 
 async def _acall(cell: CompareCell, system_prompt: str | None) -> _Answer:
-    from routing import orchestrator
 
     candidate = cell.candidate
     prompt = cell.prompt
@@ -164,7 +164,6 @@ async def _acall(cell: CompareCell, system_prompt: str | None) -> _Answer:
 
 
 async def _ajudge(messages: list[dict[str, str]], *, model: str, kwargs: dict[str, Any]) -> str:
-    from routing import orchestrator
 
     result = await orchestrator.acomplete(messages, model=model, **kwargs)
     await orchestrator.arecords_flush()

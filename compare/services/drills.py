@@ -21,7 +21,10 @@ from compare.models import Drill, DrillStatus, DrillTargetKind
 from compare.selectors import drill_breaker_scope
 from compare.services.queueing import broker_check, queue_name, tasks_send
 from metrics.selectors.records import trace_usage
+from routing import orchestrator
+from routing.errors import AllAttemptsFailed, OrchestratorError
 from routing.models import FallbackChain, ModelConfig, TaskRoute
+from routing.orchestrator import FaultSpec, breaker_reset, breaker_scope, breaker_states, inject_faults
 
 logger = logging.getLogger(__name__)
 
@@ -179,8 +182,6 @@ def _figures(values: list[float]) -> dict[str, float | None]:
 
 
 async def _one_request(drill: Drill, index: int) -> dict[str, Any]:
-    from routing import orchestrator
-    from routing.errors import AllAttemptsFailed, OrchestratorError
 
     trace_id = uuid.uuid4().hex
     kwargs: dict[str, Any] = {"source": "drill", "trace_id": trace_id, "role": "drill"}
@@ -260,9 +261,6 @@ def _progress_new(drill: Drill) -> dict[str, Any]:
 async def _arun(
     drill: Drill, *, faulted: bool = True, progress: dict[str, Any] | None = None
 ) -> list[dict[str, Any]]:
-    from routing import orchestrator
-    from routing.engine.breaker import breaker_scope
-    from routing.engine.faults import FaultSpec, inject_faults
 
     specs = {f["model"]: FaultSpec(f["kind"], rate=float(f["rate"])) for f in drill.faults}
     semaphore = asyncio.Semaphore(drill.concurrency)
@@ -288,8 +286,6 @@ async def _arun(
 
 def _breaker_states(scope: str) -> dict[str, dict[str, Any]]:
     try:
-        from routing.engine.breaker import breaker_states
-
         return {name: dict(state) for name, state in breaker_states(scope=scope).items()}
     except Exception:
         logger.warning("breaker states unavailable", exc_info=True)
@@ -297,8 +293,6 @@ def _breaker_states(scope: str) -> dict[str, dict[str, Any]]:
 
 
 def _breaker_scopes_forget(drill: Drill) -> None:
-    from routing.engine.breaker import breaker_reset
-
     for faulted in (True, False):
         try:
             breaker_reset(scope=_breaker_scope(drill, faulted=faulted))
