@@ -105,8 +105,13 @@ def _post(url: str, raw: str) -> tuple[int, dict, dict]:
 
 
 def _records(cluster) -> int:
-    with psycopg.connect(cluster.url.replace("postgres://", "postgresql://"), connect_timeout=2) as conn:
-        row = conn.execute("SELECT count(*) FROM metrics_callrecord").fetchone()
+    """Call records in the cluster; -1 while it does not accept connections yet (a server just
+    resumed can still answer "the database system is starting up")."""
+    try:
+        with psycopg.connect(cluster.url.replace("postgres://", "postgresql://"), connect_timeout=2) as conn:
+            row = conn.execute("SELECT count(*) FROM metrics_callrecord").fetchone()
+    except psycopg.OperationalError:
+        return -1
     assert row is not None
     return int(row[0])
 
