@@ -286,10 +286,10 @@ def test_export_then_import_then_export_is_byte_identical():
 
 
 def test_the_export_is_readable_and_holds_no_secrets(monkeypatch):
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-very-secret")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "not-a-real-secret-value")
     config_import(text=DEFAULTS.read_text())
     text = config_export()
-    assert "sk-ant-very-secret" not in text
+    assert "not-a-real-secret-value" not in text
     assert "api_key_env: ANTHROPIC_API_KEY" in text
     assert "system_prompt: |-\n      You are a senior software engineer reviewing code.\n" in text
     assert "api_version: '2024-10-21'" in text
