@@ -76,6 +76,7 @@ def _keys(info: KeyInfo, now: datetime) -> dict[str, str]:
     return {
         "rpm": f"gw:rpm:{info.id}",
         "tpm": f"gw:tpm:{info.id}",
+        "tpm_sum": f"gw:tpm-sum:{info.id}",
         "spend": f"gw:spend:{info.id}:{start:%Y%m%d}",
         "held_until": f"gw:held-until:{info.id}",
         "held": f"gw:held:{info.id}",
@@ -254,7 +255,7 @@ async def _admit(
     for _ in range(3):  # a cold spend counter: seed it from the records, then check again
         if client is not None:
             cache = _cache()
-            names = ("rpm", "tpm", "spend", "held_until", "held", "largest")
+            names = ("rpm", "tpm", "spend", "held_until", "held", "largest", "tpm_sum")
             reply = await _admit_script(
                 client,
                 [cache.make_key(keys[n]) for n in names],
@@ -389,7 +390,7 @@ async def _account(
     keys = admission.keys
     if client is not None:
         cache = _cache()
-        names = ("tpm", "spend", "held_until", "held", "largest")
+        names = ("tpm", "spend", "held_until", "held", "largest", "tpm_sum")
         total = await _settle_script(
             client,
             [cache.make_key(keys[n]) for n in names],

@@ -5,8 +5,10 @@ Per API key:
 rpm       a sliding-window log: the admission times of the last 60 s (a sorted set). A request
           is admitted while fewer than `rpm` are in it, so no 60 s span ever holds more than
           `rpm` admissions, minute boundaries or not.
-tpm       a sliding-window log of settled usage ("<request>:<tokens>" at the time it settled),
-          plus the tokens reserved by requests in flight.
+tpm       a sliding-window log of settled usage ("<request>:<tokens>" at the time it settled)
+          with its running sum beside it (entries leave the sum as they leave the window, so
+          a check costs the same at 10 or 100,000 entries), plus the tokens reserved by
+          requests in flight.
 budget    the period's spend counter (nano-dollars, seeded from the records) plus the cost
           reserved by requests in flight.
 in flight each admitted request holds a reservation (estimated nano-dollars and tokens) until
@@ -42,10 +44,15 @@ class Verdict:
 
 
 # KEYS: 1 rpm log, 2 tpm log, 3 spend counter, 4 reservation expiries, 5 reservation amounts,
-#       6 the key's largest settled request ("nano", "tokens")
+#       6 the key's largest settled request ("nano", "tokens"), 7 the tpm log's running sum
 # ARGV: 1 now (ms), 2 request id, 3 rpm, 4 tpm, 5 budget (nano), 6 estimated nano,
 #       7 estimated tokens (-1: none / unknown), 8 reservation ttl (ms), 9 window (ms), 10 max ttl (s)
 ADMIT_LUA = """
+local function tokens_of(members)
+  local total = 0
+  for _, m in ipairs(members) do total = total + tonumber(string.sub(m, string.find(m, ':', 1, true) + 1)) end
+  return total
+end
 local now = tonumber(ARGV[1])
 local rid = ARGV[2]
 local rpm, tpm, budget = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -76,14 +83,23 @@ if rpm >= 0 then
 end
 local used = 0
 if tpm >= 0 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - window)
-  local entries = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
-  for i = 1, #entries, 2 do
-    local m = entries[i]
-    used = used + tonumber(string.sub(m, string.find(m, ':', 1, true) + 1))
+  local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - window)
+  local sum = redis.call('GET', KEYS[7])
+  if #gone > 0 then
+    redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - window)
+    if sum then sum = redis.call('DECRBY', KEYS[7], tokens_of(gone)) end
   end
+  if not sum then
+    -- No running sum (first use, or an older deployment's log): rebuild it once from the
+    -- log, expiring with it.
+    sum = tokens_of(redis.call('ZRANGE', KEYS[2], 0, -1))
+    local left = redis.call('PTTL', KEYS[2])
+    if left > 0 then redis.call('SET', KEYS[7], sum, 'PX', left) end
+  end
+  used = math.max(0, tonumber(sum))
   if used + held_tokens >= tpm then
-    if used >= tpm and entries[2] then return {2, spent, tonumber(entries[2]) + window - now, 0} end
+    local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+    if used >= tpm and oldest[2] then return {2, spent, tonumber(oldest[2]) + window - now, 0} end
     return {2, spent, 1000, 1}
   end
 end
@@ -112,7 +128,8 @@ end
 return {4, spent, 0, 0}
 """
 
-# KEYS: 1 tpm log, 2 spend counter, 3 reservation expiries, 4 reservation amounts, 5 largest
+# KEYS: 1 tpm log, 2 spend counter, 3 reservation expiries, 4 reservation amounts, 5 largest,
+#       6 the tpm log's running sum
 # ARGV: 1 now (ms), 2 request id, 3 tokens, 4 nano, 5 window (ms), 6 max ttl (s),
 #       7 "1" if the key has a tpm limit, 8 "1" if it has a budget
 # Returns the spend counter after adding (nil when the counter is cold: it is re-seeded).
@@ -120,8 +137,14 @@ SETTLE_LUA = """
 redis.call('HDEL', KEYS[4], ARGV[2])
 redis.call('ZREM', KEYS[3], ARGV[2])
 if ARGV[7] == '1' then
-  redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2] .. ':' .. ARGV[3])
+  local added = redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2] .. ':' .. ARGV[3])
   redis.call('PEXPIRE', KEYS[1], ARGV[5])
+  -- The sum moves with the log (a request settled twice counts once); with no sum yet the
+  -- next admission rebuilds it from the log.
+  if redis.call('EXISTS', KEYS[6]) == 1 then
+    if added == 1 then redis.call('INCRBY', KEYS[6], ARGV[3]) end
+    redis.call('PEXPIRE', KEYS[6], ARGV[5])
+  end
 end
 local seen = redis.call('HMGET', KEYS[5], 'nano', 'tokens')
 if not seen[1] or tonumber(seen[1]) < tonumber(ARGV[4]) then redis.call('HSET', KEYS[5], 'nano', ARGV[4]) end
@@ -154,6 +177,7 @@ def verdict_from_reply(reply: list[int]) -> Verdict:
 class _KeyState:
     admitted: deque[float] = field(default_factory=deque)  # admission times, ms
     used: deque[tuple[float, int]] = field(default_factory=deque)  # (settled at ms, tokens)
+    used_total: int = 0  # the tokens in `used`, kept as entries come and go
     held: dict[str, tuple[int, int, float]] = field(default_factory=dict)  # id → (nano, tokens, expiry)
     largest: tuple[int, int] | None = None  # (nano, tokens)
 
@@ -223,8 +247,8 @@ class LocalLimits:
             used = 0
             if tpm is not None:
                 while state.used and state.used[0][0] <= now_ms - WINDOW_MS:
-                    state.used.popleft()
-                used = sum(t for _, t in state.used)
+                    state.used_total -= state.used.popleft()[1]
+                used = state.used_total
                 if used + held_tokens >= tpm:
                     if used >= tpm and state.used:
                         retry = state.used[0][0] + WINDOW_MS - now_ms
@@ -265,6 +289,7 @@ class LocalLimits:
             state.held.pop(request_id, None)
             if has_tpm:
                 state.used.append((now_ms, tokens))
+                state.used_total += tokens
             largest = state.largest or (nano, tokens)
             state.largest = (max(largest[0], nano), max(largest[1], tokens))
             seeded = self._spent(spend_key) if has_budget else None

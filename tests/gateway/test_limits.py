@@ -81,6 +81,22 @@ def test_it_refuses_once_the_minute_used_its_tokens(make_key):
     admit(info=info, now=NOON + timedelta(minutes=1))
 
 
+def test_settled_tokens_leave_the_minutes_count_when_they_leave_the_window(make_key):
+    key, _ = make_key("ci", tpm=100)
+    info = info_for(key)
+    spend(info, "0", NOON, tokens=60)
+    spend(info, "0", NOON + timedelta(seconds=30), tokens=45)
+    with pytest.raises(GatewayError) as refused:  # 105 used
+        admit(info=info, now=NOON + timedelta(seconds=45))
+    assert refused.value.code == "tokens_rate_limit_exceeded"
+    assert refused.value.headers["retry-after"] == "15"  # when the 60 leave the window
+    spend(info, "0", NOON + timedelta(seconds=61), tokens=30)  # 45 + 30 used
+    spend(info, "0", NOON + timedelta(seconds=62), tokens=30)  # 45 + 30 + 30
+    with pytest.raises(GatewayError):
+        admit(info=info, now=NOON + timedelta(seconds=63))
+    admit(info=info, now=NOON + timedelta(seconds=91))  # the 45 left too: 60 used
+
+
 def test_a_key_without_limits_is_never_refused(make_key):
     key, _ = make_key("free")
     info = info_for(key)
@@ -188,6 +204,23 @@ def test_with_redis_the_counters_are_shared_through_redis(make_key):
     tpm_log = raw.zrange(caches["default"].make_key(f"gw:tpm:{key.pk}"), 0, -1)
     assert len(rpm_log) == 1
     assert [m.decode().split(":")[1] for m in tpm_log] == ["7"]
+
+
+@pytest.mark.skipif(not __import__("os").environ.get("REDIS_URL"), reason="needs REDIS_URL")
+def test_with_redis_a_tpm_log_without_its_running_sum_is_counted_whole(make_key):
+    """A log written before the running sum existed (or whose sum was lost) is summed once."""
+    from django.core.cache import caches
+
+    key, _ = make_key("ci", tpm=100)
+    info = info_for(key)
+    spend(info, "0", NOON, tokens=60)
+    spend(info, "0", NOON, tokens=45)
+    raw = caches["default"]._cache.get_client(write=True)
+    assert raw.delete(caches["default"].make_key(f"gw:tpm-sum:{key.pk}")) == 1
+    with pytest.raises(GatewayError) as refused:  # 105 used
+        admit(info=info, now=NOON)
+    assert refused.value.code == "tokens_rate_limit_exceeded"
+    assert int(raw.get(caches["default"].make_key(f"gw:tpm-sum:{key.pk}"))) == 105
 
 
 def test_an_unreachable_redis_admits_unchecked_and_logs(make_key, settings, caplog):
