@@ -2,7 +2,7 @@
 through the gateway (uvicorn subprocess, the real ASGI app), side by side in one run.
 
     python -m bench gateway [--quick] [--workers=N] [--sqlite] [--profile] [--stream | --no-stream]
-                            [--stream-words=N]
+                            [--stream-words=N] [--peers] [--rounds=N]
 
 - The fake server is the providers' FakeProviderServer (tests/fake_provider.py), run in its
   own process on loopback, replying at once (an echo, usage counted).
@@ -23,6 +23,10 @@ chunk (TTFT) as well as the whole answer (6 content chunks, a finish chunk, a us
 `[DONE]`, one HTTP chunk each; connections kept alive, as with a real provider).
 `--stream` runs only this section, `--no-stream` only the plain one; `--stream-words=N` makes
 the streamed answers about N words long (N content chunks), to weigh the per-chunk costs.
+`--peers` also runs Portkey's open-source Node gateway (bench/_peers.py) against the same fake
+provider and measures it right after ours at each concurrency, in `--rounds=N` alternating
+rounds (default 3; 2 with --quick): requests/s, added latency and CPU per request side by side,
+and their ratios (ours / Portkey's).
 Goals (issue 6): added p50 <= 1.5 ms and p99 <= 4 ms at concurrency 1, >= 1,000 req/s,
 RSS <= 150 MB per server process. Benchmarks report; they never fail on a number.
 """
@@ -42,6 +46,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench import _peers
 from bench._support import free_port as _free_port
 from bench._support import wait_port as _wait_port
 
@@ -413,6 +418,27 @@ def _print_stream(results: dict) -> None:
         )
 
 
+def _print_peers(section: str, results: dict) -> None:
+    """Ours against Portkey's gateway, round by round: the ratios are ours / Portkey's."""
+    streamed = section == "stream"
+    what = "streamed (added = to the end of the stream)" if streamed else "plain"
+    print(f"\nours vs Portkey, {what}: added ms over direct, req/s, CPU ms per request")
+    print(
+        f"{'':13}{'ours p50':>9}{'p99':>8}{'req/s':>8}{'CPU':>6}  {'Portkey p50':>11}{'p99':>8}{'req/s':>8}{'CPU':>6}"
+        f"  {'req/s ratio':>11}{'CPU ratio':>10}"
+    )
+    for concurrency, (d, pairs) in results.items():
+        for n, (g, pk) in enumerate(pairs, 1):
+            print(
+                f"c={concurrency:<3} r{n:<6}{g['p50'] - d['p50']:9.2f}{g['p99'] - d['p99']:8.2f}{g['rps']:8.0f}"
+                f"{g['cpu_ms']:6.2f}  {pk['p50'] - d['p50']:11.2f}{pk['p99'] - d['p99']:8.2f}{pk['rps']:8.0f}"
+                f"{pk['cpu_ms']:6.2f}  {g['rps'] / pk['rps']:10.2f}x{g['cpu_ms'] / max(pk['cpu_ms'], 1e-9):9.2f}x"
+            )
+        bad = [pk["statuses"] for _, pk in pairs if set(pk["statuses"]) != {200}]
+        if bad:
+            print(f"c={concurrency:<3} Portkey answered with statuses {bad}: its figures are not comparable")
+
+
 def _prepare_postgres() -> bool:
     if not (shutil.which("psql") and _reachable(5432) and _reachable(6379)):
         return False
@@ -438,6 +464,8 @@ def main(argv: list[str]) -> None:
     profile_out = next((a.split("=", 1)[1] for a in argv if a.startswith("--profile-out=")), "")
     profile = profile or bool(profile_out)
     workers = next((int(a.split("=", 1)[1]) for a in argv if a.startswith("--workers=")), 1)
+    peers = "--peers" in argv
+    rounds = next((int(a.split("=", 1)[1]) for a in argv if a.startswith("--rounds=")), 2 if quick else 3)
     n1 = 500 if quick else 3000
     n32 = 2000 if quick else 15000
     warm = 200 if quick else 1000
@@ -489,6 +517,10 @@ def main(argv: list[str]) -> None:
         gateway = subprocess.Popen(cmd, env=env, cwd=ROOT)
         procs.append(gateway)
         _wait_port(gw_port)
+        portkey = None
+        if peers:
+            portkey, pk_port = _peers.portkey_start(env)
+            procs.append(portkey)
 
         messages = [{"role": "user", "content": "Say hello to the benchmark."}]
         # --stream-words=N: a streamed answer of about N words (N content chunks) instead of 6.
@@ -497,6 +529,12 @@ def main(argv: list[str]) -> None:
         auth = {"Authorization": f"Bearer {raw_key}"}
         mode = " (engine stubbed: the gateway layer alone)" if stub else ""
         print(f"backend: {backend}; gateway workers: {workers}; fake provider: {fake_url}{mode}")
+        if peers:
+            print(
+                f"peers: Portkey gateway {_peers.PORTKEY_VERSION} (node {_peers.node_version()}), "
+                f"{rounds} alternating rounds per concurrency; load average {os.getloadavg()[0]:.2f}"
+            )
+        peer_results: dict[str, dict] = {}
         rss_start: list[float] = []
         sections = [s for s in ("plain", "stream") if s != skip] if not stub else ["plain"]
         results: dict[str, dict] = {}
@@ -512,6 +550,13 @@ def main(argv: list[str]) -> None:
             load = _run_stream_load if section == "stream" else _run_load
             load(*direct, 1, warm)
             warmed[section] = load(*through, 4, warm)[2].get(200, 0)
+            peer = (
+                (pk_port, "/v1/chat/completions", body, _peers.portkey_headers(fake_url, "sk-bench"))
+                if portkey
+                else None
+            )
+            if peer:
+                load(*peer, 4, warm)
             rss_start = rss_start or _rss_mb(gateway.pid)
             by_concurrency = {}
             for concurrency, total in ((1, n1), (32, n32)):
@@ -532,6 +577,19 @@ def main(argv: list[str]) -> None:
                 g["fake_cpu_ms"] = (_cpu_s(fake.pid) - cpu_before[1]) * 1000 / max(g["n"], 1)
                 sent[section] += g["statuses"].get(200, 0)
                 by_concurrency[concurrency] = (d, g)
+                if peer and portkey:
+                    pairs = []
+                    for round_no in range(rounds):
+                        if round_no:  # ours again, so drift hits both alike
+                            cpu_gw = _cpu_s(gateway.pid)
+                            g = _summary(*load(*through, concurrency, total))
+                            g["cpu_ms"] = (_cpu_s(gateway.pid) - cpu_gw) * 1000 / max(g["n"], 1)
+                            sent[section] += g["statuses"].get(200, 0)
+                        cpu_pk = _cpu_s(portkey.pid)
+                        pk = _summary(*load(*peer, concurrency, total))
+                        pk["cpu_ms"] = (_cpu_s(portkey.pid) - cpu_pk) * 1000 / max(pk["n"], 1)
+                        pairs.append((g, pk))
+                    peer_results.setdefault(section, {})[concurrency] = (d, pairs)
                 if spy:
                     prof.wait()
                     _print_profile(Path(f"{var_dir}/gateway.txt"), label=section)
@@ -545,6 +603,8 @@ def main(argv: list[str]) -> None:
             _print_plain(results["plain"])
         if "stream" in results:
             _print_stream(results["stream"])
+        for section, by_c in peer_results.items():
+            _print_peers(section, by_c)
         # Records are written in the background (buffered): wait until they are all in.
         expected = {k: sent[k] + warmed[k] for k in sent}
         counts = {"plain": -1, "stream": -1}
