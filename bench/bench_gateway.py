@@ -2,7 +2,7 @@
 through the gateway (uvicorn subprocess, the real ASGI app), side by side in one run.
 
     python -m bench gateway [--quick] [--workers=N] [--sqlite] [--profile] [--stream | --no-stream]
-                            [--stream-words=N] [--peers] [--rounds=N]
+                            [--stream-words=N] [--peers] [--rounds=N] [--server=uvicorn|granian]
 
 - The fake server is the providers' FakeProviderServer (tests/fake_provider.py), run in its
   own process on loopback, replying at once (an echo, usage counted).
@@ -23,6 +23,8 @@ chunk (TTFT) as well as the whole answer (6 content chunks, a finish chunk, a us
 `[DONE]`, one HTTP chunk each; connections kept alive, as with a real provider).
 `--stream` runs only this section, `--no-stream` only the plain one; `--stream-words=N` makes
 the streamed answers about N words long (N content chunks), to weigh the per-chunk costs.
+`--server=granian` serves the gateway with granian (a Rust HTTP server, ASGI interface, uvloop)
+instead of uvicorn (httptools, uvloop), to compare servers with the same app.
 `--peers` also runs Portkey's open-source Node gateway (bench/_peers.py) against the same fake
 provider and measures it right after ours at each concurrency, in `--rounds=N` alternating
 rounds (default 3; 2 with --quick): requests/s, added latency and CPU per request side by side,
@@ -512,6 +514,13 @@ def main(argv: list[str]) -> None:
         ]  # fmt: skip
         if workers > 1:
             cmd += ["--workers", str(workers)]
+        server = next((a.split("=", 1)[1] for a in argv if a.startswith("--server=")), "uvicorn")
+        if server == "granian":
+            cmd = [
+                PY, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1", "--port", str(gw_port),
+                "--workers", str(workers), "--loop", "uvloop", "--no-ws", "--log-level", "warning",
+                "--runtime-mode", "st", "orchestrator_site.asgi:application",
+            ]  # fmt: skip
         if stub:
             cmd = [PY, "-c", STUB_SERVER.format(root=str(ROOT), model=MODEL, port=gw_port)]
         gateway = subprocess.Popen(cmd, env=env, cwd=ROOT)
@@ -528,7 +537,7 @@ def main(argv: list[str]) -> None:
         stream_messages = [{"role": "user", "content": " ".join(["word"] * words)}] if words else messages
         auth = {"Authorization": f"Bearer {raw_key}"}
         mode = " (engine stubbed: the gateway layer alone)" if stub else ""
-        print(f"backend: {backend}; gateway workers: {workers}; fake provider: {fake_url}{mode}")
+        print(f"backend: {backend}; gateway workers: {workers} ({server}); fake provider: {fake_url}{mode}")
         if peers:
             print(
                 f"peers: Portkey gateway {_peers.PORTKEY_VERSION} (node {_peers.node_version()}), "
