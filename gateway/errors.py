@@ -3,6 +3,11 @@
     {"error": {"message": "...", "type": "invalid_request_error", "param": "messages", "code": "..."}}
 
 `type` follows OpenAI's vocabulary so SDKs map statuses to their own exception classes.
+
+A target that can never answer as configured (its provider's key variable unset, the model
+or provider disabled, nothing able to serve the request) is a 400 `model_not_available`: the
+OpenAI SDKs retry 408, 409, 429 and every 5xx, and retrying cannot help until an operator acts.
+Transient outages (every attempt failed, every circuit open) keep 502/503/504.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from routing.errors import AllAttemptsFailed, NoCandidate, OrchestratorError
+from routing.errors import AllAttemptsFailed, NoCandidate, OrchestratorError, ProviderKeyMissing
 
 _TYPE_BY_STATUS = {
     400: "invalid_request_error",
@@ -80,5 +85,10 @@ def from_orchestrator_error(exc: OrchestratorError) -> GatewayError:
     if isinstance(exc, NoCandidate) and exc.excluded:
         extra["excluded"] = exc.excluded
     status = int(getattr(exc, "http_status", 500) or 500)
-    param = getattr(exc, "param", None) or ("model" if status == 404 else None)
-    return GatewayError(status, exc.message, code=exc.code, param=param, headers=headers, extra=extra)
+    code = exc.code
+    if isinstance(exc, ProviderKeyMissing | NoCandidate):
+        status, code = 400, "model_not_available"
+    param = getattr(exc, "param", None) or (
+        "model" if status == 404 or code == "model_not_available" else None
+    )
+    return GatewayError(status, exc.message, code=code, param=param, headers=headers, extra=extra)

@@ -78,10 +78,6 @@ def method_not_allowed(allowed: str) -> GatewayError:
     )
 
 
-def not_found(path: str) -> GatewayError:
-    return GatewayError(404, f"No such endpoint: {path}", code="unknown_endpoint")
-
-
 def internal_error() -> GatewayError:
     return GatewayError(500, "Internal error; it has been logged.", code="internal_error")
 

@@ -3,7 +3,8 @@ matches paths against it; gateway/urls.py makes Django's URL patterns from it (t
 handlers; Django's are what the test client and `runserver` without the front reach).
 
 A path matches with or without a trailing slash; a route with `tail` also matches
-`<path>/<anything>`, the rest of the path given to the endpoint as `params[tail]`.
+`<path>/<anything>`, the rest of the path given to the endpoint as `params[tail]`. Any other
+path under /v1 is the gateway's too: a 404 in OpenAI's error shape (never Django's HTML page).
 """
 
 from __future__ import annotations
@@ -41,10 +42,28 @@ ROUTES: tuple[Route, ...] = (
 PREFIX = "/v1/"  # every route's path starts with it
 
 
+class _UnknownPath(Endpoint[None, None]):
+    admits = False
+
+
+# What a path under /v1 that no route serves matches: answered 404, any method.
+UNKNOWN = Route(PREFIX, "*", _UnknownPath(), "unknown")
+
+
+def _unknown_url(method: str, path: str) -> GatewayError:
+    served = ", ".join(f"{r.method} {r.path}" + (f"/{{{r.tail}}}" if r.tail else "") for r in ROUTES)
+    return GatewayError(
+        404,
+        f"Invalid URL ({method} {path}): no such endpoint. The gateway serves {served}.",
+        code="unknown_url",
+    )
+
+
 def route_match(path: str) -> tuple[Route, dict[str, str]] | None:
-    """The route for a request path and its path parameters, or None (not the gateway's)."""
+    """The route for a request path and its path parameters; `UNKNOWN` for another path under
+    /v1; None when the path is not the gateway's."""
     if not path.startswith(PREFIX):
-        return None
+        return (UNKNOWN, {}) if path == PREFIX[:-1] else None
     path = path.rstrip("/")
     for route in ROUTES:
         if route.tail is None:
@@ -52,7 +71,7 @@ def route_match(path: str) -> tuple[Route, dict[str, str]] | None:
                 return route, {}
         elif path.startswith(route.path + "/"):
             return route, {route.tail: path[len(route.path) + 1 :]}
-    return None
+    return UNKNOWN, {}
 
 
 async def route_dispatch(
@@ -65,10 +84,13 @@ async def route_dispatch(
     content_length: str | None,
     chunks: AsyncIterable[bytes],
 ) -> GatewayResponse:
-    """Serve one request on a matched route: 405 for another method (before reading the body),
-    the body read under its limit, then the endpoint's sequence (gateway/calls.py)."""
+    """Serve one request on a matched route: 404 for `UNKNOWN`, 405 for another method (both
+    before reading the body), the body read under its limit, then the endpoint's sequence
+    (gateway/calls.py)."""
     endpoint = route.endpoint
     try:
+        if route is UNKNOWN:
+            raise _unknown_url(method, path)
         if method != route.method:
             raise method_not_allowed(route.method)
         body = await body_read(declared=content_length, chunks=chunks) if method == "POST" else b""

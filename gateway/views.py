@@ -15,7 +15,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHt
 from django.views.decorators.csrf import csrf_exempt
 
 from gateway.http import GatewayResponse, response_finish
-from gateway.routes import Route, route_dispatch
+from gateway.routes import UNKNOWN, Route, route_dispatch, route_match
 
 View = Any  # an async Django view
 
@@ -35,21 +35,39 @@ async def _body(request: HttpRequest) -> AsyncIterator[bytes]:
     yield request.body  # read only once the declared length has passed the limit
 
 
+async def _serve(request: HttpRequest, route: Route, params: dict[str, str]) -> HttpResponseBase:
+    resp = await route_dispatch(
+        route,
+        params,
+        method=request.method or "GET",
+        path=request.path,
+        authorization=request.headers.get("authorization"),
+        content_length=request.META.get("CONTENT_LENGTH"),
+        chunks=_body(request),
+    )
+    await response_finish(resp)  # Django sends after the view returns: account first
+    return _to_django(resp)
+
+
 def route_view(route: Route) -> View:
     @csrf_exempt
     @login_not_required
     async def view(request: HttpRequest, **params: str) -> HttpResponseBase:
-        resp = await route_dispatch(
-            route,
-            params,
-            method=request.method or "GET",
-            path=request.path,
-            authorization=request.headers.get("authorization"),
-            content_length=request.META.get("CONTENT_LENGTH"),
-            chunks=_body(request),
-        )
-        await response_finish(resp)  # Django sends after the view returns: account first
-        return _to_django(resp)
+        return await _serve(request, route, params)
 
     view.__name__ = route.name
+    return view
+
+
+def path_view() -> View:
+    """Any other path under /v1: matched against the route table as the ASGI front does (a
+    trailing slash), else `UNKNOWN` (a 404 in OpenAI's shape)."""
+
+    @csrf_exempt
+    @login_not_required
+    async def view(request: HttpRequest) -> HttpResponseBase:
+        route, params = route_match(request.path) or (UNKNOWN, {})
+        return await _serve(request, route, params)
+
+    view.__name__ = "unknown_path"
     return view

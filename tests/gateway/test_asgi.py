@@ -82,7 +82,7 @@ def test_a_client_that_leaves_while_sending_gets_no_answer(api_key):
 
 
 def test_a_body_in_several_chunks_is_joined(api_key):
-    body = json.dumps({"model": "m", "messages": [{"role": "user", "content": "x"}], "n": 5}).encode()
+    body = json.dumps({"model": "m", "messages": [{"role": "user", "content": "x"}], "n": 50}).encode()
     sent, _ = call(
         "/v1/chat/completions",
         headers=[("authorization", f"Bearer {api_key[1]}")],
@@ -97,3 +97,19 @@ def test_wrong_methods_and_trailing_slashes(api_key):
     assert status_and_body(call("/v1/chat/completions", method="GET", headers=auth)[0])[0] == 405
     assert status_and_body(call("/v1/models/", method="GET", headers=auth)[0])[0] == 200
     assert status_and_body(call("/v1/models", method="DELETE", headers=auth)[0])[0] == 405
+
+
+@pytest.mark.parametrize("method", ["GET", "POST", "DELETE"])
+def test_an_unknown_v1_path_is_answered_here_with_a_json_404(api_key, method):
+    sent, reads = call("/v1/embeddings", method=method, headers=[("authorization", f"Bearer {api_key[1]}")])
+    status, body = status_and_body(sent)
+    assert (status, reads) == (404, 0)  # not Django's page, and the body is never read
+    assert dict(sent[0]["headers"])[b"content-type"] == b"application/json"
+    error = json.loads(body)["error"]
+    assert (error["type"], error["code"], error["param"]) == ("not_found_error", "unknown_url", None)
+    assert error["message"].startswith(f"Invalid URL ({method} /v1/embeddings)")
+
+
+def test_v1_itself_is_the_gateways_and_v1something_is_not():
+    assert status_and_body(call("/v1", method="GET")[0])[0] == 404
+    assert status_and_body(call("/v1beta/models", method="GET")[0]) == (299, b"django")

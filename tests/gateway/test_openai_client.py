@@ -366,17 +366,6 @@ def test_a_chain_whose_every_step_times_out_is_504(live_url, models, key, fake_p
     assert {a["status"] for a in error.value.body["attempts"]} == {"timeout"}
 
 
-def test_a_model_whose_provider_key_is_missing_is_503(live_url, key, fake_provider, monkeypatch):
-    monkeypatch.delenv("ORCH_TEST_MISSING_KEY", raising=False)
-    fake_provider.model(
-        "keyless", provider=fake_provider.provider(name="nokey", api_key_env="ORCH_TEST_MISSING_KEY")
-    )
-    with pytest.raises(openai.APIStatusError) as error:
-        client_for(live_url, key[1]).chat.completions.create(model="keyless", messages=HELLO)
-    assert error.value.status_code == 503
-    assert "ORCH_TEST_MISSING_KEY" in error.value.message
-
-
 LONE_SURROGATE = json.dumps(
     {
         "model": "alpha",

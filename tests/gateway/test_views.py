@@ -128,12 +128,30 @@ def test_it_refuses_a_target_the_key_may_not_use(client, make_key):
 
 def test_it_answers_wrong_methods_with_405(client, api_key):
     assert client.get(URL, **bearer(api_key[1])).status_code == 405
-    assert client.post("/v1/models", **bearer(api_key[1])).status_code == 405
+    response = client.post("/v1/models", **bearer(api_key[1]))
+    assert response.status_code == 405
+    assert error_of(response)["code"] == "method_not_allowed"
+    assert response["allow"] == "GET"
+
+
+@pytest.mark.parametrize("path", ["/v1/embeddings", "/v1/chat/completion", "/v1", "/v1/"])
+def test_an_unknown_v1_path_is_a_json_404_in_openais_shape(client, api_key, path):
+    response = client.post(path, data="{}", content_type="application/json", **bearer(api_key[1]))
+    assert response.status_code == 404
+    assert response["content-type"] == "application/json"
+    error = error_of(response)
+    assert (error["type"], error["code"]) == ("not_found_error", "unknown_url")
+    assert f"POST {path}" in error["message"] and "POST /v1/chat/completions" in error["message"]
+
+
+def test_a_trailing_slash_reaches_the_route_as_it_does_through_the_asgi_front(client, api_key):
+    assert client.get("/v1/models/", **bearer(api_key[1])).status_code == 200
+    assert error_of(client.get(URL + "/", **bearer(api_key[1])))["code"] == "method_not_allowed"
 
 
 def test_it_needs_no_session_or_csrf_token(api_key):
     csrf_client = Client(enforce_csrf_checks=True)
-    response = post(csrf_client, {**GOOD, "n": 3}, api_key[1])
+    response = post(csrf_client, {**GOOD, "n": "three"}, api_key[1])
     assert response.status_code == 400  # reached the handler: not a login redirect or a CSRF 403
 
 
