@@ -26,6 +26,7 @@ from gateway.errors import GatewayError, from_orchestrator_error
 from gateway.http import cost_text
 from gateway.keys import KeyInfo
 from routing.errors import InvalidRequest, OrchestratorError
+from routing.messages import Messages, messages_parse
 from routing.orchestrator import (
     SAMPLING_FIELDS,
     AttemptInfo,
@@ -82,9 +83,13 @@ def _options(payload: CallOptions) -> dict[str, Any]:
     return kwargs
 
 
-def _messages(messages: list[Message] | None, content: str | None, param: str) -> list[dict[str, str]]:
+def _messages(messages: list[Message] | None, content: str | None, param: str) -> Messages:
+    """The canonical messages (`routing.messages`), or a 400 naming the field."""
     if messages:
-        return [{"role": m.role, "content": m.content} for m in messages]
+        try:
+            return messages_parse([m.model_dump(exclude_none=True) for m in messages], param=param)
+        except InvalidRequest as exc:
+            raise GatewayError(400, exc.message, code=exc.code, param=exc.param) from None
     if content:
         return [{"role": "user", "content": content}]
     raise GatewayError(400, f"{param}: give `messages` or `content`.", code="invalid_request", param=param)
@@ -146,7 +151,7 @@ async def route(request: HttpRequest, response: HttpResponse, task_type: str, pa
 @dataclass
 class ConsensusCall:
     payload: ConsensusIn
-    messages: list[dict[str, str]]
+    messages: Messages
     options: dict[str, Any]
 
 

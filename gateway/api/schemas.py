@@ -47,8 +47,21 @@ _FINITE = ConfigDict(allow_inf_nan=False)
 
 
 class Message(Schema):
-    role: Literal["system", "user", "assistant"]
-    content: str = Field(max_length=2_000_000)
+    """A chat message as OpenAI's chat completions take it (checked once more by
+    `routing.messages.messages_parse`: image URLs, tool calls answered, …)."""
+
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[dict[str, Any]] | None = Field(
+        None,
+        description='Text, or parts: {"type": "text", "text"} and (user) '
+        '{"type": "image_url", "image_url": {"url": "https://…" | "data:image/png;base64,…"}}. '
+        "May be null for an assistant message with tool_calls.",
+    )
+    name: str | None = None
+    tool_calls: list[dict[str, Any]] | None = Field(
+        None, description='Assistant: [{"id", "type": "function", "function": {"name", "arguments"}}].'
+    )
+    tool_call_id: str | None = Field(None, description="Tool: the id of the call this answers.")
 
 
 class ResponseFormat(Schema):

@@ -268,3 +268,54 @@ def test_a_temperature_that_is_not_finite_gets_a_clear_400(client, models, api_k
     assert error["param"] == "temperature"
     assert error["message"] == "temperature: Input should be a finite number"
     assert fake_provider.history == []
+
+
+def test_parallel_tasks_take_whole_conversations_with_images_and_tool_turns(client, api_key, fake_provider):
+    fake_provider.model("seer", capabilities=["vision", "tool_use"])
+    image = {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}
+    conversation = [
+        {"role": "developer", "content": "Be brief."},
+        {"role": "user", "content": [{"type": "text", "text": "what is it"}, image]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": "call_1", "type": "function", "function": {"name": "look", "arguments": "{}"}}
+            ],
+        },
+        {"role": "tool", "tool_call_id": "call_1", "content": "a cat"},
+    ]
+    response = call(
+        client, "/api/v1/parallel", {"tasks": [{"model": "seer", "messages": conversation}]}, api_key[1]
+    )
+    assert response.status_code == 200 and response.json()["results"][0]["ok"]
+    (received,) = fake_provider.requests_for("seer")
+    sent = received.body["messages"]
+    assert sent[0] == {"role": "system", "content": "Be brief."}
+    assert sent[1]["content"][1] == image
+    assert sent[3] == {"role": "tool", "tool_call_id": "call_1", "content": "a cat"}
+
+
+@pytest.mark.parametrize(
+    ("message", "param"),
+    [
+        (
+            {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "ftp://x/y.png"}}]},
+            "tasks[0].messages[0].content[0].image_url.url",
+        ),
+        ({"role": "tool", "tool_call_id": "call_7", "content": "42"}, "tasks[0].messages[0].tool_call_id"),
+        (
+            {"role": "user", "content": [{"type": "video", "video": {}}]},
+            "tasks[0].messages[0].content[0].type",
+        ),
+    ],
+)
+def test_a_bad_message_in_a_task_is_400_naming_the_field(
+    client, models, api_key, fake_provider, message, param
+):
+    response = call(
+        client, "/api/v1/parallel", {"tasks": [{"model": "alpha", "messages": [message]}]}, api_key[1]
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == param
+    assert fake_provider.history == []
