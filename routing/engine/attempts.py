@@ -27,7 +27,7 @@ import asyncio
 import random
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from routing.engine.breaker import breaker_attempt_start, breaker_failure, breaker_is_open, breaker_success
 from routing.engine.failures import all_failed, invalid_request, skips_of
@@ -36,8 +36,9 @@ from routing.engine.selection import model_unusable, sampling_refused
 from routing.engine.trace import Messages, Step, Trace, conf
 from routing.engine.types import AttemptInfo, Result, SkipInfo, Usage
 from routing.errors import InvalidRequest, ModelPermanentError, ProviderError, ProviderKeyMissing
+from routing.messages import response_view
 from routing.processors import ProcessorRejected, processor_get
-from routing.providers.base import Completion, ProviderRequest
+from routing.providers.base import Choice, Completion, ProviderRequest
 
 Skip = tuple[str, str]  # (category, reason)
 
@@ -85,11 +86,23 @@ def timeout_for(step: Step) -> float:
     return float(step.timeout_s or conf("DEFAULT_TIMEOUT_S", 60))
 
 
-def postprocess(trace: Trace, text: str) -> str:
+def postprocess(trace: Trace, text: str, *, tool_calls: list[dict[str, Any]] | None = None) -> str:
+    """The route's post-processor applied to a final answer's text. An answer that calls
+    tools is not final (its text, if any, is a preamble): it is left as it is."""
     route = trace.route
-    if route is None or not route.postprocessor:
+    if route is None or not route.postprocessor or tool_calls:
         return text
     return processor_get(route.postprocessor)(text, **trace.processor_options)
+
+
+def choice_dict(trace: Trace, choice: Choice) -> dict[str, Any]:
+    """Choice 1… of an answer as a Result carries it (post-processed like choice 0)."""
+    return {
+        "text": postprocess(trace, choice.text, tool_calls=choice.tool_calls),
+        "finish_reason": choice.finish_reason,
+        "tool_calls": choice.tool_calls,
+        "logprobs": choice.logprobs,
+    }
 
 
 @dataclass
@@ -196,6 +209,7 @@ class AttemptLoop:
                 max_tokens=trace.max_tokens,
                 timeout_s=timeout_for(step),
                 sampling=trace.sampling,
+                chat=trace.chat,
             ),
             retry=retry,
             more_steps=more_steps,
@@ -301,13 +315,14 @@ class AttemptLoop:
         fields: dict[str, object] = {
             "usage": completion.usage,
             "cost": cost,
-            "response_text": completion.text,
+            "response_text": response_view(completion.text, completion.tool_calls),
             "latency_ms": completion.latency_ms,
             "ttft_ms": ttft_ms,
             "simulated": completion.simulated,
         }
         try:
-            text = postprocess(trace, completion.text)
+            text = postprocess(trace, completion.text, tool_calls=completion.tool_calls)
+            more = [choice_dict(trace, c) for c in completion.more_choices]
         except ProcessorRejected as exc:
             name = trace.route.postprocessor if trace.route else ""
             message = f"post-processor {name} rejected the answer: {exc}"
@@ -333,6 +348,9 @@ class AttemptLoop:
             prompt_version_id=attempt.prompt_version_id,
             simulated=completion.simulated,
             skipped=skips_of(self.skipped, self.steps),
+            tool_calls=completion.tool_calls,
+            logprobs=completion.logprobs,
+            more_choices=more,
         )
 
     def unreported(self) -> list[SkipInfo]:

@@ -38,7 +38,7 @@ from time import perf_counter
 from typing import Literal
 
 from routing.errors import ProviderError, TransientError
-from routing.providers.base import Completion, ProviderRequest, ProviderSpec, StreamEnd
+from routing.providers.base import Completion, ProviderRequest, ProviderSpec, StreamEnd, StreamItem
 from routing.providers.transport import transport_complete, transport_stream
 
 FaultKind = Literal["rate_limit", "server_error", "timeout", "stream_cut"]
@@ -130,7 +130,7 @@ async def faulted_complete(spec: ProviderSpec, request: ProviderRequest, *, mode
 
 def faulted_stream(
     spec: ProviderSpec, request: ProviderRequest, *, model_name: str
-) -> AsyncIterator[str | StreamEnd]:
+) -> AsyncIterator[StreamItem]:
     """`transport_stream`, unless a fault is planned for this call of `model_name`: then a
     stream that fails as the fault says (after its placeholder tokens for a stream cut, the
     error carrying them as `partial_text`), and the provider is not called."""

@@ -23,15 +23,20 @@ from routing.engine.selection import (
 )
 from routing.engine.trace import Messages, Step, Trace
 from routing.errors import (
-    AllAttemptsFailed,
     InvalidRequest,
     NoCandidate,
-    ProviderKeyMissing,
     UnknownChain,
     UnknownModel,
-    UnknownRoute,
 )
-from routing.processors import ProcessorRejected, processor_get
+from routing.messages import (
+    CHAT_OPTION_FIELDS,
+    NO_CHAT_OPTIONS,
+    ChatOptions,
+    ParsedMessages,
+    chat_options,
+    messages_parse,
+    text_check,
+)
 from routing.sampling import NO_SAMPLING, SAMPLING_FIELDS, SamplingOptions, sampling_options
 
 COMMON_KWARGS = frozenset(
@@ -41,16 +46,18 @@ COMMON_KWARGS = frozenset(
         "trace_id",
         "temperature",
         "max_tokens",
+        "max_completion_tokens",
         "role",
         "system",
         "created_at",
         "processor_options",
         "sampling",
         *SAMPLING_FIELDS,
+        "chat",
+        *CHAT_OPTION_FIELDS,
     }
 )
 SOURCES = frozenset(Source.values)
-ROLES = frozenset({"system", "user", "assistant", "tool", "developer"})
 SELECTION_FALLBACKS = 3  # a selection without a chain tries up to this many ranked candidates
 
 
@@ -69,14 +76,18 @@ def trace_make(kwargs: dict[str, Any], *, route: RouteSnap | None = None, fn: st
         isinstance(temperature, bool) or not isinstance(temperature, int | float) or not 0 <= temperature <= 2
     ):
         raise InvalidRequest(f"temperature must be a number from 0 to 2, not {temperature!r}.")
-    max_tokens = kwargs.get("max_tokens")
+    # max_completion_tokens: OpenAI's newer name for max_tokens (it wins when both are given).
+    param = "max_completion_tokens" if kwargs.get("max_completion_tokens") is not None else "max_tokens"
+    max_tokens = kwargs.get(param)
     if max_tokens is not None and (
         isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1
     ):
-        raise InvalidRequest(f"max_tokens must be a positive integer, not {max_tokens!r}.")
+        raise InvalidRequest(f"{param} must be a positive integer, not {max_tokens!r}.", param=param)
     system = kwargs.get("system")
-    if system is not None and not isinstance(system, str):
-        raise InvalidRequest("system must be a string (the system prompt).")
+    if system is not None:
+        if not isinstance(system, str):
+            raise InvalidRequest("system must be a string (the system prompt).", param="system")
+        text_check(system, "system")
     created_at = kwargs.get("created_at")
     if created_at is not None and not isinstance(created_at, datetime):
         raise InvalidRequest("created_at must be a datetime.")
@@ -85,6 +96,7 @@ def trace_make(kwargs: dict[str, Any], *, route: RouteSnap | None = None, fn: st
         raise InvalidRequest("api_key_id must be an ApiKey id (an integer).")
     trace = Trace(
         sampling=sampling_get(kwargs),
+        chat=chat_get(kwargs),
         source=str(source),
         api_key_id=api_key_id,
         role=str(kwargs.get("role") or "")[:16],
@@ -115,29 +127,37 @@ def sampling_get(kwargs: dict[str, Any]) -> SamplingOptions:
     return sampling_options(kwargs) if named else NO_SAMPLING
 
 
+def chat_get(kwargs: dict[str, Any]) -> ChatOptions:
+    """The call's ChatOptions: `chat=` (already a ChatOptions, e.g. from the gateway's
+    validation) or the keyword arguments tools, tool_choice, parallel_tool_calls, n, logprobs,
+    top_logprobs, reasoning_effort (validated here), not both."""
+    chat = kwargs.get("chat")
+    named = CHAT_OPTION_FIELDS.intersection(kwargs)
+    if chat is not None:
+        if not isinstance(chat, ChatOptions):
+            raise InvalidRequest("chat must be a routing.messages.ChatOptions.", param="chat")
+        if named:
+            raise TypeError(f"Pass chat= or {', '.join(sorted(named))}, not both.")
+        return chat
+    return chat_options(kwargs) if named else NO_CHAT_OPTIONS
+
+
+def _has_content(message: dict[str, Any]) -> bool:
+    content = message.get("content")
+    if isinstance(content, str):
+        return bool(content.strip()) or bool(message.get("tool_calls"))
+    if isinstance(content, list):
+        return any(p.get("type") != "text" or p.get("text", "").strip() for p in content)
+    return bool(message.get("tool_calls"))
+
+
 def messages_check(messages: Any) -> Messages:
-    if not isinstance(messages, list) or not messages:
-        raise InvalidRequest("messages must be a non-empty list of {'role': ..., 'content': ...}.")
-    has_text = False
-    for i, message in enumerate(messages):
-        if not isinstance(message, dict):
-            raise InvalidRequest(f"messages[{i}] must be a mapping with 'role' and 'content'.")
-        role = message.get("role")
-        if role not in ROLES:
-            raise InvalidRequest(
-                f"messages[{i}].role must be one of {', '.join(sorted(ROLES))}, not {role!r}."
-            )
-        content = message.get("content")
-        if isinstance(content, str):
-            has_text = has_text or bool(content.strip())
-        elif isinstance(content, list):
-            has_text = has_text or any(
-                isinstance(p, dict) and str(p.get("text", "")).strip() for p in content
-            )
-        elif content is not None:
-            raise InvalidRequest(f"messages[{i}].content must be text or a list of content parts.")
-    if not has_text:
-        raise InvalidRequest("messages are empty: nothing to send.")
+    """The canonical messages (`routing.messages.messages_parse`; a list it already made is
+    taken as it is), with something to send in them."""
+    if type(messages) is not ParsedMessages:
+        messages = messages_parse(messages)
+    if not any(_has_content(m) for m in messages):
+        raise InvalidRequest("messages are empty: nothing to send.", param="messages")
     return messages
 
 
@@ -286,61 +306,5 @@ async def plan_make(
         )
         ranked = sampling_filter(ranked, trace, fallback=False)
         steps.extend(Step(model=m) for m in ranked[:SELECTION_FALLBACKS])
-    steps.extend(chained)
-    return roles_assign(context_filter(steps, needed))
-
-
-def route_get(snap: Snapshot, task_type: str) -> RouteSnap:
-    route = snap.routes.get(task_type)
-    if route is None:
-        known = ", ".join(sorted(snap.routes)) or "none configured"
-        raise UnknownRoute(f"Unknown task type {task_type!r}. Known task types: {known}.")
-    if not route.enabled:
-        raise UnknownRoute(f"Task type {task_type!r} is disabled.")
-    return route
-
-
-def route_content(route: RouteSnap, content: Any, options: dict[str, Any]) -> str:
-    if not isinstance(content, str) or not content.strip():
-        raise InvalidRequest(f"Content for task type {route.task_type!r} is empty.")
-    if route.preprocessor:
-        try:
-            content = processor_get(route.preprocessor)(content, **options)
-        except KeyError as exc:
-            raise InvalidRequest(f"Route {route.task_type!r}: {exc.args[0]}") from None
-        except ProcessorRejected as exc:
-            raise InvalidRequest(f"Pre-processor {route.preprocessor!r} rejected the input: {exc}") from exc
-        if not content.strip():
-            raise InvalidRequest(f"Pre-processor {route.preprocessor!r} left nothing to send.")
-    return content
-
-
-async def route_plan(
-    snap: Snapshot, trace: Trace, route: RouteSnap, messages: Messages, **overrides: Any
-) -> list[Step]:
-    system_len = len(trace.system or (route.prompt.system_prompt if route.prompt else ""))
-    needed, out = tokens_needed(trace, messages, system_len)
-    chained = chain_steps(snap, route.chain_name) if route.chain_name else []
-    steps: list[Step] = []
-    if route.model_name:
-        fixed = model_get(snap, route.model_name)
-        explicit_model_check(fixed, needed, alone=not chained, sampling=trace.sampling)
-        steps.append(Step(model=fixed))
-    else:
-        optimize_for = overrides.get("optimize_for") or route.optimize_for
-        try:
-            ranked = await selection(
-                snap,
-                capabilities=sorted(route.capabilities),
-                optimize_for=optimize_for,
-                needed=needed,
-                out=out,
-            )
-        except (NoCandidate, ProviderKeyMissing, AllAttemptsFailed):
-            if not chained:
-                raise
-            ranked = []
-        ranked = sampling_filter(ranked, trace, fallback=bool(chained))
-        steps.extend(Step(model=m) for m in ranked[: 1 if chained else SELECTION_FALLBACKS])
     steps.extend(chained)
     return roles_assign(context_filter(steps, needed))

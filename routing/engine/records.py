@@ -11,36 +11,37 @@ from routing.engine.config import ModelSnap
 from routing.engine.trace import Messages, Step, Trace, conf
 from routing.engine.types import AttemptInfo, Usage
 from routing.errors import ProviderError
+from routing.messages import record_view
 from routing.pricing import call_cost
 
 logger = logging.getLogger(__name__)
 
 
 def messages_for(trace: Trace, model: ModelSnap, messages: Messages) -> tuple[Messages, int | None]:
-    """The messages sent to `model`: the system prompt override, or the route's (per-model
-    variant first), ahead of the caller's messages. Returns the prompt version used."""
+    """The messages sent to `model`: the system prompt override (which replaces the caller's
+    system messages), or the route's prompt (per-model variant first), then the caller's own
+    system messages, then the rest of the conversation. Returns the prompt version used."""
     if trace.system is not None:
         rest = [m for m in messages if m.get("role") != "system"]
         return ([{"role": "system", "content": trace.system}, *rest] if trace.system else rest), None
     if trace.route is not None:
         prompt = trace.route.prompt_for(model.name)
         if prompt is not None:
-            return [{"role": "system", "content": prompt.system_prompt}, *messages], prompt.id
+            head = {"role": "system", "content": prompt.system_prompt}
+            if len(messages) == 1:
+                return [head, messages[0]], prompt.id
+            own = [m for m in messages if m.get("role") == "system"]
+            rest = [m for m in messages if m.get("role") != "system"] if own else messages
+            return [head, *own, *rest], prompt.id
     return messages, None
 
 
 def request_text(messages: Messages) -> str:
+    """The conversation as the record keeps it (tool calls and results included, images as
+    placeholders): `routing.messages.record_view`."""
     if int(conf("RECORD_TEXT_LIMIT", 20_000)) <= 0:
         return ""
-    parts = []
-    for m in messages:
-        content = m.get("content")
-        if not isinstance(content, str):
-            content = " ".join(
-                str(p.get("text", "")) for p in content or [] if isinstance(p, dict) and p.get("text")
-            )
-        parts.append(f"{m.get('role', 'user')}: {content}")
-    return "\n\n".join(parts)
+    return record_view(messages)
 
 
 def cost_for(model: ModelSnap, usage: Usage) -> Decimal | None:

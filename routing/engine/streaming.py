@@ -5,7 +5,7 @@ module only runs each stream through the transport chokepoint and turns it into 
 
 - A failure before the first token: the attempt is recorded, an `attempt_failed` event is
   sent, and the next attempt (a retry or the next model) starts with an `attempt` event.
-- A failure after it: the partial call is recorded (tokens so far, status error) and the
+- A failure after it (text or a tool-call piece sent): the partial call is recorded (tokens so far, status error) and the
   stream ends with an `error` event; the text already sent cannot be taken back.
 - The consumer closing the iterator (`aclose()`, a client disconnect cancelling the task):
   the upstream stream is closed (which closes the HTTP response) and the attempt is
@@ -26,7 +26,8 @@ from routing.engine.selection import estimate_prompt_tokens
 from routing.engine.trace import Messages, Step, Trace
 from routing.engine.types import AttemptInfo, StreamEvent, Usage
 from routing.errors import OrchestratorError, ProviderError, ProviderKeyMissing
-from routing.providers.base import Completion, StreamEnd
+from routing.messages import response_view
+from routing.providers.base import Completion, StreamEnd, ToolCallDelta, tool_calls_assemble
 
 
 async def _aclose(upstream: Any) -> None:
@@ -40,6 +41,11 @@ async def _aclose(upstream: Any) -> None:
 def _tokens_so_far(parts: list[str], exc: ProviderError | None = None) -> int:
     counted = exc.output_tokens_so_far if exc is not None else 0
     return max(counted, len(parts))
+
+
+def _so_far(parts: list[str], pieces: list[ToolCallDelta]) -> str:
+    """What a stream that did not finish had sent: its text and its tool calls so far."""
+    return response_view("".join(parts), tool_calls_assemble(pieces) if pieces else None)
 
 
 def _error_event(trace: Trace, name: str, outcome: Outcome) -> StreamEvent:
@@ -71,6 +77,7 @@ async def plan_stream(
             skipped=attempt.skipped,
         )
         parts: list[str] = []
+        pieces: list[ToolCallDelta] = []
         end: StreamEnd | None = None
         t0 = time.perf_counter()
         upstream = faulted_stream(model.provider.spec, attempt.request, model_name=name)
@@ -79,6 +86,9 @@ async def plan_stream(
                 if isinstance(item, str):
                     parts.append(item)
                     yield StreamEvent(kind="delta", text=item, model=name)
+                elif isinstance(item, ToolCallDelta):
+                    pieces.append(item)
+                    yield StreamEvent(kind="tool_call", tool_call=item, model=name)
                 else:
                     end = item
         except ProviderKeyMissing as exc:
@@ -88,13 +98,14 @@ async def plan_stream(
         except ProviderError as exc:
             await _aclose(upstream)
             usage = None
-            if parts:
+            started = bool(parts or pieces)  # the consumer has part of the answer: no fallover
+            if started:
                 usage = Usage(
                     input_tokens=estimate_prompt_tokens(attempt.messages),
-                    output_tokens=_tokens_so_far(parts, exc),
+                    output_tokens=_tokens_so_far(parts, exc) + len(pieces),
                 )
             outcome = loop.failed(
-                attempt, exc, committed=bool(parts), usage=usage, response_text="".join(parts)
+                attempt, exc, committed=started, usage=usage, response_text=_so_far(parts, pieces)
             )
             if outcome.action == "stop":
                 yield _error_event(trace, name, outcome)
@@ -111,8 +122,11 @@ async def plan_stream(
             # The consumer went away: stop the upstream request, keep what it cost.
             loop.cancelled(
                 attempt,
-                usage=Usage(input_tokens=estimate_prompt_tokens(attempt.messages), output_tokens=len(parts)),
-                response_text="".join(parts),
+                usage=Usage(
+                    input_tokens=estimate_prompt_tokens(attempt.messages),
+                    output_tokens=len(parts) + len(pieces),
+                ),
+                response_text=_so_far(parts, pieces),
                 message="cancelled: the reader stopped (client disconnect, Stop, or a consensus that needed no more); upstream request closed",
                 latency_ms=(time.perf_counter() - t0) * 1000.0,
             )
@@ -129,6 +143,7 @@ async def plan_stream(
             usage=usage,
             simulated=end.simulated,
             latency_ms=end.latency_ms,
+            tool_calls=end.tool_calls or (tool_calls_assemble(pieces) if pieces else []),
         )
         # The consumer has seen this attempt's text: a rejected answer cannot fall over.
         answer = loop.succeeded(attempt, completion, ttft_ms=end.ttft_ms, committed=True)

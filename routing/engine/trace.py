@@ -14,6 +14,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from routing.engine.config import ModelSnap, RouteSnap
+from routing.messages import NO_CHAT_OPTIONS, ChatOptions
 from routing.sampling import NO_SAMPLING, SamplingOptions
 
 Messages = list[dict[str, Any]]
@@ -46,6 +47,7 @@ class Trace:
     temperature: float | None = None
     max_tokens: int | None = None
     sampling: SamplingOptions = NO_SAMPLING  # top_p, stop, seed, …: the same for every attempt
+    chat: ChatOptions = NO_CHAT_OPTIONS  # tools, tool_choice, n, logprobs, …: likewise
     system: str | None = None  # a system prompt override (playground)
     created_at: datetime | None = None  # backdate records (simulated traffic)
     processor_options: dict[str, Any] = field(default_factory=dict)

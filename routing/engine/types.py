@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
-from routing.providers.base import Usage
+from routing.providers.base import ToolCallDelta, Usage
 
 __all__ = [
     "AttemptInfo",
@@ -16,6 +16,7 @@ __all__ = [
     "Result",
     "SkipInfo",
     "StreamEvent",
+    "ToolCallDelta",
     "Usage",
 ]
 
@@ -102,13 +103,16 @@ class ConsensusResult:
     cost_usd: Decimal | None = None
 
 
-StreamEventKind = Literal["attempt", "delta", "attempt_failed", "done", "error"]
+StreamEventKind = Literal["attempt", "delta", "tool_call", "attempt_failed", "done", "error"]
 
 
 @dataclass
 class StreamEvent:
-    """`attempt` a model starts; `delta` text; `attempt_failed` before the first token (the
-    engine moves on); `done` carries the final Result; `error` ends the stream.
+    """`attempt` a model starts; `delta` text; `tool_call` a piece of a tool call (`tool_call`:
+    the first piece of call `index` has its id and name, later ones argument fragments),
+    interleaved with `delta` events as the provider sent them; `attempt_failed` before the
+    first token (the engine moves on); `done` carries the final Result (its `tool_calls`
+    assembled, finish_reason "tool_calls"); `error` ends the stream.
 
     `skipped` (on `attempt` and `error`): the models the engine passed over since the
     previous event that could carry them (disabled, no key, circuit open), in plan order."""
@@ -123,3 +127,4 @@ class StreamEvent:
     http_status: int | None = None  # `error`: the status a gateway would answer with
     trace_id: str = ""
     skipped: list[SkipInfo] = field(default_factory=list)
+    tool_call: ToolCallDelta | None = None

@@ -31,11 +31,13 @@ from routing.messages.inspect import (
     message_text,
     messages_have_images,
     record_view,
+    response_view,
 )
 from routing.messages.options import CHAT_OPTION_FIELDS, NO_CHAT_OPTIONS, ChatOptions, chat_options
 from routing.messages.parse import (
     IMAGE_MAX_BYTES,
     Messages,
+    ParsedMessages,
     ToolChoice,
     Tools,
     messages_parse,
@@ -52,6 +54,7 @@ __all__ = [
     "IMAGE_MAX_BYTES",
     "ImageInfo",
     "Messages",
+    "ParsedMessages",
     "ToolChoice",
     "Tools",
     "images_in",
@@ -60,6 +63,7 @@ __all__ = [
     "messages_have_images",
     "messages_parse",
     "record_view",
+    "response_view",
     "text_check",
     "tool_choice_parse",
     "tools_parse",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -104,3 +105,12 @@ def record_view(messages: list[Message]) -> str:
             )
         turns.append("\n".join(lines))
     return "\n\n".join(turns)
+
+
+def response_view(text: str, tool_calls: list[dict[str, Any]] | None = None) -> str:
+    """An answer as a call record stores it: its text, then its tool calls (if any) as JSON
+    on a line of their own starting `tool_calls: `."""
+    if not tool_calls:
+        return text
+    calls = "tool_calls: " + json.dumps(tool_calls, ensure_ascii=False)
+    return f"{text}\n\n{calls}" if text else calls

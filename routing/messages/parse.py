@@ -15,6 +15,15 @@ from typing import Any
 from routing.errors import InvalidRequest
 
 Messages = list[dict[str, Any]]
+
+
+class ParsedMessages(list[dict[str, Any]]):
+    """A list `messages_parse` made: canonical and checked. The engine's own check of the
+    messages it is given skips these (a front door parses once, at the door)."""
+
+    __slots__ = ()
+
+
 Tools = list[dict[str, Any]]
 ToolChoice = str | dict[str, Any] | None
 
@@ -187,7 +196,7 @@ def _arguments(value: Any, param: str) -> str:
     return _string(value, param)
 
 
-def messages_parse(raw: Any, *, param: str = "messages") -> Messages:
+def messages_parse(raw: Any, *, param: str = "messages") -> ParsedMessages:
     """The canonical messages for `raw` (an OpenAI-style list), or InvalidRequest naming the field.
 
     Checks what every provider relies on: known roles; content parts a role may carry; image
@@ -203,7 +212,7 @@ def messages_parse(raw: Any, *, param: str = "messages") -> Messages:
         raise InvalidRequest(
             f"{param} has more than {MAX_MESSAGES} messages.", param=param, code="invalid_value"
         )
-    out: Messages = []
+    out = ParsedMessages()
     call_ids: set[str] = set()
     for i, message in enumerate(raw):
         p = f"{param}[{i}]"

@@ -12,9 +12,11 @@ The engine never calls a client directly: it calls the chokepoint in
     async def transport_complete(spec: ProviderSpec, request: ProviderRequest, *, model_name: str) -> Completion
         # Completion.latency_ms set; raises ProviderError (with .latency_ms set) on failure.
     def transport_stream(spec: ProviderSpec, request: ProviderRequest, *, model_name: str)
-        -> AsyncIterator[str | StreamEnd]
-        # text deltas, then one StreamEnd with latency_ms and ttft_ms; raises ProviderError mid-way
-        # (with .latency_ms, and .partial_text / .output_tokens_so_far when text had been sent).
+        -> AsyncIterator[StreamItem]
+        # text deltas and ToolCallDelta pieces (passed through as the client yields them), then
+        # one StreamEnd with latency_ms and ttft_ms (the first text or tool-call piece); raises
+        # ProviderError mid-way (with .latency_ms, and .partial_text / .output_tokens_so_far
+        # when text had been sent).
         # Closing the iterator early (aclose / cancellation) cancels the upstream request.
 
 CONTRACT: the names and fields here are shared by the provider and engine work.
@@ -40,8 +42,10 @@ __all__ = [
     "ProviderSpec",
     "SamplingOptions",
     "StreamEnd",
+    "StreamItem",
     "ToolCallDelta",
     "Usage",
+    "tool_calls_assemble",
 ]
 
 
@@ -51,7 +55,8 @@ class Usage:
 
     input_tokens: int = 0
     output_tokens: int = 0
-    cached_tokens: int = 0
+    cached_tokens: int = 0  # of input_tokens, read from the provider's prompt cache
+    reasoning_tokens: int = 0  # of output_tokens, spent thinking (OpenAI o-series, Gemini)
 
 
 @dataclass(frozen=True)
@@ -116,6 +121,27 @@ class ToolCallDelta:
     arguments: str = ""
 
 
+def tool_calls_assemble(deltas: list[ToolCallDelta]) -> list[dict[str, Any]]:
+    """Streamed pieces → the calls in OpenAI's shape, in the order their indexes first came:
+    the first id and the first name of each call, its argument fragments joined."""
+    calls: dict[int, dict[str, Any]] = {}
+    for delta in deltas:
+        call = calls.get(delta.index)
+        if call is None:
+            call = calls[delta.index] = {
+                "id": "",
+                "type": "function",
+                "function": {"name": "", "arguments": ""},
+            }
+        if delta.id and not call["id"]:
+            call["id"] = delta.id
+        if delta.name and not call["function"]["name"]:
+            call["function"]["name"] = delta.name
+        if delta.arguments:
+            call["function"]["arguments"] += delta.arguments
+    return list(calls.values())
+
+
 @dataclass
 class StreamEnd:
     """Last item of a stream: final usage and finish reason."""
@@ -128,12 +154,16 @@ class StreamEnd:
     tool_calls: list[dict[str, Any]] = field(default_factory=list)  # the streamed calls, assembled
 
 
+# What a client's stream yields: text deltas, tool-call pieces, then one StreamEnd.
+StreamItem = str | ToolCallDelta | StreamEnd
+
+
 class ProviderClient(Protocol):
     async def complete(self, request: ProviderRequest) -> Completion: ...
 
-    def stream(self, request: ProviderRequest) -> AsyncIterator[str | StreamEnd]:
-        """Yield text deltas (str), then exactly one StreamEnd. (Tool calls: ToolCallDelta pieces
-        between the text deltas, once the chokepoint and the engine read them.)"""
+    def stream(self, request: ProviderRequest) -> AsyncIterator[StreamItem]:
+        """Yield text deltas (str) and tool-call pieces (ToolCallDelta) in the order the
+        provider sent them, then exactly one StreamEnd (its `tool_calls` assembled)."""
         ...
 
     async def aclose(self) -> None: ...

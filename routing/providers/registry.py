@@ -26,7 +26,7 @@ from typing import Any
 
 from django.conf import settings
 
-from routing.providers.base import ProviderClient, ProviderSpec, SamplingOptions
+from routing.providers.base import ChatOptions, ProviderClient, ProviderSpec, SamplingOptions
 from routing.providers.options import NetworkOptions, Options
 from routing.providers.simulated.options import SimulatedOptions
 
@@ -122,18 +122,36 @@ def factory_for(kind: str) -> Factory:
 
 
 Refusal = Callable[[SamplingOptions], "tuple[str, str] | None"]
-_refusals: dict[str, Refusal | None] = {}
+ChatRefusal = Callable[[ChatOptions], "tuple[str, str] | None"]
+_modules: dict[str, Any] = {}
+
+
+def _kind_module(kind: str) -> Any:
+    """The module holding the kind's `make_client` (None for an unknown kind)."""
+    if kind not in _modules:
+        path = provider_kinds().get(kind)
+        _modules[kind] = importlib.import_module(path.rpartition(".")[0]) if path else None
+    return _modules[kind]
 
 
 def sampling_refusal_for(kind: str) -> Refusal | None:
     """The kind's `sampling_refusal(options) -> (param, reason) | None`, defined next to its
     `make_client` when the kind cannot honour some sampling option (None: it honours or
     ignores them all). The engine passes a model over when its kind refuses the options."""
-    if kind not in _refusals:
-        path = provider_kinds().get(kind)
-        module = importlib.import_module(path.rpartition(".")[0]) if path else None
-        _refusals[kind] = getattr(module, "sampling_refusal", None)
-    return _refusals[kind]
+    return getattr(_kind_module(kind), "sampling_refusal", None)
+
+
+def chat_refusal_for(kind: str) -> ChatRefusal | None:
+    """The kind's `chat_refusal(options: ChatOptions) -> (param, reason) | None`, next to its
+    `make_client` when the kind cannot honour some chat option (logprobs, reasoning_effort…);
+    None: it honours them all. The engine passes a model over when its kind refuses them."""
+    return getattr(_kind_module(kind), "chat_refusal", None)
+
+
+def native_n_for(kind: str) -> bool:
+    """True when the kind answers `n > 1` itself (its module says `NATIVE_N = True`); else
+    the engine makes n attempts and merges them."""
+    return bool(getattr(_kind_module(kind), "NATIVE_N", False))
 
 
 def client_for(spec: ProviderSpec) -> ProviderClient:

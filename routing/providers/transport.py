@@ -30,7 +30,14 @@ from routing.errors import (
     RequestInvalidError,
     TransientError,
 )
-from routing.providers.base import Completion, ProviderRequest, ProviderSpec, StreamEnd
+from routing.providers.base import (
+    Completion,
+    ProviderRequest,
+    ProviderSpec,
+    StreamEnd,
+    StreamItem,
+    ToolCallDelta,
+)
 from routing.providers.redaction import secrets_redact
 from routing.providers.registry import client_for
 
@@ -63,8 +70,9 @@ async def transport_complete(spec: ProviderSpec, request: ProviderRequest, *, mo
 
 async def transport_stream(
     spec: ProviderSpec, request: ProviderRequest, *, model_name: str
-) -> AsyncGenerator[str | StreamEnd, None]:
-    """Text deltas, then one StreamEnd with `latency_ms` and `ttft_ms`.
+) -> AsyncGenerator[StreamItem, None]:
+    """Text deltas and tool-call pieces (ToolCallDelta, passed through untouched), then one
+    StreamEnd with `latency_ms` and `ttft_ms` (the time to the first text or tool-call piece).
 
     Raises ProviderError mid-way with `.latency_ms`, `.partial_text` and
     `.output_tokens_so_far`. Closing this generator early (`aclose()`, or cancelling the task
@@ -73,7 +81,7 @@ async def transport_stream(
     deadline = asyncio.get_running_loop().time() + request.timeout_s
     ttft_ms: float | None = None
     parts: list[str] = []
-    upstream: AsyncIterator[str | StreamEnd] | None = None
+    upstream: AsyncIterator[StreamItem] | None = None
     end: StreamEnd | None = None
     try:
         try:
@@ -92,6 +100,10 @@ async def transport_stream(
                     if ttft_ms is None:
                         ttft_ms = (perf_counter() - start) * 1000.0
                     parts.append(item)
+                    yield item
+                elif isinstance(item, ToolCallDelta):
+                    if ttft_ms is None:
+                        ttft_ms = (perf_counter() - start) * 1000.0
                     yield item
                 else:
                     end = item

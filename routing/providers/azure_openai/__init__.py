@@ -12,6 +12,9 @@ from routing.errors import ModelPermanentError
 from routing.providers.base import ProviderSpec
 from routing.providers.openai_style import OpenAIStyleClient, api_key_for, network_options, sdk_client_kwargs
 
+# Azure OpenAI answers `n > 1` itself, as OpenAI does.
+NATIVE_N = True
+
 
 def make_client(spec: ProviderSpec) -> OpenAIStyleClient:
     api_key = api_key_for(spec)

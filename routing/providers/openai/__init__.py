@@ -9,6 +9,9 @@ from routing.providers.openai_style import OpenAIStyleClient, api_key_for, netwo
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
+# OpenAI answers `n > 1` itself (choices 1… come back in the same response).
+NATIVE_N = True
+
 
 def make_client(spec: ProviderSpec) -> OpenAIStyleClient:
     api_key = api_key_for(spec)

@@ -1,7 +1,10 @@
 """The `openai_compatible` kind: any server speaking OpenAI chat completions (Ollama, vLLM,
 llama.cpp, LM Studio…). `base_url` is required (e.g. http://localhost:11434/v1); the key
 is optional: with no variable named a placeholder key is sent (a variable named but unset
-is a missing key, as for every other kind)."""
+is a missing key, as for every other kind).
+
+No `NATIVE_N`: some such servers (Ollama) ignore `n` and answer once, so the engine asks
+n times instead."""
 
 from __future__ import annotations
 

@@ -29,6 +29,7 @@ from routing.providers.openai_style.setup import (
     OPENAI_SAMPLING_FIELDS,
     PLACEHOLDER_KEY,
     api_key_for,
+    chat_params,
     http_client_kind,
     network_options,
     parse_options,
@@ -41,6 +42,9 @@ from routing.providers.openai_style.wire import (
     SSEDecoder,
     completion_from_openai_json,
     stream_chunk_from_openai_json,
+    tool_arguments_check,
+    tool_call_deltas_from_openai,
+    tool_calls_from_openai,
     usage_from_openai_dict,
 )
 
@@ -54,6 +58,7 @@ __all__ = [
     "PLACEHOLDER_KEY",
     "SSEDecoder",
     "api_key_for",
+    "chat_params",
     "completion_from_openai_json",
     "http_client_kind",
     "idempotency_key_new",
@@ -64,5 +69,8 @@ __all__ = [
     "sdk_client_kwargs",
     "shared_ssl_context",
     "stream_chunk_from_openai_json",
+    "tool_arguments_check",
+    "tool_call_deltas_from_openai",
+    "tool_calls_from_openai",
     "usage_from_openai_dict",
 ]

@@ -11,13 +11,29 @@ from typing import Any
 import httpx2
 
 from routing.errors import ModelPermanentError, TransientError
-from routing.providers.base import Completion, ProviderRequest, StreamEnd, Usage
-from routing.providers.openai_style.setup import CHAT_PATH, OPENAI_SAMPLING_FIELDS, sampling_params
+from routing.providers.base import (
+    NO_CHAT_OPTIONS,
+    Completion,
+    ProviderRequest,
+    StreamEnd,
+    StreamItem,
+    ToolCallDelta,
+    Usage,
+    tool_calls_assemble,
+)
+from routing.providers.openai_style.setup import (
+    CHAT_PATH,
+    OPENAI_SAMPLING_FIELDS,
+    chat_params,
+    sampling_params,
+)
 from routing.providers.openai_style.wire import (
     SSEDecoder,
     _drain,
     completion_from_openai_json,
     stream_chunk_from_openai_json,
+    tool_arguments_check,
+    tool_call_deltas_from_openai,
     usage_from_openai_dict,
 )
 from routing.providers.options import NetworkOptions
@@ -56,6 +72,8 @@ class OpenAIStyleClient:
             params[self._max_tokens_param] = request.max_tokens
         if request.sampling is not NO_SAMPLING:
             params.update(sampling_params(request.sampling, self._sampling_fields))
+        if request.chat is not NO_CHAT_OPTIONS:
+            params.update(chat_params(request.chat))
         return params
 
     async def complete(self, request: ProviderRequest) -> Completion:
@@ -66,7 +84,7 @@ class OpenAIStyleClient:
         response = await self._post(CHAT_PATH, body=params, cast_to=httpx2.Response, options=options)
         return completion_from_openai_json(response.content)
 
-    async def stream(self, request: ProviderRequest) -> AsyncGenerator[str | StreamEnd, None]:
+    async def stream(self, request: ProviderRequest) -> AsyncGenerator[StreamItem, None]:
         params = self._params(request)
         options = {"timeout": params.pop("timeout"), "idempotency_key": idempotency_key_new()}
         params["stream"] = True
@@ -79,6 +97,7 @@ class OpenAIStyleClient:
         )
         finish_reason: str | None = None
         usage: Usage | None = None
+        pieces: list[ToolCallDelta] = []
         events = SSEDecoder()
         chunks = response.aiter_bytes()
         done = False
@@ -99,10 +118,14 @@ class OpenAIStyleClient:
                             if not isinstance(choice, dict) or choice.get("index"):
                                 continue
                             delta = choice.get("delta")
-                            if delta:
-                                content = delta.get("content") if isinstance(delta, dict) else None
+                            if delta and isinstance(delta, dict):
+                                content = delta.get("content")
                                 if content and isinstance(content, str):
                                     yield content
+                                if delta.get("tool_calls"):
+                                    for piece in tool_call_deltas_from_openai(delta["tool_calls"]):
+                                        pieces.append(piece)
+                                        yield piece
                             if choice.get("finish_reason"):
                                 finish_reason = str(choice["finish_reason"])
                     if done:
@@ -126,7 +149,12 @@ class OpenAIStyleClient:
             raise TransientError("The stream ended before the model finished its answer.")
         if finish_reason == "content_filter":
             raise ModelPermanentError("The provider's content filter stopped the answer.")
-        yield StreamEnd(finish_reason=finish_reason, usage=usage or Usage())
+        calls = tool_calls_assemble(pieces) if pieces else []
+        for call in calls:
+            tool_arguments_check(call["function"]["name"], call["function"]["arguments"])
+        if calls and finish_reason == "stop":
+            finish_reason = "tool_calls"  # some OpenAI-compatible servers say "stop"
+        yield StreamEnd(finish_reason=finish_reason, usage=usage or Usage(), tool_calls=calls)
 
     async def aclose(self) -> None:
         await self.sdk_client.close()

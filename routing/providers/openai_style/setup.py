@@ -14,7 +14,7 @@ from django.conf import settings
 from pydantic import BaseModel, ValidationError
 
 from routing.errors import ModelPermanentError, ProviderKeyMissing
-from routing.providers.base import ProviderSpec
+from routing.providers.base import ChatOptions, ProviderSpec
 from routing.providers.options import NetworkOptions
 from routing.sampling import SAMPLING_FIELDS, SAMPLING_ORDER, SamplingOptions
 
@@ -140,4 +140,25 @@ def sampling_params(
         if value is None or value == () or name not in fields:
             continue
         params[name] = list(value) if name == "stop" else value
+    return params
+
+
+def chat_params(chat: ChatOptions) -> dict[str, Any]:
+    """The chat-completions parameters for `chat` (tools, tool_choice, n, logprobs, …): only
+    those the caller set, as OpenAI names them."""
+    params: dict[str, Any] = {}
+    if chat.tools is not None:
+        params["tools"] = chat.tools
+    if chat.tool_choice is not None:
+        params["tool_choice"] = chat.tool_choice
+    if chat.parallel_tool_calls is not None:
+        params["parallel_tool_calls"] = chat.parallel_tool_calls
+    if chat.n != 1:
+        params["n"] = chat.n
+    if chat.logprobs:
+        params["logprobs"] = True
+        if chat.top_logprobs is not None:
+            params["top_logprobs"] = chat.top_logprobs
+    if chat.reasoning_effort is not None:
+        params["reasoning_effort"] = chat.reasoning_effort
     return params

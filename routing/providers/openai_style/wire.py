@@ -12,7 +12,7 @@ from typing import Any
 import httpx2
 
 from routing.errors import ModelPermanentError, TransientError
-from routing.providers.base import Completion, Usage
+from routing.providers.base import Choice, Completion, ToolCallDelta, Usage
 
 # After `data: [DONE]` the rest of the body (the chunked terminator) is read so the
 # connection can be reused, for at most this long (the SDK's own stream does the same).
@@ -91,10 +91,11 @@ def stream_chunk_from_openai_json(data: bytes, response: Any) -> dict[str, Any]:
 
 
 def completion_from_openai_json(content: bytes) -> Completion:
-    """An OpenAI chat completion body (JSON bytes) → Completion.
+    """An OpenAI chat completion body (JSON bytes) → Completion (choices 1… of `n > 1` in
+    `more_choices`, in index order).
 
-    A body we cannot read, or one with no choices, is transient (another try or model may
-    answer); a content-filtered answer is model-permanent."""
+    A body we cannot read, one with no choices, or a tool call we cannot read is transient
+    (another try or model may answer); a content-filtered answer is model-permanent."""
     try:
         data = json.loads(content)
         choices = data.get("choices")
@@ -103,30 +104,123 @@ def completion_from_openai_json(content: bytes) -> Completion:
         raise TransientError(f"The provider sent an answer we could not read: {preview!r}") from None
     if not choices or not isinstance(choices, list) or not isinstance(choices[0], dict):
         raise TransientError("The provider answered with no choices.")
-    choice = choices[0]
-    finish_reason = choice.get("finish_reason")
-    if finish_reason == "content_filter":
+    if len(choices) > 1:
+        choices = sorted(
+            (c for c in choices if isinstance(c, dict)),
+            key=lambda c: c.get("index") if isinstance(c.get("index"), int) else 0,
+        )
+    first = _choice(choices[0])
+    if first.finish_reason == "content_filter":
         raise ModelPermanentError("The provider's content filter blocked the answer.")
+    return Completion(
+        text=first.text,
+        finish_reason=first.finish_reason,
+        usage=usage_from_openai_dict(data.get("usage")),
+        tool_calls=first.tool_calls,
+        logprobs=first.logprobs,
+        more_choices=[_choice(c) for c in choices[1:]] if len(choices) > 1 else [],
+    )
+
+
+def _choice(choice: dict[str, Any]) -> Choice:
+    finish_reason = choice.get("finish_reason")
     message = choice.get("message")
     text = message.get("content") if isinstance(message, dict) else None
-    return Completion(
+    raw_calls = message.get("tool_calls") if isinstance(message, dict) else None
+    calls = tool_calls_from_openai(raw_calls) if raw_calls else []
+    if calls and finish_reason == "stop":
+        finish_reason = "tool_calls"  # some OpenAI-compatible servers say "stop"
+    logprobs = choice.get("logprobs")
+    return Choice(
         text=text if isinstance(text, str) else "",
         finish_reason=finish_reason if isinstance(finish_reason, str) else None,
-        usage=usage_from_openai_dict(data.get("usage")),
+        tool_calls=calls,
+        logprobs=logprobs if isinstance(logprobs, dict) else None,
     )
+
+
+def tool_calls_from_openai(raw: Any) -> list[dict[str, Any]]:
+    """An answer's `message.tool_calls` in the canonical shape; TransientError (a malformed
+    answer: another try may be well-formed) for a call without a name or whose arguments are
+    not JSON."""
+    if not isinstance(raw, list):
+        raise TransientError("The provider sent tool calls we could not read (not a list).")
+    calls: list[dict[str, Any]] = []
+    for call in raw:
+        function = call.get("function") if isinstance(call, dict) else None
+        name = function.get("name") if isinstance(function, dict) else None
+        if not isinstance(name, str) or not name:
+            raise TransientError("The provider sent a tool call without a function name.")
+        arguments = function.get("arguments")  # type: ignore[union-attr]
+        if isinstance(arguments, dict):
+            arguments = json.dumps(arguments, ensure_ascii=False)
+        elif not isinstance(arguments, str):
+            arguments = "{}" if arguments is None else str(arguments)
+        tool_arguments_check(name, arguments)
+        ident = call.get("id")  # type: ignore[union-attr]
+        calls.append(
+            {
+                "id": ident if isinstance(ident, str) and ident else f"call_{len(calls)}",
+                "type": "function",
+                "function": {"name": name, "arguments": arguments},
+            }
+        )
+    return calls
+
+
+def tool_arguments_check(name: str, arguments: str) -> None:
+    """TransientError when a tool call's arguments are not a JSON object ("" counts as {})."""
+    if not arguments.strip():
+        return
+    try:
+        parsed = json.loads(arguments)
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, dict):
+        raise TransientError(
+            f"The provider sent a call of tool {name!r} whose arguments are not a JSON object: "
+            f"{arguments[:120]!r}"
+        )
+
+
+def tool_call_deltas_from_openai(raw: Any) -> list[ToolCallDelta]:
+    """A stream chunk's `delta.tool_calls` → ToolCallDelta pieces (unreadable entries skipped)."""
+    if not isinstance(raw, list):
+        return []
+    deltas = []
+    for entry in raw:
+        if not isinstance(entry, dict):
+            continue
+        index = entry.get("index")
+        function = entry.get("function")
+        function = function if isinstance(function, dict) else {}
+        ident, name, arguments = entry.get("id"), function.get("name"), function.get("arguments")
+        deltas.append(
+            ToolCallDelta(
+                index=index if isinstance(index, int) and not isinstance(index, bool) else 0,
+                id=ident if isinstance(ident, str) and ident else None,
+                name=name if isinstance(name, str) and name else None,
+                arguments=arguments if isinstance(arguments, str) else "",
+            )
+        )
+    return deltas
 
 
 def usage_from_openai_dict(usage: Any) -> Usage:
     """OpenAI usage (parsed JSON) → ours. `input_tokens` includes cached prompt tokens (OpenAI
-    counts them in prompt_tokens); `cached_tokens` says how many of them were cache reads."""
+    counts them in prompt_tokens); `cached_tokens` says how many of them were cache reads;
+    `reasoning_tokens` how many of the completion tokens were spent reasoning."""
     if not isinstance(usage, dict):
         return Usage()
     details = usage.get("prompt_tokens_details")
     cached = details.get("cached_tokens") if isinstance(details, dict) else None
+    completion_details = usage.get("completion_tokens_details")
+    reasoning = completion_details.get("reasoning_tokens") if isinstance(completion_details, dict) else None
     return Usage(
         input_tokens=_count(usage.get("prompt_tokens")),
         output_tokens=_count(usage.get("completion_tokens")),
         cached_tokens=_count(cached),
+        reasoning_tokens=_count(reasoning),
     )
 
 

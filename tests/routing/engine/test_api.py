@@ -33,7 +33,7 @@ def model(fake_provider, settings):
     [
         (lambda: orchestrator.complete(MESSAGES, model="ghost"), UnknownModel, "'ghost'"),
         (lambda: orchestrator.execute_with_fallback(MESSAGES, chain="ghost"), UnknownChain, "'ghost'"),
-        (lambda: orchestrator.complete([], model="m"), InvalidRequest, "non-empty"),
+        (lambda: orchestrator.complete([], model="m"), InvalidRequest, "at least one message"),
         (
             lambda: orchestrator.complete([{"role": "user", "content": "  "}], model="m"),
             InvalidRequest,

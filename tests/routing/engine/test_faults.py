@@ -15,7 +15,7 @@ from routing.engine.faults import (
     inject_faults,
 )
 from routing.errors import ProviderError, TransientError
-from routing.providers.base import ProviderRequest, StreamEnd
+from routing.providers.base import ProviderRequest, StreamEnd, StreamItem
 from routing.providers.transport import transport_complete
 from tests.routing.providers.conftest import request, run
 
@@ -24,8 +24,8 @@ def complete(spec, req: ProviderRequest, *, model_name: str = "model"):
     return run(faulted_complete(spec, req, model_name=model_name))
 
 
-def stream(spec, req: ProviderRequest, *, model_name: str = "model") -> list[str | StreamEnd]:
-    async def collect() -> list[str | StreamEnd]:
+def stream(spec, req: ProviderRequest, *, model_name: str = "model") -> list[StreamItem]:
+    async def collect() -> list[StreamItem]:
         return [item async for item in faulted_stream(spec, req, model_name=model_name)]
 
     return run(collect())

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import pytest
 
 from routing.errors import ProviderError
-from routing.providers.base import ProviderRequest, StreamEnd
+from routing.providers.base import ProviderRequest, StreamItem
 from routing.providers.registry import aclose_clients
 from routing.providers.transport import transport_complete, transport_stream
 
@@ -60,11 +60,11 @@ def complete(spec, req: ProviderRequest, *, model_name: str = "model"):
     return run(transport_complete(spec, req, model_name=model_name))
 
 
-async def collect(spec, req: ProviderRequest, *, model_name: str = "model") -> list[str | StreamEnd]:
+async def collect(spec, req: ProviderRequest, *, model_name: str = "model") -> list[StreamItem]:
     return [item async for item in transport_stream(spec, req, model_name=model_name)]
 
 
-def stream(spec, req: ProviderRequest, *, model_name: str = "model") -> list[str | StreamEnd]:
+def stream(spec, req: ProviderRequest, *, model_name: str = "model") -> list[StreamItem]:
     return run(collect(spec, req, model_name=model_name))
 
 

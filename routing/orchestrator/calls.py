@@ -1,112 +1,23 @@
-"""The Python API: the seed's ModelOrchestrator, TaskRouter, ParallelOrchestrator and
-FallbackChain in one place, reading config from the database. Async functions are the
-engine; the plain names are sync wrappers for Django views, Celery tasks and scripts.
-
-    from routing import orchestrator
-    r = orchestrator.route("code_review", python_code)   # r.text, r.model, r.trace_id, r.cost_usd, r.attempts
-
-Keyword arguments common to every call:
-    source       "api" | "playground" | "gateway" | "batch" | "drill" | "simulation" (stored on records)
-    api_key_id   gateway.ApiKey id the spend is attributed to
-    trace_id     join an existing trace (a new one is made otherwise)
-    temperature, max_tokens
-    top_p, stop, seed, presence_penalty, frequency_penalty, response_format, user
-                 the sampling options, as OpenAI names them (or `sampling=SamplingOptions(...)`,
-                 from routing.sampling); every attempt, fallbacks included, sends the same ones
-    role         a label stored on the records (e.g. "arena", "cell"); by default each record
-                 says primary / fallback / consensus / judge
-    system       a system prompt that replaces the route's (playground)
-    created_at   backdate the records (simulated traffic)
-    processor_options  keyword arguments for the route's processors (e.g. labels=[...])
-
-Errors are `routing.errors.OrchestratorError` subclasses, each with an HTTP status. Bad
-input (unknown task type, model or chain, empty messages, a capability no model has, a
-missing key, a prompt too long for every candidate) fails before anything is sent or
-recorded. The sync wrappers cannot run inside an event loop: await the `a…` twin there.
-They write the call records before they return; async callers can `await arecords_flush()`.
-"""
+"""The engine's async entry points (re-exported by `routing.orchestrator`, documented there)."""
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import os
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
-from asgiref.sync import SyncToAsync, async_to_sync
 from django.conf import settings
 
-from metrics.services import acall_records_flush, call_records_flush
-from routing.engine import planning, stats
-from routing.engine.breaker import breaker_reset, breaker_scope, breaker_states
-from routing.engine.config import snapshot_aget, snapshot_get
-from routing.engine.consensus import AGGREGATORS, AnswerGroup, answer_groups, consensus_decide, consensus_run
+from metrics.services import acall_records_flush
+from routing.engine import planning, routes
+from routing.engine.config import snapshot_aget
+from routing.engine.consensus import AGGREGATORS, consensus_decide, consensus_run
 from routing.engine.execute import plan_run
-from routing.engine.faults import FaultSpec, inject_faults
-from routing.engine.selection import OPTIMIZE_FOR, candidates_select
 from routing.engine.streaming import plan_stream
-from routing.engine.trace import Step, trace_id_new
-from routing.engine.types import AttemptInfo, ConsensusResult, MemberOutcome, Result, StreamEvent, Usage
-from routing.errors import AllAttemptsFailed, InvalidRequest, NoCandidate, NotFound, OrchestratorError
-from routing.providers.registry import aclose_clients
-from routing.sampling import (
-    NO_SAMPLING,
-    SAMPLING_FIELDS,
-    SEED_RANGE,
-    SamplingOptions,
-    number_in_range,
-    sampling_options,
-    type_name,
-)
-
-# The public engine API: callers (the gateway, scripts, fault drills: breaker scopes and fault
-# injection) import these names from here, never
-# from routing.engine.*, so the engine's modules can move without breaking them.
-__all__ = [
-    "NO_SAMPLING",
-    "SAMPLING_FIELDS",
-    "SEED_RANGE",
-    "AllAttemptsFailed",
-    "AnswerGroup",
-    "AttemptInfo",
-    "ConsensusResult",
-    "FaultSpec",
-    "InvalidRequest",
-    "MemberOutcome",
-    "NoCandidate",
-    "NotFound",
-    "OrchestratorError",
-    "Result",
-    "SamplingOptions",
-    "StreamEvent",
-    "Usage",
-    "aconsensus",
-    "aconsensus_decide",
-    "acomplete",
-    "aexecute_parallel",
-    "aexecute_with_fallback",
-    "arecords_flush",
-    "aroute",
-    "answer_groups",
-    "aselect_model",
-    "astream",
-    "breaker_reset",
-    "breaker_scope",
-    "breaker_states",
-    "complete",
-    "consensus",
-    "execute_parallel",
-    "execute_with_fallback",
-    "inject_faults",
-    "number_in_range",
-    "records_flush",
-    "route",
-    "sampling_options",
-    "select_model",
-    "trace_id_new",
-    "type_name",
-]
+from routing.engine.trace import Step, Trace
+from routing.engine.types import ConsensusResult, MemberOutcome, Result, StreamEvent
+from routing.errors import InvalidRequest, OrchestratorError
 
 Messages = list[dict[str, Any]]
 T = TypeVar("T")
@@ -130,16 +41,18 @@ def _records_inline(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[
 
 
 @_records_inline
-async def aroute(task_type: str, content: str, **kwargs: Any) -> Result:
+async def aroute(task_type: str, content: str | Messages, **kwargs: Any) -> Result:
     """Run a task route: pre-processor, prompt (per-model variant first), the route's model
-    or a selection, post-processor, and the route's fallback chain on failure."""
+    or a selection, post-processor, and the route's fallback chain on failure. `content` is
+    the user's text, or a whole conversation (canonical messages): the route's prompt goes
+    first, the conversation's own system messages after it, the pre-processor applies to
+    the last user message's text."""
     optimize_for = kwargs.pop("optimize_for", None)
     snap = await snapshot_aget()
-    route = planning.route_get(snap, task_type)
+    route = routes.route_get(snap, task_type)
     trace = planning.trace_make(kwargs, route=route, fn="route")
-    text = planning.route_content(route, content, trace.processor_options)
-    messages: Messages = [{"role": "user", "content": text}]
-    steps = await planning.route_plan(snap, trace, route, messages, optimize_for=optimize_for)
+    messages = routes.route_messages(route, content, trace.processor_options)
+    steps = await routes.route_plan(snap, trace, route, messages, optimize_for=optimize_for)
     return await plan_run(trace, steps, messages)
 
 
@@ -300,21 +213,24 @@ async def astream(
     optimize_for: str = "cost",
     **kwargs: Any,
 ) -> AsyncIterator[StreamEvent]:
-    """Stream one answer as StreamEvents: `attempt`, `delta`…, then `done` (with the Result)
-    or `error`; `attempt_failed` when a model fails before its first token (the next one
-    starts). Bad input raises an OrchestratorError on the first `anext()`, before any event.
-    Closing the iterator (or cancelling its task) cancels the upstream request."""
+    """Stream one answer as StreamEvents: `attempt`, `delta` and `tool_call`…, then `done`
+    (with the Result) or `error`; `attempt_failed` when a model fails before its first token
+    (the next one starts). A route (`task_type`) takes `content` (text) or `messages` (the
+    whole conversation). Bad input raises an OrchestratorError on the first `anext()`, before
+    any event. Closing the iterator (or cancelling its task) cancels the upstream request."""
     snap = await snapshot_aget()
     if task_type:
-        route = planning.route_get(snap, task_type)
+        route = routes.route_get(snap, task_type)
         trace = planning.trace_make(kwargs, route=route, fn="astream")
-        text = planning.route_content(route, content if content is not None else "", trace.processor_options)
-        sent: Messages = [{"role": "user", "content": text}]
-        steps = await planning.route_plan(
+        stream_check(trace)
+        conversation = messages if messages is not None else (content if content is not None else "")
+        sent = routes.route_messages(route, conversation, trace.processor_options)
+        steps = await routes.route_plan(
             snap, trace, route, sent, optimize_for=optimize_for if optimize_for != "cost" else None
         )
     else:
         trace = planning.trace_make(kwargs, fn="astream")
+        stream_check(trace)
         if messages is None and content is not None:
             messages = [{"role": "user", "content": content}]
         sent = planning.messages_check(messages)
@@ -335,6 +251,16 @@ async def astream(
         await inner.aclose()
 
 
+def stream_check(trace: Trace) -> None:
+    """A stream carries one answer: `n > 1` is refused before anything is sent."""
+    if trace.chat.n > 1:
+        raise InvalidRequest(
+            "n > 1 cannot be streamed: ask for one answer per stream, or for n answers without stream.",
+            param="n",
+            code="unsupported_parameter",
+        )
+
+
 async def aselect_model(
     capabilities: list[str], *, optimize_for: str = "cost", tokens_needed: int = 0
 ) -> str:
@@ -347,90 +273,6 @@ async def aselect_model(
     )[0].name
 
 
-def select_model(capabilities: list[str], *, optimize_for: str = "cost", tokens_needed: int = 0) -> str:
-    """Sync twin of `aselect_model` (no event loop needed; reads cached config)."""
-    _no_running_loop("select_model")
-    if optimize_for not in OPTIMIZE_FOR:
-        raise InvalidRequest(f"optimize_for must be one of {', '.join(OPTIMIZE_FOR)}, not {optimize_for!r}.")
-    snap = snapshot_get()
-    latency = stats.latency_p50s_sync(frozenset(snap.models)) if optimize_for == "latency" else {}
-    quality = stats.quality_scores_sync(capabilities) if optimize_for == "quality" else {}
-    ranked = candidates_select(
-        snap,
-        capabilities=list(capabilities),
-        optimize_for=optimize_for,
-        tokens_needed=tokens_needed,
-        tokens_out=0,
-        latency_p50=latency,
-        quality=quality,
-    )
-    return ranked[0].name
-
-
 async def arecords_flush() -> None:
     """Wait until every CallRecord of finished calls is in the database."""
     await acall_records_flush()
-
-
-# -- Sync wrappers ------------------------------------------------------------------------
-
-
-def _no_running_loop(name: str) -> None:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return
-    raise RuntimeError(
-        f"orchestrator.{name}() is the sync API and cannot run inside a running event loop "
-        f"(an async view, a coroutine): use `await orchestrator.a{name}(...)` there."
-    )
-
-
-def _outer_loop_running() -> bool:
-    """True when we run inside sync_to_async under a live event loop (async_to_sync reuses it)."""
-    loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
-    pid = getattr(SyncToAsync.threadlocal, "main_event_loop_pid", None)
-    return loop is not None and pid == os.getpid() and loop.is_running()
-
-
-def _run_sync(name: str, fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
-    _no_running_loop(name)
-    owns_loop = not _outer_loop_running()
-
-    async def main() -> T:
-        try:
-            return await fn(*args, **kwargs)
-        finally:
-            if owns_loop:
-                # The loop ends with this call: close the provider clients made on it.
-                await aclose_clients()
-
-    try:
-        return async_to_sync(main)()
-    finally:
-        call_records_flush()
-
-
-def route(task_type: str, content: str, **kwargs: Any) -> Result:
-    return _run_sync("route", aroute, task_type, content, **kwargs)
-
-
-def complete(messages: Messages, **kwargs: Any) -> Result:
-    return _run_sync("complete", acomplete, messages, **kwargs)
-
-
-def execute_with_fallback(messages: Messages, *, chain: str = "default", **kwargs: Any) -> Result:
-    return _run_sync("execute_with_fallback", aexecute_with_fallback, messages, chain=chain, **kwargs)
-
-
-def consensus(messages: Messages, **kwargs: Any) -> ConsensusResult:
-    return _run_sync("consensus", aconsensus, messages, **kwargs)
-
-
-def execute_parallel(tasks: list[dict[str, Any]], **kwargs: Any) -> list[Result | OrchestratorError]:
-    return _run_sync("execute_parallel", aexecute_parallel, tasks, **kwargs)
-
-
-def records_flush() -> None:
-    """Sync twin of `arecords_flush`."""
-    call_records_flush()
