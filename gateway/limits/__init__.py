@@ -12,177 +12,60 @@ If Redis cannot be reached (or stalls past REDIS_TIMEOUT_MS) the request is admi
 unchecked: an outage of the counters' store does not take the gateway down with it. The
 outage is logged once, then once a minute (`routing.cache_guard`).
 Functions that depend on the time take `now`, so tests move the clock instead of sleeping.
+
+Here: admission and settlement. Beside them: `store` (the cache, the Redis client, the
+counters' names and scripts), `spend` (spend from the records), `refusals` (the 429s),
+`alerts` (budget alerts) and `window` (the rule, in Lua and in process).
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import secrets
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
-from asgiref.sync import sync_to_async
-from django.conf import settings
-from django.core.cache import caches
-from django.core.cache.backends.base import BaseCache
-from django.core.cache.backends.redis import RedisCache
-from django.core.signals import setting_changed
-from django.dispatch import receiver
-
-from gateway.db import connections_refresh
 from gateway.errors import GatewayError
 from gateway.keys import KeyInfo
 from gateway.limits import window
-from gateway.limits.window import ADMITTED, BUDGET, COLD, RPM, LocalLimits, Verdict
-from gateway.redis_client import AsyncRedis, RedisReplyError, async_redis
-from metrics.selectors.records import api_key_spend_recorded
-from routing.cache_guard import cache_failed, cache_recovered, cache_usable, redis_timeout_s
+from gateway.limits.alerts import ALERT_THRESHOLDS, alert_due, budget_alerts_check
+from gateway.limits.refusals import refusal_raise
+from gateway.limits.spend import spend_current, spend_from_records, spend_recorded_async
+from gateway.limits.store import (
+    ADMIT_SCRIPT,
+    LOCAL,
+    NANO,
+    SETTLE_SCRIPT,
+    SPEND_TTL_S,
+    cache_backend,
+    counter_keys,
+    limits_local_reset,
+    period_bounds,
+    redis_client,
+    reservation_ttl_ms,
+    utcnow,
+)
+from gateway.limits.window import COLD
+from gateway.redis_client import AsyncRedis
+from routing.cache_guard import cache_failed, cache_recovered, cache_usable
+
+__all__ = [
+    "ALERT_THRESHOLDS",
+    "NANO",
+    "SPEND_TTL_S",
+    "Admission",
+    "budget_alerts_check",
+    "limits_account",
+    "limits_admit",
+    "limits_local_reset",
+    "period_bounds",
+    "spend_current",
+    "spend_from_records",
+    "utcnow",
+]
 
 log = logging.getLogger("gateway.limits")
-
-NANO = Decimal("1000000000")
-SPEND_TTL_S = 300  # re-seed spend from the records at least this often
-ALERT_THRESHOLDS = (80, 100)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def period_bounds(period: str, now: datetime) -> tuple[datetime, datetime]:
-    """[start, end) of the budget period (UTC calendar day or month) containing `now`."""
-    now = now.astimezone(UTC)
-    if period == "day":
-        start = now.replace(hour=0, minute=0, second=0, microsecond=0)
-        return start, start + timedelta(days=1)
-    start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    end = (
-        start.replace(year=start.year + 1, month=1)
-        if start.month == 12
-        else start.replace(month=start.month + 1)
-    )
-    return start, end
-
-
-def _reservation_ttl_ms() -> int:
-    return int(float(settings.ORCHESTRATOR.get("GATEWAY_RESERVATION_TTL_S", 120)) * 1000)
-
-
-def _keys(info: KeyInfo, now: datetime) -> dict[str, str]:
-    start, _ = period_bounds(info.budget_period, now)
-    return {
-        "rpm": f"gw:rpm:{info.id}",
-        "tpm": f"gw:tpm:{info.id}",
-        "tpm_sum": f"gw:tpm-sum:{info.id}",
-        "spend": f"gw:spend:{info.id}:{start:%Y%m%d}",
-        "held_until": f"gw:held-until:{info.id}",
-        "held": f"gw:held:{info.id}",
-        "largest": f"gw:largest:{info.id}",
-    }
-
-
-_backend: BaseCache | None = None
-_redis_url: str | None = None
-_local = LocalLimits()
-
-
-def _cache() -> BaseCache:
-    """The cache backend, made once per process. (`django.core.cache.cache` makes a new
-    backend, and for Redis a new connection pool, in every asyncio context: every request.)"""
-    global _backend, _redis_url
-    if _backend is None:
-        backend = caches.create_connection("default")
-        if isinstance(backend, RedisCache):
-            location = settings.CACHES["default"]["LOCATION"]
-            servers = location if isinstance(location, list | tuple) else str(location).split(",")
-            url = servers[0].strip()
-            # redis:// and rediss:// get the pipelined client and the scripts; anything else
-            # (unix sockets…) counts in process, like a server without Redis.
-            _redis_url = url if url.startswith(("redis://", "rediss://")) else None
-        else:
-            _redis_url = None
-        _backend = backend
-    return _backend
-
-
-def _redis() -> AsyncRedis | None:
-    """A pipelined asyncio client for the Redis behind the cache (None: not Redis)."""
-    _cache()
-    return async_redis(_redis_url, timeout_s=redis_timeout_s()) if _redis_url else None
-
-
-@receiver(setting_changed)
-def _reset_cache(*, setting: str, **kwargs: Any) -> None:
-    global _backend, _redis_url
-    if setting == "CACHES":
-        _backend = None
-        _redis_url = None
-        _local.clear()
-
-
-def limits_local_reset() -> None:
-    """Forget the in-process counters (tests)."""
-    _local.clear()
-
-
-class _Script:
-    """A Lua script run with EVALSHA (EVAL once if Redis does not know it yet)."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.sha = hashlib.sha1(source.encode()).hexdigest()
-
-    async def __call__(self, client: AsyncRedis, keys: list[str], args: list[Any]) -> Any:
-        try:
-            (reply,) = await client.pipeline([("EVALSHA", self.sha, len(keys), *keys, *args)])
-        except RedisReplyError as exc:
-            if not str(exc).startswith("NOSCRIPT"):
-                raise
-            (reply,) = await client.pipeline([("EVAL", self.source, len(keys), *keys, *args)])
-        return reply
-
-
-_admit_script = _Script(window.ADMIT_LUA)
-_settle_script = _Script(window.SETTLE_LUA)
-
-
-# -- Spend from the records (source of truth) ------------------------------------------
-
-
-def spend_from_records(*, api_key_id: int, since: datetime, until: datetime | None = None) -> Decimal:
-    return api_key_spend_recorded(api_key_id=api_key_id, since=since, until=until)
-
-
-def _seed_spend(api_key_id: int, since: datetime, until: datetime) -> Decimal:
-    connections_refresh()
-    return spend_from_records(api_key_id=api_key_id, since=since, until=until)
-
-
-_aseed_spend = sync_to_async(_seed_spend)
-
-
-def spend_current(*, info: KeyInfo, now: datetime | None = None) -> Decimal:
-    """Spend in the key's current period: the counter, or the records when it is cold (sync)."""
-    now = now or utcnow()
-    key = _keys(info, now)["spend"]
-    _cache()
-    value = _cache().get(key) if _redis_url else _local.spend_get(key)
-    if value is None:
-        start, end = period_bounds(info.budget_period, now)
-        spent = spend_from_records(api_key_id=info.id, since=start, until=end)
-        _spend_seed_sync(key, int(spent * NANO))
-        return spent
-    return Decimal(int(value)) / NANO
-
-
-def _spend_seed_sync(key: str, nano: int) -> None:
-    if _redis_url:
-        _cache().add(key, nano, SPEND_TTL_S)
-    else:
-        _local.spend_seed(key, nano, SPEND_TTL_S)
 
 
 # -- Before a call -----------------------------------------------------------------------
@@ -220,7 +103,7 @@ async def limits_admit(
     outage): an outage of the counters' store does not take the gateway down with it."""
     if info.rpm is None and info.tpm is None and info.budget_usd is None:
         return Admission(keys={}, spent_usd=None)
-    client = _redis()
+    client = redis_client()
     if client is not None and not cache_usable():
         return Admission(keys={}, spent_usd=None, checked=False)
     try:
@@ -248,15 +131,15 @@ async def limits_admit(
 async def _admit(
     *, info: KeyInfo, now: datetime, client: AsyncRedis | None, est_nano: int | None, est_tokens: int | None
 ) -> Admission:
-    keys = _keys(info, now)
+    keys = counter_keys(info, now)
     request_id = secrets.token_hex(8)
     budget_nano = _nano(info.budget_usd)
     now_ms = now.timestamp() * 1000
     for _ in range(3):  # a cold spend counter: seed it from the records, then check again
         if client is not None:
-            cache = _cache()
+            cache = cache_backend()
             names = ("rpm", "tpm", "spend", "held_until", "held", "largest", "tpm_sum")
-            reply = await _admit_script(
+            reply = await ADMIT_SCRIPT(
                 client,
                 [cache.make_key(keys[n]) for n in names],
                 [
@@ -267,14 +150,14 @@ async def _admit(
                     -1 if budget_nano is None else budget_nano,
                     -1 if est_nano is None else est_nano,
                     -1 if est_tokens is None else est_tokens,
-                    _reservation_ttl_ms(),
+                    reservation_ttl_ms(),
                     window.WINDOW_MS,
                     window.MAX_TTL_S,
                 ],
             )
             verdict = window.verdict_from_reply(reply)
         else:
-            verdict = _local.admit(
+            verdict = LOCAL.admit(
                 key_id=info.id,
                 spend_key=keys["spend"],
                 now_ms=now_ms,
@@ -284,64 +167,24 @@ async def _admit(
                 budget_nano=budget_nano,
                 est_nano=est_nano,
                 est_tokens=est_tokens,
-                ttl_ms=_reservation_ttl_ms(),
+                ttl_ms=reservation_ttl_ms(),
             )
         if verdict.outcome != COLD:
             break
         start, end = period_bounds(info.budget_period, now)
-        spent = await _aseed_spend(info.id, start, end)
+        spent = await spend_recorded_async(info.id, start, end)
         if client is not None:
             await client.pipeline(
-                [("SET", _cache().make_key(keys["spend"]), int(spent * NANO), "NX", "EX", SPEND_TTL_S)]
+                [("SET", cache_backend().make_key(keys["spend"]), int(spent * NANO), "NX", "EX", SPEND_TTL_S)]
             )
         else:
-            _local.spend_seed(keys["spend"], int(spent * NANO), SPEND_TTL_S)
+            LOCAL.spend_seed(keys["spend"], int(spent * NANO), SPEND_TTL_S)
     else:
         raise RuntimeError("the spend counter stayed cold after seeding")
-    _refuse_unless_admitted(info, verdict, now)
+    refusal_raise(info=info, verdict=verdict, now=now)
     spent_usd = Decimal(verdict.spent_nano) / NANO if info.budget_usd is not None else None
     reserved = info.budget_usd is not None or info.tpm is not None
     return Admission(keys=keys, spent_usd=spent_usd, request_id=request_id, reserved=reserved)
-
-
-def _refuse_unless_admitted(info: KeyInfo, verdict: Verdict, now: datetime) -> None:
-    if verdict.outcome == ADMITTED:
-        return
-    retry = str(max(1, -(-verdict.retry_ms // 1000)))
-    if verdict.outcome == RPM:
-        raise GatewayError(
-            429,
-            f"Rate limit reached for key {info.name!r}: {info.rpm} requests per minute. Retry after {retry} s.",
-            code="rate_limit_exceeded",
-            headers={"retry-after": retry},
-        )
-    if verdict.outcome == BUDGET:
-        spent = Decimal(verdict.spent_nano) / NANO
-        assert info.budget_usd is not None
-        if verdict.in_flight:
-            raise GatewayError(
-                429,
-                f"Budget of key {info.name!r} is held by requests in flight: spent {spent:.4f} of "
-                f"{info.budget_usd:.4f} USD this {info.budget_period}, the rest reserved. Retry after {retry} s.",
-                code="budget_exceeded",
-                headers={"retry-after": retry},
-            )
-        _, end = period_bounds(info.budget_period, now)
-        retry = str(max(1, int((end - now).total_seconds())))
-        raise GatewayError(
-            429,
-            f"Budget exhausted for key {info.name!r}: spent {spent:.4f} of {info.budget_usd:.4f} USD "
-            f"this {info.budget_period} (UTC). It resets at {end:%Y-%m-%d %H:%M} UTC.",
-            code="budget_exceeded",
-            headers={"retry-after": retry},
-        )
-    held = " (the rest is reserved by requests in flight)" if verdict.in_flight else ""
-    raise GatewayError(
-        429,
-        f"Rate limit reached for key {info.name!r}: {info.tpm} tokens per minute{held}. Retry after {retry} s.",
-        code="tokens_rate_limit_exceeded",
-        headers={"retry-after": retry},
-    )
 
 
 # -- After a call ------------------------------------------------------------------------
@@ -357,7 +200,7 @@ async def limits_account(
     if not admission.reserved or not admission.checked or admission.settled:
         return
     admission.settled = True
-    client = _redis()
+    client = redis_client()
     if client is not None and not cache_usable():
         return
     try:
@@ -389,9 +232,9 @@ async def _account(
     now_ms = now.timestamp() * 1000
     keys = admission.keys
     if client is not None:
-        cache = _cache()
+        cache = cache_backend()
         names = ("tpm", "spend", "held_until", "held", "largest", "tpm_sum")
-        total = await _settle_script(
+        total = await SETTLE_SCRIPT(
             client,
             [cache.make_key(keys[n]) for n in names],
             [
@@ -407,7 +250,7 @@ async def _account(
         )
         spent_nano = None if total is None else int(total)
     else:
-        spent_nano = _local.settle(
+        spent_nano = LOCAL.settle(
             key_id=info.id,
             spend_key=keys["spend"],
             now_ms=now_ms,
@@ -420,22 +263,5 @@ async def _account(
     if info.budget_usd is None or spent_nano is None:
         return
     spent = Decimal(spent_nano) / NANO
-    if info.budget_usd > 0 and spent * 100 >= info.budget_usd * ALERT_THRESHOLDS[0]:
+    if alert_due(info=info, spent_usd=spent):
         await budget_alerts_check(info=info, spent_usd=spent, now=now)
-
-
-async def budget_alerts_check(*, info: KeyInfo, spent_usd: Decimal, now: datetime) -> None:
-    from gateway.services import budget_alert_raise
-
-    assert info.budget_usd is not None
-    start, _ = period_bounds(info.budget_period, now)
-    for threshold in ALERT_THRESHOLDS:
-        if spent_usd * 100 < info.budget_usd * threshold:
-            break
-        # One process raises each alert; the unique constraint settles any race.
-        if await sync_to_async(_cache().add)(
-            f"gw:alert:{info.id}:{start:%Y%m%d}:{threshold}", 1, 40 * 24 * 3600
-        ):
-            await sync_to_async(budget_alert_raise)(
-                api_key_id=info.id, period_start=start, threshold=threshold, spent_usd=spent_usd
-            )

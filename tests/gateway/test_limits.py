@@ -193,11 +193,10 @@ def test_revoked_keys_have_no_active_alerts(make_key):
 def test_with_redis_the_counters_are_shared_through_redis(make_key):
     from django.core.cache import caches
 
-    from gateway import limits
+    from gateway.limits.store import redis_url
 
     key, _ = make_key("ci", rpm=10, tpm=100)
-    limits._cache()
-    assert limits._redis_url
+    assert redis_url()
     spend(info_for(key), "0", NOON, tokens=7)
     raw = caches["default"]._cache.get_client(write=False)
     rpm_log = raw.zrange(caches["default"].make_key(f"gw:rpm:{key.pk}"), 0, -1)

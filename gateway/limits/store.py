@@ -1,0 +1,138 @@
+"""Where the counters live: the cache backend, the Redis client behind it, or the process.
+
+`cache_backend()` is made once per process; `redis_client()` is the pipelined asyncio client
+for the Redis behind it (None when the cache is not Redis: the counters are kept in process,
+in `LOCAL`). The counters' key names and the Lua scripts that change them are here too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import caches
+from django.core.cache.backends.base import BaseCache
+from django.core.cache.backends.redis import RedisCache
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+from gateway.keys import KeyInfo
+from gateway.limits import window
+from gateway.limits.window import LocalLimits
+from gateway.redis_client import AsyncRedis, RedisReplyError, async_redis
+from routing.cache_guard import redis_timeout_s
+
+NANO = Decimal("1000000000")
+SPEND_TTL_S = 300  # re-seed spend from the records at least this often
+
+LOCAL = LocalLimits()  # the counters when the cache is not Redis (`make run`)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def period_bounds(period: str, now: datetime) -> tuple[datetime, datetime]:
+    """[start, end) of the budget period (UTC calendar day or month) containing `now`."""
+    now = now.astimezone(UTC)
+    if period == "day":
+        start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        return start, start + timedelta(days=1)
+    start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    end = (
+        start.replace(year=start.year + 1, month=1)
+        if start.month == 12
+        else start.replace(month=start.month + 1)
+    )
+    return start, end
+
+
+def reservation_ttl_ms() -> int:
+    return int(float(settings.ORCHESTRATOR.get("GATEWAY_RESERVATION_TTL_S", 120)) * 1000)
+
+
+def counter_keys(info: KeyInfo, now: datetime) -> dict[str, str]:
+    """The names of a key's counters (the spend counter's name carries its period)."""
+    start, _ = period_bounds(info.budget_period, now)
+    return {
+        "rpm": f"gw:rpm:{info.id}",
+        "tpm": f"gw:tpm:{info.id}",
+        "tpm_sum": f"gw:tpm-sum:{info.id}",
+        "spend": f"gw:spend:{info.id}:{start:%Y%m%d}",
+        "held_until": f"gw:held-until:{info.id}",
+        "held": f"gw:held:{info.id}",
+        "largest": f"gw:largest:{info.id}",
+    }
+
+
+_backend: BaseCache | None = None
+_redis_url: str | None = None
+
+
+def cache_backend() -> BaseCache:
+    """The cache backend, made once per process. (`django.core.cache.cache` makes a new
+    backend, and for Redis a new connection pool, in every asyncio context: every request.)"""
+    global _backend, _redis_url
+    if _backend is None:
+        backend = caches.create_connection("default")
+        if isinstance(backend, RedisCache):
+            location = settings.CACHES["default"]["LOCATION"]
+            servers = location if isinstance(location, list | tuple) else str(location).split(",")
+            url = servers[0].strip()
+            # redis:// and rediss:// get the pipelined client and the scripts; anything else
+            # (unix sockets…) counts in process, like a server without Redis.
+            _redis_url = url if url.startswith(("redis://", "rediss://")) else None
+        else:
+            _redis_url = None
+        _backend = backend
+    return _backend
+
+
+def redis_url() -> str | None:
+    """The Redis the counters live in (None: they are kept in process)."""
+    cache_backend()
+    return _redis_url
+
+
+def redis_client() -> AsyncRedis | None:
+    """A pipelined asyncio client for the Redis behind the cache (None: not Redis)."""
+    url = redis_url()
+    return async_redis(url, timeout_s=redis_timeout_s()) if url else None
+
+
+@receiver(setting_changed)
+def _reset_cache(*, setting: str, **kwargs: Any) -> None:
+    global _backend, _redis_url
+    if setting == "CACHES":
+        _backend = None
+        _redis_url = None
+        LOCAL.clear()
+
+
+def limits_local_reset() -> None:
+    """Forget the in-process counters (tests)."""
+    LOCAL.clear()
+
+
+class Script:
+    """A Lua script run with EVALSHA (EVAL once if Redis does not know it yet)."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
+
+    async def __call__(self, client: AsyncRedis, keys: list[str], args: list[Any]) -> Any:
+        try:
+            (reply,) = await client.pipeline([("EVALSHA", self.sha, len(keys), *keys, *args)])
+        except RedisReplyError as exc:
+            if not str(exc).startswith("NOSCRIPT"):
+                raise
+            (reply,) = await client.pipeline([("EVAL", self.source, len(keys), *keys, *args)])
+        return reply
+
+
+ADMIT_SCRIPT = Script(window.ADMIT_LUA)
+SETTLE_SCRIPT = Script(window.SETTLE_LUA)
