@@ -14,7 +14,8 @@ PORT ?= 8000
 $(STAMP): pyproject.toml
 	@echo "Installing the app and its development tools into $(VENV) (log: $(VENV)/install.log)..."
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@{ $(BIN)/python -m pip install -q --upgrade pip && $(BIN)/python -m pip install -q -e '.[dev]'; } \
+	@{ $(BIN)/python -m pip install -q --upgrade pip && $(BIN)/python -m pip install -q -e '.[dev]' \
+	  && $(BIN)/python -m pip install -q --no-deps 'instructor==1.17.0'; } \
 	  >$(VENV)/install.log 2>&1 || { cat $(VENV)/install.log; exit 1; }
 	@touch $(STAMP) $(RUN_STAMP)
 
