@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "gateway",
     "playground",
     "compare",
+    "dashboards",  # no models: its management command (simulate_traffic)
     "ninja",  # its bundled Swagger UI assets for /api/v1/docs (no CDN)
 ]
 

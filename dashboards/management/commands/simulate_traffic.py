@@ -8,6 +8,9 @@ chains, direct model calls, the flaky-demo chain) with source="simulation" and a
 models' own latency and failure settings. Models that need a key you have not set are
 skipped by the engine as usual, so the chains fall through to the simulated models. Ends
 by rolling the records up so the dashboards show them at once.
+
+It lives in dashboards, the top layer: it drives the engine (routing) and rolls up the
+records (metrics) to fill the dashboards, so it sits above both.
 """
 
 from __future__ import annotations
@@ -22,6 +25,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from metrics.rollups import rollup_run
+from routing import orchestrator
+from routing.errors import OrchestratorError
+from routing.models import FallbackChain, ModelConfig, ProviderKind, TaskRoute
 
 # Realistic prompts for each default route (config/defaults.yaml), in the shape the simulated
 # models read: tickets for the classifier, code with a bug for the reviewer, reports to
@@ -112,8 +118,6 @@ class Command(BaseCommand):
             raise CommandError("--requests must be between 1 and 1,000,000.")
         if not (1 <= concurrency <= 512):
             raise CommandError("--concurrency must be between 1 and 512.")
-        from routing.models import FallbackChain, ModelConfig, ProviderKind, TaskRoute
-
         routes = list(TaskRoute.objects.filter(enabled=True).values_list("task_type", flat=True))
         # Direct calls go to simulated models that never hang (a hang waits out the full call
         # timeout); the hanging ones are still exercised through chains, whose steps time out.
@@ -159,9 +163,6 @@ class Command(BaseCommand):
         sim_models: list[str],
         chains: list[str],
     ) -> tuple[int, int]:
-        from routing import orchestrator
-        from routing.errors import OrchestratorError
-
         gate = asyncio.Semaphore(concurrency)
         counts = {"ok": 0, "failed": 0, "done": 0}
         plans = []

@@ -50,7 +50,7 @@ def test_every_default_route_has_prompts_its_simulated_models_can_answer():
     import yaml
     from django.conf import settings
 
-    from metrics.management.commands.simulate_traffic import CHAT, PROMPTS
+    from dashboards.management.commands.simulate_traffic import CHAT, PROMPTS
     from routing.providers.simulated import simulated_answer, task_from_messages
     from routing.providers.simulated.options import SimulatedOptions, profile_for
 
