@@ -7,6 +7,11 @@ wrapped Django application. The handlers are the same ones the Django views in
 gateway/views.py serve, so behaviour is identical; this path reads the body as it arrives
 (refused as soon as it passes the limit) and cancels a streaming response (recording the
 attempt as cancelled) when the client disconnects.
+A response's bookkeeping (`GatewayResponse.after`: the spend settles the key's counters)
+runs in a task of its own once the body is sent, so it behaves the same whatever the server
+does next: uvicorn waits for the application to return before it reads the connection's
+next request, granian does not, and a server may cancel the application once the response is
+complete; neither holds back nor loses the settlement.
 Bearer-key endpoints need no session, CSRF or host-based behaviour, so skipping the
 middleware loses nothing.
 """
@@ -116,15 +121,33 @@ def _start(response: GatewayResponse, length: int | None) -> dict[str, Any]:
     return {"type": "http.response.start", "status": response.status, "headers": headers}
 
 
+_finishing: set[asyncio.Task[None]] = set()  # bookkeeping after responses, still running
+
+
+def _finish_later(response: GatewayResponse) -> None:
+    """Run the response's `after` in a task of its own (started at once: its first Redis
+    write goes out before the connection's next request is read)."""
+    if response.after is None:
+        return
+    task = asyncio.ensure_future(response_finish(response))
+    _finishing.add(task)
+    task.add_done_callback(_finishing.discard)
+
+
+async def responses_wait() -> None:
+    """Wait for the bookkeeping of the responses sent so far (tests, shutdown)."""
+    while _finishing:
+        await asyncio.gather(*_finishing, return_exceptions=True)
+
+
 async def _send(response: GatewayResponse, receive: Receive, send: Send) -> None:
     if response.stream is None:
         try:
             await send(_start(response, len(response.body)))
             await send({"type": "http.response.body", "body": response.body})
         finally:
-            # After the body: the client has its answer; the connection's next request waits
-            # for this (the server runs one request per connection at a time).
-            await response_finish(response)
+            # After the body (or a failed send): the client has its answer, or is gone.
+            _finish_later(response)
         return
     stream = response.stream
     await send(_start(response, None))

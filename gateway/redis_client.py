@@ -6,7 +6,10 @@ event loop, writes each batch of commands in one `write()`, and matches replies 
 in order (Redis answers in order), so concurrent requests share the connection without locks.
 Only what the counters need: integer, simple-string, bulk and nil replies; errors raise.
 Connecting and each round trip give up after `timeout_s` (the REDIS_TIMEOUT_MS setting):
-a stalled Redis fails the command quickly instead of holding the request.
+a stalled Redis fails the command quickly instead of holding the request. A stalled event
+loop is not a stalled Redis: when the deadline's timer itself runs late (the loop was busy
+elsewhere, say importing a provider's SDK on a first request, so the reply may be sitting
+unread in the socket), the command gets one more `timeout_s` from then before it fails.
 """
 
 from __future__ import annotations
@@ -19,6 +22,11 @@ from urllib.parse import unquote, urlsplit
 
 class RedisReplyError(Exception):
     pass
+
+
+# A deadline timer that runs this late (as a share of the timeout) means the event loop was
+# stalled, not Redis: the command gets one more timeout from then.
+STALL_SHARE = 0.5
 
 
 def _encode(args: tuple[Any, ...]) -> bytes:
@@ -128,9 +136,25 @@ class AsyncRedis:
         futures = [loop.create_future() for _ in commands]
         self._waiting.extend(futures)
         self._writer.write(b"".join(_encode(c) for c in commands))
-        async with asyncio.timeout(self.timeout_s):
-            await futures[-1]  # replies come in order: the last one done means all are
+        last = futures[-1]  # replies come in order: the last one done means all are
+        deadline = loop.time() + self.timeout_s
+        timer = loop.call_at(deadline, self._expire, last, deadline, 1)
+        try:
+            await last
+        finally:
+            timer.cancel()
         return [f.result() for f in futures]
+
+    def _expire(self, future: asyncio.Future[Any], deadline: float, grace: int) -> None:
+        """The deadline of `future` (a reply) passed: fail it, unless the timer ran late."""
+        if future.done():
+            return
+        now = self.loop.time()
+        if grace and now - deadline > self.timeout_s * STALL_SHARE:
+            # The loop was stalled past the deadline: the reply may be unread in the socket.
+            self.loop.call_at(now + self.timeout_s, self._expire, future, now + self.timeout_s, grace - 1)
+            return
+        future.set_exception(TimeoutError(f"no reply from redis within {self.timeout_s:g} s"))
 
     async def pipeline(self, commands: list[tuple[Any, ...]]) -> list[Any]:
         """Send the commands at once; their replies in order."""

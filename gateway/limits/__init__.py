@@ -10,7 +10,12 @@ runs in process (`LocalLimits`), exact for one server process (`make run`).
 
 If Redis cannot be reached (or stalls past REDIS_TIMEOUT_MS) the request is admitted
 unchecked: an outage of the counters' store does not take the gateway down with it. The
-outage is logged once, then once a minute (`routing.cache_guard`).
+outage is logged once, then once a minute (`routing.cache_guard`). Settlements that fall in
+the guard's back-off (Redis left alone for a second after a failure) are kept in process and
+sent ahead of the next admission once Redis is usable again (pipelined), so a reservation
+made just before a failure is not held until its TTL (a key's first request reserves the
+rest of its budget: held, it would refuse every request of that key for
+GATEWAY_RESERVATION_TTL_S).
 Functions that depend on the time take `now`, so tests move the clock instead of sleeping.
 
 Here: admission and settlement. Beside them: `store` (the cache, the Redis client, the
@@ -20,6 +25,7 @@ counters' names and scripts), `spend` (spend from the records), `refusals` (the 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from dataclasses import dataclass, field
@@ -38,6 +44,7 @@ from gateway.limits.store import (
     NANO,
     SETTLE_SCRIPT,
     SPEND_TTL_S,
+    UNSETTLED,
     cache_backend,
     counter_keys,
     limits_local_reset,
@@ -104,6 +111,8 @@ async def limits_admit(
     if info.rpm is None and info.tpm is None and info.budget_usd is None:
         return Admission(keys={}, spent_usd=None)
     client = redis_client()
+    if client is not None and UNSETTLED and cache_usable():
+        await _unsettled_send(client)  # settlements skipped in a back-off go first
     if client is not None and not cache_usable():
         return Admission(keys={}, spent_usd=None, checked=False)
     try:
@@ -202,6 +211,8 @@ async def limits_account(
     admission.settled = True
     client = redis_client()
     if client is not None and not cache_usable():
+        # Redis is in the guard's back-off: settled ahead of the next admission instead.
+        UNSETTLED.append((info, admission, tokens, cost_usd, now or utcnow()))
         return
     try:
         await _account(
@@ -265,3 +276,23 @@ async def _account(
     spent = Decimal(spent_nano) / NANO
     if alert_due(info=info, spent_usd=spent):
         await budget_alerts_check(info=info, spent_usd=spent, now=now)
+
+
+UNSETTLED_CHUNK = 200  # skipped settlements sent ahead of one admission, pipelined
+
+
+async def _unsettled_send(client: AsyncRedis) -> None:
+    """Send the settlements skipped in a back-off, oldest first, a chunk at a time."""
+    chunk = [UNSETTLED.popleft() for _ in range(min(len(UNSETTLED), UNSETTLED_CHUNK))]
+    outcomes = await asyncio.gather(
+        *(
+            _account(info=info, admission=admission, tokens=tokens, cost_usd=cost, now=now, client=client)
+            for info, admission, tokens, cost, now in chunk
+        ),
+        return_exceptions=True,
+    )
+    failed = [o for o in outcomes if isinstance(o, BaseException)]
+    if any(isinstance(o, TimeoutError | ConnectionError | OSError) for o in failed):
+        cache_failed(what=f"usage of {len(failed)} earlier calls not counted", exc=failed[0])
+    elif failed:
+        log.error("could not settle %d earlier calls", len(failed), exc_info=failed[0])

@@ -8,6 +8,7 @@ in `LOCAL`). The counters' key names and the Lua scripts that change them are he
 from __future__ import annotations
 
 import hashlib
+from collections import deque
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -29,6 +30,11 @@ NANO = Decimal("1000000000")
 SPEND_TTL_S = 300  # re-seed spend from the records at least this often
 
 LOCAL = LocalLimits()  # the counters when the cache is not Redis (`make run`)
+# Settlements skipped while Redis was in the cache guard's back-off, oldest first, as
+# (info, admission, tokens, cost_usd, now); bounded: an outage longer than this many calls
+# leaves the oldest reservations to their TTL.
+UNSETTLED_MAX = 10_000
+UNSETTLED: deque[tuple[Any, ...]] = deque(maxlen=UNSETTLED_MAX)
 
 
 def utcnow() -> datetime:
@@ -110,6 +116,7 @@ def _reset_cache(*, setting: str, **kwargs: Any) -> None:
         _backend = None
         _redis_url = None
         LOCAL.clear()
+        UNSETTLED.clear()
 
 
 def limits_local_reset() -> None:

@@ -1,11 +1,16 @@
 """The lean ASGI front, driven in-process with hand-made ASGI messages."""
 
+import asyncio
 import json
 
 import pytest
 from asgiref.sync import async_to_sync
 
-from gateway.asgi import gateway_front
+from gateway.asgi import gateway_front, responses_wait
+from gateway.errors import GatewayError
+from gateway.keys import KeyInfo
+from gateway.limits import limits_admit
+from gateway.services import api_key_create
 
 pytestmark = pytest.mark.django_db
 
@@ -113,3 +118,45 @@ def test_an_unknown_v1_path_is_answered_here_with_a_json_404(api_key, method):
 def test_v1_itself_is_the_gateways_and_v1something_is_not():
     assert status_and_body(call("/v1", method="GET")[0])[0] == 404
     assert status_and_body(call("/v1beta/models", method="GET")[0]) == (299, b"django")
+
+
+def test_the_spend_settles_even_when_the_server_cancels_the_application_after_the_body(fake_provider):
+    """Servers differ in what they do once the response is complete: uvicorn waits for the
+    application to return, granian reads the connection's next request at once, and a server
+    may cancel the application (here: as the last body message is written, so the cancellation
+    lands on the application's next wait, the settlement's round trip to Redis). The settlement
+    runs on its own either way. The key's first request reserves all of its tokens per minute,
+    so an unsettled first request would leave the second one refused."""
+    fake_provider.model("alpha")
+    key, raw = api_key_create(name="app", tpm=1_000)
+    body = json.dumps({"model": "alpha", "messages": [{"role": "user", "content": "hi"}]}).encode()
+    scope = {
+        "type": "http",
+        "path": "/v1/chat/completions",
+        "method": "POST",
+        "headers": [(b"authorization", f"Bearer {raw}".encode())],
+    }
+    sent = []
+
+    async def run():
+        app = gateway_front(_inner)
+
+        async def receive():
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message):
+            sent.append(message)
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                task.cancel()  # the response is complete: the server drops the application
+
+        task = asyncio.ensure_future(app(scope, receive, send))
+        await asyncio.gather(task, return_exceptions=True)
+        await responses_wait()
+        return await limits_admit(info=KeyInfo.from_model(key))
+
+    try:
+        second = async_to_sync(run)()
+    except GatewayError as refused:  # the first request's reservation was never settled
+        pytest.fail(f"the second request was refused: {refused}")
+    assert status_and_body(sent)[0] == 200
+    assert second.checked

@@ -246,3 +246,22 @@ def test_an_unreachable_redis_admits_unchecked_and_logs(make_key, settings, capl
         "shared cache (Redis) unavailable (rate limits and budget of key 'ci' unchecked: the cache is "
         "unavailable): degrading; retrying every 1s"
     ) == 1
+
+
+@pytest.mark.skipif(not __import__("os").environ.get("REDIS_URL"), reason="needs REDIS_URL")
+def test_with_redis_a_settlement_skipped_in_the_back_off_is_sent_before_the_next_admission(make_key):
+    """A key's first request reserves the rest of its budget. Its settlement falls in the
+    second after a Redis failure (the guard leaves Redis alone): kept, it goes out ahead of the
+    next admission, which is then admitted instead of refused for the held budget."""
+    from routing.cache_guard import cache_failed, cache_guard_reset
+
+    key, _ = make_key("ci", budget_usd=Decimal("1.00"), budget_period="day")
+    info = info_for(key)
+    first = admit(info=info, now=NOON)
+    cache_failed(what="a timeout, in the test")
+    try:
+        account(info=info, admission=first, tokens=5, cost_usd=Decimal("0.10"), now=NOON)
+    finally:
+        cache_guard_reset()  # the back-off is over: Redis answers again
+    second = admit(info=info, now=NOON)
+    assert second.checked and second.spent_usd == Decimal("0.10")

@@ -1,6 +1,8 @@
 """The pipelined asyncio Redis client, against the real Redis (skipped without REDIS_URL)."""
 
+import asyncio
 import os
+import time
 import uuid
 
 import pytest
@@ -62,6 +64,22 @@ def test_it_reconnects_after_the_connection_drops():
                     return await client.pipeline([("PING",)])
                 except (ConnectionError, OSError):
                     continue
+        finally:
+            await client.close()
+
+    assert async_to_sync(run)() == ["PONG"]
+
+
+def test_a_reply_that_arrives_while_the_event_loop_is_stalled_is_still_read():
+    """A loop busy past the timeout (a first request importing an SDK) is not a stalled Redis:
+    the reply sits in the socket, unread, and the command must not fail for it."""
+
+    async def run():
+        client = AsyncRedis(REDIS_URL, timeout_s=0.05)
+        try:
+            await client.pipeline([("PING",)])  # connected
+            asyncio.get_running_loop().call_soon(time.sleep, 0.2)  # the loop stalls 4 timeouts long
+            return await client.pipeline([("PING",)])
         finally:
             await client.close()
 
