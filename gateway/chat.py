@@ -21,10 +21,12 @@ from gateway.errors import GatewayError, from_orchestrator_error
 from gateway.http import GatewayRequest, GatewayResponse, cost_text
 from gateway.validation import ChatRequest, chat_request_parse, json_parse
 from routing.errors import OrchestratorError
+from routing.messages import NO_CHAT_OPTIONS
 from routing.orchestrator import (
     NO_SAMPLING,
     Result,
     StreamEvent,
+    ToolCallDelta,
     acomplete,
     aexecute_with_fallback,
     aroute,
@@ -46,6 +48,8 @@ def usage_dict(result: Result) -> dict[str, Any]:
     }
     if u.cached_tokens:
         usage["prompt_tokens_details"] = {"cached_tokens": u.cached_tokens}
+    if u.reasoning_tokens:
+        usage["completion_tokens_details"] = {"reasoning_tokens": u.reasoning_tokens}
     return usage
 
 
@@ -58,20 +62,45 @@ def result_headers(result: Result) -> dict[str, str]:
     }
 
 
+def _choice(
+    index: int,
+    text: str,
+    tool_calls: list[dict[str, Any]] | None,
+    logprobs: dict[str, Any] | None,
+    finish_reason: str | None,
+) -> dict[str, Any]:
+    """One choice in OpenAI's shape: `content` null when the model only called tools."""
+    message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None}
+    if tool_calls:
+        message["tool_calls"] = tool_calls
+        if not text:
+            message["content"] = None
+    return {
+        "index": index,
+        "message": message,
+        "logprobs": logprobs,
+        "finish_reason": finish_reason or ("tool_calls" if tool_calls else "stop"),
+    }
+
+
 def completion_dict(result: Result, created: int) -> dict[str, Any]:
+    choices = [_choice(0, result.text, result.tool_calls, result.logprobs, result.finish_reason)]
+    for i, more in enumerate(result.more_choices, 1):
+        choices.append(
+            _choice(
+                i,
+                more.get("text") or "",
+                more.get("tool_calls"),
+                more.get("logprobs"),
+                more.get("finish_reason"),
+            )
+        )
     return {
         "id": f"chatcmpl-{result.trace_id}",
         "object": "chat.completion",
         "created": created,
         "model": result.model,
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": result.text, "refusal": None},
-                "logprobs": None,
-                "finish_reason": result.finish_reason or "stop",
-            }
-        ],
+        "choices": choices,
         "usage": usage_dict(result),
         "system_fingerprint": None,
     }
@@ -85,12 +114,14 @@ def _engine_kwargs(req: ChatRequest, admitted: Admitted) -> dict[str, Any]:
         kwargs["max_tokens"] = req.max_tokens
     if req.sampling is not NO_SAMPLING:
         kwargs["sampling"] = req.sampling  # validated already: passed as it is
+    if req.chat is not NO_CHAT_OPTIONS:
+        kwargs["chat"] = req.chat  # likewise
     return kwargs
 
 
 async def _complete(req: ChatRequest, kwargs: dict[str, Any]) -> Result:
     if req.target_kind == "route":
-        return await aroute(req.target_name, req.last_user_content(), **kwargs)
+        return await aroute(req.target_name, req.messages, **kwargs)
     if req.target_kind == "chain":
         return await aexecute_with_fallback(req.messages, chain=req.target_name, **kwargs)
     return await acomplete(req.messages, model=req.target_name, **kwargs)
@@ -98,7 +129,7 @@ async def _complete(req: ChatRequest, kwargs: dict[str, Any]) -> Result:
 
 def _stream(req: ChatRequest, kwargs: dict[str, Any]) -> AsyncIterator[StreamEvent]:
     if req.target_kind == "route":
-        return astream(task_type=req.target_name, content=req.last_user_content(), **kwargs)
+        return astream(req.messages, task_type=req.target_name, **kwargs)
     if req.target_kind == "chain":
         return astream(req.messages, chain=req.target_name, **kwargs)
     return astream(req.messages, model=req.target_name, **kwargs)
@@ -109,7 +140,7 @@ def _stream(req: ChatRequest, kwargs: dict[str, Any]) -> AsyncIterator[StreamEve
 
 @dataclass
 class StreamHead:
-    """A stream read up to its first text (or its end): what the response starts with."""
+    """A stream read up to its first text or tool call (or its end): what the response starts with."""
 
     req: ChatRequest
     events: AsyncIterator[StreamEvent]
@@ -181,6 +212,26 @@ class ChunkWriter:
     def content(self, text: str) -> bytes:
         return b"".join((self._head, b'{"content":', json.dumps(text).encode(), _CONTENT_TAIL))
 
+    def tool_call(self, piece: ToolCallDelta) -> bytes:
+        """A streamed tool-call piece (a ToolCallDelta) as OpenAI's `delta.tool_calls`: the first
+        piece of a call carries its id, type and name, later ones argument fragments."""
+        call: dict[str, Any] = {"index": piece.index}
+        if piece.id is not None:
+            call["id"] = piece.id
+            call["type"] = "function"
+        function: dict[str, Any] = {} if piece.name is None else {"name": piece.name}
+        function["arguments"] = piece.arguments
+        call["function"] = function
+        return b"".join(
+            (
+                self._head,
+                b'{"tool_calls":[',
+                json.dumps(call, separators=(",", ":")).encode(),
+                b"]",
+                _CONTENT_TAIL,
+            )
+        )
+
     def finish(self, reason: str) -> bytes:
         return b"".join(
             (self._head, b'{},"logprobs":null,"finish_reason":', json.dumps(reason).encode(), b"}]}\n\n")
@@ -202,7 +253,7 @@ def _stream_error(event: StreamEvent, trace_id: str) -> GatewayError:
 
 
 async def _stream_open(req: ChatRequest, kwargs: dict[str, Any]) -> StreamHead:
-    """Read the engine's stream up to the first text (or the end) before answering, so a
+    """Read the engine's stream up to the first text or tool call (or the end) before answering, so a
     request that fails before any output gets a real status code, not a broken stream."""
     trace_id = kwargs["trace_id"]
     events = _stream(req, kwargs).__aiter__()
@@ -270,6 +321,8 @@ def _stream_response(opened: StreamHead, admitted: Admitted) -> GatewayResponse:
                 if event.kind == "delta":
                     if event.text:
                         out.append(chunks.content(event.text))
+                elif event.kind == "tool_call" and event.tool_call is not None:
+                    out.append(chunks.tool_call(event.tool_call))
                 elif event.kind == "attempt" and event.model:
                     chunks.model_set(event.model)
                 elif event.kind == "error":
@@ -286,7 +339,9 @@ def _stream_response(opened: StreamHead, admitted: Admitted) -> GatewayResponse:
                     # before the client sees the end.
                     async for _ in events:
                         pass
-                    out.append(chunks.finish(result.finish_reason or "stop"))
+                    out.append(
+                        chunks.finish(result.finish_reason or ("tool_calls" if result.tool_calls else "stop"))
+                    )
                     if req.include_usage:
                         out.append(
                             _sse(

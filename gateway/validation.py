@@ -1,20 +1,22 @@
 """Parse and validate an OpenAI chat-completions request body, naming the wrong field.
 
-How messages map to the engine:
-- `model: "<model name>"` and `model: "chain:<name>"`: the messages are passed as they are
-  (`developer` becomes `system`; a list of text parts is joined with newlines).
-- `model: "route:<task_type>"`: a route is a single-turn task. The content of the LAST
-  `user` message is the task content; the route's prompt version is the system prompt and
-  its processors, selection and chain apply. Earlier messages (and any system message) are
-  not sent.
+Messages are parsed once into the canonical form every path uses (`routing.messages`:
+OpenAI's chat shape; `developer` becomes `system`; text-only content becomes one string;
+user image parts, assistant tool calls and tool results are kept and checked — an image URL
+must be http(s) or a data URI of an image type within IMAGE_MAX_BYTES, a tool message must
+answer a call made earlier). How they reach the engine:
+- `model: "<model name>"` and `model: "chain:<name>"`: the whole conversation.
+- `model: "route:<task_type>"`: the route's prompt version is the system prompt and its
+  processors, selection and chain apply (see `route_messages` in gateway/chat.py).
 
 Sampling and format fields (top_p, stop, seed, presence_penalty, frequency_penalty,
-response_format, user) are validated by `routing.sampling.sampling_options` — the same
-checks as the Python API's — and passed to the engine as one SamplingOptions; each provider
-kind sends what it can honour (docs/gateway.md, "Parameters"). Other fields we do not act on
-(logprobs, metadata, …) are accepted and ignored, as OpenAI-compatible servers commonly do;
-features we cannot honour (tools, n > 1, non-text content) are refused with a 400 rather
-than silently dropped.
+response_format, user) are validated by `routing.sampling.sampling_options`, the chat fields
+(tools, tool_choice, parallel_tool_calls, n, logprobs, top_logprobs, reasoning_effort) by
+`routing.messages.chat_options` — the same checks as the Python API's — and passed to the
+engine as they are; each provider kind sends what it can honour and a model that cannot is
+passed over with a recorded reason (docs/gateway.md, "Parameters"). Other fields we do not
+act on (metadata, store, …) are accepted and ignored, as OpenAI-compatible servers commonly
+do; the legacy `functions` / `function_call` are refused with a 400 pointing to `tools`.
 """
 
 from __future__ import annotations
@@ -26,6 +28,16 @@ from typing import Any
 
 from gateway.errors import GatewayError, invalid
 from routing.errors import InvalidRequest
+from routing.messages import (
+    CHAT_OPTION_FIELDS,
+    NO_CHAT_OPTIONS,
+    ChatOptions,
+    Messages,
+    chat_options,
+    last_user_text,
+    messages_parse,
+    text_check,
+)
 from routing.orchestrator import (
     NO_SAMPLING,
     SAMPLING_FIELDS,
@@ -35,19 +47,17 @@ from routing.orchestrator import (
 )
 from routing.orchestrator import type_name as _type_name
 
-ROLES = ("system", "developer", "user", "assistant")
-MAX_MESSAGES = 10_000
-
 
 @dataclass
 class ChatRequest:
     model: str
-    messages: list[dict[str, str]]
+    messages: Messages  # canonical (routing.messages)
     stream: bool = False
     include_usage: bool = False
     temperature: float | None = None
     max_tokens: int | None = None
     sampling: SamplingOptions = NO_SAMPLING
+    chat: ChatOptions = NO_CHAT_OPTIONS
 
     @property
     def target_kind(self) -> str:
@@ -62,10 +72,10 @@ class ChatRequest:
         return self.model.split(":", 1)[1] if self.target_kind != "model" else self.model
 
     def last_user_content(self) -> str:
-        for message in reversed(self.messages):
-            if message["role"] == "user":
-                return message["content"]
-        raise invalid("A route needs a user message: its content is the task.", param="messages")
+        text = last_user_text(self.messages)
+        if text is None:
+            raise invalid("A route needs a user message: its content is the task.", param="messages")
+        return text
 
 
 # A JSON escape of a UTF-16 surrogate (\ud800-\udfff): the only way a decoded body can hold
@@ -80,24 +90,23 @@ def _param(path: list[str | int]) -> str:
     return out
 
 
+def _from_engine(exc: InvalidRequest) -> GatewayError:
+    return invalid(exc.message, param=exc.param, code=exc.code)
+
+
 def unencodable_text_check(value: Any) -> None:
-    """400 naming the field when a string (or a key) in the decoded body cannot be encoded as
-    UTF-8: a lone surrogate would otherwise reach the provider's SDK and fail there."""
+    """400 naming the field when a string (or a key) anywhere in the decoded body cannot be
+    encoded as UTF-8 (`routing.messages.text_check`, as for messages): a lone surrogate would
+    otherwise reach the provider's SDK and fail there."""
     stack: list[tuple[Any, list[str | int]]] = [(value, [])]
     while stack:
         item, path = stack.pop()
         if isinstance(item, str):
             try:
-                item.encode("utf-8")
-            except UnicodeEncodeError as exc:
-                param = _param(path) or None
-                where = f"{param} contains" if param else "The request body contains"
-                raise invalid(
-                    f"{where} text that cannot be encoded as UTF-8: a lone surrogate "
-                    f"(\\u{ord(item[exc.start]):04x}) at character {exc.start}.",
-                    param=param,
-                    code="invalid_encoding",
-                ) from None
+                text_check(item, _param(path) or "The request body")
+            except InvalidRequest as exc:
+                exc.param = exc.param if path else None
+                raise _from_engine(exc) from None
         elif isinstance(item, dict):
             for key, child in item.items():
                 stack.append((key, path))  # a bad key names the object that holds it
@@ -139,30 +148,6 @@ def _wrong_type(param: str, expected: str, value: Any) -> GatewayError:
     return invalid(f"{param} must be {expected}, not {_type_name(value)}.", param=param, code="invalid_type")
 
 
-def _content_text(content: Any, param: str) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        texts = []
-        for j, part in enumerate(content):
-            p = f"{param}[{j}]"
-            if not isinstance(part, dict):
-                raise _wrong_type(p, "an object", part)
-            kind = part.get("type")
-            if kind != "text":
-                raise invalid(
-                    f"{p}.type must be 'text' (only text content is supported), got {kind!r}.",
-                    param=f"{p}.type",
-                    code="unsupported_content",
-                )
-            text = part.get("text")
-            if not isinstance(text, str):
-                raise _wrong_type(f"{p}.text", "a string", text)
-            texts.append(text)
-        return "\n".join(texts)
-    raise _wrong_type(param, "a string or an array of text parts", content)
-
-
 def _number(data: dict[str, Any], name: str, low: float, high: float) -> float | None:
     value = data.get(name)
     if value is None:
@@ -170,7 +155,7 @@ def _number(data: dict[str, Any], name: str, low: float, high: float) -> float |
     try:
         return number_in_range(name, value, low, high)
     except InvalidRequest as exc:
-        raise invalid(exc.message, param=exc.param, code=exc.code) from None
+        raise _from_engine(exc) from None
 
 
 def _positive_int(data: dict[str, Any], name: str) -> int | None:
@@ -207,55 +192,21 @@ def chat_request_parse(data: Any) -> ChatRequest:
     if not model or model in ("route:", "chain:") or len(model) > 200:
         raise invalid("model must be a model name, 'route:<task_type>' or 'chain:<name>'.", param="model")
 
-    raw_messages = data.get("messages")
-    if raw_messages is None:
+    if data.get("messages") is None:
         raise invalid("messages is required: an array of {role, content} objects.", param="messages")
-    if not isinstance(raw_messages, list):
-        raise _wrong_type("messages", "an array", raw_messages)
-    if not raw_messages:
-        raise invalid("messages must contain at least one message.", param="messages")
-    if len(raw_messages) > MAX_MESSAGES:
-        raise invalid(f"messages may hold at most {MAX_MESSAGES} messages.", param="messages")
-    messages: list[dict[str, str]] = []
-    for i, message in enumerate(raw_messages):
-        p = f"messages[{i}]"
-        if not isinstance(message, dict):
-            raise _wrong_type(p, "an object", message)
-        role = message.get("role")
-        if role is None:
-            raise invalid(f"{p}.role is required.", param=f"{p}.role")
-        if role in ("tool", "function"):
+    for legacy, instead in (("functions", "tools"), ("function_call", "tool_choice")):
+        if data.get(legacy) is not None:
             raise invalid(
-                f"{p}.role {role!r} is not supported: the gateway does not support tool calls.",
-                param=f"{p}.role",
-                code="unsupported_role",
-            )
-        if role not in ROLES:
-            raise invalid(
-                f"{p}.role must be one of {', '.join(ROLES)}; got {role!r}.",
-                param=f"{p}.role",
-                code="invalid_role",
-            )
-        content = message.get("content")
-        if content is None:
-            raise invalid(f"{p}.content is required.", param=f"{p}.content")
-        messages.append(
-            {
-                "role": "system" if role == "developer" else role,
-                "content": _content_text(content, f"{p}.content"),
-            }
-        )
-
-    for unsupported in ("tools", "functions", "tool_choice", "function_call"):
-        if data.get(unsupported) not in (None, [], "none"):
-            raise invalid(
-                f"{unsupported} is not supported by the gateway.",
-                param=unsupported,
+                f"{legacy} (the deprecated functions API) is not supported: send {instead} instead.",
+                param=legacy,
                 code="unsupported_parameter",
             )
-    n = data.get("n")
-    if n is not None and n != 1:
-        raise invalid("n must be 1: the gateway returns one choice.", param="n", code="unsupported_parameter")
+    try:
+        messages = messages_parse(data["messages"])
+        chat = NO_CHAT_OPTIONS if CHAT_OPTION_FIELDS.isdisjoint(data) else chat_options(data)
+        sampling = NO_SAMPLING if SAMPLING_FIELDS.isdisjoint(data) else sampling_options(data)
+    except InvalidRequest as exc:
+        raise _from_engine(exc) from None
 
     stream = _bool(data, "stream")
     include_usage = False
@@ -266,14 +217,22 @@ def chat_request_parse(data: Any) -> ChatRequest:
         if not stream:
             raise invalid("stream_options is only allowed when stream is true.", param="stream_options")
         include_usage = _bool(options, "include_usage", "stream_options.include_usage")
+    if stream and chat.n > 1:
+        raise invalid(
+            "n > 1 cannot be streamed by the gateway: ask for one choice, or several without stream.",
+            param="n",
+            code="unsupported_parameter",
+        )
+    if stream and chat.logprobs:
+        raise invalid(
+            "logprobs cannot be streamed by the gateway: ask for them without stream.",
+            param="logprobs",
+            code="unsupported_parameter",
+        )
 
-    max_tokens = _positive_int(data, "max_completion_tokens") or _positive_int(data, "max_tokens")
-    sampling = NO_SAMPLING
-    if not SAMPLING_FIELDS.isdisjoint(data):
-        try:
-            sampling = sampling_options(data)
-        except InvalidRequest as exc:
-            raise invalid(exc.message, param=exc.param, code=exc.code) from None
+    # max_completion_tokens (OpenAI's newer name) wins when both are given.
+    max_tokens = _positive_int(data, "max_tokens")
+    max_tokens = _positive_int(data, "max_completion_tokens") or max_tokens
     return ChatRequest(
         model=model,
         messages=messages,
@@ -282,4 +241,5 @@ def chat_request_parse(data: Any) -> ChatRequest:
         temperature=_number(data, "temperature", 0, 2),
         max_tokens=max_tokens,
         sampling=sampling,
+        chat=chat,
     )

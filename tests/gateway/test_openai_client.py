@@ -16,6 +16,7 @@ from gateway.models import ApiKey
 from gateway.services import api_key_create, api_key_revoke
 from metrics.models import CallRecord
 from routing.orchestrator import records_flush
+from routing.services import route_update_prompt
 from tests.factories import FallbackChainFactory, TaskRouteFactory
 from tests.fake_provider import Reply
 
@@ -123,10 +124,11 @@ def test_a_stream_is_sse_events_role_text_finish_usage_then_done(live_url, model
     assert chunks[-1]["orchestrator"]["trace_id"] == trace_id
 
 
-def test_a_completion_through_a_route_uses_the_last_user_message(live_url, models, key, fake_provider):
-    TaskRouteFactory(task_type="summarize", model=models[1])
+def test_a_route_gets_the_whole_conversation_after_its_own_prompt(live_url, models, key, fake_provider):
+    route = TaskRouteFactory(task_type="summarize", model=models[1])
+    route_update_prompt(route=route, system_prompt="You summarise.", user=None)
     messages = [
-        {"role": "system", "content": "ignored"},
+        {"role": "developer", "content": "Answer in French."},
         {"role": "user", "content": "first"},
         {"role": "assistant", "content": "ok"},
         {
@@ -139,8 +141,13 @@ def test_a_completion_through_a_route_uses_the_last_user_message(live_url, model
     )
     assert completion.model == "beta"
     (received,) = fake_provider.requests_for("beta")
-    user_turns = [m for m in received.body["messages"] if m["role"] == "user"]
-    assert user_turns == [{"role": "user", "content": "summarize\nthis"}]
+    assert received.body["messages"] == [
+        {"role": "system", "content": "You summarise."},
+        {"role": "system", "content": "Answer in French."},
+        {"role": "user", "content": "first"},
+        {"role": "assistant", "content": "ok"},
+        {"role": "user", "content": "summarize\nthis"},
+    ]
     (record,) = records(api_key=key[0])
     assert record.task_type == "summarize"
 
@@ -388,7 +395,7 @@ def test_a_lone_surrogate_is_400_naming_the_field_through_the_openai_client(
     error = refused.value.body
     assert refused.value.status_code == 400
     assert (error["param"], error["code"]) == ("messages[1].content", "invalid_encoding")
-    assert "messages[1].content" in error["message"] and "\\ud800" in error["message"]
+    assert "messages[1].content" in error["message"] and "U+D800" in error["message"]
     assert fake_provider.requests_for("alpha") == [] and records() == []
 
 
