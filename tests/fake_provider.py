@@ -1,5 +1,6 @@
 """A fake LLM provider on 127.0.0.1 speaking OpenAI chat completions (with Azure's deployment
-paths) and Anthropic messages, streamed (SSE) or not, scriptable per model id to fail.
+paths), Anthropic messages and Gemini generateContent, streamed (SSE) or not, scriptable per
+model id to fail.
 
 Plain use (benchmarks, scripts):
 
@@ -15,8 +16,9 @@ the same methods plus helpers making Provider/ModelConfig rows that point at the
 Each request for a model takes the next scripted Reply from that model's queue (then the
 "*" queue), or the default reply: an echo of the last user message, with usage counted as
 one token per word. `server.history` records every request received (path, query,
-headers, JSON body, whether the client disconnected early). Connections are kept alive
-after a complete answer, streamed or not.
+headers, JSON body, whether the client disconnected early; `Received.images()` lists the
+images a request carried, in whichever wire's shape). Connections are kept alive after a
+complete answer, streamed or not.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 ReplyKind = Literal["ok", "error", "hang", "reset", "stream_cut", "stream_error", "raw_stream"]
-Wire = Literal["openai", "anthropic"]
+Wire = Literal["openai", "anthropic", "gemini"]
 
 FAKE_KEY_ENV = "FAKE_PROVIDER_API_KEY"
 FAKE_KEY = "sk-fake-test-key"
@@ -67,9 +69,11 @@ class Reply:
     cached_tokens: int = 0
     pieces: tuple[bytes, ...] = ()  # raw_stream: the body, one HTTP chunk (and network write) each
     echoes_auth: bool = False  # error: the message repeats the credentials the request carried
-    # ok: tool calls answered in the wire's own shape (OpenAI tool_calls / Anthropic tool_use),
-    # streamed as incremental deltas; each {"id", "name", "arguments": dict or JSON text}.
+    # ok: tool calls answered in the wire's own shape (OpenAI tool_calls / Anthropic tool_use /
+    # Gemini functionCall, which has no id), streamed as incremental deltas (Gemini: each call
+    # whole); each {"id", "name", "arguments": dict or JSON text}.
     tool_calls: tuple[dict[str, Any], ...] = ()
+    reasoning_tokens: int = 0  # Gemini: thoughtsTokenCount
     gate: str = ""  # held (after being received) until the test calls server.release(gate)
 
     @classmethod
@@ -244,6 +248,11 @@ class Received:
     connection: int = 0  # which TCP connection carried it (1, 2, … in accept order)
     disconnected: bool = False  # the client went away before the answer ended
     completed: bool = False  # the whole answer was sent
+
+    def images(self) -> list[dict[str, str]]:
+        """The images the request carried, in order: {"source": "base64", "media_type", "data"}
+        or {"source": "url", "url"} (Gemini fileData also has "media_type")."""
+        return _images(self.wire, self.body)
 
 
 class FakeProviderServer:
@@ -446,7 +455,14 @@ class FakeProviderServer:
         if not isinstance(body, dict):
             body = {}
         wire: Wire
-        if method == "POST" and path.endswith("/messages"):
+        if (
+            method == "POST"
+            and "/models/" in path
+            and path.endswith((":generateContent", ":streamGenerateContent"))
+        ):
+            wire = "gemini"
+            model = path.rsplit("/models/", 1)[1].rsplit(":", 1)[0]
+        elif method == "POST" and path.endswith("/messages"):
             wire = "anthropic"
             model = str(body.get("model", ""))
         elif method == "POST" and path.endswith("/chat/completions"):
@@ -465,7 +481,7 @@ class FakeProviderServer:
             body=body,
             model=model,
             wire=wire,
-            stream=bool(body.get("stream")),
+            stream=bool(body.get("stream")) or path.endswith(":streamGenerateContent"),
             connection=connection,
         )
         reply = self._next_reply(model)
@@ -493,9 +509,18 @@ class FakeProviderServer:
                     await watcher
             if reply.kind == "error":
                 if reply.echoes_auth:
-                    sent = [headers[h] for h in ("authorization", "api-key", "x-api-key") if h in headers]
+                    sent = [
+                        headers[h]
+                        for h in ("authorization", "api-key", "x-api-key", "x-goog-api-key")
+                        if h in headers
+                    ]
                     reply = replace(reply, message=f"{reply.message} {' '.join(sent) or '(none)'}")
-                await _send_json(writer, reply.status, _error_body(wire, reply), reply.headers)
+                if wire == "gemini" and reply.error_code == "content_filter":
+                    # Gemini blocks a prompt with a 200 answer that has no candidates.
+                    blocked = {"promptFeedback": {"blockReason": "SAFETY"}, "usageMetadata": {}}
+                    await _send_json(writer, 200, blocked, reply.headers)
+                else:
+                    await _send_json(writer, reply.status, _error_body(wire, reply), reply.headers)
                 received.completed = True
                 self._touch()
                 return True
@@ -511,11 +536,12 @@ class FakeProviderServer:
                 # request. (The EOF watcher is cancelled in `finally` with no await since the
                 # body's last chunk, so it cannot swallow that request.)
                 return True
-            payload = (
-                _openai_completion(model, text, usage, reply, body)
-                if wire == "openai"
-                else _anthropic_message(model, text, usage, reply)
-            )
+            if wire == "openai":
+                payload = _openai_completion(model, text, usage, reply, body)
+            elif wire == "gemini":
+                payload = _gemini_response(next(self._ids), model, text, usage, reply, body)
+            else:
+                payload = _anthropic_message(model, text, usage, reply)
             if reply.kind == "stream_cut":
                 data = json.dumps(payload).encode()
                 writer.write(
@@ -575,11 +601,12 @@ class FakeProviderServer:
             return True
         tokens = _tokens(text)
         ident = next(self._ids)
-        events = (
-            _openai_stream_events(ident, model, tokens, usage, reply)
-            if wire == "openai"
-            else _anthropic_stream_events(ident, model, tokens, usage, reply)
-        )
+        if wire == "openai":
+            events = _openai_stream_events(ident, model, tokens, usage, reply)
+        elif wire == "gemini":
+            events = _gemini_stream_events(ident, model, tokens, usage, reply)
+        else:
+            events = _anthropic_stream_events(ident, model, tokens, usage, reply)
         sent_tokens = 0
         for event, is_token in events:
             if is_token:
@@ -593,6 +620,9 @@ class FakeProviderServer:
                             "error": {"type": reply.error_type, "message": reply.message},
                         }
                         writer.write(_chunk(_sse(error, "error")))
+                    elif wire == "gemini":
+                        error = {"error": {"code": 503, "message": reply.message, "status": "UNAVAILABLE"}}
+                        writer.write(_chunk(_sse(error)))
                     else:
                         writer.write(
                             _chunk(_sse({"error": {"message": reply.message, "type": "server_error"}}))
@@ -704,8 +734,28 @@ def _sse(data: Any, event: str | None = None) -> bytes:
 # -- Wire formats ------------------------------------------------------------------------------
 
 
+def _gemini_part_text(part: Any) -> str:
+    if not isinstance(part, dict):
+        return ""
+    if isinstance(part.get("text"), str):
+        return part["text"]
+    response = part.get("functionResponse")
+    if isinstance(response, dict):  # tool results count as their JSON text
+        return json.dumps(response.get("response"))
+    return ""
+
+
 def _messages_text(body: dict[str, Any]) -> list[tuple[str, str]]:
     out = []
+    if "contents" in body:  # Gemini
+        instruction = body.get("systemInstruction")
+        if isinstance(instruction, dict):
+            out.append(("system", " ".join(_gemini_part_text(p) for p in instruction.get("parts") or [])))
+        for content in body.get("contents") or []:
+            if isinstance(content, dict):
+                text = " ".join(t for t in map(_gemini_part_text, content.get("parts") or []) if t)
+                out.append((str(content.get("role", "")), text))
+        return out
     system = body.get("system")
     if isinstance(system, str):
         out.append(("system", system))
@@ -744,8 +794,31 @@ def _tokens(text: str) -> list[str]:
     return [w if i == 0 else " " + w for i, w in enumerate(words) if w or i == 0]
 
 
+_GEMINI_STATUS = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+}
+
+
 def _error_body(wire: Wire, reply: Reply) -> dict[str, Any]:
     message = reply.message
+    if wire == "gemini":
+        if message == "context_length":
+            message = "The input token count (250000) exceeds the maximum number of tokens allowed (128000)."
+        if reply.status == 404:
+            message = "models/x is not found for API version v1beta, or is not supported for generateContent."
+        status = _GEMINI_STATUS.get(reply.status, "UNKNOWN" if reply.status < 500 else "INTERNAL")
+        error: dict[str, Any] = {"code": reply.status, "message": message, "status": status}
+        if reply.error_code == "invalid_api_key":
+            error["details"] = [
+                {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID"}
+            ]
+        return {"error": error}
     if wire == "anthropic":
         error_type = reply.error_type
         if message == "context_length":
@@ -870,14 +943,19 @@ _ANTHROPIC_STOP = {
 }
 
 
+def _call_input(call: dict[str, Any]) -> Any:
+    """A call's arguments as an object; arguments that are not JSON are sent as their text
+    (a malformed call, as a misbehaving upstream might send one)."""
+    text = _arguments_text(call)
+    try:
+        return json.loads(text or "{}")
+    except ValueError:
+        return text
+
+
 def _anthropic_tool_uses(reply: Reply) -> list[dict[str, Any]]:
     return [
-        {
-            "type": "tool_use",
-            "id": c["id"],
-            "name": c["name"],
-            "input": json.loads(_arguments_text(c) or "{}"),
-        }
+        {"type": "tool_use", "id": c["id"], "name": c["name"], "input": _call_input(c)}
         for c in reply.tool_calls
     ]
 
@@ -961,6 +1039,138 @@ def _anthropic_stream_events(ident: int, model: str, tokens: list[str], usage: d
     yield _sse({"type": "message_stop"}, "message_stop"), False
 
 
+_GEMINI_FINISH = {"stop": "STOP", "tool_calls": "STOP", "length": "MAX_TOKENS", "content_filter": "SAFETY"}
+
+
+def _gemini_usage(usage: dict[str, int], reply: Reply, *, candidates: int = 1) -> dict[str, int]:
+    out = {
+        "promptTokenCount": usage["input"],
+        "candidatesTokenCount": usage["output"] * candidates,
+        "totalTokenCount": usage["input"] + usage["output"] * candidates + reply.reasoning_tokens,
+    }
+    if usage["cached"]:
+        out["cachedContentTokenCount"] = usage["cached"]
+    if reply.reasoning_tokens:
+        out["thoughtsTokenCount"] = reply.reasoning_tokens
+    return out
+
+
+def _gemini_calls(reply: Reply) -> list[dict[str, Any]]:
+    return [{"functionCall": {"name": c["name"], "args": _call_input(c)}} for c in reply.tool_calls]
+
+
+def _gemini_logprobs(text: str, top: int) -> dict[str, Any]:
+    chosen, tops = [], []
+    for i, token in enumerate(_tokens(text)):
+        logprob = -0.01 * (i % 7 + 1)
+        chosen.append({"token": token, "tokenId": i, "logProbability": logprob})
+        alternatives = [{"token": token, "tokenId": i, "logProbability": logprob}]
+        alternatives += [
+            {"token": f"{token}{k}", "tokenId": 1000 + k, "logProbability": logprob - k}
+            for k in range(1, top)
+        ]
+        tops.append({"candidates": alternatives[:top]})
+    return {"topCandidates": tops, "chosenCandidates": chosen}
+
+
+def _gemini_response(
+    ident: int, model: str, text: str, usage: dict[str, int], reply: Reply, body: dict[str, Any]
+) -> dict[str, Any]:
+    found = body.get("generationConfig")
+    config: dict[str, Any] = found if isinstance(found, dict) else {}
+    asked = config.get("candidateCount")
+    n = asked if isinstance(asked, int) and asked > 1 else 1
+    parts: list[dict[str, Any]] = ([{"text": text}] if text or not reply.tool_calls else []) + _gemini_calls(
+        reply
+    )
+    candidates = []
+    for index in range(n):
+        candidate: dict[str, Any] = {
+            "content": {"role": "model", "parts": parts},
+            "finishReason": _GEMINI_FINISH.get(reply.finish_reason, reply.finish_reason),
+            "index": index,
+        }
+        if config.get("responseLogprobs"):
+            candidate["logprobsResult"] = _gemini_logprobs(text, int(config.get("logprobs") or 1))
+        candidates.append(candidate)
+    return {
+        "candidates": candidates,
+        "usageMetadata": _gemini_usage(usage, reply, candidates=n),
+        "modelVersion": model,
+        "responseId": f"fake-response-{ident}",
+    }
+
+
+def _gemini_stream_events(ident: int, model: str, tokens: list[str], usage: dict[str, int], reply: Reply):
+    """Text pieces, then the function calls (each whole, as Gemini streams them), then the
+    finish reason with the usage; no end marker: the body ends."""
+    base = {"modelVersion": model, "responseId": f"fake-response-{ident}"}
+
+    def event(parts: list[dict[str, Any]], **extra: Any) -> bytes:
+        return _sse(
+            {"candidates": [{"content": {"role": "model", "parts": parts}, "index": 0, **extra}], **base}
+        )
+
+    for token in tokens if (tokens != [""] or not reply.tool_calls) else []:
+        yield event([{"text": token}]), True
+    for call in _gemini_calls(reply):
+        yield event([call]), True
+    finish = _GEMINI_FINISH.get(reply.finish_reason, reply.finish_reason)
+    last = {
+        "candidates": [
+            {"content": {"role": "model", "parts": [{"text": ""}]}, "finishReason": finish, "index": 0}
+        ],
+        "usageMetadata": _gemini_usage(usage, reply),
+        **base,
+    }
+    yield _sse(last), False
+
+
+def _images(wire: Wire, body: dict[str, Any]) -> list[dict[str, str]]:
+    found: list[dict[str, str]] = []
+    for message in body.get("contents" if wire == "gemini" else "messages") or []:
+        if not isinstance(message, dict):
+            continue
+        parts = message.get("parts") if wire == "gemini" else message.get("content")
+        for part in parts if isinstance(parts, list) else []:
+            if not isinstance(part, dict):
+                continue
+            if wire == "openai" and part.get("type") == "image_url":
+                url = str((part.get("image_url") or {}).get("url", ""))
+                if url.startswith("data:") and ";base64," in url:
+                    media_type, _, data = url[5:].partition(";base64,")
+                    found.append({"source": "base64", "media_type": media_type, "data": data})
+                else:
+                    found.append({"source": "url", "url": url})
+            elif wire == "anthropic" and part.get("type") == "image":
+                source = part.get("source") or {}
+                if source.get("type") == "base64":
+                    found.append(
+                        {
+                            "source": "base64",
+                            "media_type": source.get("media_type", ""),
+                            "data": source.get("data", ""),
+                        }
+                    )
+                else:
+                    found.append({"source": "url", "url": source.get("url", "")})
+            elif wire == "gemini" and "inlineData" in part:
+                inline = part["inlineData"]
+                found.append(
+                    {
+                        "source": "base64",
+                        "media_type": inline.get("mimeType", ""),
+                        "data": inline.get("data", ""),
+                    }
+                )
+            elif wire == "gemini" and "fileData" in part:
+                file = part["fileData"]
+                found.append(
+                    {"source": "url", "url": file.get("fileUri", ""), "media_type": file.get("mimeType", "")}
+                )
+    return found
+
+
 # -- pytest fixture ----------------------------------------------------------------------------
 
 
@@ -999,8 +1209,8 @@ class FakeProvider:
 
     def base_url(self, kind: str) -> str:
         """What a Provider of `kind` needs in `base_url` to reach this server."""
-        if kind in ("azure_openai", "anthropic"):
-            return self.url  # the SDKs add /openai/deployments/… and /v1/messages
+        if kind in ("azure_openai", "anthropic", "gemini"):
+            return self.url  # the clients add /openai/deployments/…, /v1/messages, /v1beta/models/…
         return f"{self.url}/v1"
 
     def provider_fields(self, kind: str = "openai", **overrides: Any) -> dict[str, Any]:

@@ -80,13 +80,16 @@ def test_the_anthropic_upstream_receives_stop_sequences_structured_output_and_th
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_gemini_upstream_receives_only_what_its_endpoint_knows(live_url, api_key, fake_provider):
+def test_the_gemini_upstream_receives_them_in_its_generation_config(live_url, api_key, fake_provider):
     fake_provider.model("gem", kind="gemini")
     client_for(live_url, api_key[1]).chat.completions.create(model="gem", messages=HELLO, **OPTIONS)
     (received,) = fake_provider.requests_for("gem")
-    assert (received.body["stop"], received.body["top_p"]) == (["END", "STOP"], 0.5)
-    assert received.body["response_format"] == {"type": "json_object"}
-    assert not set(received.body) & {"seed", "presence_penalty", "frequency_penalty", "user"}
+    config = received.body["generationConfig"]
+    assert (config["stopSequences"], config["topP"], config["seed"]) == (["END", "STOP"], 0.5, 42)
+    assert config["responseMimeType"] == "application/json"
+    # Several Gemini models answer 400 to the penalties; `user` has no counterpart.
+    assert not set(config) & {"presencePenalty", "frequencyPenalty"}
+    assert "user-1234" not in json.dumps(received.body)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -11,7 +11,14 @@
 
 Tool-call ids pass unchanged when they fit Anthropic's pattern (OpenAI's `call_…` do), so a
 conversation can move between kinds mid-way; other characters are replaced the same way on
-both sides of a call.
+both sides of a call. A conversation with tool turns but no tools offered on this request
+(a final "now answer" turn) still declares the tools it used, with tool_choice none: the API
+refuses tool_use blocks without a declaration.
+
+Reading answers: `completion_from_anthropic_json` (a Messages body → Completion, tool calls
+included; a tool_use block that is not a proper call is a transient provider error) and the
+usage readers (`input_tokens` counts every prompt token, as OpenAI's prompt_tokens does:
+uncached + cache reads + cache writes; `cached_tokens` the cache reads among them).
 """
 
 from __future__ import annotations
@@ -20,8 +27,9 @@ import json
 import re
 from typing import Any
 
-from routing.errors import InvalidRequest
+from routing.errors import InvalidRequest, ModelPermanentError, TransientError
 from routing.messages import ToolChoice, Tools
+from routing.providers.base import Completion, Usage
 
 _ID_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 _DATA_URI = re.compile(r"^data:(?P<type>[^;,]+);base64,(?P<data>.*)$", re.DOTALL)
@@ -33,6 +41,7 @@ FINISH_REASONS = {
     "max_tokens": "length",
     "tool_use": "tool_calls",
     "refusal": "content_filter",
+    "model_context_window_exceeded": "length",
 }
 
 
@@ -152,28 +161,117 @@ def tool_choice_to_anthropic(
     return out
 
 
+def tools_of_history(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Declarations for the tools a conversation's assistant turns called (any input): what
+    a request with tool turns but no tools offered declares, so the API accepts the turns."""
+    names: dict[str, None] = {}
+    for message in messages:
+        for call in message.get("tool_calls") or ():
+            names[call["function"]["name"]] = None
+    return [{"name": name, "input_schema": {"type": "object"}} for name in names]
+
+
 def tool_calls_from_anthropic(blocks: list[Any]) -> tuple[str, list[dict[str, Any]]]:
-    """(text, OpenAI tool calls) from an Anthropic response's content blocks (dicts or SDK objects)."""
+    """(text, OpenAI tool calls) from an Anthropic response's content blocks (dicts or SDK
+    objects). A tool_use block without a string id and name, or whose input is not an
+    object, is a TransientError (the model's call was malformed; another try may do better)."""
     texts: list[str] = []
     calls: list[dict[str, Any]] = []
     for block in blocks:
         get = block.get if isinstance(block, dict) else lambda name, b=block: getattr(b, name, None)
         kind = get("type")
         if kind == "text":
-            texts.append(get("text") or "")
+            text = get("text")
+            texts.append(text if isinstance(text, str) else "")
         elif kind == "tool_use":
+            ident, name, arguments = get("id"), get("name"), get("input")
+            if arguments is None:
+                arguments = {}
+            if not (isinstance(ident, str) and ident and isinstance(name, str) and name):
+                raise TransientError("The model sent a malformed tool call (no id or name).")
+            if not isinstance(arguments, dict):
+                raise TransientError(f"The model sent a malformed tool call: {name} input is not an object.")
             calls.append(
                 {
-                    "id": get("id"),
+                    "id": ident,
                     "type": "function",
-                    "function": {
-                        "name": get("name"),
-                        "arguments": json.dumps(get("input") or {}, ensure_ascii=False),
-                    },
+                    "function": {"name": name, "arguments": json.dumps(arguments, ensure_ascii=False)},
                 }
             )
     return "".join(texts), calls
 
 
+def tool_arguments_check(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Streamed calls, assembled: each call's arguments must be a JSON object (an empty text
+    becomes "{}"); anything else is a TransientError naming the tool."""
+    for call in calls:
+        function = call["function"]
+        text = function["arguments"]
+        if not text.strip():
+            function["arguments"] = "{}"
+            continue
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = None
+        if not isinstance(value, dict):
+            raise TransientError(
+                f"The model sent a malformed tool call: {function['name']} arguments are not a JSON object "
+                f"({text[:80]!r})."
+            )
+    return calls
+
+
 def finish_reason_from_anthropic(stop_reason: str | None) -> str | None:
     return FINISH_REASONS.get(stop_reason or "", stop_reason)
+
+
+def completion_from_anthropic_json(content: bytes) -> Completion:
+    """An Anthropic Messages body (JSON bytes) → Completion; an unreadable one is transient,
+    a refusal model-permanent."""
+    try:
+        data = json.loads(content)
+        blocks = data.get("content")
+    except (ValueError, AttributeError):
+        preview = content[:200].decode("utf-8", "replace")
+        raise TransientError(f"The provider sent an answer we could not read: {preview!r}") from None
+    if not isinstance(blocks, list):
+        raise TransientError("The provider answered with no content.")
+    text, calls = tool_calls_from_anthropic([b for b in blocks if isinstance(b, dict)])
+    stop_reason = data.get("stop_reason")
+    finish_reason = finish_reason_from_anthropic(stop_reason if isinstance(stop_reason, str) else None)
+    if finish_reason == "content_filter":
+        raise ModelPermanentError("The model refused to answer (stop_reason: refusal).")
+    if calls and finish_reason == "stop":
+        finish_reason = "tool_calls"
+    usage = data.get("usage")
+    return Completion(
+        text=text,
+        finish_reason=finish_reason,
+        usage=usage_from_anthropic_dict(usage if isinstance(usage, dict) else {}),
+        tool_calls=calls,
+    )
+
+
+def usage_from_anthropic_dict(usage: dict[str, Any]) -> Usage:
+    def count(name: str) -> int:
+        value = usage.get(name)
+        return value if isinstance(value, int) and value > 0 else 0
+
+    cache_read = count("cache_read_input_tokens")
+    return Usage(
+        input_tokens=count("input_tokens") + cache_read + count("cache_creation_input_tokens"),
+        output_tokens=count("output_tokens"),
+        cached_tokens=cache_read,
+    )
+
+
+INPUT_FIELDS = ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+
+
+def input_counts_merge(counts: dict[str, int], usage: Any) -> None:
+    """A streamed usage object's input counts into `counts` (those present supersede)."""
+    for name in INPUT_FIELDS:
+        value = getattr(usage, name, None)
+        if value is not None:
+            counts[name] = value

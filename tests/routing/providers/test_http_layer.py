@@ -96,7 +96,7 @@ def test_a_content_filtered_answer_is_model_permanent():
 
 def test_the_anthropic_reader_joins_text_blocks_and_counts_cache_tokens_as_input():
     body = (
-        b'{"content":[{"type":"text","text":"Hel"},{"type":"tool_use","id":"t"},{"type":"text","text":"lo"}],'
+        b'{"content":[{"type":"text","text":"Hel"},{"type":"thinking","thinking":"hm","signature":"s"},{"type":"text","text":"lo"}],'
         b'"stop_reason":"max_tokens","usage":{"input_tokens":5,"output_tokens":2,'
         b'"cache_read_input_tokens":3,"cache_creation_input_tokens":1}}'
     )

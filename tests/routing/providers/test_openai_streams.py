@@ -14,7 +14,7 @@ from routing.providers.base import StreamEnd
 from tests.fake_provider import Reply
 from tests.routing.providers.conftest import request, run, stream, stream_error
 
-OPENAI_KINDS = ["openai", "azure_openai", "gemini", "openai_compatible"]
+OPENAI_KINDS = ["openai", "azure_openai", "openai_compatible"]
 # Far longer than the scheduler needs to hand each piece to the client on its own.
 APART = 0.05
 
