@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from typing import Any
 
 from django import forms
 from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
 
 from playground.models import Aggregator, RunMode
 from playground.selectors import estimate_tokens, model_unusable_reason
+from routing.errors import InvalidRequest
+from routing.messages import IMAGE_MAX_BYTES, messages_parse, tool_choice_parse, tools_parse
 from routing.models import FallbackChain, ModelConfig, TaskRoute
+
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
+# Modes whose columns take an image and tools (a consensus or an arena round compares text).
+ATTACHMENT_MODES = (RunMode.MODELS, RunMode.ROUTE, RunMode.CHAIN)
 
 ASK_MODES = [c for c in RunMode.choices if c[0] != RunMode.ARENA]
 
@@ -48,6 +57,64 @@ def _chain_can_answer(chain: FallbackChain | None, text_tokens: int) -> bool:
     )
 
 
+def _megabytes(size: int) -> str:
+    return f"{size / 1_048_576:.1f} MB"
+
+
+def image_data_uri(upload: UploadedFile | None, errors: list[str]) -> str:
+    """The attached image as a data URI, checked as the engine checks one ("" when none)."""
+    if upload is None:
+        return ""
+    size = upload.size or 0
+    if size > IMAGE_MAX_BYTES:
+        errors.append(
+            f"The image is {_megabytes(size)}; the limit is {IMAGE_MAX_BYTES / 1_048_576:.0f} MB. "
+            "Attach a smaller one."
+        )
+        return ""
+    media_type = (upload.content_type or "").lower()
+    if media_type not in IMAGE_TYPES:
+        errors.append(
+            f"Attach a PNG, JPEG, GIF or WebP image (this file is {media_type or 'of no known type'})."
+        )
+        return ""
+    uri = f"data:{media_type};base64,{base64.b64encode(upload.read()).decode('ascii')}"
+    try:
+        messages_parse([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": uri}}]}])
+    except InvalidRequest as exc:
+        errors.append(f"The image cannot be sent: {exc}")
+        return ""
+    return uri
+
+
+def tools_from_text(text: str, choice: str, errors: list[str]) -> tuple[list[dict[str, Any]], Any]:
+    """Tool definitions typed as JSON (an array of OpenAI function tools, or one tool) and the
+    tool_choice ("auto", "none", "required" or a tool's name), checked as the gateway checks them."""
+    raw: Any = None
+    if text.strip():
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError as exc:
+            errors.append(f"Tools: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}).")
+            return [], None
+        if isinstance(raw, dict):
+            raw = [raw]
+    try:
+        tools = tools_parse(raw) or []
+        choice = choice.strip()
+        raw_choice: Any = None
+        if choice:
+            raw_choice = (
+                choice
+                if choice in ("auto", "none", "required")
+                else {"type": "function", "function": {"name": choice}}
+            )
+        return tools, tool_choice_parse(raw_choice, tools=tools or None)
+    except InvalidRequest as exc:
+        errors.append(f"Tools: {exc}")
+        return [], None
+
+
 class AskForm(forms.Form):
     mode = forms.ChoiceField(choices=ASK_MODES, initial=RunMode.MODELS)
     models = forms.MultipleChoiceField(required=False, choices=[])
@@ -59,6 +126,9 @@ class AskForm(forms.Form):
     prompt = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 5}), strip=False)
     temperature = forms.FloatField(required=False, min_value=0, max_value=2)
     max_tokens = forms.IntegerField(required=False, min_value=1, max_value=200_000)
+    image = forms.FileField(required=False)
+    tools = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 6}), strip=False)
+    tool_choice = forms.CharField(required=False, max_length=100)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -76,6 +146,14 @@ class AskForm(forms.Form):
         tokens = estimate_tokens((data.get("system_prompt") or "") + prompt)
         data["route_obj"] = None
         data["model_objs"] = []
+        data["image_uri"] = image_data_uri(data.get("image"), errors)
+        data["tool_list"], data["tool_choice_value"] = tools_from_text(
+            data.get("tools") or "", data.get("tool_choice") or "", errors
+        )
+        if (data["image_uri"] or data["tool_list"]) and mode not in ATTACHMENT_MODES:
+            errors.append(
+                "Images and tools go to models, a route or a chain; a consensus compares text only."
+            )
         names = list(dict.fromkeys(data.get("models") or []))
         if mode in (RunMode.MODELS, RunMode.CONSENSUS):
             limit = max_models()

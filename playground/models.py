@@ -45,6 +45,11 @@ class PlaygroundRun(models.Model):
     mode = models.CharField(max_length=16, choices=RunMode.choices)
     system_prompt = models.TextField(blank=True, default="")
     prompt = models.TextField()
+    # An image attached to the prompt, as a data URI (checked by routing.messages, size-capped).
+    image = models.TextField(blank=True, default="")
+    # Tool definitions offered to the models (OpenAI's function tools) and the tool_choice.
+    tools = models.JSONField(default=list, blank=True)
+    tool_choice = models.JSONField(null=True, blank=True)
     temperature = models.FloatField(null=True, blank=True)
     max_tokens = models.PositiveIntegerField(null=True, blank=True)
     route = models.ForeignKey(
@@ -92,6 +97,8 @@ class PlaygroundColumn(models.Model):
     simulated = models.BooleanField(default=False)
     # The path a route or chain took: [{"model", "attempt", "status", "error_class", "error"}].
     attempts = models.JSONField(default=list, blank=True)
+    # The tool calls the answer made: [{"id", "type": "function", "function": {"name", "arguments"}}].
+    tool_calls = models.JSONField(default=list, blank=True)
     trace_id = models.CharField(max_length=32, default=new_trace_id, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -44,14 +44,21 @@ def run_create(
     aggregator: str = "",
     judge_model: str = "",
     capability: str = "",
+    image: str = "",
+    tools: list[dict[str, Any]] | None = None,
+    tool_choice: Any = None,
 ) -> PlaygroundRun:
-    """Save a run and one column per answer stream (a model each; one for a route or chain)."""
+    """Save a run and one column per answer stream (a model each; one for a route or chain).
+    `image` is a data URI and `tools`/`tool_choice` OpenAI's shapes, all checked by the form."""
     models = list(models or [])
     run = PlaygroundRun.objects.create(
         user=user,
         mode=mode,
         prompt=prompt,
         system_prompt=system_prompt,
+        image=image,
+        tools=list(tools or []),
+        tool_choice=tool_choice,
         temperature=temperature,
         max_tokens=max_tokens,
         route=route,
@@ -148,6 +155,7 @@ def column_reset(*, column: PlaygroundColumn) -> PlaygroundColumn:
     column.input_tokens = column.output_tokens = None
     column.cost_usd = None
     column.attempts = []
+    column.tool_calls = []
     column.trace_id = uuid.uuid4().hex
     column.started_at = column.finished_at = None
     column.save()

@@ -44,11 +44,24 @@ def json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def run_messages(run: PlaygroundRun) -> list[dict[str, str]]:
-    messages = []
+def user_message(run: PlaygroundRun) -> dict[str, Any]:
+    """The prompt as a user message; with an attached image, a text part then the image."""
+    if not run.image:
+        return {"role": "user", "content": run.prompt}
+    return {
+        "role": "user",
+        "content": [
+            {"type": "text", "text": run.prompt},
+            {"type": "image_url", "image_url": {"url": run.image}},
+        ],
+    }
+
+
+def run_messages(run: PlaygroundRun) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = []
     if run.system_prompt.strip():
         messages.append({"role": "system", "content": run.system_prompt})
-    messages.append({"role": "user", "content": run.prompt})
+    messages.append(user_message(run))
     return messages
 
 
@@ -85,6 +98,7 @@ def column_snapshot(column: PlaygroundColumn, *, blind: bool) -> dict[str, Any]:
         "cost_usd": None if column.cost_usd is None else str(column.cost_usd),
         "simulated": column.simulated,
         "attempts": column.attempts,
+        "tool_calls": column.tool_calls,
     }
     return public_figures(data, blind=blind, hide=column.target_model)
 
@@ -117,9 +131,14 @@ async def _stream_kwargs(run: PlaygroundRun, column: PlaygroundColumn) -> dict[s
     }
     if run.mode == RunMode.ARENA:
         kwargs["role"] = "arena"
+    if run.tools:
+        kwargs["tools"] = run.tools
+        if run.tool_choice is not None:
+            kwargs["tool_choice"] = run.tool_choice
     if run.mode == RunMode.ROUTE:
         kwargs["task_type"] = run.task_type
-        kwargs["content"] = run.prompt
+        # A route takes the prompt's text, or the whole user message when an image comes with it.
+        kwargs["content"] = [user_message(run)] if run.image else run.prompt
         active = await _route_prompt_text(run)
         if run.system_prompt.strip() and run.system_prompt != active:
             kwargs["system"] = run.system_prompt
@@ -208,6 +227,7 @@ async def column_events(*, column: PlaygroundColumn, may_run: bool) -> AsyncIter
                     "cost_usd": result.cost_usd,
                     "simulated": result.simulated,
                     "attempts": attempts,
+                    "tool_calls": list(result.tool_calls or []),
                 }
                 # Saved before the browser hears "done", so a vote or reload right after sees it.
                 saved = await column_finish(column.pk, final)
@@ -290,7 +310,17 @@ def _scrub(data: dict[str, Any], name: str) -> dict[str, Any]:
 
 # What a stream still saves on a column that Stop already marked cancelled.
 KEPT_AFTER_STOP = frozenset(
-    {"text", "ttft_ms", "latency_ms", "attempts", "answered_by", "input_tokens", "output_tokens", "cost_usd"}
+    {
+        "text",
+        "ttft_ms",
+        "latency_ms",
+        "attempts",
+        "tool_calls",
+        "answered_by",
+        "input_tokens",
+        "output_tokens",
+        "cost_usd",
+    }
 )
 
 
@@ -308,6 +338,7 @@ async def column_finish(column_id: int, final: dict[str, Any]) -> bool:
         "cost_usd": final.get("cost_usd"),
         "simulated": bool(final.get("simulated", False)),
         "attempts": final.get("attempts", []),
+        "tool_calls": final.get("tool_calls", []),
         "finished_at": timezone.now(),
     }
     # A Stop that already marked the column keeps its status; the text and what it billed land.

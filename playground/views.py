@@ -15,7 +15,7 @@ from django_htmx.http import reswap, retarget
 from orchestrator_site.htmx import HtmxHttpRequest
 from playground import selectors, services
 from playground.consensus import consensus_events
-from playground.forms import ArenaForm, AskForm, max_models
+from playground.forms import IMAGE_TYPES, ArenaForm, AskForm, max_models
 from playground.models import (
     FINISHED_STATUSES,
     Aggregator,
@@ -26,6 +26,7 @@ from playground.models import (
     Winner,
 )
 from playground.streaming import column_events
+from routing.messages import IMAGE_MAX_BYTES
 from routing.models import TaskRoute
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -38,6 +39,9 @@ def _picker_context() -> dict[str, Any]:
         "chains": selectors.chains_all(),
         "max_models": max_models(),
         "aggregators": Aggregator.choices,
+        "image_types": IMAGE_TYPES,
+        "image_max_bytes": IMAGE_MAX_BYTES,
+        "image_max_mb": IMAGE_MAX_BYTES // 1_048_576,
     }
 
 
@@ -64,11 +68,14 @@ def _errors_response(request: HtmxHttpRequest, template: str, errors: list[str])
 
 @require_http_methods(["GET", "POST"])
 def index(request: HtmxHttpRequest) -> HttpResponse:
-    form = AskForm(request.POST or None)
+    form = AskForm(request.POST or None, request.FILES or None)
     if request.method == "POST":
         if form.is_valid():
             data = form.cleaned_data
             run = services.run_create(
+                image=data["image_uri"],
+                tools=data["tool_list"],
+                tool_choice=data["tool_choice_value"],
                 user=request.user,
                 mode=data["mode"],
                 prompt=data["prompt"],

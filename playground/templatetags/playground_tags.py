@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Any
 
@@ -103,3 +104,15 @@ def pct(value: Any) -> str:
     if value is None:
         return "—"
     return f"{float(value) * 100:.0f}%"
+
+
+@register.filter
+def pretty_json(text: Any) -> str:
+    """Tool-call arguments (JSON text) indented for reading; as they came when not JSON.
+    Returned as plain text: the template escapes it."""
+    if not isinstance(text, str):
+        return json.dumps(text, indent=2, ensure_ascii=False)
+    try:
+        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    except ValueError:
+        return text

@@ -125,6 +125,35 @@
     if (data.attempts && data.attempts.length) renderPath(col, data.attempts);
   }
 
+  // The tool calls an answer made: name and arguments (pretty JSON when they parse), as text.
+  function renderToolCalls(col, calls) {
+    var box = field(col, "tool_calls");
+    if (!box || isBlind(col)) return;
+    box.textContent = "";
+    (calls || []).forEach(function (call) {
+      var fn = call.function || {};
+      var item = document.createElement("div");
+      item.className = "pg-tool-call";
+      var label = document.createElement("span");
+      label.className = "muted";
+      label.textContent = "tool call";
+      var name = document.createElement("strong");
+      name.className = "pg-tool-name";
+      name.textContent = fn.name || "";
+      var args = document.createElement("pre");
+      args.className = "pg-tool-args";
+      var text = fn.arguments == null ? "" : String(fn.arguments);
+      try { text = JSON.stringify(JSON.parse(text), null, 2); } catch (e) { /* shown as it came */ }
+      args.textContent = text;
+      item.appendChild(label);
+      item.appendChild(document.createTextNode(" "));
+      item.appendChild(name);
+      item.appendChild(args);
+      box.appendChild(item);
+    });
+    box.hidden = !(calls && calls.length);
+  }
+
   function showError(col, message) {
     var el = field(col, "error");
     if (!el) return;
@@ -222,6 +251,7 @@
       var data = JSON.parse(e.data);
       window.clearInterval(ticker);
       if (typeof data.text === "string") textEl.textContent = data.text; // after the route's post-processor
+      renderToolCalls(col, data.tool_calls);
       fillStats(col, data);
       setStatus(col, "ok");
     });
@@ -243,6 +273,7 @@
     source.addEventListener("snapshot", function (e) {
       var data = JSON.parse(e.data);
       textEl.textContent = data.text || "";
+      renderToolCalls(col, data.tool_calls);
       fillStats(col, data);
       showError(col, data.error);
       setStatus(col, data.status);
@@ -618,9 +649,45 @@
     setText(hint, n ? "change" : "choose models");
   }
 
+  // An attached image: checked for size here (the server checks again), shown as a thumbnail.
+  function initImage(form) {
+    var input = form.querySelector("[data-image-input]");
+    if (!input) return;
+    var thumb = form.querySelector("[data-image-thumb]");
+    var note = form.querySelector("[data-image-note]");
+    var clear = form.querySelector('[data-action="image-clear"]');
+    var hint = note ? note.textContent : "";
+    var max = Number(input.dataset.imageMax || 0);
+    function reset(message) {
+      input.value = "";
+      if (thumb) { thumb.hidden = true; thumb.removeAttribute("src"); }
+      if (clear) clear.hidden = true;
+      if (note) {
+        note.textContent = message || hint;
+        note.classList.toggle("pg-over", !!message);
+      }
+    }
+    input.addEventListener("change", function () {
+      var file = input.files && input.files[0];
+      if (!file) { reset(); return; }
+      if (max && file.size > max) {
+        reset("The image is " + (file.size / 1048576).toFixed(1) + " MB; the limit is " +
+          Math.round(max / 1048576) + " MB. Attach a smaller one.");
+        return;
+      }
+      if (note) { note.textContent = file.name + " · " + Math.max(1, Math.round(file.size / 1024)) + " KB"; note.classList.remove("pg-over"); }
+      if (clear) clear.hidden = false;
+      var reader = new FileReader();
+      reader.onload = function () { if (thumb) { thumb.src = String(reader.result); thumb.hidden = false; } };
+      reader.readAsDataURL(file);
+    });
+    if (clear) clear.addEventListener("click", function () { reset(); });
+  }
+
   function initForm(form) {
     if (form.dataset.pgReady) return;
     form.dataset.pgReady = "1";
+    initImage(form);
     form.addEventListener("change", function (e) {
       if (e.target.name === "mode") syncModes(form);
       if (e.target.name === "models") syncCount(form);
