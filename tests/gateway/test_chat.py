@@ -232,3 +232,52 @@ def test_an_agent_loop_through_a_route_streams_and_keeps_the_whole_conversation(
     assert [m["role"] for m in sent] == ["system", "user", "assistant", "tool"]
     assert sent[0]["content"] == "You help with the weather."
     assert json.loads(sent[2]["tool_calls"][0]["function"]["arguments"]) == PARIS
+
+
+def test_an_agent_conversation_falls_over_from_an_openai_model_to_an_anthropic_one(
+    client, alpha, fake_provider
+):
+    claude = fake_provider.model("claude", kind="anthropic", capabilities=["tool_use", "vision"])
+    FallbackChainFactory(name="mixed", models=[alpha, claude])
+    fake_provider.script("alpha", Reply.tool_call("get_weather", PARIS, id="call_x1"))
+    first = client.chat.completions.create(model="chain:mixed", messages=ASK, tools=[WEATHER_TOOL])
+    assert first.model == "alpha"
+    fake_provider.set_default("alpha", Reply.model_not_found())
+    fake_provider.script("claude", Reply.ok("Sunny in Paris."))
+    turn = [*ASK, first.choices[0].message.model_dump(exclude_none=True)]
+    turn.append({"role": "tool", "tool_call_id": "call_x1", "content": "sunny"})
+    raw = client.chat.completions.with_raw_response.create(
+        model="chain:mixed", messages=turn, tools=[WEATHER_TOOL]
+    )
+    answer = raw.parse()
+    assert (answer.model, answer.choices[0].message.content) == ("claude", "Sunny in Paris.")
+    assert raw.headers["x-orchestrator-attempts"] == "2"
+    (received,) = fake_provider.requests_for("claude")
+    assistant, results = received.body["messages"][1:]
+    assert assistant["content"][-1] == {
+        "type": "tool_use",
+        "id": "call_x1",
+        "name": "get_weather",
+        "input": PARIS,
+    }
+    assert results["role"] == "user"
+    assert (
+        results["content"][0]["type"] == "tool_result" and results["content"][0]["tool_use_id"] == "call_x1"
+    )
+    assert received.body["tools"][0]["input_schema"] == WEATHER_TOOL["function"]["parameters"]
+
+
+def test_an_anthropic_models_streamed_tool_use_arrives_as_openai_tool_call_deltas(client, fake_provider):
+    fake_provider.model("claude", kind="anthropic", capabilities=["tool_use"])
+    fake_provider.script("claude", Reply.tool_call("get_weather", PARIS, id="toolu_01", text="Let me check."))
+    with client.chat.completions.stream(model="claude", messages=ASK, tools=[WEATHER_TOOL]) as stream:
+        final = stream.get_final_completion()
+    choice = final.choices[0]
+    assert (choice.finish_reason, choice.message.content) == ("tool_calls", "Let me check.")
+    (call,) = choice.message.tool_calls
+    assert (call.id, call.function.name, json.loads(call.function.arguments)) == (
+        "toolu_01",
+        "get_weather",
+        PARIS,
+    )
+    assert fake_provider.requests_for("claude")[0].wire == "anthropic"
