@@ -1,8 +1,9 @@
-"""A pydantic-ai agent with a tool and its default structured output (an output tool) against
-the live gateway, through a model, a route and a chain, plain and streamed: the agent loop
-(call → tool result → final answer) runs through the gateway."""
+"""A pydantic-ai Agent with one tool and its default structured output (an output tool the model
+calls with the answer) on the OpenAI-compatible provider pointed at the live gateway: the agent
+loop (tool call, tool result, final answer) runs end to end through a model, a `route:` and a
+`chain:`, plain and streamed, on the fake provider's OpenAI wire."""
 
-import asyncio
+import json
 
 import pytest
 from pydantic import BaseModel
@@ -10,69 +11,97 @@ from pydantic_ai import Agent
 from pydantic_ai.models.openai import OpenAIChatModel
 from pydantic_ai.providers.openai import OpenAIProvider
 
+from gateway.models import ApiKey
 from gateway.services import api_key_create
 from tests.factories import FallbackChainFactory, TaskRouteFactory
 from tests.fake_provider import Reply
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+TARGETS = ("model", "route", "chain")
+
 
 class Forecast(BaseModel):
     city: str
-    sky: str
-
-
-def agent_for(live_url: str, target: str) -> Agent[None, Forecast]:
-    provider = OpenAIProvider(base_url=f"{live_url}/v1", api_key=api_key_create(name="agent")[1])
-    agent = Agent(OpenAIChatModel(target, provider=provider), output_type=Forecast, retries=0)
-
-    @agent.tool_plain
-    def get_weather(city: str) -> str:
-        """The current sky over a city."""
-        return f"clear skies over {city}"
-
-    return agent
+    celsius: float
+    advice: str
 
 
 @pytest.fixture
-def target(request, fake_provider) -> str:
+def key() -> tuple[ApiKey, str]:
+    return api_key_create(name="app")
+
+
+@pytest.fixture
+def fake_targets(fake_provider):
     model = fake_provider.model("alpha", capabilities=["tool_use"])
-    if request.param == "route":
-        TaskRouteFactory(task_type="weather", model=model)
-        return "route:weather"
-    if request.param == "chain":
-        FallbackChainFactory(name="forecasters", models=[model])
-        return "chain:forecasters"
-    return "alpha"
+    TaskRouteFactory(task_type="weather", model=model)
+    FallbackChainFactory(name="weather", models=[model])
+    return {"model": "alpha", "route": "route:weather", "chain": "chain:weather"}
 
 
-def _script(fake_provider) -> None:
+def weather_agent(live_url: str, raw: str, target: str) -> tuple[Agent[None, Forecast], list[str]]:
+    provider = OpenAIProvider(base_url=f"{live_url}/v1", api_key=raw)
+    agent = Agent(OpenAIChatModel(target, provider=provider), output_type=Forecast, retries=0)
+    asked: list[str] = []
+
+    @agent.tool_plain
+    def temperature_in(city: str) -> float:
+        """The temperature in a city now, in degrees Celsius."""
+        asked.append(city)
+        return 21.5
+
+    return agent, asked
+
+
+def script_the_loop(fake_provider) -> None:
     fake_provider.script(
         "alpha",
-        Reply.tool_call("get_weather", {"city": "Paris"}, id="call_w"),
-        Reply.tool_call("final_result", {"city": "Paris", "sky": "clear"}, id="call_f"),
+        Reply.tool_call("temperature_in", {"city": "Paris"}, id="call_weather"),
+        Reply.tool_call(
+            "final_result", {"city": "Paris", "celsius": 21.5, "advice": "No coat needed."}, id="call_out"
+        ),
     )
 
 
-@pytest.mark.parametrize("target", ["model", "route", "chain"], indirect=True)
-def test_an_agent_calls_its_tool_then_answers_with_its_output_type(live_url, target, fake_provider):
-    _script(fake_provider)
-    result = agent_for(live_url, target).run_sync("What is the weather in Paris?")
-    assert result.output == Forecast(city="Paris", sky="clear")
+def assert_the_tool_result_went_back(fake_provider) -> None:
     first, second = fake_provider.requests_for("alpha")
-    assert {t["function"]["name"] for t in first.body["tools"]} == {"get_weather", "final_result"}
-    tool_turn = second.body["messages"][-1]
-    assert (tool_turn["role"], tool_turn["tool_call_id"]) == ("tool", "call_w")
-    assert "clear skies over Paris" in tool_turn["content"]
+    offered = {tool["function"]["name"] for tool in first.body["tools"]}
+    assert offered == {"temperature_in", "final_result"}
+    assistant, tool = second.body["messages"][-2:]
+    assert assistant["role"] == "assistant"
+    (call,) = assistant["tool_calls"]
+    assert (call["id"], call["function"]["name"]) == ("call_weather", "temperature_in")
+    assert json.loads(call["function"]["arguments"]) == {"city": "Paris"}
+    assert (tool["role"], tool["tool_call_id"]) == ("tool", "call_weather")
+    assert "21.5" in json.dumps(tool["content"])
 
 
-@pytest.mark.parametrize("target", ["model", "chain"], indirect=True)
-def test_a_streamed_agent_run_gets_the_same_output(live_url, target, fake_provider):
-    _script(fake_provider)
+@pytest.mark.parametrize("target", TARGETS)
+def test_an_agent_calls_its_tool_then_answers_with_a_valid_output(
+    live_url, key, fake_provider, fake_targets, target
+):
+    script_the_loop(fake_provider)
+    agent, asked = weather_agent(live_url, key[1], fake_targets[target])
 
-    async def run() -> Forecast:
-        async with agent_for(live_url, target).run_stream("What is the weather in Paris?") as streamed:
-            return await streamed.get_output()
+    result = agent.run_sync("Do I need a coat in Paris?")
 
-    assert asyncio.run(run()) == Forecast(city="Paris", sky="clear")
-    assert all(r.body["stream"] for r in fake_provider.requests_for("alpha"))
+    assert asked == ["Paris"]
+    assert result.output == Forecast(city="Paris", celsius=21.5, advice="No coat needed.")
+    assert_the_tool_result_went_back(fake_provider)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_streamed_agent_run_calls_its_tool_then_answers_with_a_valid_output(
+    live_url, key, fake_provider, fake_targets, target
+):
+    script_the_loop(fake_provider)
+    agent, asked = weather_agent(live_url, key[1], fake_targets[target])
+
+    result = agent.run_stream_sync("Do I need a coat in Paris?")
+    output = result.get_output()
+
+    assert asked == ["Paris"]
+    assert output == Forecast(city="Paris", celsius=21.5, advice="No coat needed.")
+    assert_the_tool_result_went_back(fake_provider)
+    assert all(r.body.get("stream") is True for r in fake_provider.requests_for("alpha"))
