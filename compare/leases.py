@@ -1,7 +1,7 @@
 """Short leases that a live worker keeps renewing, so a dead worker's hold lapses in seconds.
 
 A Celery worker process starts one renewal thread (`renewal_start`, from the worker signals in
-compare.signals). While it runs, the provider slots the process holds (compare.slots) and the
+compare.tasks). While it runs, the provider slots the process holds (compare.slots) and the
 cells it has claimed expire `lease_ttl_s()` after the last renewal (4 heartbeats,
 settings.COMPARE_WORKER_HEARTBEAT_MS), instead of after the cell's whole time limit: a worker
 killed with SIGKILL stops renewing, and its slots and claims are free again within seconds.
@@ -24,6 +24,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import close_old_connections
 from django.utils import timezone
+
+from compare.models import CellStatus, CompareCell
 
 logger = logging.getLogger(__name__)
 
@@ -78,8 +80,6 @@ def cell_drop(cell_id: int) -> None:
 
 def leases_renew() -> None:
     """One heartbeat: push back the expiry of every slot and claim this process holds."""
-    from compare.models import CellStatus, CompareCell
-
     with _lock:
         slots, cells = dict(_slots), list(_cells)
     for handle, ttl in slots.items():

@@ -17,6 +17,7 @@ from celery.signals import worker_process_init, worker_process_shutdown, worker_
 
 from compare import leases
 from compare.services import cells, drills, sweep
+from compare.services.queueing import CELL_EXECUTE, CELLS_SWEEP, DRILL_EXECUTE
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +26,7 @@ _CELL_LIMIT, _CELL_HARD_LIMIT, _ = cells.time_limits()
 
 @shared_task(
     bind=True,
-    name="compare.tasks.cell_execute",
+    name=CELL_EXECUTE,
     acks_late=True,
     reject_on_worker_lost=True,
     # Transient errors are bounded by the cell's own retry count; waits for a slot back off to 30 s.
@@ -51,7 +52,7 @@ def cell_execute(self, cell_id: int, dispatch: int | None = None) -> str:
 
 @shared_task(
     bind=True,
-    name="compare.tasks.drill_execute",
+    name=DRILL_EXECUTE,
     acks_late=True,
     reject_on_worker_lost=True,
     soft_time_limit=3600,
@@ -66,7 +67,7 @@ def drill_execute(self, drill_id: int) -> str:
     return drill.status if drill is not None else "gone"
 
 
-@shared_task(name="compare.tasks.cells_sweep", acks_late=True, soft_time_limit=60, time_limit=90)
+@shared_task(name=CELLS_SWEEP, acks_late=True, soft_time_limit=60, time_limit=90)
 def cells_sweep() -> int:
     """Periodic (beat): requeue cells whose worker died while they ran."""
     return sweep.cells_sweep()

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from compare.models import Drill, DrillStatus, DrillTargetKind
 from compare.selectors import drill_breaker_scope
-from compare.services.queueing import broker_check, queue_name, tasks_send
+from compare.services.queueing import DRILL_EXECUTE, broker_check, queue_name, tasks_send
 from metrics.selectors.records import trace_usage
 from routing import orchestrator
 from routing.errors import AllAttemptsFailed, OrchestratorError
@@ -154,13 +154,11 @@ def drill_create(
 
 def drill_launch(*, drill_kwargs: dict[str, Any]) -> Drill:
     """Create a drill and queue it (browser path). QueueUnavailable: nothing stored."""
-    from compare.tasks import drill_execute
-
     broker_check()
     with transaction.atomic():
         drill = drill_create(**drill_kwargs)
         queue = queue_name("drills")
-        transaction.on_commit(lambda: tasks_send(drill_execute, [[drill.pk]], queue=queue))
+        transaction.on_commit(lambda: tasks_send(DRILL_EXECUTE, [[drill.pk]], queue=queue))
     return drill
 
 

@@ -1,4 +1,9 @@
-"""Talking to the task queue: queue names from settings, a broker check before launching."""
+"""Talking to the task queue: task and queue names, sending, a broker check before launching.
+
+The services send compare's tasks by name (`CELL_EXECUTE`, `DRILL_EXECUTE`): the tasks
+(compare.tasks) call the services, never the other way round. The compare app registers its
+tasks when Django starts (compare.apps), so a name always finds its task, in eager mode too.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,15 @@ import logging
 from typing import Any
 
 from django.conf import settings
+from kombu.utils.url import maybe_sanitize_url
+
+from orchestrator_site.celery import app
 
 logger = logging.getLogger(__name__)
+
+CELL_EXECUTE = "compare.tasks.cell_execute"
+DRILL_EXECUTE = "compare.tasks.drill_execute"
+CELLS_SWEEP = "compare.tasks.cells_sweep"
 
 
 class QueueUnavailable(Exception):
@@ -20,16 +32,14 @@ def queue_name(purpose: str) -> str:
 
 
 def _redacted(url: str) -> str:
-    from kombu.utils.url import maybe_sanitize_url
-
     return str(maybe_sanitize_url(url))
 
 
-def tasks_send(task: Any, arg_lists: list[list[Any]], *, queue: str) -> None:
-    """Queue `task` once per argument list on one fresh connection to the configured broker
-    (not the app's pooled one, so a changed broker setting is honoured). Eager mode runs inline."""
-    from orchestrator_site.celery import app
-
+def tasks_send(task_name: str, arg_lists: list[list[Any]], *, queue: str) -> None:
+    """Queue the task named `task_name` once per argument list on one fresh connection to the
+    configured broker (not the app's pooled one, so a changed broker setting is honoured).
+    Eager mode runs inline."""
+    task = app.tasks[task_name]
     if app.conf.task_always_eager:
         for args in arg_lists:
             task.apply_async(args=args, queue=queue)
@@ -42,8 +52,6 @@ def tasks_send(task: Any, arg_lists: list[list[Any]], *, queue: str) -> None:
 
 def broker_check() -> None:
     """Raise QueueUnavailable unless the broker answers (eager mode needs no broker)."""
-    from orchestrator_site.celery import app
-
     if app.conf.task_always_eager:
         return
     url = str(app.conf.broker_url or "")

@@ -23,8 +23,11 @@ from compare.models import (
     RunStatus,
 )
 from compare.parsing import PromptRow
-from compare.services.queueing import broker_check, queue_name, tasks_send
+from compare.services.queueing import CELL_EXECUTE, broker_check, queue_name, tasks_send
+from routing import orchestrator
+from routing.errors import OrchestratorError
 from routing.models import ModelConfig, PromptVersion, TaskRoute
+from routing.pricing import model_unit_prices
 
 logger = logging.getLogger(__name__)
 
@@ -63,9 +66,6 @@ def _route_model(route: TaskRoute) -> ModelConfig | None:
     """The model a route would use now: its fixed model, or what selection picks (for pricing)."""
     if route.model is not None:
         return route.model
-    from routing import orchestrator
-    from routing.errors import OrchestratorError
-
     try:
         name = orchestrator.select_model(
             list(route.capabilities.values_list("slug", flat=True)), optimize_for=route.optimize_for
@@ -173,10 +173,6 @@ def unit_prices(model: ModelConfig | None) -> tuple[Decimal | None, Decimal | No
     if model is None:
         return None, None
     try:
-        from routing.pricing import model_unit_prices
-    except ImportError:
-        return model.input_cost_per_1k, model.output_cost_per_1k
-    try:
         price_in, price_out, _source = model_unit_prices(model)
     except Exception:
         logger.exception("pricing failed for %s", model.name)
@@ -256,10 +252,8 @@ def run_estimate(
 
 
 def _enqueue_cells(run_id: int, cell_ids: list[int], queue: str) -> None:
-    from compare.tasks import cell_execute
-
     try:
-        tasks_send(cell_execute, [[cell_id, 0] for cell_id in cell_ids], queue=queue)  # dispatch 0
+        tasks_send(CELL_EXECUTE, [[cell_id, 0] for cell_id in cell_ids], queue=queue)  # dispatch 0
     except Exception as exc:
         # The broker went away between the check and the commit: say so on the run rather
         # than leave cells nobody will run.

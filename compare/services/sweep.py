@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from compare.models import CellStatus, CompareCell, CompareRun, RunStatus
 from compare.services.cells import cell_abandon, claim_lapsed
-from compare.services.queueing import queue_name, tasks_send
+from compare.services.queueing import CELL_EXECUTE, queue_name, tasks_send
 
 logger = logging.getLogger(__name__)
 
@@ -87,8 +87,6 @@ def _stalled_runs(requeue: dict[str, list[list[int]]]) -> None:
 
 
 def _send(requeue: dict[str, list[list[int]]]) -> int:
-    from compare.tasks import cell_execute
-
     for queue, arg_lists in requeue.items():
-        tasks_send(cell_execute, arg_lists, queue=queue)
+        tasks_send(CELL_EXECUTE, arg_lists, queue=queue)
     return sum(len(a) for a in requeue.values())

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from compare.models import CellStatus, CompareCell, CompareRun
+from playground.services import vote_create
 
 WINNERS = ("a", "b", "tie", "both_bad")
 
@@ -32,10 +33,6 @@ def cell_vote_create(*, user: Any, run: CompareRun, cell_a_id: int, cell_b_id: i
         raise VoteError(
             f"Both answers came from {a.model_name}; votes rate models, so pick two different ones."
         )
-    try:
-        from playground.services import vote_create
-    except ImportError as exc:  # the playground ships the ratings
-        raise VoteError("Voting needs the playground app, which is not available.") from exc
     try:
         return vote_create(
             user=user,
