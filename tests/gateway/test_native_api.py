@@ -319,3 +319,18 @@ def test_a_bad_message_in_a_task_is_400_naming_the_field(
     assert response.status_code == 400
     assert response.json()["error"]["param"] == param
     assert fake_provider.history == []
+
+
+@pytest.mark.parametrize("path", ["/api/v1/nope", "/api/v1/route", "/api/v1/consensus/extra"])
+def test_an_unknown_path_is_a_json_404(client, api_key, path):
+    response = call(client, path, {}, api_key[1])
+    assert (response.status_code, response["content-type"]) == (404, "application/json")
+    error = response.json()["error"]
+    assert (error["type"], error["code"]) == ("not_found_error", "unknown_url")
+
+
+def test_a_wrong_method_is_a_json_405(client, api_key):
+    response = client.get("/api/v1/consensus", HTTP_AUTHORIZATION=f"Bearer {api_key[1]}")
+    assert (response.status_code, response["content-type"]) == (405, "application/json")
+    assert response.json()["error"]["code"] == "method_not_allowed"
+    assert response["allow"] == "POST"
