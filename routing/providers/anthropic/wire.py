@@ -60,17 +60,25 @@ def _image_block(part: dict[str, Any]) -> dict[str, Any]:
     return {"type": "image", "source": {"type": "url", "url": url}}
 
 
-def _blocks(content: Any) -> list[dict[str, Any]]:
+def _blocks(content: Any, param: str) -> list[dict[str, Any]]:
     if content is None or content == "":
         return []
     if isinstance(content, str):
         return [{"type": "text", "text": content}]
     blocks = []
-    for part in content:
-        if part.get("type") == "image_url":
+    for j, part in enumerate(content):
+        kind = part.get("type")
+        if kind == "image_url":
             blocks.append(_image_block(part))
-        elif part.get("text"):
-            blocks.append({"type": "text", "text": part["text"]})
+        elif kind == "text":
+            if part.get("text"):  # Anthropic refuses empty text blocks
+                blocks.append({"type": "text", "text": part["text"]})
+        else:
+            raise InvalidRequest(
+                f"{param}[{j}].type {kind!r} cannot be sent to Anthropic models.",
+                param=f"{param}[{j}].type",
+                code="unsupported_content",
+            )
     return blocks
 
 
@@ -106,9 +114,9 @@ def messages_to_anthropic(messages: list[dict[str, Any]]) -> tuple[str | None, l
             if text:
                 system.append(text)
         elif role == "user":
-            add("user", _blocks(content))
+            add("user", _blocks(content, f"messages[{index}].content"))
         elif role == "assistant":
-            blocks = _blocks(content)
+            blocks = _blocks(content, f"messages[{index}].content")
             for k, call in enumerate(message.get("tool_calls") or ()):
                 blocks.append(
                     {
@@ -121,7 +129,8 @@ def messages_to_anthropic(messages: list[dict[str, Any]]) -> tuple[str | None, l
             add("assistant", blocks)
         elif role == "tool":
             result: dict[str, Any] = {"type": "tool_result", "tool_use_id": tool_id(message["tool_call_id"])}
-            result["content"] = content if isinstance(content, str) else ""
+            if isinstance(content, str) and content:  # an empty result is sent without content
+                result["content"] = content
             add("user", [result])
     # Plain-text turns as strings: the shape Anthropic documents for them, and fewer bytes.
     for turn in turns:

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx2
 
-from routing.errors import ModelPermanentError, TransientError
+from routing.errors import ModelPermanentError, RequestInvalidError, TransientError
 from routing.providers.base import Completion, ProviderRequest, StreamEnd, ToolCallDelta, Usage
 from routing.providers.gemini.wire import (
     blocked_error,
@@ -28,6 +28,7 @@ from routing.providers.gemini.wire import (
     response_id_of,
     tool_call_from_part,
     tool_config_to_gemini,
+    tools_of_history,
     tools_to_gemini,
     usage_from_gemini,
 )
@@ -52,6 +53,8 @@ class GeminiAPIError(Exception):
 def request_body(request: ProviderRequest) -> dict[str, Any]:
     """The generateContent body for `request`."""
     system, contents = messages_to_gemini(request.messages)
+    if not contents:
+        raise RequestInvalidError("Gemini models need at least one user message.", local=True)
     body: dict[str, Any] = {"contents": contents}
     if system is not None:
         body["systemInstruction"] = system
@@ -61,6 +64,11 @@ def request_body(request: ProviderRequest) -> dict[str, Any]:
         config = tool_config_to_gemini(chat.tool_choice)
         if config is not None:
             body["toolConfig"] = config
+    elif any(message.get("tool_calls") for message in request.messages):
+        # Tool turns with no tools offered (a final "now answer" turn): declare the functions
+        # the history called, and let none be called.
+        body["tools"] = tools_of_history(request.messages)
+        body["toolConfig"] = {"functionCallingConfig": {"mode": "NONE"}}
     generation = generation_config(
         temperature=request.temperature, max_tokens=request.max_tokens, sampling=request.sampling, chat=chat
     )

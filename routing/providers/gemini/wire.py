@@ -306,6 +306,15 @@ def tools_to_gemini(tools: Tools) -> list[dict[str, Any]]:
     return [{"functionDeclarations": declarations}]
 
 
+def tools_of_history(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Declarations (no parameters) for the functions a conversation's assistant turns called."""
+    names: dict[str, None] = {}
+    for message in messages:
+        for call in message.get("tool_calls") or ():
+            names[call["function"]["name"]] = None
+    return [{"functionDeclarations": [{"name": name} for name in names]}]
+
+
 def tool_config_to_gemini(choice: ToolChoice) -> dict[str, Any] | None:
     if choice is None:
         return None

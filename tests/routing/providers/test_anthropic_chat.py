@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from routing.errors import TransientError
+from routing.errors import InvalidRequest, TransientError
 from routing.messages import chat_options, messages_parse
 from routing.providers.anthropic import chat_refusal
 from routing.providers.base import ChatOptions, StreamEnd, ToolCallDelta, Usage
@@ -280,3 +280,25 @@ def test_tool_results_given_as_json_text_are_sent_as_that_text(fake_provider):
 
     result = fake_provider.history[0].body["messages"][2]["content"][1]
     assert json.loads(result["content"]) == {"celsius": 24}
+
+
+def test_an_unknown_part_type_is_refused_naming_the_part(fake_provider):
+    messages = [{"role": "user", "content": [{"type": "input_audio", "input_audio": {}}]}]
+
+    with pytest.raises(InvalidRequest) as caught:
+        complete(fake_provider.spec("anthropic"), request("claude", messages=messages))
+
+    assert caught.value.param == "messages[0].content[0].type"
+    assert fake_provider.history == []
+
+
+def test_an_empty_tool_result_is_sent_without_content(fake_provider):
+    messages = an_openai_agent_turn()
+    messages[-1]["content"] = ""
+
+    complete(fake_provider.spec("anthropic"), tools_request(messages))
+
+    assert fake_provider.history[0].body["messages"][2]["content"][1] == {
+        "type": "tool_result",
+        "tool_use_id": "call_R0me",
+    }

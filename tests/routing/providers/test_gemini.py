@@ -481,3 +481,20 @@ def test_the_api_base_comes_from_the_base_url_and_version(base_url, api_version,
     spec = ProviderSpec(name="g", kind="gemini", base_url=base_url, api_version=api_version)
 
     assert gemini.api_base(spec) == expected
+
+
+def test_tool_turns_without_tools_offered_declare_the_functions_they_called_and_allow_none(fake_provider):
+    complete(fake_provider.spec("gemini"), request("gem", messages=messages_parse(an_agent_turn())))
+
+    body = fake_provider.history[0].body
+    assert body["tools"] == [{"functionDeclarations": [{"name": "weather"}, {"name": "time"}]}]
+    assert body["toolConfig"] == {"functionCallingConfig": {"mode": "NONE"}}
+
+
+def test_only_system_messages_are_refused_before_sending(fake_provider):
+    error = complete_error(
+        fake_provider.spec("gemini"), request("gem", messages=[{"role": "system", "content": "Hi"}])
+    )
+
+    assert isinstance(error, RequestInvalidError) and error.local
+    assert fake_provider.history == []
