@@ -5,8 +5,8 @@ the version path (default `v1beta`, where function calling, thinking and logprob
 base URL that already ends in a version is used as it is, and one left from the
 OpenAI-compatible endpoint (`…/v1beta/openai/`) loses its `/openai`.
 
-Honoured: messages with images (inline data, or fileData for an http(s) URL whose name says
-its type), `tools` / `tool_choice` (function declarations, functionCallingConfig),
+Honoured: messages with images (inline data, or fileData for an http(s) URL, which Gemini
+fetches), `tools` / `tool_choice` (function declarations, functionCallingConfig),
 `parallel_tool_calls: false` (the answer keeps its first call), `n` (candidateCount: native,
 usage summed by the API), `logprobs` / `top_logprobs` (responseLogprobs), `reasoning_effort`
 (a thinking budget), `temperature`, `max_tokens` (maxOutputTokens), `top_p`, `stop`, `seed`

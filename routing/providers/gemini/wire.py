@@ -2,8 +2,8 @@
 
 - system messages → `systemInstruction` (joined in order);
 - user content → `text` and image parts: a data URI → `inlineData` (base64 as it is), an
-  http(s) URL → `fileData` with the MIME type its name says (one it cannot tell is refused:
-  send such an image as a data URI);
+  http(s) URL → `fileData` (Gemini fetches it), with the MIME type when the URL's name says it;
+  any other part type is refused naming it;
 - assistant turns → role `model`; tool calls → `functionCall` parts (arguments parsed from
   their JSON text; the first call of a turn carries the signature Google documents for
   calls Gemini did not make itself, which Gemini 3 models ask for);
@@ -64,20 +64,17 @@ REASONING_BUDGETS = {"minimal": 512, "low": 1024, "medium": 8192, "high": 24576}
 # -- Requests ----------------------------------------------------------------------------------
 
 
-def _image_part(part: dict[str, Any], param: str) -> dict[str, Any]:
+def _image_part(part: dict[str, Any]) -> dict[str, Any]:
     url = part["image_url"]["url"]
     match = _DATA_URI.match(url)
     if match is not None:
         return {"inlineData": {"mimeType": match["type"], "data": match["data"]}}
+    # Gemini fetches a public (or signed) URL itself; the MIME type is optional, sent when
+    # the URL's name tells it.
     media_type, _ = mimetypes.guess_type(url.split("?", 1)[0].split("#", 1)[0])
-    if not media_type or not media_type.startswith("image/"):
-        raise InvalidRequest(
-            f"{param}.image_url.url: Gemini models need an image's type, which this URL's name does "
-            "not tell; send the image as a data URI.",
-            param=f"{param}.image_url.url",
-            code="unsupported_content",
-        )
-    return {"fileData": {"mimeType": media_type, "fileUri": url}}
+    if media_type and media_type.startswith("image/"):
+        return {"fileData": {"mimeType": media_type, "fileUri": url}}
+    return {"fileData": {"fileUri": url}}
 
 
 def _parts(content: Any, param: str) -> list[dict[str, Any]]:
@@ -88,7 +85,7 @@ def _parts(content: Any, param: str) -> list[dict[str, Any]]:
     parts = []
     for j, part in enumerate(content):
         if part.get("type") == "image_url":
-            parts.append(_image_part(part, f"{param}[{j}]"))
+            parts.append(_image_part(part))
         elif part.get("type") == "text":
             if part.get("text"):
                 parts.append({"text": part["text"]})
