@@ -2,8 +2,8 @@
 
 Each skill module has `answer(task, model, solve) -> Answer | None` (None: not mine); `solve`
 is `simulated_answer` itself, for modules that answer a question inside the request (a judge
-re-asking the question, a JSON `answer` field). Adding a skill (tool calls, images) is one
-module and one line here.
+re-asking the question, a JSON `answer` field). Adding a skill is one module and one line
+here.
 """
 
 from __future__ import annotations

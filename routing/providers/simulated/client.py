@@ -11,21 +11,27 @@ seeded with the name, so a process replays the same sequence.
 from __future__ import annotations
 
 import asyncio
-import json
 import random
-import re
 import threading
 from collections.abc import AsyncGenerator
+from typing import Any
 
 from pydantic import ValidationError
 
 from routing.errors import ModelPermanentError, ProviderError, RequestInvalidError, TransientError
-from routing.providers.base import Completion, ProviderRequest, ProviderSpec, StreamEnd, Usage
-from routing.providers.simulated.answer import simulated_answer
+from routing.providers.base import (
+    Choice,
+    Completion,
+    ProviderRequest,
+    ProviderSpec,
+    StreamEnd,
+    ToolCallDelta,
+    Usage,
+)
 from routing.providers.simulated.options import Profile, SimulatedOptions, profile_for
-from routing.providers.simulated.task import task_from_messages
+from routing.providers.simulated.reply import TOKEN, input_tokens, simulated_reply
 
-TOKEN = re.compile(r"\s*\S+")  # a word with the whitespace before it: one token
+ARGUMENT_PIECES = 3  # a streamed call's arguments arrive in this many fragments
 
 # One generator per provider name for the whole process: clients are made per event loop
 # (sync wrappers may make a loop per call), and the failure sequence must not restart.
@@ -79,19 +85,32 @@ class SimulatedClient:
     async def complete(self, request: ProviderRequest) -> Completion:
         profile = self.profile(request.model_id)
         base_s, failure = self._draw(profile)
-        text, usage, finish = self.answer(request)
+        replies = [simulated_reply(request, profile, choice=i) for i in range(max(request.chat.n, 1))]
+        usage = Usage(input_tokens=input_tokens(request), output_tokens=sum(r.output_tokens for r in replies))
         if failure is not None:
             await self._fail(failure, request, base_s)
         if not profile.instant:
             await asyncio.sleep(
                 base_s + _read_s(profile, usage) + usage.output_tokens / profile.tokens_per_second
             )
-        return Completion(text=text, finish_reason=finish, usage=usage, simulated=True)
+        first = replies[0]
+        return Completion(
+            text=first.text,
+            finish_reason=first.finish_reason,
+            usage=usage,
+            simulated=True,
+            tool_calls=first.tool_calls,
+            more_choices=[
+                Choice(text=r.text, finish_reason=r.finish_reason, tool_calls=r.tool_calls)
+                for r in replies[1:]
+            ],
+        )
 
-    async def stream(self, request: ProviderRequest) -> AsyncGenerator[str | StreamEnd, None]:
+    async def stream(self, request: ProviderRequest) -> AsyncGenerator[str | ToolCallDelta | StreamEnd, None]:
         profile = self.profile(request.model_id)
         base_s, failure = self._draw(profile)
-        text, usage, finish = self.answer(request)
+        reply = simulated_reply(request, profile)
+        usage = Usage(input_tokens=input_tokens(request), output_tokens=reply.output_tokens)
         if failure is not None and failure != "stream_cut":
             await self._fail(failure, request, base_s)
         per_token_s = 0.0
@@ -99,48 +118,26 @@ class SimulatedClient:
             first_s = profile.ttft_ms / 1000.0 if profile.ttft_ms is not None else base_s
             await asyncio.sleep(first_s + _read_s(profile, usage))
             per_token_s = 1.0 / profile.tokens_per_second
-        words = TOKEN.findall(text)
+        pieces: list[str | ToolCallDelta] = [*TOKEN.findall(reply.text), *tool_call_pieces(reply.tool_calls)]
         cut_after = self.options.stream_cut_after_tokens if failure == "stream_cut" else None
-        for i, word in enumerate(words):
+        for i, piece in enumerate(pieces):
             if cut_after is not None and i >= cut_after:
                 error = TransientError("Simulated stream cut: the connection dropped mid-answer.")
                 error.output_tokens_so_far = i
                 raise error
             if i and per_token_s:
                 await asyncio.sleep(per_token_s)
-            yield word
+            yield piece
         if cut_after is not None:
             raise TransientError("Simulated stream cut: the connection dropped before the end.")
-        yield StreamEnd(finish_reason=finish, usage=usage, simulated=True)
+        yield StreamEnd(
+            finish_reason=reply.finish_reason, usage=usage, simulated=True, tool_calls=reply.tool_calls
+        )
 
     async def aclose(self) -> None:
         return None
 
     # -- behaviour ------------------------------------------------------------------------
-
-    def answer(self, request: ProviderRequest) -> tuple[str, Usage, str]:
-        """The answer, its usage and its finish reason ("length" when max_tokens cut it)."""
-        sampling = request.sampling
-        task = task_from_messages(
-            request.messages,
-            seed=sampling.seed,
-            format_type=sampling.format_type,
-            json_schema=sampling.json_schema,
-        )
-        text = simulated_answer(task, self.profile(request.model_id)).text
-        if sampling.format_type != "text":  # the API promises bare JSON
-            text = _bare_json(text, object_only=sampling.format_type == "json_object")
-        if sampling.stop:
-            text = stop_cut(text, sampling.stop)
-        words = TOKEN.findall(text)
-        finish = "stop"
-        if request.max_tokens is not None and len(words) > request.max_tokens:
-            words = words[: max(request.max_tokens, 1)]
-            text = "".join(words)
-            finish = "length"
-        input_tokens = sum(len(_content(m.get("content")).split()) for m in request.messages)
-        usage = Usage(input_tokens=input_tokens + 3 * len(request.messages), output_tokens=len(words))
-        return text, usage, finish
 
     def _draw(self, profile: Profile) -> tuple[float, str | None]:
         options = self.options
@@ -167,27 +164,19 @@ def _read_s(profile: Profile, usage: Usage) -> float:
     return usage.input_tokens / profile.input_tokens_per_second
 
 
-def _content(content: object) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
-    return "" if content is None else str(content)
-
-
-def _bare_json(text: str, *, object_only: bool) -> str:
-    """A JSON answer as the API returns it under a response_format: the JSON, nothing else."""
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return json.dumps({"answer": text})
-    return json.dumps({"answer": value}) if object_only and not isinstance(value, dict) else text
-
-
-def stop_cut(text: str, stop: tuple[str, ...]) -> str:
-    """`text` up to (not including) the earliest of the stop sequences it contains."""
-    cut = min((i for i in (text.find(s) for s in stop) if i >= 0), default=-1)
-    return text if cut < 0 else text[:cut]
+def tool_call_pieces(calls: list[dict[str, Any]]) -> list[ToolCallDelta]:
+    """Each call as OpenAI streams it: its id and name, then its arguments in a few fragments."""
+    pieces = []
+    for index, call in enumerate(calls):
+        function = call["function"]
+        pieces.append(ToolCallDelta(index=index, id=call["id"], name=function["name"]))
+        arguments = function["arguments"]
+        size = max(1, -(-len(arguments) // ARGUMENT_PIECES))
+        pieces += [
+            ToolCallDelta(index=index, arguments=arguments[at : at + size])
+            for at in range(0, len(arguments), size)
+        ]
+    return pieces
 
 
 def _failure_error(failure: str, request: ProviderRequest) -> ProviderError:
