@@ -140,13 +140,22 @@ def messages_to_anthropic(messages: list[dict[str, Any]]) -> tuple[str | None, l
     return ("\n\n".join(system) or None), turns
 
 
+def _input_schema(parameters: Any) -> dict[str, Any]:
+    """A tool's parameters as Anthropic's input_schema, which must say `"type": "object"`."""
+    if not parameters:
+        return {"type": "object", "properties": {}}
+    if "type" not in parameters:
+        return {"type": "object", **parameters}
+    return parameters
+
+
 def tools_to_anthropic(tools: Tools) -> list[dict[str, Any]]:
     out = []
     for tool in tools:
         function = tool["function"]
         spec: dict[str, Any] = {
             "name": function["name"],
-            "input_schema": function.get("parameters") or {"type": "object", "properties": {}},
+            "input_schema": _input_schema(function.get("parameters")),
         }
         if function.get("description"):
             spec["description"] = function["description"]

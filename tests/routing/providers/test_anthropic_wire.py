@@ -145,3 +145,11 @@ def test_tool_use_blocks_come_back_as_openai_tool_calls():
     ]
     assert finish_reason_from_anthropic("tool_use") == "tool_calls"
     assert finish_reason_from_anthropic("max_tokens") == "length"
+
+
+def test_a_schema_without_a_type_is_declared_an_object():
+    tools = tools_parse(
+        [{"type": "function", "function": {"name": "f", "parameters": {"properties": {"a": {}}}}}]
+    )
+
+    assert tools_to_anthropic(tools)[0]["input_schema"] == {"type": "object", "properties": {"a": {}}}
