@@ -6,8 +6,9 @@ streamed one (`streaming.plan_stream`), and so for consensus members, judges and
 tasks too:
 
 - which step next: each model once, in plan order;
-- skip it and why: the model or its provider disabled, its kind unable to honour the
-  request's sampling options, its circuit open, its provider's key unset;
+- skip it and why: the model or its provider disabled, lacking a capability the request
+  needs (vision for images, tool_use for tools), its kind unable to honour the request's
+  sampling or chat options, its circuit open, its provider's key unset;
 - after a failure, from the error class alone: a transient error is retried on the same
   model with exponential backoff and jitter (a provider's retry-after honoured up to a cap,
   moving on at once when it asks for longer; a timeout moves on when another model is left);
@@ -24,85 +25,31 @@ chokepoint) and reports how it ended: `failed`, `key_missing`, `cancelled` or `s
 from __future__ import annotations
 
 import asyncio
-import random
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from decimal import Decimal
+from typing import Literal
 
-from routing.engine.breaker import breaker_attempt_start, breaker_failure, breaker_is_open, breaker_success
+from routing.engine.breaker import breaker_attempt_start, breaker_failure, breaker_success
 from routing.engine.failures import all_failed, invalid_request, skips_of
+from routing.engine.policy import (
+    Skip,
+    backoff_delay,
+    choice_dict,
+    postprocess,
+    should_retry,
+    skip_reason,
+    status_for,
+    timeout_for,
+)
 from routing.engine.records import cost_for, messages_for, record
-from routing.engine.selection import model_unusable, sampling_refused
 from routing.engine.trace import Messages, Step, Trace, conf
 from routing.engine.types import AttemptInfo, Result, SkipInfo, Usage
 from routing.errors import InvalidRequest, ModelPermanentError, ProviderError, ProviderKeyMissing
 from routing.messages import response_view
-from routing.processors import ProcessorRejected, processor_get
-from routing.providers.base import Choice, Completion, ProviderRequest
-
-Skip = tuple[str, str]  # (category, reason)
-
-
-def sampling_skip(trace: Trace, step: Step) -> Skip | None:
-    """("unsupported", reason) when the model's kind cannot honour the trace's sampling options."""
-    refused = sampling_refused(step.model, trace.sampling)
-    if refused is None:
-        return None
-    trace.refused[step.model.name] = refused[0]
-    return "unsupported", refused[1]
-
-
-def skip_reason(trace: Trace, step: Step) -> Skip | None:
-    """Why the loop passes over `step` without calling it, or None to try it."""
-    problem = model_unusable(step.model) or sampling_skip(trace, step)
-    if problem is None and breaker_is_open(step.model.name):
-        problem = ("circuit", "circuit open")
-    return problem
-
-
-def should_retry(error: ProviderError, retry: int, max_retries: int, *, more_steps: bool) -> bool:
-    """Transient errors are retried on the same model, except a timeout when another model
-    is left to try: the step's whole time budget is spent, so failing over is faster."""
-    if error.error_class != "transient" or retry >= max_retries:
-        return False
-    return not (error.timeout and more_steps)
-
-
-def backoff_delay(retry: int, retry_after_s: float | None) -> float | None:
-    """Seconds to wait before retry number `retry` (0-based); None: do not wait, move on."""
-    if retry_after_s is not None:
-        if retry_after_s > float(conf("RETRY_AFTER_CAP_S", 10.0)):
-            return None
-        return max(retry_after_s, 0.0)
-    base = float(conf("RETRY_BASE_S", 0.25)) * (2**retry)
-    return min(base * random.uniform(0.5, 1.5), float(conf("RETRY_MAX_DELAY_S", 4.0)))
-
-
-def status_for(error: ProviderError) -> str:
-    return "timeout" if error.timeout else "error"
-
-
-def timeout_for(step: Step) -> float:
-    return float(step.timeout_s or conf("DEFAULT_TIMEOUT_S", 60))
-
-
-def postprocess(trace: Trace, text: str, *, tool_calls: list[dict[str, Any]] | None = None) -> str:
-    """The route's post-processor applied to a final answer's text. An answer that calls
-    tools is not final (its text, if any, is a preamble): it is left as it is."""
-    route = trace.route
-    if route is None or not route.postprocessor or tool_calls:
-        return text
-    return processor_get(route.postprocessor)(text, **trace.processor_options)
-
-
-def choice_dict(trace: Trace, choice: Choice) -> dict[str, Any]:
-    """Choice 1… of an answer as a Result carries it (post-processed like choice 0)."""
-    return {
-        "text": postprocess(trace, choice.text, tool_calls=choice.tool_calls),
-        "finish_reason": choice.finish_reason,
-        "tool_calls": choice.tool_calls,
-        "logprobs": choice.logprobs,
-    }
+from routing.processors import ProcessorRejected
+from routing.providers.base import Completion, ProviderRequest
 
 
 @dataclass
@@ -352,6 +299,40 @@ class AttemptLoop:
             logprobs=completion.logprobs,
             more_choices=more,
         )
+
+    def siblings(self, attempt: Attempt, count: int) -> list[Attempt]:
+        """`count` more calls of the same step alongside `attempt` (n answers from a kind that
+        gives one per call): each its own attempt number and record."""
+        return [
+            dataclasses.replace(
+                attempt,
+                number=self.trace.next_attempt(attempt.name),
+                started_at=self.trace.record_time(),
+                skipped=[],
+            )
+            for _ in range(count)
+        ]
+
+    def sibling_succeeded(self, attempt: Attempt, completion: Completion) -> Decimal | None:
+        """Record a sibling call that answered (priced; its answer joins the primary's Result)."""
+        breaker_success(attempt.name, started_at=attempt.begun)
+        cost = cost_for(attempt.step.model, completion.usage)
+        self._record(
+            attempt,
+            status="ok",
+            usage=completion.usage,
+            cost=cost,
+            response_text=response_view(completion.text, completion.tool_calls),
+            latency_ms=completion.latency_ms,
+            simulated=completion.simulated,
+        )
+        return cost
+
+    def sibling_failed(self, attempt: Attempt, error: ProviderError) -> None:
+        """Record a sibling call that failed (the first failure decides what follows)."""
+        self._record(attempt, status=status_for(error), error=error)
+        if error.blames_provider:
+            breaker_failure(attempt.name, started_at=attempt.begun)
 
     def unreported(self) -> list[SkipInfo]:
         """The skips no attempt has carried yet (the stream's closing event carries them)."""

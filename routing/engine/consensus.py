@@ -28,6 +28,7 @@ from routing.engine.execute import plan_run
 from routing.engine.trace import Messages, Step, Trace
 from routing.engine.types import ConsensusResult, MemberOutcome, Result
 from routing.errors import AllAttemptsFailed, OrchestratorError
+from routing.messages import NO_CHAT_OPTIONS, record_view
 from routing.sampling import NO_SAMPLING
 
 AGGREGATORS = ("majority", "judge", "similarity", "fastest")
@@ -122,9 +123,7 @@ JUDGE_PROMPT = (
 
 
 def judge_messages(messages: Messages, answers: list[str]) -> Messages:
-    question = "\n\n".join(
-        f"{m.get('role', 'user')}: {m.get('content')}" for m in messages if m.get("role") != "system"
-    )
+    question = record_view([m for m in messages if m.get("role") != "system"])
     numbered = "\n\n".join(f"Answer {i}:\n{text}" for i, text in enumerate(answers, start=1))
     return [
         {"role": "system", "content": JUDGE_PROMPT},
@@ -276,7 +275,8 @@ async def _judge(
     try:
         # The caller's sampling options are for the members' answers: the judge must reply
         # {"best": n, …} whatever stop sequences or response format they asked for.
-        judge_trace = dataclasses.replace(trace, sampling=NO_SAMPLING)
+        # Likewise the chat options (tools, n, logprobs) and what they need of a model.
+        judge_trace = dataclasses.replace(trace, sampling=NO_SAMPLING, chat=NO_CHAT_OPTIONS, needs=())
         verdict = await plan_run(judge_trace, [judge_step], judge_messages(messages, answers))
     except OrchestratorError as exc:
         winner, votes, how = majority(members)

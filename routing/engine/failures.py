@@ -24,7 +24,7 @@ def skips_of(skipped: dict[str, tuple[str, str]], steps: list[Step]) -> list[Ski
 
 
 def unsupported_error(trace: Trace, skipped: dict[str, tuple[str, str]]) -> InvalidRequest:
-    """Every model of the plan refused the request's sampling options: the caller's to fix."""
+    """Every model of the plan refused the request's sampling or chat options: the caller's to fix."""
     reasons = "; ".join(why for _, why in skipped.values())
     return InvalidRequest(
         f"No model of the plan can honour the request's parameters ({reasons}).",
@@ -54,6 +54,13 @@ def all_failed(
             return key_missing_error(models[n] for n in skipped)
         if categories == {"unsupported"}:
             return unsupported_error(trace, skipped)
+        if categories == {"capability"}:
+            detail = "; ".join(f"{name}: {why}" for name, (_, why) in skipped.items())
+            return NoCandidate(
+                f"No model of the plan has the capabilities this request needs "
+                f"({', '.join(trace.needs)}): {detail}.",
+                excluded={n: w for n, (_, w) in skipped.items()},
+            )
         detail = "; ".join(f"{name}: {why}" for name, (_, why) in skipped.items())
         return NoCandidate(
             f"No model could be tried ({detail}).", excluded={n: w for n, (_, w) in skipped.items()}

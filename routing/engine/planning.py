@@ -16,10 +16,11 @@ from routing.engine.selection import (
     DEFAULT_OUTPUT_TOKENS,
     OPTIMIZE_FOR,
     candidates_select,
+    capability_missing,
     estimate_prompt_tokens,
     key_missing_error,
     model_unusable,
-    sampling_refused,
+    request_refused,
 )
 from routing.engine.trace import Messages, Step, Trace
 from routing.errors import (
@@ -161,6 +162,26 @@ def messages_check(messages: Any) -> Messages:
     return messages
 
 
+def needs_set(trace: Trace, messages: Messages) -> None:
+    """Note on the trace the capabilities the request itself needs: `vision` when its
+    messages hold an image, `tool_use` when it offers tools (and may call them) or its
+    history has tool calls or tool results."""
+    tools, vision = trace.chat.wants_tools, False
+    for m in messages:
+        if not tools and (m.get("tool_calls") or m["role"] == "tool"):
+            tools = True
+        content = m.get("content")
+        if not vision and isinstance(content, list) and any(p.get("type") == "image_url" for p in content):
+            vision = True
+    trace.needs = (("vision",) if vision else ()) + (("tool_use",) if tools else ())
+
+
+def needs_why(needs: tuple[str, ...]) -> str:
+    """Why the request needs them, in words."""
+    why = {"vision": "its messages hold images", "tool_use": "it offers tools or has tool turns"}
+    return "; ".join(why.get(c, c) for c in needs)
+
+
 def tokens_needed(trace: Trace, messages: Messages, system_len: int = 0) -> tuple[int, int]:
     """(prompt tokens + output budget, output budget) for window checks and cost ranking."""
     prompt = estimate_prompt_tokens(messages) + (system_len + 3) // 4
@@ -193,16 +214,23 @@ def chain_steps(snap: Snapshot, name: str) -> list[Step]:
     ]
 
 
-def explicit_model_check(
-    model: ModelSnap, needed: int, *, alone: bool, sampling: SamplingOptions = NO_SAMPLING
-) -> None:
-    """A model the caller named: say plainly why it cannot be used when it is the only one."""
-    refused = sampling_refused(model, sampling) if alone else None
+def explicit_model_check(model: ModelSnap, needed: int, *, alone: bool, trace: Trace | None = None) -> None:
+    """A model the caller named: say plainly why it cannot be used when it is the only one
+    (its kind refuses the request's options, it lacks a capability the request needs, it is
+    disabled or has no key, the prompt is too long for it)."""
+    refused = request_refused(model, trace.sampling, trace.chat) if alone and trace is not None else None
     if refused is not None:
         raise InvalidRequest(
             f"{refused[1]}. Name a model that can, or a chain with one.",
             param=refused[0],
             code="unsupported_parameter",
+        )
+    missing = capability_missing(model, trace.needs) if alone and trace is not None else None
+    if missing is not None and trace is not None:
+        raise NoCandidate(
+            f"Model {model.name} cannot serve this request: it has {missing} capability "
+            f"({needs_why(trace.needs)}). Name a model that has it, or a chain with one.",
+            excluded={model.name: missing},
         )
     problem = model_unusable(model)
     if problem is not None and alone:
@@ -236,14 +264,16 @@ async def selection(
     )
 
 
-def sampling_filter(ranked: list[ModelSnap], trace: Trace, *, fallback: bool) -> list[ModelSnap]:
-    """The selected models whose kind can honour the trace's sampling options. When none
-    can and nothing else would be tried (`fallback` False), an InvalidRequest says why."""
-    if trace.sampling is NO_SAMPLING:
+def refusal_filter(ranked: list[ModelSnap], trace: Trace, *, fallback: bool) -> list[ModelSnap]:
+    """The selected models whose kind can honour the trace's sampling and chat options. When
+    none can and nothing else would be tried (`fallback` False), an InvalidRequest says why."""
+    if trace.sampling is NO_SAMPLING and trace.chat is NO_CHAT_OPTIONS:
         return ranked
-    kept = [m for m in ranked if sampling_refused(m, trace.sampling) is None]
+    kept = [m for m in ranked if request_refused(m, trace.sampling, trace.chat) is None]
     if ranked and not kept and not fallback:
-        refused = [r for r in (sampling_refused(m, trace.sampling) for m in ranked) if r is not None]
+        refused = [
+            r for r in (request_refused(m, trace.sampling, trace.chat) for m in ranked) if r is not None
+        ]
         raise InvalidRequest(
             "No model that could answer can honour the request's parameters ("
             + "; ".join(why for _, why in refused)
@@ -292,19 +322,19 @@ async def plan_make(
         not isinstance(capabilities, list | tuple) or not all(isinstance(c, str) for c in capabilities)
     ):
         raise InvalidRequest("capabilities must be a list of capability slugs.")
+    needs_set(trace, messages)
     system_len = len(trace.system or "")
     needed, out = tokens_needed(trace, messages, system_len)
     steps: list[Step] = []
     chained = chain_steps(snap, chain) if chain else []
     if model:
         explicit = model_get(snap, model)
-        explicit_model_check(explicit, needed, alone=not chained, sampling=trace.sampling)
+        explicit_model_check(explicit, needed, alone=not chained, trace=trace)
         steps.append(Step(model=explicit))
     elif not chained:
-        ranked = await selection(
-            snap, capabilities=list(capabilities or []), optimize_for=optimize_for, needed=needed, out=out
-        )
-        ranked = sampling_filter(ranked, trace, fallback=False)
+        wanted = sorted({*(capabilities or []), *trace.needs})
+        ranked = await selection(snap, capabilities=wanted, optimize_for=optimize_for, needed=needed, out=out)
+        ranked = refusal_filter(ranked, trace, fallback=False)
         steps.extend(Step(model=m) for m in ranked[:SELECTION_FALLBACKS])
     steps.extend(chained)
     return roles_assign(context_filter(steps, needed))

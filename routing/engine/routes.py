@@ -13,8 +13,9 @@ from routing.engine.planning import (
     explicit_model_check,
     messages_check,
     model_get,
+    needs_set,
+    refusal_filter,
     roles_assign,
-    sampling_filter,
     selection,
     tokens_needed,
 )
@@ -83,20 +84,21 @@ def route_content(route: RouteSnap, content: Any, options: dict[str, Any]) -> st
 async def route_plan(
     snap: Snapshot, trace: Trace, route: RouteSnap, messages: Messages, **overrides: Any
 ) -> list[Step]:
+    needs_set(trace, messages)
     system_len = len(trace.system or (route.prompt.system_prompt if route.prompt else ""))
     needed, out = tokens_needed(trace, messages, system_len)
     chained = chain_steps(snap, route.chain_name) if route.chain_name else []
     steps: list[Step] = []
     if route.model_name:
         fixed = model_get(snap, route.model_name)
-        explicit_model_check(fixed, needed, alone=not chained, sampling=trace.sampling)
+        explicit_model_check(fixed, needed, alone=not chained, trace=trace)
         steps.append(Step(model=fixed))
     else:
         optimize_for = overrides.get("optimize_for") or route.optimize_for
         try:
             ranked = await selection(
                 snap,
-                capabilities=sorted(route.capabilities),
+                capabilities=sorted(route.capabilities | set(trace.needs)),
                 optimize_for=optimize_for,
                 needed=needed,
                 out=out,
@@ -105,7 +107,7 @@ async def route_plan(
             if not chained:
                 raise
             ranked = []
-        ranked = sampling_filter(ranked, trace, fallback=bool(chained))
+        ranked = refusal_filter(ranked, trace, fallback=bool(chained))
         steps.extend(Step(model=m) for m in ranked[: 1 if chained else SELECTION_FALLBACKS])
     steps.extend(chained)
     return roles_assign(context_filter(steps, needed))

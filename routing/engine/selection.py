@@ -9,7 +9,8 @@ from typing import Any
 from routing.engine.breaker import breaker_would_skip
 from routing.engine.config import ModelSnap, Snapshot
 from routing.errors import AllAttemptsFailed, InvalidRequest, NoCandidate, ProviderKeyMissing
-from routing.providers.registry import sampling_refusal_for
+from routing.messages import NO_CHAT_OPTIONS, ChatOptions
+from routing.providers.registry import chat_refusal_for, sampling_refusal_for
 from routing.sampling import NO_SAMPLING, SamplingOptions
 
 OPTIMIZE_FOR = ("cost", "latency", "quality")
@@ -57,6 +58,31 @@ def sampling_refused(model: ModelSnap, options: SamplingOptions) -> tuple[str, s
     if found is None:
         return None
     return found[0], f"{model.name}: {found[1]}"
+
+
+def chat_refused(model: ModelSnap, options: ChatOptions) -> tuple[str, str] | None:
+    """(param, reason) when the model's provider kind cannot honour the chat `options`
+    (logprobs, reasoning_effort, …), else None."""
+    if options is NO_CHAT_OPTIONS:
+        return None
+    refusal = chat_refusal_for(model.provider.kind)
+    if refusal is None:
+        return None
+    found = refusal(options)
+    if found is None:
+        return None
+    return found[0], f"{model.name}: {found[1]}"
+
+
+def request_refused(model: ModelSnap, sampling: SamplingOptions, chat: ChatOptions) -> tuple[str, str] | None:
+    """(param, reason) when the model's kind cannot honour the sampling or chat options."""
+    return sampling_refused(model, sampling) or chat_refused(model, chat)
+
+
+def capability_missing(model: ModelSnap, needs: Iterable[str]) -> str | None:
+    """ "no vision" (, "no tool_use"): the capabilities the request needs that the model lacks."""
+    missing = [f"no {c}" for c in needs if c not in model.capabilities]
+    return ", ".join(missing) if missing else None
 
 
 def key_missing_error(models: Iterable[ModelSnap]) -> ProviderKeyMissing:

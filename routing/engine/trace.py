@@ -48,12 +48,14 @@ class Trace:
     max_tokens: int | None = None
     sampling: SamplingOptions = NO_SAMPLING  # top_p, stop, seed, …: the same for every attempt
     chat: ChatOptions = NO_CHAT_OPTIONS  # tools, tool_choice, n, logprobs, …: likewise
+    # Capabilities the request itself needs: vision (images), tool_use (tools or tool turns).
+    needs: tuple[str, ...] = ()
     system: str | None = None  # a system prompt override (playground)
     created_at: datetime | None = None  # backdate records (simulated traffic)
     processor_options: dict[str, Any] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
     counters: dict[str, int] = field(default_factory=dict)
-    refused: dict[str, str] = field(default_factory=dict)  # model → the sampling param it refused
+    refused: dict[str, str] = field(default_factory=dict)  # model → the param its kind refused
 
     def next_attempt(self, model: str) -> int:
         n = self.counters.get(model, 0) + 1

@@ -48,8 +48,9 @@ class AttemptInfo:
 class SkipInfo:
     """A model of the plan that the engine passed over without calling it (so no CallRecord):
     category "disabled" (model or provider), "key" (its provider's key variable is unset),
-    "circuit" (its circuit is open) or "unsupported" (its kind cannot honour the request's
-    sampling options); `reason` says so in words."""
+    "circuit" (its circuit is open), "capability" (it lacks one the request needs: reason
+    "no vision", "no tool_use") or "unsupported" (its kind cannot honour the request's
+    sampling or chat options); `reason` says so in words."""
 
     model: str
     category: str

@@ -103,10 +103,11 @@ async def aconsensus(
     trace = planning.trace_make(kwargs, fn="consensus")
     messages = planning.messages_check(messages)
     snap = await snapshot_aget()
+    planning.needs_set(trace, messages)
     needed, _ = planning.tokens_needed(trace, messages, len(trace.system or ""))
     member_models = [planning.model_get(snap, name) for name in models]
     for m in member_models:
-        planning.explicit_model_check(m, needed, alone=len(member_models) == 1, sampling=trace.sampling)
+        planning.explicit_model_check(m, needed, alone=len(member_models) == 1, trace=trace)
     steps = [Step(model=m, role="consensus") for m in member_models]
     planning.context_filter(steps, needed)
     judge_step = None

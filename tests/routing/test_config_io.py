@@ -307,6 +307,7 @@ def test_the_defaults_import_cleanly_and_serve_without_keys():
         "math",
         "vision",
         "long_context",
+        "tool_use",
     }
     seed = {m.name: m for m in ModelConfig.objects.select_related("provider")}
     assert seed["claude-3.5-sonnet"].model_id == "claude-3-5-sonnet-20240620"
