@@ -2,8 +2,10 @@
 
 redis-py costs more CPU per round trip than the rest of a gateway request's own work, and its
 sync client blocks the event loop while it waits. This client keeps one connection per
-event loop, writes each batch of commands in one `write()`, and matches replies to callers
-in order (Redis answers in order), so concurrent requests share the connection without locks.
+event loop and matches replies to callers in order (Redis answers in order), so concurrent
+requests share the connection without locks. What every caller sends during one turn of the
+event loop goes out in one `write()` at its end (at concurrency 32, several requests' admissions
+and settlements per system call).
 Only what the counters need: integer, simple-string, bulk and nil replies; errors raise.
 Connecting and each round trip give up after `timeout_s` (the REDIS_TIMEOUT_MS setting):
 a stalled Redis fails the command quickly instead of holding the request. A stalled event
@@ -52,6 +54,7 @@ class AsyncRedis:
         self._waiting: deque[asyncio.Future[Any]] = deque()
         self._connecting: asyncio.Future[None] | None = None
         self._reading: asyncio.Task[None] | None = None
+        self._out: list[bytes] = []  # commands to write at the end of this turn of the loop
         self.loop = asyncio.get_running_loop()
 
     async def _connect(self) -> None:
@@ -124,6 +127,7 @@ class AsyncRedis:
         if self._writer is not None:
             self._writer.close()
         self._writer = self._reader = None
+        self._out.clear()  # their callers fail below; nothing of theirs goes to a new connection
         while self._waiting:
             future = self._waiting.popleft()
             if not future.done():
@@ -135,7 +139,9 @@ class AsyncRedis:
         loop = asyncio.get_running_loop()
         futures = [loop.create_future() for _ in commands]
         self._waiting.extend(futures)
-        self._writer.write(b"".join(_encode(c) for c in commands))
+        if not self._out:
+            loop.call_soon(self._flush)
+        self._out.append(b"".join(_encode(c) for c in commands))
         last = futures[-1]  # replies come in order: the last one done means all are
         deadline = loop.time() + self.timeout_s
         timer = loop.call_at(deadline, self._expire, last, deadline, 1)
@@ -144,6 +150,12 @@ class AsyncRedis:
         finally:
             timer.cancel()
         return [f.result() for f in futures]
+
+    def _flush(self) -> None:
+        """Write what this turn of the loop queued, in one system call."""
+        out, self._out = self._out, []
+        if out and self._writer is not None:
+            self._writer.write(b"".join(out))
 
     def _expire(self, future: asyncio.Future[Any], deadline: float, grace: int) -> None:
         """The deadline of `future` (a reply) passed: fail it, unless the timer ran late."""

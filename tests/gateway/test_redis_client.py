@@ -84,3 +84,22 @@ def test_a_reply_that_arrives_while_the_event_loop_is_stalled_is_still_read():
             await client.close()
 
     assert async_to_sync(run)() == ["PONG"]
+
+
+def test_concurrent_callers_in_one_turn_of_the_loop_each_get_their_own_replies():
+    """Their commands go out together in one write; the replies still reach each caller."""
+    key = f"test:resp:{uuid.uuid4().hex}"
+
+    async def run():
+        client = AsyncRedis(REDIS_URL)
+        try:
+            await client.pipeline([("PING",)])
+            replies = await asyncio.gather(
+                *(client.pipeline([("INCR", key), ("GET", key)]) for _ in range(50))
+            )
+            await client.pipeline([("DEL", key)])
+            return replies
+        finally:
+            await client.close()
+
+    assert async_to_sync(run)() == [[n, str(n).encode()] for n in range(1, 51)]
