@@ -137,3 +137,36 @@ def test_a_tool_call_record_from_anthropic_keeps_the_calls(fake_provider):
         fake_provider.requests_for("claude")[0].body["tools"][0]["input_schema"]
         == WEATHER["function"]["parameters"]
     )
+
+
+def test_malformed_tool_json_from_anthropic_is_a_recorded_provider_error_and_the_chain_moves_on(
+    fake_provider, settings
+):
+    settings.ORCHESTRATOR = {**settings.ORCHESTRATOR, "RETRY_MAX": 0}
+    claude = fake_provider.model("claude", kind="anthropic", capabilities=["tool_use"])
+    gpt = fake_provider.model("gpt", capabilities=["tool_use"])
+    FallbackChainFactory(name="agents", models=[claude, gpt])
+    fake_provider.script("claude", Reply.tool_call("weather", "{not json", id="toolu_1"))
+    fake_provider.script("gpt", Reply.tool_call("weather", {"city": "Oslo"}, id="call_1"))
+
+    result = orchestrator.execute_with_fallback(ASK, chain="agents", tools=[WEATHER])
+
+    assert (result.model, result.tool_calls[0]["id"]) == ("gpt", "call_1")
+    failed = CallRecord.objects.get(model_name="claude")
+    assert failed.status == "error" and "malformed tool call" in failed.error_message
+
+
+def test_a_stream_whose_tool_json_turns_out_malformed_ends_in_a_recorded_error(fake_provider):
+    fake_provider.model("claude", kind="anthropic", capabilities=["tool_use"])
+    fake_provider.script("claude", Reply.tool_call("weather", '{"city": "Os', id="toolu_1"))
+
+    async def events():
+        return [e async for e in orchestrator.astream(ASK, model="claude", tools=[WEATHER])]
+
+    stream = async_to_sync(events)()
+
+    # The pieces were already sent: no fallover, an error event (as for a cut stream).
+    assert [e.kind for e in stream][-1] == "error"
+    assert "tool_call" in [e.kind for e in stream]
+    record = CallRecord.objects.get()
+    assert record.status == "error" and "not a JSON object" in record.error_message
