@@ -207,12 +207,17 @@ def test_tools_reach_the_model_and_its_tool_calls_land_in_the_column(
     assert done["tool_calls"] == column.tool_calls
 
 
-def test_the_image_reaches_a_vision_model_as_an_image_part(member_client, member_user, fake_provider):
-    fake_provider.model("eyes", capabilities=["vision"])
+@pytest.mark.parametrize("mode", ["models", "route", "chain"])
+def test_the_image_reaches_a_vision_model_as_an_image_part(member_client, member_user, fake_provider, mode):
+    model = fake_provider.model("eyes", capabilities=["vision"])
+    TaskRouteFactory(task_type="look", model=model)
+    FallbackChainFactory(name="look", models=[model])
+    target = {"models": {"models": ["eyes"]}, "route": {"route": "look"}, "chain": {"chain": "look"}}
 
-    _run_column(member_client, member_user, models=["eyes"], image=_png())
+    _run, _events, column = _run_column(member_client, member_user, mode=mode, image=_png(), **target[mode])
 
     (received,) = fake_provider.requests_for("eyes")
     (user,) = [m for m in received.body["messages"] if m["role"] == "user"]
     assert user["content"][0] == {"type": "text", "text": "What is in this picture?"}
     assert user["content"][1]["image_url"]["url"].startswith("data:image/png;base64,")
+    assert column.status == ColumnStatus.OK
