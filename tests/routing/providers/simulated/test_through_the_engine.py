@@ -1,5 +1,5 @@
 """A simulated model through the engine's public API: an agent loop (call, tool result, answer)
-on a model with the tool_use capability, and n choices."""
+on a model with the tool_use capability, n choices, and the logprobs it refuses."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from collections.abc import Iterator
 import pytest
 from asgiref.sync import async_to_sync
 
+from metrics.models import CallRecord
 from routing import orchestrator
 from routing.engine.reset import engine_reset
+from routing.errors import InvalidRequest
 from routing.providers.simulated import reset_random
 from tests.factories import ModelConfigFactory, ProviderFactory
 
@@ -69,3 +71,13 @@ def test_n_choices_come_from_one_call(agent_model):
     )
 
     assert len(result.more_choices) == 2
+    assert CallRecord.objects.count() == 1  # one call answered all three
+
+
+def test_logprobs_are_refused_naming_the_param(agent_model):
+    with pytest.raises(InvalidRequest, match="logprobs not supported by simulated") as caught:
+        async_to_sync(orchestrator.acomplete)(
+            [{"role": "user", "content": "Hi"}], model="sim-agent", logprobs=True
+        )
+
+    assert caught.value.param == "logprobs"
