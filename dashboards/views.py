@@ -6,6 +6,8 @@ load); a history-restore request gets the full page.
 
 from __future__ import annotations
 
+import contextlib
+import json
 from typing import Any
 
 from django.conf import settings
@@ -28,6 +30,7 @@ from metrics.filters import PRESETS, Query, parse_query
 from metrics.models import CallRecord, CallStatus, RollupGrain
 from metrics.selectors.calls import call_trace, calls_page, cost_arithmetic
 from metrics.selectors.dashboard import DashboardData, dashboard_figures
+from routing.messages import response_parse
 
 BREAKDOWNS = [
     ("route", "Route"),
@@ -284,13 +287,27 @@ def _trace_rows(attempts: list[CallRecord], skipped: list[charts.WaterfallSkip])
     return rows
 
 
+def _tool_call_row(call: dict[str, Any]) -> dict[str, str]:
+    """A recorded tool call as the page shows it: name, id, and its arguments laid out."""
+    function = call.get("function")
+    if not isinstance(function, dict):
+        function = {}
+    arguments = str(function.get("arguments", ""))
+    with contextlib.suppress(ValueError):  # not JSON: shown as recorded
+        arguments = json.dumps(json.loads(arguments), indent=2, ensure_ascii=False)
+    return {"id": str(call.get("id", "")), "name": str(function.get("name", "")), "arguments": arguments}
+
+
 @require_GET
 def call_detail(request: HttpRequest, call_id: int) -> HttpResponse:
     record = get_object_or_404(CallRecord, pk=call_id)
     attempts = call_trace(record=record)
     skipped = trace_skips(attempts)
+    answer_text, calls = response_parse(record.response_text)
     context = {
         "call": record,
+        "answer_text": answer_text,
+        "answer_calls": [_tool_call_row(c) for c in calls],
         "attempts": attempts,
         "rows": _trace_rows(attempts, skipped),
         "waterfall": charts.trace_waterfall(attempts, skipped),

@@ -31,6 +31,7 @@ from routing.messages.inspect import (
     message_text,
     messages_have_images,
     record_view,
+    response_parse,
     response_view,
 )
 from routing.messages.options import CHAT_OPTION_FIELDS, NO_CHAT_OPTIONS, ChatOptions, chat_options
@@ -63,6 +64,7 @@ __all__ = [
     "messages_have_images",
     "messages_parse",
     "record_view",
+    "response_parse",
     "response_view",
     "text_check",
     "tool_choice_parse",

@@ -112,5 +112,26 @@ def response_view(text: str, tool_calls: list[dict[str, Any]] | None = None) -> 
     on a line of their own starting `tool_calls: `."""
     if not tool_calls:
         return text
-    calls = "tool_calls: " + json.dumps(tool_calls, ensure_ascii=False)
+    calls = TOOL_CALLS_MARK + json.dumps(tool_calls, ensure_ascii=False)
     return f"{text}\n\n{calls}" if text else calls
+
+
+TOOL_CALLS_MARK = "tool_calls: "
+
+
+def response_parse(text: str) -> tuple[str, list[dict[str, Any]]]:
+    """`response_view`'s text back as (answer text, tool calls); a text whose tool calls do
+    not read back (cut at the record's size limit) is all answer text."""
+    if text.startswith(TOOL_CALLS_MARK):
+        head, raw = "", text[len(TOOL_CALLS_MARK) :]
+    else:
+        head, mark, raw = text.rpartition("\n\n" + TOOL_CALLS_MARK)
+        if not mark:
+            return text, []
+    try:
+        calls = json.loads(raw)
+    except ValueError:
+        return text, []
+    if not isinstance(calls, list) or not all(isinstance(c, dict) for c in calls):
+        return text, []
+    return head, calls

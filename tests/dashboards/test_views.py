@@ -1,5 +1,6 @@
 import csv
 import io
+import json
 from datetime import timedelta
 from decimal import Decimal
 
@@ -327,3 +328,36 @@ def test_csv_cells_starting_like_a_formula_stay_text(member_client, config, now,
     rows = list(csv.reader(io.StringIO(member_client.get("/dashboard/?export=route").content.decode())))
 
     assert ["'" + name] == [row[0] for row in rows[1:] if row[0].endswith(name)]
+
+
+def test_call_detail_shows_the_tool_calls_apart_from_the_answer_text_escaped(member_client, now):
+    calls = [
+        {
+            "id": "call_<b>",
+            "type": "function",
+            "function": {"name": "weather", "arguments": '{"city": "<i>Oslo</i>"}'},
+        }
+    ]
+    record = CallRecordFactory(
+        created_at=now,
+        request_text="user: Weather?\n[image: image/png, 3 KB]",
+        response_text="Checking <now>.\n\ntool_calls: " + json.dumps(calls),
+    )
+
+    response = member_client.get(f"/calls/{record.pk}/")
+
+    body = response.content.decode()
+    assert response.context["answer_text"] == "Checking <now>."
+    assert [(c["name"], c["id"]) for c in response.context["answer_calls"]] == [("weather", "call_<b>")]
+    assert "Checking &lt;now&gt;." in body and "call_&lt;b&gt;" in body
+    assert "&lt;i&gt;Oslo&lt;/i&gt;" in body and "<i>Oslo" not in body
+    assert "[image: image/png, 3 KB]" in body
+
+
+def test_call_detail_shows_a_cut_tool_call_text_as_it_was_recorded(member_client, now):
+    record = CallRecordFactory(created_at=now, response_text='tool_calls: [{"id": "c1", "functi')
+
+    response = member_client.get(f"/calls/{record.pk}/")
+
+    assert response.context["answer_calls"] == []
+    assert response.context["answer_text"] == 'tool_calls: [{"id": "c1", "functi'
