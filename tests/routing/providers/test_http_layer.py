@@ -17,13 +17,18 @@ from routing.providers.registry import client_for
 from tests.fake_provider import Reply
 from tests.routing.providers.conftest import complete, complete_error, request, run
 
-KINDS = ["openai", "anthropic"]
+KINDS = ["openai", "anthropic", "gemini"]
+
+
+def _http(client: Any) -> Any:
+    """The HTTP client under a provider client (Gemini's holds it itself, the others' SDK does)."""
+    return client.http if hasattr(client, "http") else client.sdk_client._client
 
 
 def _transport_name(spec) -> str:
     async def go() -> str:
         client: Any = client_for(spec)
-        return type(client.sdk_client._client._transport).__name__
+        return type(_http(client)._transport).__name__
 
     return run(go())
 
@@ -125,7 +130,7 @@ def test_clients_made_on_a_loop_are_closed_when_the_loop_ends(fake_provider, kin
     async def go() -> Any:
         client: Any = client_for(spec)
         await client.complete(request("m1"))
-        return client.sdk_client._client._transport.client
+        return _http(client)._transport.client
 
     # asyncio.run without aclose_clients() (in a worker thread: a browser test may have left a
     # loop running in this one): the loop's shutdown closes the client's session.
