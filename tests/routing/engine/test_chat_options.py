@@ -254,3 +254,27 @@ def test_an_answer_whose_tool_arguments_are_not_json_is_a_provider_error(fake_pr
         orchestrator.complete(MESSAGES, model="gpt", tools=[WEATHER])
 
     assert {r.error_class for r in CallRecord.objects.all()} == {"transient"}
+
+
+@pytest.mark.parametrize("kind", ["openai", "azure_openai", "openai_compatible"])
+def test_every_openai_style_kind_passes_tools_through_plain_and_streamed(fake_provider, kind):
+    fake_provider.model("m", kind=kind, capabilities=["tool_use"])
+    fake_provider.script(
+        "m",
+        Reply.tool_call("weather", {"city": "Oslo"}, id="c1"),
+        Reply.tool_call("weather", {"city": "Rome"}, id="c2"),
+    )
+
+    plain = orchestrator.complete(MESSAGES, model="m", tools=[WEATHER], tool_choice="required")
+
+    async def run():
+        return [e async for e in orchestrator.astream(MESSAGES, model="m", tools=[WEATHER])]
+
+    streamed = async_to_sync(run)()[-1].result
+    assert [(r.tool_calls[0]["id"], r.finish_reason) for r in (plain, streamed)] == [
+        ("c1", "tool_calls"),
+        ("c2", "tool_calls"),
+    ]
+    first, second = fake_provider.requests_for("m")
+    assert (first.body["tools"], first.body["tool_choice"]) == ([WEATHER], "required")
+    assert second.body["tools"] == [WEATHER] and second.body["stream"] is True
