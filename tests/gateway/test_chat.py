@@ -281,3 +281,33 @@ def test_an_anthropic_models_streamed_tool_use_arrives_as_openai_tool_call_delta
         PARIS,
     )
     assert fake_provider.requests_for("claude")[0].wire == "anthropic"
+
+
+def test_logprobs_pass_an_anthropic_model_over_for_one_that_has_them(client, alpha, fake_provider):
+    claude = fake_provider.model("claude", kind="anthropic")
+    FallbackChainFactory(name="mixed", models=[claude, alpha])
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.chat.completions.create(model="claude", messages=ASK, logprobs=True)
+    assert (refused.value.body["param"], refused.value.body["code"]) == ("logprobs", "unsupported_parameter")
+    assert "anthropic" in refused.value.message
+    completion = client.chat.completions.create(model="chain:mixed", messages=ASK, logprobs=True)
+    assert completion.model == "alpha" and completion.choices[0].logprobs.content
+    assert fake_provider.requests_for("claude") == []
+
+
+def test_n_choices_from_a_kind_without_native_n_are_parallel_attempts(client, fake_provider):
+    fake_provider.model("claude", kind="anthropic")
+    fake_provider.script("claude", Reply.ok("one"), Reply.ok("two"), Reply.ok("three"))
+    completion = client.chat.completions.create(model="claude", messages=ASK, n=3)
+    assert [c.index for c in completion.choices] == [0, 1, 2]
+    assert sorted(c.message.content for c in completion.choices) == ["one", "three", "two"]
+    assert len(fake_provider.requests_for("claude")) == 3
+    assert CallRecord.objects.filter(model_name="claude", status="ok").count() == 3
+
+
+def test_tools_for_a_model_without_tool_use_are_a_400_that_says_so(client, fake_provider):
+    fake_provider.model("plain")
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.chat.completions.create(model="plain", messages=ASK, tools=[WEATHER_TOOL])
+    assert "tool_use" in refused.value.message
+    assert fake_provider.requests_for("plain") == []

@@ -142,3 +142,11 @@ def test_an_image_over_the_image_limit_within_the_body_limit_is_a_400(client, al
         client.chat.completions.create(model="alpha", messages=_image(_data_uri(IMAGE_MAX_BYTES + 1024)))
     error = refused.value.body
     assert (error["param"], error["code"]) == ("messages[0].content[1].image_url.url", "image_too_large")
+
+
+def test_an_image_for_a_model_without_vision_is_a_400_that_says_so(client, fake_provider):
+    fake_provider.model("textonly")
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.chat.completions.create(model="textonly", messages=_image("https://example.com/cat.png"))
+    assert "vision" in refused.value.message
+    assert fake_provider.requests_for("textonly") == []
