@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from routing.providers.simulated.json_schema import MAX_DEPTH, Filler
+from routing.providers.simulated.json_schema import MAX_DEPTH, Filler, schema_clean
 from routing.providers.simulated.options import Profile
 from routing.providers.simulated.task import Solver, Task
 from routing.providers.simulated.textvalues import (
@@ -123,7 +123,8 @@ class ArgumentFiller(Filler):
     def value(self, schema: Any, name: str = "", depth: int = 0) -> Any:
         schema = self.resolve(schema, depth)
         if not isinstance(schema, dict) or depth > MAX_DEPTH:
-            return super().value(schema, name, depth)
+            return super().value(schema if isinstance(schema, dict) else {}, name, depth)
+        schema = schema_clean(schema)
         if "const" in schema:
             return schema["const"]
         if name and name.lower() in self.known and fits(schema, self.known[name.lower()]):
@@ -160,7 +161,8 @@ class ArgumentFiller(Filler):
     def object(self, schema: dict[str, Any], depth: int) -> dict[str, Any]:
         found = schema.get("properties")
         properties: dict[str, Any] = found if isinstance(found, dict) else {}
-        required = [n for n in schema.get("required") or [] if isinstance(n, str)]
+        listed = schema.get("required")
+        required = [n for n in listed if isinstance(n, str)] if isinstance(listed, list) else []
         out: dict[str, Any] = {}
         for name, sub in properties.items():
             before = self.found

@@ -82,6 +82,7 @@ class Filler:
     def value(self, schema: Any, name: str = "", depth: int = 0) -> Any:
         if not isinstance(schema, dict) or depth > MAX_DEPTH:
             return self.string({}, name)
+        schema = schema_clean(schema)
         if "const" in schema:
             return schema["const"]
         if isinstance(schema.get("enum"), list) and schema["enum"]:
@@ -184,6 +185,44 @@ class Filler:
         if high is not None:
             text = text[: int(high)]
         return text
+
+
+NUMERIC_KEYS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf")
+COUNT_KEYS = ("minItems", "maxItems", "minLength", "maxLength")
+MAX_COUNT = 1000  # a length or item count past this is not one to honour literally
+MAX_BOUND = 1e15
+
+
+def schema_clean(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema without the keywords of the wrong type (a bound that is not a number, a count
+    that is not a small whole number, `required` that is not a list…), which are ignored:
+    whatever a client sends, the answer is JSON and never a crash."""
+    clean = dict(schema)
+    for key in NUMERIC_KEYS:
+        value = clean.get(key)
+        if key in clean and not (
+            isinstance(value, int | float) and not isinstance(value, bool) and abs(value) < MAX_BOUND
+        ):
+            del clean[key]
+    for key in COUNT_KEYS:
+        value = clean.get(key)
+        if key in clean and not (
+            isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_COUNT
+        ):
+            del clean[key]
+    if "required" in clean and not isinstance(clean["required"], list):
+        del clean["required"]
+    if "format" in clean and not isinstance(clean["format"], str):
+        del clean["format"]
+    for key in ("anyOf", "oneOf", "allOf"):
+        if key in clean:
+            branches = clean[key]
+            kept = [b for b in branches if isinstance(b, dict)] if isinstance(branches, list) else []
+            if kept:
+                clean[key] = kept
+            else:
+                del clean[key]
+    return clean
 
 
 def _merge(schemas: list[Any]) -> dict[str, Any]:

@@ -237,3 +237,20 @@ def test_json_schema_gets_an_object_shaped_by_the_schema():
     assert answer["label"] in ("billing", "support")
     assert isinstance(answer["score"], float)  # any number: the values now mean something (issue 15)
     assert (type(answer["tags"]), type(answer["reason"])) == (list, str)
+
+
+def test_a_response_format_schema_with_keywords_of_the_wrong_type_still_gets_json():
+    schema = {
+        "type": "object",
+        "properties": {
+            "score": {"type": "number", "minimum": "low", "maximum": {"x": 1}},
+            "tags": {"type": "array", "minItems": "2", "items": {"type": "string", "maxLength": []}},
+        },
+        "required": "score",
+    }
+    response_format = {"type": "json_schema", "json_schema": {"name": "odd", "schema": schema}}
+
+    completion = complete(sim(), request("sim-a", sampling=SamplingOptions(response_format=response_format)))
+
+    answer = json.loads(completion.text)
+    assert (type(answer["score"]), type(answer["tags"])) in ((float, list), (int, list))

@@ -159,3 +159,29 @@ def test_list_lengths_constants_and_multiples_are_honoured():
 )
 def test_every_model_gets_valid_arguments_for_any_prompt(model, prompt, model_id):
     structured(model, prompt, model_id=model_id)
+
+
+MALFORMED = [
+    {"type": "object", "properties": {"n": {"type": "integer", "minimum": "zero", "maximum": {"x": 1}}}},
+    {
+        "type": "object",
+        "properties": {"s": {"type": "string", "minLength": [], "format": 3}},
+        "required": True,
+    },
+    {"type": "object", "properties": {"a": {"type": "array", "minItems": "2", "items": "string"}}},
+    {"type": "object", "properties": {"u": {"anyOf": ["string", 1]}, "r": {"$ref": "#/$defs/missing"}}},
+    {"type": "object", "properties": {"big": {"type": "number", "minimum": 1e308, "maximum": 1e308}}},
+]
+
+
+@pytest.mark.parametrize("parameters", MALFORMED, ids=["bounds", "lengths", "counts", "branches", "huge"])
+def test_a_malformed_schema_still_gets_json_arguments_never_a_crash(parameters):
+    tool = {"type": "function", "function": {"name": "odd", "parameters": parameters}}
+    chat = chat_options({"tools": [tool], "tool_choice": "required"})
+    reset_random("sim")
+    spec = ProviderSpec(name="sim", kind="simulated", options={"latency_ms_mean": 0, "latency_ms_jitter": 0})
+
+    completion = complete(spec, request("sim-a", messages=[{"role": "user", "content": "Go 3"}], chat=chat))
+
+    (call,) = completion.tool_calls
+    assert isinstance(json.loads(call["function"]["arguments"]), dict)
