@@ -1,7 +1,7 @@
 """instructor in its default mode (tool calls: the pydantic model becomes a function tool the
 model is told to call) against the live gateway, through a model, a `route:` and a `chain:`,
 plain and streamed (`create_partial`), on the fake provider's OpenAI wire (the shipped
-defaults' simulated models: test_clients_instructor_simulated.py).
+defaults' simulated models: test_clients_defaults.py).
 
 The streamed tests pass `strict=False`: instructor validates the finished partial object from
 Python values in strict mode, where an enum field refuses its own string value whatever the

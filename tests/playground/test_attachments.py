@@ -221,3 +221,34 @@ def test_the_image_reaches_a_vision_model_as_an_image_part(member_client, member
     assert user["content"][0] == {"type": "text", "text": "What is in this picture?"}
     assert user["content"][1]["image_url"]["url"].startswith("data:image/png;base64,")
     assert column.status == ColumnStatus.OK
+
+
+def test_a_column_whose_model_lacks_vision_says_so_and_sends_nothing(
+    member_client, member_user, fake_provider
+):
+    fake_provider.model("blind", capabilities=[])
+
+    _run, _events, column = _run_column(member_client, member_user, models=["blind"], image=_png())
+
+    assert fake_provider.requests_for("blind") == []
+    assert column.status == ColumnStatus.ERROR
+    assert "no vision capability" in column.error
+
+
+def test_a_chain_skips_its_model_without_vision_and_the_path_says_so(
+    member_client, member_user, fake_provider
+):
+    provider = fake_provider.provider()
+    blind = fake_provider.model("blind", provider=provider, capabilities=[])
+    eyes = fake_provider.model("eyes", provider=provider, capabilities=["vision"])
+    FallbackChainFactory(name="look", models=[blind, eyes])
+
+    _run, _events, column = _run_column(member_client, member_user, mode="chain", chain="look", image=_png())
+
+    assert fake_provider.requests_for("blind") == [] and len(fake_provider.requests_for("eyes")) == 1
+    assert (column.status, column.answered_by) == (ColumnStatus.OK, "eyes")
+    assert {"model": "blind", "status": "skipped", "reason": "no vision"}.items() <= column.attempts[
+        0
+    ].items()
+    page = member_client.get(reverse("playground:column", args=[column.run_id, 0]), **HTMX).content.decode()
+    assert "blind skipped: no vision" in page
