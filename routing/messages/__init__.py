@@ -2,7 +2,8 @@
 
 Every path (gateway, native API, Python API, playground, compare) hands the engine messages
 in one canonical form, checked here once; each provider package translates that form to its
-own wire (`routing/messages/anthropic.py`; OpenAI-style providers send it as it is). The
+own wire (`routing/providers/anthropic/wire.py`, `routing/providers/gemini/wire.py`;
+OpenAI-style providers send it as it is). The
 canonical form is OpenAI's chat-completions shape, as plain dicts, because most traffic
 arrives in it and most providers speak it: an OpenAI-style call passes the messages through
 without re-encoding them.

@@ -1,6 +1,6 @@
 """The client for every kind that speaks OpenAI chat completions through the `openai` SDK.
 
-`routing/providers/{openai,azure_openai,gemini,openai_compatible}/` each build an SDK client
+`routing/providers/{openai,azure_openai,openai_compatible}/` each build an SDK client
 their way and wrap it in `OpenAIStyleClient`. SDK retries are off (the engine retries);
 exceptions propagate raw and are mapped by the transport chokepoint.
 
