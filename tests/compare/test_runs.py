@@ -3,6 +3,7 @@
 from decimal import Decimal
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.utils import timezone
 
 from compare.assertions import AssertionSpec
@@ -14,6 +15,7 @@ from compare.services.queueing import QueueUnavailable
 from compare.services.runs import CompareInputError, candidates_parse, run_cancel, run_estimate
 from compare.tasks import cell_execute
 from metrics.models import CallRecord
+from routing import orchestrator
 from routing.models import Capability, PromptVersion
 from tests.compare.conftest import make_run, simulated_model
 from tests.fake_provider import Reply
@@ -374,29 +376,42 @@ def test_the_sweep_requeues_the_waiting_cells_of_a_stalled_run(request, two_mode
 
 
 def test_a_cell_that_ran_twice_counts_each_call_once_in_the_runs_spend(
-    eager_celery, django_capture_on_commit_callbacks, two_models, fake_provider, settings, monkeypatch
+    db, two_models, fake_provider, settings
 ):
-    # A failed first try that still cost something (a stream cut after some tokens, say),
-    # then a retry that succeeds: the run's spend is the sum of the trace's records.
+    # The cell's trace already holds a paid failure (a stream cut after some tokens, billed
+    # for what it sent), then the cell's first try fails and its retry succeeds: the run's
+    # spend is the sum of the trace's records, each counted once.
     settings.ORCHESTRATOR = {**settings.ORCHESTRATOR, "RETRY_MAX": 0, "BREAKER_FAILURES": 100}
-    fake_provider.script("fp-a", Reply.server_error(), Reply.ok("fine"))
-    eager_celery.conf.task_eager_propagates = False
-    real_trace_cost = cell_service._trace_cost
-    calls = {"n": 0}
-
-    def trace_cost_with_a_paid_failure(*traces):
-        calls["n"] += 1
-        return real_trace_cost(*traces) + Decimal("0.5")  # the failed attempt cost $0.50
-
-    monkeypatch.setattr(cell_service, "_trace_cost", trace_cost_with_a_paid_failure)
-    with django_capture_on_commit_callbacks(execute=True):
-        run = make_run(inputs=["x"], candidates=["model:fp-a"])
-    run.refresh_from_db()
+    run = make_run(inputs=["x"], candidates=["model:fp-a"])  # queued on the test's own broker
     cell = CompareCell.objects.get(run=run)
+    fake_provider.script(
+        "fp-a",
+        Reply.stream_cut(after_tokens=3, text="one two three four"),
+        Reply.server_error(),
+        Reply.ok("fine"),
+    )
+
+    async def cut_stream() -> None:
+        events = orchestrator.astream(
+            [{"role": "user", "content": "x"}], model="fp-a", trace_id=cell.trace_id, source="batch"
+        )
+        assert [e.kind async for e in events][-1] == "error"
+        await orchestrator.arecords_flush()
+
+    async_to_sync(cut_stream)()
+    cut_cost = CallRecord.objects.get(trace_id=cell.trace_id).cost_usd
+    assert cut_cost is not None and cut_cost > 0
+
+    assert cell_service.cell_run(cell_id=cell.pk).status == "retry"
+    assert cell_service.cell_run(cell_id=cell.pk).status == "done"
+    run.refresh_from_db()
+    cell.refresh_from_db()
     ok_cost = CallRecord.objects.get(trace_id=cell.trace_id, status="ok").cost_usd
-    assert cell.status == CellStatus.DONE and cell.retries == 1 and calls["n"] == 2
-    assert cell.cost_usd == ok_cost + Decimal("0.5")
-    assert run.spent_usd == cell.cost_usd  # not 0.5 + (0.5 + ok_cost)
+    assert CallRecord.objects.filter(trace_id=cell.trace_id).count() == 3
+    assert cell.status == CellStatus.DONE and cell.retries == 1
+    assert cell.cost_usd == cut_cost + ok_cost
+    assert run.spent_usd == cell.cost_usd  # not cut_cost + (cut_cost + ok_cost)
+    assert run.reserved_usd == 0
 
 
 def test_a_superseded_message_does_nothing(db, two_models, fake_provider):
