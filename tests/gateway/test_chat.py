@@ -311,3 +311,17 @@ def test_tools_for_a_model_without_tool_use_are_a_400_that_says_so(client, fake_
         client.chat.completions.create(model="plain", messages=ASK, tools=[WEATHER_TOOL])
     assert "tool_use" in refused.value.message
     assert fake_provider.requests_for("plain") == []
+
+
+def test_the_stream_helper_parses_a_pydantic_response_format(client, alpha, fake_provider):
+    fake_provider.script("alpha", Reply.ok('{"city": "Paris", "temp_c": 21}'))
+    with client.chat.completions.stream(model="alpha", messages=ASK, response_format=Weather) as stream:
+        final = stream.get_final_completion()
+    assert final.choices[0].message.parsed == Weather(city="Paris", temp_c=21)
+
+
+def test_max_completion_tokens_wins_over_max_tokens(client, alpha, fake_provider):
+    client.chat.completions.create(model="alpha", messages=ASK, max_tokens=50, max_completion_tokens=20)
+    body = fake_provider.requests_for("alpha")[0].body
+    assert 20 in (body.get("max_completion_tokens"), body.get("max_tokens"))
+    assert 50 not in (body.get("max_completion_tokens"), body.get("max_tokens"))
