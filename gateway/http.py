@@ -86,7 +86,7 @@ def internal_error() -> GatewayError:
 
 
 def max_body_bytes() -> int:
-    return int(settings.ORCHESTRATOR.get("GATEWAY_MAX_BODY_BYTES", 2_000_000))
+    return int(settings.ORCHESTRATOR.get("GATEWAY_MAX_BODY_BYTES", 8_000_000))
 
 
 def body_too_large(size: int) -> GatewayError:

@@ -234,7 +234,7 @@ ORCHESTRATOR: dict = {
     "QUALITY_SOURCE": "playground.selectors.model_quality_scores",
     "PLAYGROUND_MAX_MODELS": env_int("ORCHESTRATOR_PLAYGROUND_MAX_MODELS", 6),
     "COMPARE_MAX_PROMPTS": env_int("ORCHESTRATOR_COMPARE_MAX_PROMPTS", 500),
-    "GATEWAY_MAX_BODY_BYTES": env_int("ORCHESTRATOR_GATEWAY_MAX_BODY_BYTES", 2_000_000),
+    "GATEWAY_MAX_BODY_BYTES": env_int("ORCHESTRATOR_GATEWAY_MAX_BODY_BYTES", 8_000_000),
     # Seconds a server process trusts its cached lookup of an API key (revocation delay across processes).
     "GATEWAY_KEY_CACHE_S": env_int("ORCHESTRATOR_GATEWAY_KEY_CACHE_S", 5),
     # While the database cannot answer (down, or slower than GATEWAY_KEY_DB_TIMEOUT_S), keys a

@@ -136,6 +136,14 @@ def test_a_20_mb_data_uri_is_refused_with_413_before_it_is_read(client, alpha, f
     assert fake_provider.requests_for("alpha") == []
 
 
+def test_an_image_at_the_image_limit_fits_the_default_body_limit(client, alpha, fake_provider):
+    """The body limit leaves room for the largest image the parser accepts, base64-encoded."""
+    answer = client.chat.completions.create(model="alpha", messages=_image(_data_uri(IMAGE_MAX_BYTES - 1024)))
+    assert answer.choices[0].message.content
+    (sent,) = fake_provider.requests_for("alpha")
+    assert len(sent.images()) == 1
+
+
 def test_an_image_over_the_image_limit_within_the_body_limit_is_a_400(client, alpha, settings):
     settings.ORCHESTRATOR = {**settings.ORCHESTRATOR, "GATEWAY_MAX_BODY_BYTES": 12_000_000}
     with pytest.raises(openai.BadRequestError) as refused:
