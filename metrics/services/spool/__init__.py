@@ -21,6 +21,7 @@ process killed outright (SIGKILL, the OOM killer, a crashed worker) loses none o
 The spool never makes a call fail nor holds back the in-memory path: a failure of its own
 (read-only or full disk, permissions) is logged once, and the process carries on without it.
 The directory is per database (a hash of its settings), so records never replay into another.
+The segment format (header, lines, decoding) is in `format`.
 """
 
 from __future__ import annotations
@@ -28,23 +29,19 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import fcntl
-import functools
 import hashlib
 import itertools
-import json
 import logging
 import os
 import threading
 import time
 from collections.abc import Callable, Iterable
-from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.db import connection
 
-from metrics.models import CallRecord
+from metrics.services.spool.format import ENCODER, HEADER, segment_decode
 
 logger = logging.getLogger(__name__)
 
@@ -75,14 +72,6 @@ _sequence = itertools.count()
 _warned_unencodable = False
 
 
-def _default(value: Any) -> str:
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"a call record field of type {type(value).__name__} cannot be spooled")
-
-
 def _write_holding_the_gil() -> Callable[[int, bytes], int]:
     """libc's write(2), called through ctypes.PyDLL, which keeps the GIL (os.write releases it).
 
@@ -108,54 +97,6 @@ def _write_holding_the_gil() -> Callable[[int, bytes], int]:
 
 
 _write = _write_holding_the_gil()
-
-# Compact and ASCII (text with lone surrogates round-trips too).
-_encoder = json.JSONEncoder(default=_default, separators=(",", ":"))
-HEADER = "spooled_fields"  # the key of a segment's header line
-
-
-@functools.cache
-def _typed_fields() -> tuple[frozenset[str], frozenset[str]]:
-    """Names of the record's decimal and datetime fields (spooled as strings)."""
-    fields = [f for f in CallRecord._meta.concrete_fields if not f.primary_key]
-    decimals = frozenset(f.attname for f in fields if f.get_internal_type() == "DecimalField")
-    datetimes = frozenset(f.attname for f in fields if f.get_internal_type() == "DateTimeField")
-    return decimals, datetimes
-
-
-def segment_decode(lines: list[bytes]) -> tuple[list[dict[str, Any]], int]:
-    """The records of a segment's lines, with their fields as they were enqueued (Decimal,
-    aware datetime), and the number of lines that could not be read (cut short, say)."""
-    records: list[dict[str, Any]] = []
-    keys: list[str] = []
-    bad = 0
-    for line in lines:
-        try:
-            item = json.loads(line)
-            if isinstance(item, dict) and HEADER in item:
-                keys = item[HEADER]
-                continue
-            if isinstance(item, list):
-                if len(item) != len(keys):
-                    raise ValueError("a spooled record does not match its header")
-                item = dict(zip(keys, item, strict=True))
-            if not isinstance(item, dict):
-                raise ValueError("a spooled record is neither an array nor an object")
-            records.append(_typed(item))
-        except (ValueError, TypeError, ArithmeticError):  # JSONDecodeError is a ValueError
-            bad += 1
-    return records, bad
-
-
-def _typed(fields: dict[str, Any]) -> dict[str, Any]:
-    decimals, datetimes = _typed_fields()
-    for name in decimals:
-        if isinstance(fields.get(name), str):
-            fields[name] = Decimal(fields[name])
-    for name in datetimes:
-        if isinstance(fields.get(name), str):
-            fields[name] = datetime.fromisoformat(fields[name])
-    return fields
 
 
 def spool_enabled() -> bool:
@@ -214,7 +155,7 @@ def _segment_new(keys: tuple[str, ...]) -> Segment:
         os.close(fd)
     else:
         raise OSError(f"could not lock a new segment in {directory}")
-    header = (_encoder.encode({HEADER: keys}) + "\n").encode("ascii")
+    header = (ENCODER.encode({HEADER: keys}) + "\n").encode("ascii")
     try:
         if _write(fd, header) != len(header):
             raise OSError("short write (disk full?)")
@@ -242,7 +183,7 @@ def spool_append(fields: dict[str, Any]) -> Segment | None:
             _open.add(segment)
         segment.pending += 1  # counted first: the segment is not deleted before this record is written
     try:
-        line = _encoder.encode(list(fields.values()) if keys == segment.keys else fields)
+        line = ENCODER.encode(list(fields.values()) if keys == segment.keys else fields)
     except (TypeError, ValueError) as exc:
         if not _warned_unencodable:
             _warned_unencodable = True
