@@ -26,6 +26,7 @@ models have no catalogue price: set an override (zero is a valid price).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal
@@ -97,6 +98,8 @@ def catalogue_prices(kind: str, model_id: str) -> UnitPrices:
     provider_id = CATALOGUE_PROVIDERS.get(kind)
     if provider_id is None or not model_id:
         return UNKNOWN
+    # Loaded on first use, not at import: importing genai_prices takes ~0.1 s (its catalogue),
+    # and every process that imports the engine imports this module.
     from genai_prices import data_snapshot
 
     snapshot = data_snapshot.get_snapshot()
@@ -122,8 +125,6 @@ def catalogue_prices(kind: str, model_id: str) -> UnitPrices:
 
 def _standard_prices(info: Any) -> Any:
     """The catalogue's current standard prices (conditional prices resolved for now)."""
-    from datetime import UTC, datetime
-
     try:
         return info.get_prices(datetime.now(UTC))
     except Exception:
