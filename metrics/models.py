@@ -99,6 +99,21 @@ class RollupGrain(models.TextChoices):
     DAY = "day", "Day"
 
 
+# The dimensions of a CallRollup row, in key order (its unique constraint after grain and
+# bucket; metrics.rollups keys its sums by them).
+ROLLUP_DIMENSIONS = (
+    "model_name",
+    "provider_name",
+    "task_type",
+    "api_key_id",
+    "source",
+    "prompt_version_id",
+    "status",
+    "chain_name",
+    "chain_step",
+)
+
+
 class CallRollup(models.Model):
     """Aggregates of CallRecords per time bucket and dimension combination.
 
@@ -137,19 +152,7 @@ class CallRollup(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=[
-                    "grain",
-                    "bucket",
-                    "model_name",
-                    "provider_name",
-                    "task_type",
-                    "api_key_id",
-                    "source",
-                    "prompt_version_id",
-                    "status",
-                    "chain_name",
-                    "chain_step",
-                ],
+                fields=["grain", "bucket", *ROLLUP_DIMENSIONS],
                 name="rollup_unique_combination",
             )
         ]

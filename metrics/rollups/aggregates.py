@@ -8,21 +8,10 @@ from decimal import Decimal
 from typing import Any
 
 from metrics.histogram import Hist, hist_add, hist_encode, hist_merge, hist_merge_encoded
-from metrics.models import CallRollup, CallRollupByModel
+from metrics.models import ROLLUP_DIMENSIONS, CallRollup, CallRollupByModel
 from metrics.rollups.buckets import floor_to
 
-# The dimensions of a rollup row, in key order.
-DIMENSIONS = (
-    "model_name",
-    "provider_name",
-    "task_type",
-    "api_key_id",
-    "source",
-    "prompt_version_id",
-    "status",
-    "chain_name",
-    "chain_step",
-)
+DIMENSIONS = ROLLUP_DIMENSIONS  # the dimensions of a rollup row, in key order
 RAW_FIELDS = (
     "created_at",
     *DIMENSIONS,

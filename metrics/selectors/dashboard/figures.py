@@ -30,15 +30,16 @@ def _add_series(series: dict[tuple[datetime, str], Bucket], row: tuple[Any, ...]
     s = series.get((bucket, model))
     if s is None:
         s = series[(bucket, model)] = Bucket()
-    s.count += count
-    if status in ERROR_STATUSES:
-        s.errors += count
-    s.cost += cost
-    s.input_tokens += tin
-    s.output_tokens += tout
-    s.latency_sum += lsum
-    s.latency_count += lcnt
-    s.cost_unknown += unknown
+    s.add(
+        count=count,
+        errors=count if status in ERROR_STATUSES else 0,
+        cost=cost,
+        input_tokens=tin,
+        output_tokens=tout,
+        latency_sum=lsum,
+        latency_count=lcnt,
+        cost_unknown=unknown,
+    )
     hist_merge_encoded(s.latency_hist, lat_h)
     hist_merge_encoded(s.ttft_hist, ttft_h)
 
@@ -56,13 +57,15 @@ def _add_breakdowns(
         b = group.get(value)
         if b is None:
             b = group[value] = Bucket()
-        b.count += count
-        b.errors += errors
-        b.cost += cost
-        b.input_tokens += tin
-        b.output_tokens += tout
-        b.latency_sum += lsum
-        b.latency_count += lcnt
+        b.add(
+            count=count,
+            errors=errors,
+            cost=cost,
+            input_tokens=tin,
+            output_tokens=tout,
+            latency_sum=lsum,
+            latency_count=lcnt,
+        )
     if chain and status == CallStatus.OK:
         k = (chain, step, model)
         chains[k] = chains.get(k, 0) + count

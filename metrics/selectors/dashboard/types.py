@@ -42,15 +42,39 @@ class Bucket:
     def ttft_percentiles(self, *ps: float) -> list[float | None]:
         return hist_percentiles(self.ttft_hist, ps)
 
+    def add(
+        self,
+        *,
+        count: int,
+        errors: int,
+        cost: Decimal,
+        input_tokens: int,
+        output_tokens: int,
+        latency_sum: float,
+        latency_count: int,
+        cost_unknown: int = 0,
+    ) -> None:
+        """Add one row's (or group's) sums; the histograms are merged by the caller."""
+        self.count += count
+        self.errors += errors
+        self.cost += cost
+        self.input_tokens += input_tokens
+        self.output_tokens += output_tokens
+        self.latency_sum += latency_sum
+        self.latency_count += latency_count
+        self.cost_unknown += cost_unknown
+
     def add_sums(self, other: Bucket) -> None:
-        self.count += other.count
-        self.errors += other.errors
-        self.cost += other.cost
-        self.input_tokens += other.input_tokens
-        self.output_tokens += other.output_tokens
-        self.latency_sum += other.latency_sum
-        self.latency_count += other.latency_count
-        self.cost_unknown += other.cost_unknown
+        self.add(
+            count=other.count,
+            errors=other.errors,
+            cost=other.cost,
+            input_tokens=other.input_tokens,
+            output_tokens=other.output_tokens,
+            latency_sum=other.latency_sum,
+            latency_count=other.latency_count,
+            cost_unknown=other.cost_unknown,
+        )
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 
 import pytest
 
@@ -14,43 +15,17 @@ from routing.engine.faults import (
     faults_active,
     inject_faults,
 )
-from routing.errors import ProviderError, TransientError
-from routing.providers.base import ProviderRequest, StreamEnd, StreamItem
+from routing.errors import TransientError
+from routing.providers.base import StreamEnd
 from routing.providers.transport import transport_complete
+from tests.routing.providers import conftest as providers
 from tests.routing.providers.conftest import request, run
 
-
-def complete(spec, req: ProviderRequest, *, model_name: str = "model"):
-    return run(faulted_complete(spec, req, model_name=model_name))
-
-
-def stream(spec, req: ProviderRequest, *, model_name: str = "model") -> list[StreamItem]:
-    async def collect() -> list[StreamItem]:
-        return [item async for item in faulted_stream(spec, req, model_name=model_name)]
-
-    return run(collect())
-
-
-def complete_error(spec, req: ProviderRequest, *, model_name: str = "model") -> ProviderError:
-    try:
-        complete(spec, req, model_name=model_name)
-    except ProviderError as exc:
-        return exc
-    raise AssertionError("the call succeeded")
-
-
-def stream_error(spec, req: ProviderRequest, *, model_name: str = "model") -> tuple[list, ProviderError]:
-    items: list = []
-
-    async def go() -> ProviderError:
-        try:
-            async for item in faulted_stream(spec, req, model_name=model_name):
-                items.append(item)
-        except ProviderError as exc:
-            return exc
-        raise AssertionError("the stream succeeded")
-
-    return items, run(go())
+# The provider tests' helpers, through the fault-injecting wrappers instead of the transport.
+complete = functools.partial(providers.complete, via=faulted_complete)
+stream = functools.partial(providers.stream, via=faulted_stream)
+complete_error = functools.partial(providers.complete_error, via=faulted_complete)
+stream_error = functools.partial(providers.stream_error, via=faulted_stream)
 
 
 def test_a_rate_limit_fault_fails_without_calling_the_provider(fake_provider):

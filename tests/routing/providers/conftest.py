@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -56,32 +56,46 @@ def request(model_id: str = "m1", **kwargs: Any) -> ProviderRequest:
     return ProviderRequest(model_id=model_id, **kwargs)
 
 
-def complete(spec, req: ProviderRequest, *, model_name: str = "model"):
-    return run(transport_complete(spec, req, model_name=model_name))
+# The helpers call the transport chokepoint; `via=` names another entry point with the same
+# signature (the engine's fault-injecting wrappers, tests/routing/engine/test_faults.py).
+Complete = Callable[..., Awaitable[Any]]
+Stream = Callable[..., AsyncIterator[StreamItem]]
 
 
-async def collect(spec, req: ProviderRequest, *, model_name: str = "model") -> list[StreamItem]:
-    return [item async for item in transport_stream(spec, req, model_name=model_name)]
+def complete(spec, req: ProviderRequest, *, model_name: str = "model", via: Complete = transport_complete):
+    return run(via(spec, req, model_name=model_name))
 
 
-def stream(spec, req: ProviderRequest, *, model_name: str = "model") -> list[StreamItem]:
-    return run(collect(spec, req, model_name=model_name))
+async def collect(
+    spec, req: ProviderRequest, *, model_name: str = "model", via: Stream = transport_stream
+) -> list[StreamItem]:
+    return [item async for item in via(spec, req, model_name=model_name)]
 
 
-def complete_error(spec, req: ProviderRequest, *, model_name: str = "model") -> ProviderError:
+def stream(
+    spec, req: ProviderRequest, *, model_name: str = "model", via: Stream = transport_stream
+) -> list[StreamItem]:
+    return run(collect(spec, req, model_name=model_name, via=via))
+
+
+def complete_error(
+    spec, req: ProviderRequest, *, model_name: str = "model", via: Complete = transport_complete
+) -> ProviderError:
     try:
-        complete(spec, req, model_name=model_name)
+        complete(spec, req, model_name=model_name, via=via)
     except ProviderError as exc:
         return exc
     raise AssertionError("the call succeeded")
 
 
-def stream_error(spec, req: ProviderRequest, *, model_name: str = "model") -> tuple[list, ProviderError]:
+def stream_error(
+    spec, req: ProviderRequest, *, model_name: str = "model", via: Stream = transport_stream
+) -> tuple[list, ProviderError]:
     items: list = []
 
     async def go() -> ProviderError:
         try:
-            async for item in transport_stream(spec, req, model_name=model_name):
+            async for item in via(spec, req, model_name=model_name):
                 items.append(item)
         except ProviderError as exc:
             return exc
