@@ -59,12 +59,20 @@ class Admitted:
     info: KeyInfo
     source: str
     admission: Admission | None = None
+    endpoint: str = ""  # which endpoint admitted it (recorded on every attempt)
     trace_id: str = field(default_factory=trace_id_new)  # the engine's seeded generator
     spend: Spend | None = None
     _settled: bool = False
 
     def engine_kwargs(self) -> dict[str, Any]:
-        return {"source": self.source, "api_key_id": self.info.id, "trace_id": self.trace_id}
+        kwargs: dict[str, Any] = {
+            "source": self.source,
+            "api_key_id": self.info.id,
+            "trace_id": self.trace_id,
+        }
+        if self.endpoint:
+            kwargs["endpoint"] = self.endpoint
+        return kwargs
 
     async def release(self) -> None:
         """Give the admission's reservation back: the call failed, or ended without a result
@@ -91,6 +99,8 @@ class Endpoint(Generic[P, R]):
     defaults answer errors in OpenAI's shape."""
 
     source: ClassVar[str] = "gateway"
+    # The endpoint's name on its calls' records ("chat.completions", "embeddings", …; "": none).
+    endpoint: ClassVar[str] = ""
     admits: ClassVar[bool] = True  # False: no engine call, nothing counted (a listing)
 
     def parse(self, request: GatewayRequest) -> P:
@@ -169,7 +179,7 @@ async def call_run(endpoint: Endpoint[P, R], parsed: P, *, info: KeyInfo) -> tup
     answered: the spend is known then."""
     for target in endpoint.targets(parsed):
         authorize(info, target)
-    admitted = Admitted(info=info, source=endpoint.source)
+    admitted = Admitted(info=info, source=endpoint.source, endpoint=endpoint.endpoint)
     if endpoint.admits:
         admitted.admission = await limits_admit(info=info)
     try:

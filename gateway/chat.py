@@ -150,6 +150,8 @@ class StreamHead:
 
 
 class ChatCompletions(Endpoint[ChatRequest, Result | StreamHead]):
+    endpoint = "chat.completions"
+
     def parse(self, request: GatewayRequest) -> ChatRequest:
         req = chat_request_parse(json_parse(request.body))
         if req.target_kind == "route":

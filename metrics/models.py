@@ -25,6 +25,9 @@ class ErrorClass(models.TextChoices):
 class CallRecord(models.Model):
     trace_id = models.CharField(max_length=32, db_index=True, help_text="Groups the attempts of one request.")
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.API)
+    # The gateway endpoint the call came through ("chat.completions", "embeddings", …); "" for
+    # calls that did not come through the gateway (the Python API, the playground, compare).
+    endpoint = models.CharField(max_length=32, blank=True, default="")
     # Role of this attempt within its request: primary, fallback, consensus, judge, arena…
     role = models.CharField(max_length=16, blank=True, default="")
     route = models.ForeignKey(

@@ -6,7 +6,16 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 
-from routing.models import ChainStep, ModelConfig, Provider, TaskRoute, model_users, route_target_errors
+from routing.models import (
+    EMBEDDING,
+    ChainStep,
+    ModelConfig,
+    Provider,
+    TaskRoute,
+    chain_kind_errors,
+    model_users,
+    route_target_errors,
+)
 from routing.processors import processor_names
 from routing.schemas import OPTION_SCHEMAS
 
@@ -151,6 +160,7 @@ class ChainStepFormSet(forms.BaseInlineFormSet):
         super().clean()
         seen: dict[int, str] = {}
         kept = 0
+        chosen: list[ModelConfig] = []
         for form in self.forms:
             if not hasattr(form, "cleaned_data") or not form.cleaned_data:
                 continue
@@ -163,8 +173,17 @@ class ChainStepFormSet(forms.BaseInlineFormSet):
             if model.pk in seen:
                 form.add_error("model", f"{model.name} is already in this chain: remove one of them.")
             seen[model.pk] = model.name
+            chosen.append(model)
         if kept == 0:
             raise ValidationError("A chain needs at least one model: add a step.")
+        embedding = set(
+            ModelConfig.objects.filter(
+                pk__in=[m.pk for m in chosen], capabilities__slug=EMBEDDING
+            ).values_list("pk", flat=True)
+        )
+        problems = chain_kind_errors([(m.name, m.pk in embedding, m.embedding_dimensions) for m in chosen])
+        if problems:
+            raise ValidationError(problems)
 
 
 class VariantPromptForm(forms.Form):

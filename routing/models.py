@@ -156,6 +156,13 @@ class ModelConfig(models.Model):
         blank=True,
         help_text="1 is best. Used for quality routing until arena ratings have enough votes.",
     )
+    embedding_dimensions = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Embedding models (capability 'embedding'): the size of their vectors. A chain "
+        "of embedding models may only hold models of one size.",
+    )
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -187,6 +194,42 @@ class ModelConfig(models.Model):
             ]
         if errors:
             raise ValidationError(errors)
+
+
+# The capability that makes a model an embedding model (POST /v1/embeddings, orchestrator.aembed):
+# chat requests never use one, and embeddings use nothing else.
+EMBEDDING = "embedding"
+
+
+def chain_kind_errors(models: list[tuple[str, bool, int | None]]) -> list[str]:
+    """The rule the admin form and the importer share for a chain's models, given as
+    (name, is an embedding model, embedding_dimensions): chat models or embedding models, not
+    both; embedding models all of one (configured) size, since a fallback must answer vectors
+    the caller can compare with the ones it has."""
+    embedding = [(name, dims) for name, is_embedding, dims in models if is_embedding]
+    if not embedding:
+        return []
+    chat = [name for name, is_embedding, _ in models if not is_embedding]
+    if chat:
+        embedders = [n for n, _ in embedding]
+        return [
+            "A chain holds chat models or embedding models, not both: "
+            f"{', '.join(embedders)} {'is an embedding model' if len(embedders) == 1 else 'are embedding models'}, "
+            f"{', '.join(chat)} {'is' if len(chat) == 1 else 'are'} not."
+        ]
+    unset = [name for name, dims in embedding if dims is None]
+    if unset:
+        return [
+            f"Set the embedding dimensions of {', '.join(unset)}: a chain of embedding models needs them."
+        ]
+    sizes = {dims for _, dims in embedding}
+    if len(sizes) > 1:
+        listed = ", ".join(f"{name} ({dims})" for name, dims in embedding)
+        return [
+            f"The embedding models of a chain must have one dimension, so that a fallback answers "
+            f"vectors of the same size: {listed}."
+        ]
+    return []
 
 
 def model_users(model: "ModelConfig") -> list[str]:

@@ -20,7 +20,9 @@ prices (e.g. Gemini 1.5 Pro above 128K prompt tokens) use the base tier.
 Kinds map to genai-prices providers: openai → openai, azure_openai → azure (the model id
 is the deployment name, so this only works when the deployment is named after the model),
 anthropic → anthropic, gemini → google. `openai_compatible` (self-hosted) and `simulated`
-models have no catalogue price: set an override (zero is a valid price).
+models have no catalogue price: set an override (zero is a valid price). Embedding models
+(an id with "embed", e.g. text-embedding-3-small) have only an input price there: their
+output price is 0 (they answer vectors, no tokens).
 """
 
 from __future__ import annotations
@@ -112,6 +114,8 @@ def catalogue_prices(kind: str, model_id: str) -> UnitPrices:
         return UNKNOWN
     input_mtok = _base(getattr(prices, "input_mtok", None))
     output_mtok = _base(getattr(prices, "output_mtok", None))
+    if input_mtok is not None and output_mtok is None and "embed" in model_id:
+        output_mtok = Decimal(0)  # an embedding model: priced per input token, it has no output
     if input_mtok is None or output_mtok is None:
         return UNKNOWN
     cache_read_mtok = _base(getattr(prices, "cache_read_mtok", None))

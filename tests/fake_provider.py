@@ -1,6 +1,8 @@
 """A fake LLM provider on 127.0.0.1 speaking OpenAI chat completions (with Azure's deployment
 paths), Anthropic messages and Gemini generateContent, streamed (SSE) or not, scriptable per
-model id to fail.
+model id to fail; and embeddings on OpenAI's wire (`/embeddings`, float or base64,
+`dimensions`; Azure's deployment path too) and Gemini's (`models/{id}:embedContent` and
+`:batchEmbedContents`).
 
 Plain use (benchmarks, scripts):
 
@@ -24,6 +26,7 @@ complete answer, streamed or not.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import itertools
 import json
@@ -75,6 +78,8 @@ class Reply:
     tool_calls: tuple[dict[str, Any], ...] = ()
     reasoning_tokens: int = 0  # Gemini: thoughtsTokenCount
     gate: str = ""  # held (after being received) until the test calls server.release(gate)
+    # Embeddings: the vector size answered (None: the request's `dimensions`, else 8).
+    embedding_dimensions: int | None = None
 
     @classmethod
     def ok(cls, text: str | None = None, **kwargs: Any) -> Reply:
@@ -90,6 +95,11 @@ class Reply:
     def tool_calls_of(cls, *calls: dict[str, Any], text: str = "", **kwargs: Any) -> Reply:
         """Several tool calls in one answer (parallel tool calls), finish_reason tool_calls."""
         return cls(kind="ok", text=text, tool_calls=tuple(calls), finish_reason="tool_calls", **kwargs)
+
+    @classmethod
+    def embedding(cls, *, dimensions: int | None = None, **kwargs: Any) -> Reply:
+        """An embeddings answer of `dimensions`-sized vectors whatever the request asked."""
+        return cls(kind="ok", embedding_dimensions=dimensions, **kwargs)
 
     @classmethod
     def rate_limit(cls, *, retry_after: float | None = None, retry_after_ms: float | None = None) -> Reply:
@@ -245,6 +255,7 @@ class Received:
     wire: Wire
     stream: bool
     reply_kind: str = ""
+    embeddings: bool = False  # an embeddings request (OpenAI /embeddings or Gemini's)
     connection: int = 0  # which TCP connection carried it (1, 2, … in accept order)
     disconnected: bool = False  # the client went away before the answer ended
     completed: bool = False  # the whole answer was sent
@@ -455,7 +466,16 @@ class FakeProviderServer:
         if not isinstance(body, dict):
             body = {}
         wire: Wire
-        if (
+        embeddings = False
+        if method == "POST" and path.endswith("/embeddings"):
+            wire, embeddings = "openai", True
+            model = str(body.get("model", ""))
+            if "/openai/deployments/" in path:
+                model = path.split("/openai/deployments/", 1)[1].split("/", 1)[0]
+        elif method == "POST" and path.endswith((":batchEmbedContents", ":embedContent")):
+            wire, embeddings = "gemini", True
+            model = path.rsplit("/models/", 1)[-1].split(":", 1)[0]
+        elif (
             method == "POST"
             and "/models/" in path
             and path.endswith((":generateContent", ":streamGenerateContent"))
@@ -483,6 +503,7 @@ class FakeProviderServer:
             wire=wire,
             stream=bool(body.get("stream")) or path.endswith(":streamGenerateContent"),
             connection=connection,
+            embeddings=embeddings,
         )
         reply = self._next_reply(model)
         received.reply_kind = reply.kind
@@ -521,6 +542,12 @@ class FakeProviderServer:
                     await _send_json(writer, 200, blocked, reply.headers)
                 else:
                     await _send_json(writer, reply.status, _error_body(wire, reply), reply.headers)
+                received.completed = True
+                self._touch()
+                return True
+            if embeddings:
+                payload = _embeddings_answer(path, wire, model, body, reply)
+                await _send_json(writer, 200, payload)
                 received.completed = True
                 self._touch()
                 return True
@@ -837,6 +864,63 @@ def _error_body(wire: Wire, reply: Reply) -> dict[str, Any]:
     if reply.status == 429:
         error_type = "requests"
     return {"error": {"message": message, "type": error_type, "param": None, "code": reply.error_code}}
+
+
+def fake_vector(model: str, item: Any, dimensions: int) -> list[float]:
+    """The fake's embedding of one input: a normalised vector seeded by model and input."""
+    rng = random.Random(f"{model}:{json.dumps(item)}")
+    values = [rng.gauss(0.0, 1.0) for _ in range(dimensions)]
+    norm = sum(v * v for v in values) ** 0.5 or 1.0
+    return [v / norm for v in values]
+
+
+def _embedding_inputs(wire: Wire, path: str, body: dict[str, Any]) -> list[Any]:
+    if wire == "gemini":
+        requests = body.get("requests") if path.endswith(":batchEmbedContents") else [body]
+        return [
+            " ".join(str(p.get("text", "")) for p in (r.get("content") or {}).get("parts") or [])
+            for r in requests or []
+            if isinstance(r, dict)
+        ]
+    raw = body.get("input")
+    if isinstance(raw, str) or (isinstance(raw, list) and raw and all(isinstance(t, int) for t in raw)):
+        return [raw]
+    return list(raw) if isinstance(raw, list) else []
+
+
+def _embeddings_answer(
+    path: str, wire: Wire, model: str, body: dict[str, Any], reply: Reply
+) -> dict[str, Any]:
+    inputs = _embedding_inputs(wire, path, body)
+    if wire == "gemini":
+        first = (body.get("requests") or [body])[0] if inputs else {}
+        asked = first.get("outputDimensionality") if isinstance(first, dict) else None
+    else:
+        asked = body.get("dimensions")
+    dimensions = reply.embedding_dimensions or (asked if isinstance(asked, int) else None) or 8
+    vectors = [fake_vector(model, item, dimensions) for item in inputs]
+    if wire == "gemini":
+        if path.endswith(":embedContent"):
+            return {"embedding": {"values": vectors[0] if vectors else []}}
+        return {"embeddings": [{"values": v} for v in vectors]}
+    tokens = reply.input_tokens
+    if tokens is None:
+        tokens = sum(len(item) if isinstance(item, list) else len(str(item).split()) for item in inputs)
+    base64_wanted = body.get("encoding_format") == "base64"
+    data = [
+        {
+            "object": "embedding",
+            "index": i,
+            "embedding": base64.b64encode(struct.pack(f"<{len(v)}f", *v)).decode() if base64_wanted else v,
+        }
+        for i, v in enumerate(vectors)
+    ]
+    return {
+        "object": "list",
+        "data": data,
+        "model": model,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
 
 
 def _openai_usage(usage: dict[str, int]) -> dict[str, Any]:

@@ -128,7 +128,18 @@ class ModelConfigAdmin(AuditedAdmin):
     readonly_fields = ("status_column", "created_at", "updated_at")
     fieldsets = [
         (None, {"fields": ["name", "provider", "status_column", "model_id", "enabled"]}),
-        ("What it can do", {"fields": ["capabilities", "context_window", "latency_ms", "quality_rank"]}),
+        (
+            "What it can do",
+            {
+                "fields": [
+                    "capabilities",
+                    "context_window",
+                    "latency_ms",
+                    "quality_rank",
+                    "embedding_dimensions",
+                ]
+            },
+        ),
         (
             "Prices (USD per 1K tokens)",
             {

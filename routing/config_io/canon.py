@@ -56,6 +56,7 @@ def model_canon(model: ModelConfig) -> Canon:
         "input_cost_per_1k": model.input_cost_per_1k,
         "output_cost_per_1k": model.output_cost_per_1k,
         "quality_rank": model.quality_rank,
+        "embedding_dimensions": model.embedding_dimensions,
         "enabled": model.enabled,
     }
 

@@ -39,7 +39,13 @@ HEADER = (
 _OMIT_WHEN: dict[str, dict[str, Any]] = {
     "providers": {"base_url": "", "api_key_env": "", "api_version": "", "options": {}, "enabled": True},
     "capabilities": {"description": ""},
-    "models": {"input_cost_per_1k": None, "output_cost_per_1k": None, "quality_rank": None, "enabled": True},
+    "models": {
+        "input_cost_per_1k": None,
+        "output_cost_per_1k": None,
+        "quality_rank": None,
+        "embedding_dimensions": None,
+        "enabled": True,
+    },
     "routes": {
         "description": "",
         "model": None,

@@ -146,6 +146,7 @@ def _apply(
                 "input_cost_per_1k",
                 "output_cost_per_1k",
                 "quality_rank",
+                "embedding_dimensions",
                 "enabled",
             ):
                 setattr(model, key, getattr(m, key))

@@ -59,6 +59,7 @@ class ModelEntry(_Entry):
     input_cost_per_1k: Price | None = None
     output_cost_per_1k: Price | None = None
     quality_rank: int | None = None
+    embedding_dimensions: int | None = None  # embedding models: their vector size
     enabled: bool = True
 
 

@@ -13,12 +13,14 @@ from pydantic import ValidationError as SchemaError
 from routing.config_io.canon import Canon
 from routing.config_io.schema import NAME_KEYS, SECTIONS, ConfigFile
 from routing.models import (
+    EMBEDDING,
     Capability,
     ChainStep,
     FallbackChain,
     ModelConfig,
     Provider,
     TaskRoute,
+    chain_kind_errors,
     route_target_errors,
     slug_validator,
 )
@@ -184,6 +186,7 @@ def field_errors(config: ConfigFile) -> list[str]:
             input_cost_per_1k=m.input_cost_per_1k,
             output_cost_per_1k=m.output_cost_per_1k,
             quality_rank=m.quality_rank,
+            embedding_dimensions=m.embedding_dimensions,
             enabled=m.enabled,
         )
         where = f"models[{i}] ({m.name})"
@@ -246,7 +249,14 @@ def reference_errors(config: ConfigFile, db: dict[str, dict[str, Canon]]) -> lis
                 f"models[{i}] ({m.name}): provider {m.provider!r} is not defined "
                 f"(add it under providers; known: {known})"
             )
+    kinds: dict[str, tuple[bool, int | None]] = {
+        name: (EMBEDDING in canon["capabilities"], canon.get("embedding_dimensions"))
+        for name, canon in db["models"].items()
+    }
+    kinds.update({m.name: (EMBEDDING in m.capabilities, m.embedding_dimensions) for m in config.models})
     for i, ch in enumerate(config.chains):
+        listed = [(s.model, *kinds[s.model]) for s in ch.models if s.model in kinds]
+        errors += [f"chains[{i}] ({ch.name}): models: {message}" for message in chain_kind_errors(listed)]
         seen: set[str] = set()
         for j, step in enumerate(ch.models):
             problem = model_problem(step.model)

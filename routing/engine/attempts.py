@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -36,6 +37,7 @@ from routing.engine.failures import all_failed, invalid_request, skips_of
 from routing.engine.policy import (
     Skip,
     backoff_delay,
+    chat_skip,
     choice_dict,
     postprocess,
     should_retry,
@@ -91,8 +93,20 @@ class Outcome:
 
 
 class AttemptLoop:
-    def __init__(self, trace: Trace, steps: list[Step], messages: Messages, *, stream: bool = False) -> None:
+    def __init__(
+        self,
+        trace: Trace,
+        steps: list[Step],
+        messages: Messages,
+        *,
+        stream: bool = False,
+        path_skip: Callable[[Step], Skip | None] | None = None,
+    ) -> None:
         self.trace = trace
+        # A path's own reason to pass a step over, checked first: chat (the default) passes
+        # embedding models over; embeddings (routing.engine.embed) chat models, another
+        # dimension, an input the kind refuses.
+        self.path_skip = path_skip or chat_skip
         self.steps = steps
         self.messages = messages
         self.stream = stream
@@ -128,7 +142,7 @@ class AttemptLoop:
             if name in self._tried:
                 continue
             self._tried.add(name)
-            problem = skip_reason(self.trace, step)
+            problem = self.path_skip(step) or skip_reason(self.trace, step)
             if problem is not None:
                 self.skipped[name] = problem
                 self._unreported.extend(skips_of({name: problem}, [step]))

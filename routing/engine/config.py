@@ -68,6 +68,7 @@ class ModelSnap:
     output_price_per_1k: Decimal | None
     price_source: str  # override | catalogue | unknown
     cached_input_price_per_1k: Decimal | None = None  # None: cached tokens cost the input price
+    embedding_dimensions: int | None = None  # an embedding model's vector size (config)
 
     @property
     def price_known(self) -> bool:
@@ -170,6 +171,7 @@ def snapshot_build(version: str = "") -> Snapshot:
             output_price_per_1k=prices.output_per_1k,
             price_source=prices.source,
             cached_input_price_per_1k=prices.cached_input_per_1k,
+            embedding_dimensions=m.embedding_dimensions,
         )
     chains: dict[str, ChainSnap] = {}
     for c in FallbackChain.objects.prefetch_related("steps__model"):

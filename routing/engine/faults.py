@@ -38,8 +38,16 @@ from time import perf_counter
 from typing import Literal
 
 from routing.errors import ProviderError, TransientError
-from routing.providers.base import Completion, ProviderRequest, ProviderSpec, StreamEnd, StreamItem
-from routing.providers.transport import transport_complete, transport_stream
+from routing.providers.base import (
+    Completion,
+    EmbeddingRequest,
+    Embeddings,
+    ProviderRequest,
+    ProviderSpec,
+    StreamEnd,
+    StreamItem,
+)
+from routing.providers.transport import transport_complete, transport_embed, transport_stream
 
 FaultKind = Literal["rate_limit", "server_error", "timeout", "stream_cut"]
 FAULT_KINDS: tuple[FaultKind, ...] = ("rate_limit", "server_error", "timeout", "stream_cut")
@@ -128,6 +136,22 @@ async def faulted_complete(spec: ProviderSpec, request: ProviderRequest, *, mode
         raise
 
 
+async def faulted_embed(spec: ProviderSpec, request: EmbeddingRequest, *, model_name: str) -> Embeddings:
+    """`transport_embed`, unless a fault is planned for this call of `model_name` (as for
+    `faulted_complete`; a stream cut fails as a connection dropped mid-response)."""
+    fault = fault_for(model_name)
+    if fault is None:
+        return await transport_embed(spec, request, model_name=model_name)
+    start = perf_counter()
+    try:
+        if fault.kind == "timeout":
+            raise await _fault_timeout(fault, request)
+        raise _fault_error(fault)
+    except ProviderError as error:
+        error.latency_ms = (perf_counter() - start) * 1000.0
+        raise
+
+
 def faulted_stream(
     spec: ProviderSpec, request: ProviderRequest, *, model_name: str
 ) -> AsyncIterator[StreamItem]:
@@ -167,7 +191,7 @@ def _fault_error(fault: FaultSpec) -> ProviderError:
     return TransientError("Connection closed mid-response (injected stream cut)")
 
 
-async def _fault_timeout(fault: FaultSpec, request: ProviderRequest) -> ProviderError:
+async def _fault_timeout(fault: FaultSpec, request: ProviderRequest | EmbeddingRequest) -> ProviderError:
     await asyncio.sleep(min(request.timeout_s, fault.max_wait_s))
     return TransientError(
         f"No answer within the {request.timeout_s:g} s timeout (injected fault).", timeout=True

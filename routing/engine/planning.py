@@ -38,6 +38,7 @@ from routing.messages import (
     messages_parse,
     text_check,
 )
+from routing.models import EMBEDDING
 from routing.sampling import NO_SAMPLING, SAMPLING_FIELDS, SamplingOptions, sampling_options
 
 COMMON_KWARGS = frozenset(
@@ -53,6 +54,7 @@ COMMON_KWARGS = frozenset(
         "created_at",
         "processor_options",
         "sampling",
+        "endpoint",
         *SAMPLING_FIELDS,
         "chat",
         *CHAT_OPTION_FIELDS,
@@ -92,6 +94,9 @@ def trace_make(kwargs: dict[str, Any], *, route: RouteSnap | None = None, fn: st
     created_at = kwargs.get("created_at")
     if created_at is not None and not isinstance(created_at, datetime):
         raise InvalidRequest("created_at must be a datetime.")
+    endpoint = kwargs.get("endpoint") or ""
+    if not isinstance(endpoint, str) or len(endpoint) > 32:
+        raise InvalidRequest("endpoint must be a string of at most 32 characters (e.g. 'embeddings').")
     api_key_id = kwargs.get("api_key_id")
     if api_key_id is not None and not isinstance(api_key_id, int):
         raise InvalidRequest("api_key_id must be an ApiKey id (an integer).")
@@ -101,6 +106,7 @@ def trace_make(kwargs: dict[str, Any], *, route: RouteSnap | None = None, fn: st
         source=str(source),
         api_key_id=api_key_id,
         role=str(kwargs.get("role") or "")[:16],
+        endpoint=endpoint,
         route=route,
         temperature=temperature,
         max_tokens=max_tokens,
@@ -214,10 +220,25 @@ def chain_steps(snap: Snapshot, name: str) -> list[Step]:
     ]
 
 
-def explicit_model_check(model: ModelSnap, needed: int, *, alone: bool, trace: Trace | None = None) -> None:
+def explicit_model_check(
+    model: ModelSnap,
+    needed: int,
+    *,
+    alone: bool,
+    trace: Trace | None = None,
+    embedding: bool = False,
+) -> None:
     """A model the caller named: say plainly why it cannot be used when it is the only one
     (its kind refuses the request's options, it lacks a capability the request needs, it is
-    disabled or has no key, the prompt is too long for it)."""
+    disabled or has no key, the prompt is too long for it). A chat call (`embedding` False)
+    never takes an embedding model (routing.engine.embed checks the reverse)."""
+    if not embedding and EMBEDDING in model.capabilities:
+        raise InvalidRequest(
+            f"{model.name} is an embedding model: it answers POST /v1/embeddings "
+            "(orchestrator.embed), not chat. Name a chat model.",
+            param="model",
+            code="model_not_chat",
+        )
     refused = request_refused(model, trace.sampling, trace.chat) if alone and trace is not None else None
     if refused is not None:
         raise InvalidRequest(

@@ -10,6 +10,7 @@ from routing.engine.breaker import breaker_is_open
 from routing.engine.selection import capability_missing, model_unusable, request_refused
 from routing.engine.trace import Step, Trace, conf
 from routing.errors import ProviderError
+from routing.models import EMBEDDING
 from routing.processors import processor_get
 from routing.providers.base import Choice
 
@@ -32,6 +33,13 @@ def capability_skip(trace: Trace, step: Step) -> Skip | None:
         return None
     missing = capability_missing(step.model, trace.needs)
     return ("capability", missing) if missing is not None else None
+
+
+def chat_skip(step: Step) -> Skip | None:
+    """The chat paths' own reason to pass a step over: an embedding model does not chat."""
+    if EMBEDDING in step.model.capabilities:
+        return "capability", "an embedding model, not a chat model"
+    return None
 
 
 def skip_reason(trace: Trace, step: Step) -> Skip | None:

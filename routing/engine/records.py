@@ -107,6 +107,7 @@ def record(
             status=status,
             attempt=attempt,
             source=trace.source,
+            endpoint=trace.endpoint,
             # The caller's label wins, except for a judge, which always says so.
             role=step.role if step.role == "judge" else (trace.role or step.role),
             route_id=route.id if route else None,

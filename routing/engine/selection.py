@@ -10,6 +10,7 @@ from routing.engine.breaker import breaker_would_skip
 from routing.engine.config import ModelSnap, Snapshot
 from routing.errors import AllAttemptsFailed, InvalidRequest, NoCandidate, ProviderKeyMissing
 from routing.messages import NO_CHAT_OPTIONS, ChatOptions
+from routing.models import EMBEDDING
 from routing.providers.registry import chat_refusal_for, sampling_refusal_for
 from routing.sampling import NO_SAMPLING, SamplingOptions
 
@@ -152,11 +153,16 @@ def candidates_select(
     excluded: dict[str, str] = {}
     categories: dict[str, str] = {}
     usable: list[ModelSnap] = []
+    embedding = EMBEDDING in required
     for model in snap.models.values():
         problem = model_unusable(model)
         missing = [c for c in required if c not in model.capabilities]
         if problem is not None and problem[0] == "disabled":
             categories[model.name], excluded[model.name] = problem
+        elif not embedding and EMBEDDING in model.capabilities:
+            # Chat never selects an embedding model (nor embeddings a chat one: `missing`).
+            categories[model.name] = "capability"
+            excluded[model.name] = "an embedding model"
         elif missing:
             categories[model.name] = "capability"
             excluded[model.name] = f"lacks capabilities: {', '.join(missing)}"

@@ -43,6 +43,7 @@ class Trace:
     source: str = "api"
     api_key_id: int | None = None
     role: str = ""  # the caller's label; empty: primary/fallback/consensus/judge by position
+    endpoint: str = ""  # the gateway endpoint the call came through ("chat.completions", "embeddings", …)
     route: RouteSnap | None = None
     temperature: float | None = None
     max_tokens: int | None = None

@@ -21,6 +21,7 @@ Keyword arguments common to every call:
     role         a label stored on the records (e.g. "arena", "cell"); by default each record
                  says primary / fallback / consensus / judge
     system       a system prompt that replaces the route's (playground)
+    endpoint     the gateway endpoint the call came through (stored on records)
     created_at   backdate the records (simulated traffic)
     processor_options  keyword arguments for the route's processors (e.g. labels=[...])
 
@@ -71,9 +72,17 @@ from routing.orchestrator.calls import (
     aselect_model,
     astream,
 )
+from routing.orchestrator.embeddings import (
+    EmbeddingResult,
+    aembed,
+    embed_dimensions_check,
+    embed_inputs_check,
+    embed_user_check,
+)
 from routing.orchestrator.sync import (
     complete,
     consensus,
+    embed,
     execute_parallel,
     execute_with_fallback,
     records_flush,
@@ -104,6 +113,7 @@ __all__ = [
     "AttemptInfo",
     "ChatOptions",
     "ConsensusResult",
+    "EmbeddingResult",
     "FaultSpec",
     "InvalidRequest",
     "MemberOutcome",
@@ -120,6 +130,7 @@ __all__ = [
     "Usage",
     "aconsensus",
     "aconsensus_decide",
+    "aembed",
     "acomplete",
     "aexecute_parallel",
     "aexecute_with_fallback",
@@ -134,6 +145,10 @@ __all__ = [
     "chat_options",
     "complete",
     "consensus",
+    "embed",
+    "embed_dimensions_check",
+    "embed_inputs_check",
+    "embed_user_check",
     "execute_parallel",
     "execute_with_fallback",
     "inject_faults",

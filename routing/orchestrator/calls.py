@@ -40,6 +40,10 @@ def _records_inline(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[
     return wrapper
 
 
+# The same for the entry points in this package's other modules (embeddings).
+records_inline = _records_inline
+
+
 @_records_inline
 async def aroute(task_type: str, content: str | Messages, **kwargs: Any) -> Result:
     """Run a task route: pre-processor, prompt (per-model variant first), the route's model

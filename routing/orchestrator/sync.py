@@ -24,6 +24,7 @@ from routing.orchestrator.calls import (
     aexecute_with_fallback,
     aroute,
 )
+from routing.orchestrator.embeddings import EmbeddingResult, aembed
 from routing.providers.registry import aclose_clients
 
 T = TypeVar("T")
@@ -102,6 +103,10 @@ def execute_with_fallback(messages: Messages, *, chain: str = "default", **kwarg
 
 def consensus(messages: Messages, **kwargs: Any) -> ConsensusResult:
     return _run_sync("consensus", aconsensus, messages, **kwargs)
+
+
+def embed(input: str | list[str] | list[int] | list[list[int]], **kwargs: Any) -> EmbeddingResult:
+    return _run_sync("embed", aembed, input, **kwargs)
 
 
 def execute_parallel(tasks: list[dict[str, Any]], **kwargs: Any) -> list[Result | OrchestratorError]:

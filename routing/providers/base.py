@@ -19,6 +19,10 @@ The engine never calls a client directly: it calls the chokepoint in
         # when text had been sent).
         # Closing the iterator early (aclose / cancellation) cancels the upstream request.
 
+    async def transport_embed(spec: ProviderSpec, request: EmbeddingRequest, *, model_name: str) -> Embeddings
+        # Embeddings.latency_ms set; raises ProviderError (with .latency_ms set) on failure.
+        # Kinds that embed give their client an `embed` method (EmbeddingClient).
+
 CONTRACT: the names and fields here are shared by the provider and engine work.
 """
 
@@ -37,6 +41,9 @@ __all__ = [
     "ChatOptions",
     "Choice",
     "Completion",
+    "EmbeddingClient",
+    "EmbeddingRequest",
+    "Embeddings",
     "ProviderClient",
     "ProviderRequest",
     "ProviderSpec",
@@ -167,3 +174,35 @@ class ProviderClient(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+# -- Embeddings ---------------------------------------------------------------------------
+
+
+@dataclass
+class EmbeddingRequest:
+    """One embeddings call: every input gets one vector, in order."""
+
+    model_id: str
+    inputs: list[str | list[int]]  # texts, or token arrays (list of token ids) where the kind takes them
+    dimensions: int | None = None  # the caller's `dimensions` (sent only when asked)
+    user: str | None = None
+    timeout_s: float = 60.0
+    # The dimension the operator configured for the model (ModelConfig.embedding_dimensions):
+    # what a kind with no native size of its own (simulated) produces when none is asked.
+    model_dimensions: int | None = None
+
+
+@dataclass
+class Embeddings:
+    vectors: list[list[float]]  # one per input, in the request's order
+    usage: Usage = field(default_factory=Usage)  # input tokens only
+    simulated: bool = False
+    latency_ms: float = 0.0  # set by the transport chokepoint
+
+
+class EmbeddingClient(Protocol):
+    """What a client of a kind that embeds adds (optional per kind): split batches above the
+    provider's limit and join the vectors back in order (`routing.providers.batching`)."""
+
+    async def embed(self, request: EmbeddingRequest) -> Embeddings: ...

@@ -26,7 +26,13 @@ from typing import Any
 
 from django.conf import settings
 
-from routing.providers.base import ChatOptions, ProviderClient, ProviderSpec, SamplingOptions
+from routing.providers.base import (
+    ChatOptions,
+    EmbeddingRequest,
+    ProviderClient,
+    ProviderSpec,
+    SamplingOptions,
+)
 from routing.providers.options import NetworkOptions, Options
 from routing.providers.simulated.options import SimulatedOptions
 
@@ -152,6 +158,16 @@ def native_n_for(kind: str) -> bool:
     """True when the kind answers `n > 1` itself (its module says `NATIVE_N = True`); else
     the engine makes n attempts and merges them."""
     return bool(getattr(_kind_module(kind), "NATIVE_N", False))
+
+
+EmbedRefusal = Callable[[EmbeddingRequest], "tuple[str, str] | None"]
+
+
+def embed_refusal_for(kind: str) -> EmbedRefusal | None:
+    """The kind's `embed_refusal(request) -> (param, reason) | None`, defined next to its
+    `make_client` when the kind cannot take some embeddings requests (Gemini: token arrays).
+    The engine passes such a model over, as for a sampling refusal."""
+    return getattr(_kind_module(kind), "embed_refusal", None)
 
 
 def client_for(spec: ProviderSpec) -> ProviderClient:

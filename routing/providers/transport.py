@@ -32,6 +32,8 @@ from routing.errors import (
 )
 from routing.providers.base import (
     Completion,
+    EmbeddingRequest,
+    Embeddings,
     ProviderRequest,
     ProviderSpec,
     StreamEnd,
@@ -41,7 +43,7 @@ from routing.providers.base import (
 from routing.providers.redaction import secrets_redact
 from routing.providers.registry import client_for
 
-__all__ = ["map_exception", "transport_complete", "transport_stream"]
+__all__ = ["map_exception", "transport_complete", "transport_embed", "transport_stream"]
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +68,32 @@ async def transport_complete(spec: ProviderSpec, request: ProviderRequest, *, mo
         raise error from exc
     completion.latency_ms = (perf_counter() - start) * 1000.0
     return completion
+
+
+async def transport_embed(spec: ProviderSpec, request: EmbeddingRequest, *, model_name: str) -> Embeddings:
+    """One embeddings call (its batches split by the client). Sets `Embeddings.latency_ms`;
+    raises ProviderError (with `.latency_ms`) on failure; a kind whose client cannot embed is
+    model-permanent (the engine moves on)."""
+    start = perf_counter()
+    try:
+        client = client_for(spec)
+        embed = getattr(client, "embed", None)
+        if embed is None:
+            raise ModelPermanentError(f"Provider kind {spec.kind} does not serve embeddings.")
+        async with asyncio.timeout(request.timeout_s):
+            embeddings: Embeddings = await embed(request)
+    except OrchestratorError:
+        raise
+    except Exception as exc:
+        error, leaked = _failure(exc, spec, timeout_s=request.timeout_s)
+        error.latency_ms = (perf_counter() - start) * 1000.0
+        if error is exc:
+            raise
+        if leaked:
+            raise error from None  # the SDK's exception repeats a secret: not chained to ours
+        raise error from exc
+    embeddings.latency_ms = (perf_counter() - start) * 1000.0
+    return embeddings
 
 
 async def transport_stream(

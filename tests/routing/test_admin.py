@@ -282,6 +282,33 @@ def test_a_chain_step_with_a_disabled_model_is_explained(staff_client, seeded):
     assert ChainStep.objects.filter(chain=chain).count() == 2
 
 
+def test_a_chain_of_embedding_models_of_two_dimensions_is_refused_at_save(staff_client, seeded):
+    chain = FallbackChain.objects.get(name="embeddings")
+    large = ModelConfig.objects.get(name="text-embedding-3-large")
+    rows = [(s.pk, s.position, s.model_id, "") for s in chain.steps.order_by("position")]
+    rows.append((None, 9, large.pk, ""))
+    response = staff_client.post(
+        reverse("admin:routing_fallbackchain_change", args=[chain.pk]), chain_post_data(chain, rows)
+    )
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "The embedding models of a chain must have one dimension" in page
+    assert "text-embedding-3-large (3072)" in page
+    assert ChainStep.objects.filter(chain=chain).count() == 2
+
+
+def test_a_chain_mixing_chat_and_embedding_models_is_refused_at_save(staff_client, seeded):
+    chain = FallbackChain.objects.get(name="embeddings")
+    chat = ModelConfig.objects.get(name="sim-fast")
+    rows = [(s.pk, s.position, s.model_id, "") for s in chain.steps.order_by("position")]
+    rows.append((None, 9, chat.pk, ""))
+    response = staff_client.post(
+        reverse("admin:routing_fallbackchain_change", args=[chain.pk]), chain_post_data(chain, rows)
+    )
+    assert response.status_code == 200
+    assert "A chain holds chat models or embedding models, not both" in response.content.decode()
+
+
 def test_prompt_versions_cannot_be_edited_or_deleted_in_the_admin(staff_client, seeded):
     version = seeded.active_prompt
     assert staff_client.get(reverse("admin:routing_promptversion_add")).status_code == 403

@@ -243,6 +243,40 @@ def test_disabling_a_model_used_by_a_chain_only_in_the_database_is_refused():
     ]
 
 
+EMBEDDING_CHAIN = textwrap.dedent(
+    """
+    providers: [{name: sim, kind: simulated}]
+    models:
+      - {name: e-small, provider: sim, model_id: a, context_window: 8191, capabilities: [embedding], embedding_dimensions: 1536}
+      - {name: e-large, provider: sim, model_id: b, context_window: 8191, capabilities: [embedding], embedding_dimensions: 3072}
+      - {name: chat, provider: sim, model_id: c, context_window: 8191}
+    chains:
+      - {name: vectors, models: [e-small, e-large]}
+    """
+)
+
+
+def test_a_chain_of_embedding_models_of_two_dimensions_is_refused():
+    errors = import_errors(EMBEDDING_CHAIN)
+    assert len(errors) == 1
+    assert errors[0].startswith("chains[0] (vectors): models: The embedding models of a chain must have one")
+    assert "e-small (1536), e-large (3072)" in errors[0]
+
+
+def test_a_chain_mixing_chat_and_embedding_models_is_refused():
+    errors = import_errors(EMBEDDING_CHAIN.replace("[e-small, e-large]", "[e-small, chat]"))
+    assert errors == [
+        "chains[0] (vectors): models: A chain holds chat models or embedding models, not both: "
+        "e-small is an embedding model, chat is not."
+    ]
+
+
+def test_a_chain_of_embedding_models_of_one_dimension_imports_and_exports_its_dimensions():
+    config_import(text=EMBEDDING_CHAIN.replace("embedding_dimensions: 3072", "embedding_dimensions: 1536"))
+    assert ModelConfig.objects.get(name="e-large").embedding_dimensions == 1536
+    assert "embedding_dimensions: 1536" in config_export()
+
+
 def test_a_route_with_neither_model_nor_capabilities_is_refused():
     text = "routes: [{task_type: bare, system_prompt: hi}]\n"
     assert import_errors(text)[0].startswith("routes[0] (bare): Pick a fixed model, or the capabilities")
@@ -308,8 +342,12 @@ def test_the_defaults_import_cleanly_and_serve_without_keys():
         "vision",
         "long_context",
         "tool_use",
+        "embedding",
     }
     seed = {m.name: m for m in ModelConfig.objects.select_related("provider")}
+    assert (
+        seed["text-embedding-3-small"].embedding_dimensions == 1536 == seed["sim-embed"].embedding_dimensions
+    )
     assert seed["claude-3.5-sonnet"].model_id == "claude-3-5-sonnet-20240620"
     assert seed["gpt-4o"].input_cost_per_1k == Decimal("0.005")
     assert seed["gpt-4o-mini"].context_window == 128000

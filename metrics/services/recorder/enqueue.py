@@ -47,6 +47,7 @@ def call_record_enqueue(
     status: str,
     attempt: int = 1,
     source: str = "api",
+    endpoint: str = "",
     role: str = "",
     route_id: int | None = None,
     task_type: str = "",
@@ -88,6 +89,7 @@ def call_record_enqueue(
         fields: dict[str, Any] = {
             "trace_id": trace_id,
             "source": source,
+            "endpoint": endpoint[:32],
             "role": role[:16],
             "route_id": route_id,
             "task_type": task_type,

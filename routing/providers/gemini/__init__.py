@@ -12,7 +12,7 @@ usage summed by the API), `logprobs` / `top_logprobs` (responseLogprobs), `reaso
 (a thinking budget), `temperature`, `max_tokens` (maxOutputTokens), `top_p`, `stop`, `seed`
 and `response_format` (JSON mode; a schema as responseSchema). Not sent, as before:
 `presence_penalty` and `frequency_penalty` (several Gemini models answer 400 to them) and
-`user` (no counterpart).
+`user` (no counterpart). Embeddings: batchEmbedContents (`embed.py`; text only).
 """
 
 from __future__ import annotations
@@ -22,10 +22,20 @@ import re
 import openai
 
 from routing.providers.base import ProviderSpec
+from routing.providers.batching import batch_max_for
 from routing.providers.gemini.client import GeminiAPIError, GeminiClient, request_body
+from routing.providers.gemini.embed import GEMINI_EMBED_BATCH_MAX, embed_refusal
 from routing.providers.openai_style import api_key_for, network_options, sdk_client_kwargs
 
-__all__ = ["DEFAULT_BASE_URL", "NATIVE_N", "GeminiAPIError", "GeminiClient", "make_client", "request_body"]
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "NATIVE_N",
+    "GeminiAPIError",
+    "GeminiClient",
+    "embed_refusal",
+    "make_client",
+    "request_body",
+]
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 DEFAULT_API_VERSION = "v1beta"
@@ -54,4 +64,5 @@ def make_client(spec: ProviderSpec) -> GeminiClient:
         api_key=api_key,
         headers=dict(options.default_headers or {}),
         timeout_cap=options.timeout_s,
+        embed_batch_max=batch_max_for(options.embed_batch_max, GEMINI_EMBED_BATCH_MAX),
     )

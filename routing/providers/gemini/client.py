@@ -18,7 +18,17 @@ from typing import Any
 import httpx2
 
 from routing.errors import ModelPermanentError, RequestInvalidError, TransientError
-from routing.providers.base import Completion, ProviderRequest, StreamEnd, ToolCallDelta, Usage
+from routing.providers.base import (
+    Completion,
+    EmbeddingRequest,
+    Embeddings,
+    ProviderRequest,
+    StreamEnd,
+    ToolCallDelta,
+    Usage,
+)
+from routing.providers.batching import batches_embed
+from routing.providers.gemini.embed import GEMINI_EMBED_BATCH_MAX, embed_body, embeddings_from_gemini_json
 from routing.providers.gemini.wire import (
     blocked_error,
     completion_from_gemini_json,
@@ -86,8 +96,10 @@ class GeminiClient:
         api_key: str,
         headers: dict[str, str] | None = None,
         timeout_cap: float | None = None,
+        embed_batch_max: int = GEMINI_EMBED_BATCH_MAX,
     ) -> None:
         self.http = http
+        self._embed_batch_max = embed_batch_max
         self._base = base_url.rstrip("/")
         self._headers = {**(headers or {}), "x-goog-api-key": api_key, "content-type": "application/json"}
         self._timeout_cap = timeout_cap or float("inf")
@@ -187,6 +199,25 @@ class GeminiClient:
         if calls and finish_reason == "stop":
             finish_reason = "tool_calls"
         yield StreamEnd(finish_reason=finish_reason, usage=usage or Usage(), tool_calls=calls)
+
+    async def embed(self, request: EmbeddingRequest) -> Embeddings:
+        """batchEmbedContents (`embed.py`), a batch above the limit split and joined in order."""
+
+        async def send(part: EmbeddingRequest) -> Embeddings:
+            model = part.model_id.removeprefix("models/")
+            outgoing = self.http.build_request(
+                "POST",
+                f"{self._base}/models/{model}:batchEmbedContents",
+                content=json.dumps(embed_body(part), ensure_ascii=False).encode(),
+                headers=self._headers,
+                timeout=min(part.timeout_s, self._timeout_cap),
+            )
+            response = await self.http.send(outgoing)
+            if response.status_code >= 400:
+                raise GeminiAPIError(response.status_code, response, _json_or_text(response.content))
+            return embeddings_from_gemini_json(response.content, part)
+
+        return await batches_embed(request, batch_max=self._embed_batch_max, send=send)
 
     async def aclose(self) -> None:
         await self.http.aclose()

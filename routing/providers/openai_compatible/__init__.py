@@ -14,6 +14,10 @@ from routing.errors import ModelPermanentError
 from routing.providers.base import ProviderSpec
 from routing.providers.openai_style import OpenAIStyleClient, api_key_for, network_options, sdk_client_kwargs
 
+# Inputs per embeddings request: text-embeddings-inference's default client batch limit (Ollama
+# and vLLM take more: raise it with the provider option `embed_batch_max`).
+EMBED_BATCH_MAX = 32
+
 
 def make_client(spec: ProviderSpec) -> OpenAIStyleClient:
     if not spec.base_url:
@@ -25,4 +29,4 @@ def make_client(spec: ProviderSpec) -> OpenAIStyleClient:
         base_url=spec.base_url,
         **sdk_client_kwargs(spec, options, sdk=openai),
     )
-    return OpenAIStyleClient(sdk_client, options=options)
+    return OpenAIStyleClient(sdk_client, options=options, embed_batch_max=EMBED_BATCH_MAX)

@@ -14,6 +14,8 @@ from routing.errors import ModelPermanentError, TransientError
 from routing.providers.base import (
     NO_CHAT_OPTIONS,
     Completion,
+    EmbeddingRequest,
+    Embeddings,
     ProviderRequest,
     StreamEnd,
     StreamItem,
@@ -21,6 +23,8 @@ from routing.providers.base import (
     Usage,
     tool_calls_assemble,
 )
+from routing.providers.batching import batch_max_for, batches_embed
+from routing.providers.openai_style.embed import OPENAI_EMBED_BATCH_MAX, Embedder, openai_embed
 from routing.providers.openai_style.setup import (
     CHAT_PATH,
     OPENAI_SAMPLING_FIELDS,
@@ -51,6 +55,8 @@ class OpenAIStyleClient:
         max_tokens_param: str = "max_tokens",
         include_usage: bool = True,
         sampling_fields: frozenset[str] = OPENAI_SAMPLING_FIELDS,
+        embedder: Embedder = openai_embed,
+        embed_batch_max: int = OPENAI_EMBED_BATCH_MAX,
     ) -> None:
         self.sdk_client = sdk_client
         self._post = sdk_client.post
@@ -59,6 +65,8 @@ class OpenAIStyleClient:
         self._max_tokens_param = max_tokens_param
         self._stream_options = {"include_usage": True} if include_usage else None
         self._sampling_fields = sampling_fields
+        self._embedder = embedder
+        self._embed_batch_max = batch_max_for(options.embed_batch_max if options else None, embed_batch_max)
 
     def _params(self, request: ProviderRequest) -> dict[str, Any]:
         params: dict[str, Any] = {
@@ -155,6 +163,15 @@ class OpenAIStyleClient:
         if calls and finish_reason == "stop":
             finish_reason = "tool_calls"  # some OpenAI-compatible servers say "stop"
         yield StreamEnd(finish_reason=finish_reason, usage=usage or Usage(), tool_calls=calls)
+
+    async def embed(self, request: EmbeddingRequest) -> Embeddings:
+        """Embeddings (`embedder`: the kind's wire), a batch above the limit split in order."""
+        timeout_s = min(request.timeout_s, self._timeout_cap)
+
+        async def send(part: EmbeddingRequest) -> Embeddings:
+            return await self._embedder(self.sdk_client, part, timeout_s, idempotency_key_new())
+
+        return await batches_embed(request, batch_max=self._embed_batch_max, send=send)
 
     async def aclose(self) -> None:
         await self.sdk_client.close()

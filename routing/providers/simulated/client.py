@@ -22,12 +22,15 @@ from routing.errors import ModelPermanentError, ProviderError, RequestInvalidErr
 from routing.providers.base import (
     Choice,
     Completion,
+    EmbeddingRequest,
+    Embeddings,
     ProviderRequest,
     ProviderSpec,
     StreamEnd,
     ToolCallDelta,
     Usage,
 )
+from routing.providers.simulated.embed import simulated_embeddings
 from routing.providers.simulated.options import Profile, SimulatedOptions, profile_for
 from routing.providers.simulated.reply import TOKEN, input_tokens, simulated_reply
 
@@ -134,6 +137,17 @@ class SimulatedClient:
             finish_reason=reply.finish_reason, usage=usage, simulated=True, tool_calls=reply.tool_calls
         )
 
+    async def embed(self, request: EmbeddingRequest) -> Embeddings:
+        """Deterministic normalised vectors (`embed.py`), timed and failing like `complete`."""
+        profile = self.profile(request.model_id)
+        base_s, failure = self._draw(profile)
+        if failure is not None:
+            await self._fail(failure, request, base_s)
+        vectors, usage = simulated_embeddings(request)
+        if not profile.instant:
+            await asyncio.sleep(base_s + _read_s(profile, usage))
+        return Embeddings(vectors=vectors, usage=usage, simulated=True)
+
     async def aclose(self) -> None:
         return None
 
@@ -150,7 +164,9 @@ class SimulatedClient:
             failure = rng.choice(options.failure_kinds)
         return max(latency_ms, 0.0) / 1000.0, failure
 
-    async def _fail(self, failure: str, request: ProviderRequest, latency_s: float) -> None:
+    async def _fail(
+        self, failure: str, request: ProviderRequest | EmbeddingRequest, latency_s: float
+    ) -> None:
         if failure == "hang":
             # Past the deadline: the transport's asyncio.timeout cancels this sleep.
             await asyncio.sleep(request.timeout_s + 5.0)
@@ -179,7 +195,7 @@ def tool_call_pieces(calls: list[dict[str, Any]]) -> list[ToolCallDelta]:
     return pieces
 
 
-def _failure_error(failure: str, request: ProviderRequest) -> ProviderError:
+def _failure_error(failure: str, request: ProviderRequest | EmbeddingRequest) -> ProviderError:
     if failure == "rate_limit":
         return TransientError("HTTP 429: simulated rate limit.", http_status=429, retry_after_s=1.0)
     if failure == "server_error":
