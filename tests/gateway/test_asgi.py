@@ -106,13 +106,13 @@ def test_wrong_methods_and_trailing_slashes(api_key):
 
 @pytest.mark.parametrize("method", ["GET", "POST", "DELETE"])
 def test_an_unknown_v1_path_is_answered_here_with_a_json_404(api_key, method):
-    sent, reads = call("/v1/embeddings", method=method, headers=[("authorization", f"Bearer {api_key[1]}")])
+    sent, reads = call("/v1/audio/speech", method=method, headers=[("authorization", f"Bearer {api_key[1]}")])
     status, body = status_and_body(sent)
     assert (status, reads) == (404, 0)  # not Django's page, and the body is never read
     assert dict(sent[0]["headers"])[b"content-type"] == b"application/json"
     error = json.loads(body)["error"]
     assert (error["type"], error["code"], error["param"]) == ("not_found_error", "unknown_url", None)
-    assert error["message"].startswith(f"Invalid URL ({method} /v1/embeddings)")
+    assert error["message"].startswith(f"Invalid URL ({method} /v1/audio/speech)")
 
 
 def test_v1_itself_is_the_gateways_and_v1something_is_not():

@@ -148,7 +148,7 @@ def test_it_answers_wrong_methods_with_405(client, api_key):
     assert response["allow"] == "GET"
 
 
-@pytest.mark.parametrize("path", ["/v1/embeddings", "/v1/chat/completion", "/v1", "/v1/"])
+@pytest.mark.parametrize("path", ["/v1/audio/speech", "/v1/chat/completion", "/v1", "/v1/"])
 def test_an_unknown_v1_path_is_a_json_404_in_openais_shape(client, api_key, path):
     response = client.post(path, data="{}", content_type="application/json", **bearer(api_key[1]))
     assert response.status_code == 404
