@@ -20,7 +20,7 @@ from gateway.models import ApiKey
 from gateway.selectors import budget_alerts_active
 from metrics.charts import WaterfallSkip
 from metrics.filters import FilterChoices
-from metrics.models import CallRecord, Source
+from metrics.models import CallRecord, Endpoint, Source
 from metrics.selectors.dashboard import DashboardData, unpriced_names
 from routing.models import ChainStep, ModelConfig, PromptVersion, Provider, TaskRoute
 from routing.selectors import breakers_current
@@ -52,6 +52,7 @@ def label_maps(data: DashboardData) -> dict[str, dict[Any, str]]:
         "source": dict(Source.choices),
         "route": {"": "(no route)"},
         "provider": {"": "(unknown)"},
+        "endpoint": {"": "(not the gateway)", **dict(Endpoint.choices)},
     }
 
 

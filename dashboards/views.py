@@ -38,6 +38,7 @@ BREAKDOWNS = [
     ("key", "API key"),
     ("prompt", "Prompt version"),
     ("source", "Source"),
+    ("endpoint", "Endpoint"),
 ]
 EXPORTS = {"models", "chains", *(name for name, _ in BREAKDOWNS)}
 

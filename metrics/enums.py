@@ -18,6 +18,17 @@ class Source(models.TextChoices):
     SIMULATION = "simulation", "Simulated traffic"
 
 
+class Endpoint(models.TextChoices):
+    """The gateway endpoint a call came through (CallRecord.endpoint); "" for the Python API,
+    the playground and compare runs."""
+
+    CHAT_COMPLETIONS = "chat.completions", "Chat completions"
+    EMBEDDINGS = "embeddings", "Embeddings"
+    MESSAGES = "messages", "Messages (Anthropic)"
+    RESPONSES = "responses", "Responses"
+    COMPLETIONS = "completions", "Completions (legacy)"
+
+
 # What production dashboards show by default; the rest is rehearsal and demo traffic.
 LIVE_SOURCES: tuple[str, ...] = (Source.GATEWAY, Source.API, Source.PLAYGROUND)
 TEST_SOURCES: tuple[str, ...] = tuple(s for s in Source.values if s not in LIVE_SOURCES)

@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 from django.http import QueryDict
 from django.utils import timezone
 
-from metrics.models import LIVE_SOURCES, TEST_SOURCES, CallStatus, RollupGrain, Source
+from metrics.models import LIVE_SOURCES, TEST_SOURCES, CallStatus, Endpoint, RollupGrain, Source
 from metrics.rollups import MINUTE_RETENTION, floor_hour, floor_to, local_zone, step_after
 
 PRESETS: dict[str, tuple[str, timedelta]] = {
@@ -34,6 +34,7 @@ FILTER_FIELDS = {
     "key": "api_key_id",
     "status": "status",
     "source": "source",
+    "endpoint": "endpoint",
 }
 # Source filter values beyond a single source: groups, and "all" (no source filter).
 SOURCE_GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -57,6 +58,7 @@ class FilterChoices:
             *Source.choices,
         ]
     )
+    endpoints: list[tuple[str, str]] = field(default_factory=lambda: list(Endpoint.choices))
 
 
 @dataclass
@@ -144,6 +146,7 @@ def parse_filters(
         "key": {str(k) for k, _ in choices.keys},
         "status": {s for s, _ in choices.statuses},
         "source": {s for s, _ in choices.sources},
+        "endpoint": {e for e, _ in choices.endpoints},
     }
     for name in FILTER_FIELDS:
         value = params.get(name, "").strip()

@@ -3,9 +3,9 @@
 from django.db import models
 from django.utils import timezone
 
-from metrics.enums import LIVE_SOURCES, TEST_SOURCES, Source
+from metrics.enums import LIVE_SOURCES, TEST_SOURCES, Endpoint, Source
 
-__all__ = ["LIVE_SOURCES", "TEST_SOURCES", "Source"]  # re-exported: where they were defined first
+__all__ = ["LIVE_SOURCES", "TEST_SOURCES", "Endpoint", "Source"]  # re-exported: where they were defined first
 
 
 class CallStatus(models.TextChoices):
@@ -114,6 +114,7 @@ ROLLUP_DIMENSIONS = (
     "status",
     "chain_name",
     "chain_step",
+    "endpoint",
 )
 
 
@@ -138,6 +139,7 @@ class CallRollup(models.Model):
     status = models.CharField(max_length=16)
     chain_name = models.CharField(max_length=100, blank=True, default="")
     chain_step = models.IntegerField(default=-1)
+    endpoint = models.CharField(max_length=32, blank=True, default="")
 
     count = models.PositiveIntegerField(default=0)
     input_tokens = models.BigIntegerField(default=0)

@@ -63,22 +63,22 @@ class Agg:
     def add_raw(self, row: tuple[Any, ...]) -> None:
         """Add one raw record laid out as RAW_FIELDS."""
         self.count += 1
-        self.input_tokens += row[10] or 0
-        self.output_tokens += row[11] or 0
-        self.cached_tokens += row[12] or 0
-        cost = row[13]
+        self.input_tokens += row[11] or 0
+        self.output_tokens += row[12] or 0
+        self.cached_tokens += row[13] or 0
+        cost = row[14]
         # Unknown price: the engine says so, or a successful call has no cost. (A failed
         # call without tokens has no cost either, but its price may well be known.)
-        if row[14] == "unknown" or (cost is None and row[7] == "ok"):
+        if row[15] == "unknown" or (cost is None and row[7] == "ok"):
             self.cost_unknown += 1
         if cost is not None:
             self.cost_usd += cost
-        latency = row[15]
+        latency = row[16]
         if latency is not None:
             self.latency_sum_ms += latency
             self.latency_count += 1
             hist_add(self.latency_hist, latency)
-        ttft = row[16]
+        ttft = row[17]
         if ttft is not None:
             self.ttft_sum_ms += ttft
             self.ttft_count += 1
@@ -163,6 +163,7 @@ def raw_key(row: tuple[Any, ...]) -> Key:
         row[7],
         row[8],
         -1 if row[9] is None else row[9],
+        row[10] or "",
     )
 
 

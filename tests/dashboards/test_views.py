@@ -361,3 +361,48 @@ def test_call_detail_shows_a_cut_tool_call_text_as_it_was_recorded(member_client
 
     assert response.context["answer_calls"] == []
     assert response.context["answer_text"] == 'tool_calls: [{"id": "c1", "functi'
+
+
+def test_the_dashboard_breaks_down_and_filters_by_endpoint(
+    member_client, config, now, django_assert_max_num_queries
+):
+    CallRecordFactory.create_batch(
+        3, source="gateway", endpoint="embeddings", created_at=now - timedelta(hours=2)
+    )
+    CallRecordFactory.create_batch(
+        2, source="gateway", endpoint="chat.completions", created_at=now - timedelta(hours=2)
+    )
+    rollup_run()
+    CallRecordFactory(source="gateway", endpoint="embeddings", created_at=now)  # the live tail
+    CallRecordFactory(source="api", created_at=now)
+
+    response = member_client.get("/dashboard/?range=24h")
+    rows = {
+        r["label"]: r["count"]
+        for s in response.context["breakdowns"]
+        if s["name"] == "endpoint"
+        for r in s["rows"]
+    }
+    assert rows == {"Embeddings": 4, "Chat completions": 2, "(not the gateway)": 1}
+    assert "By endpoint" in response.content.decode()
+
+    with django_assert_max_num_queries(19):
+        embeddings = member_client.get("/dashboard/?range=24h&endpoint=embeddings")
+    assert embeddings.context["tiles"][1]["value"] == 4
+    assert 'name="endpoint"' in embeddings.content.decode()
+    assert 'value="embeddings" selected' in embeddings.content.decode()
+
+
+def test_an_unknown_endpoint_filter_is_ignored_with_a_note(member_client, config):
+    response = member_client.get("/dashboard/?endpoint=<i>x</i>")
+    assert response.status_code == 200
+    assert b"Unknown endpoint" in response.content and b"<i>x</i>" not in response.content
+
+
+def test_the_call_log_filters_by_endpoint_and_a_call_shows_it(member_client, config, now):
+    call = CallRecordFactory(endpoint="embeddings", created_at=now - timedelta(minutes=5))
+    CallRecordFactory(endpoint="chat.completions", created_at=now - timedelta(minutes=5))
+    response = member_client.get("/calls/?endpoint=embeddings")
+    assert [c.id for c in response.context["page"].calls] == [call.id]
+    detail = member_client.get(f"/calls/{call.id}/").content.decode()
+    assert "<dt>Endpoint</dt><dd>embeddings</dd>" in detail

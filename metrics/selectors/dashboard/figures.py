@@ -20,8 +20,9 @@ from metrics.selectors.dashboard.reads import (
 )
 from metrics.selectors.dashboard.types import ERROR_STATUSES, Bucket, DashboardData, Totals
 
-BREAKDOWN_DIMS = {"route": 3, "provider": 2, "key": 4, "prompt": 6, "source": 5}  # index in a full row
-FINE_FILTERS = ("provider", "route", "key")  # need the full-dimension rollup
+# Index in a full row (ROLLUP_FIELDS: bucket, then the DIMENSIONS, then the measures).
+BREAKDOWN_DIMS = {"route": 3, "provider": 2, "key": 4, "prompt": 6, "source": 5, "endpoint": 10}
+FINE_FILTERS = ("provider", "route", "key", "endpoint")  # need the full-dimension rollup
 
 
 def _add_series(series: dict[tuple[datetime, str], Bucket], row: tuple[Any, ...]) -> None:
@@ -49,7 +50,7 @@ def _add_breakdowns(
 ) -> None:
     """row: a full rollup row (ROLLUP_FIELDS layout; the bucket is ignored)."""
     model, status, chain, step = row[1], row[7], row[8], row[9]
-    count, tin, tout, cost, _unknown, lsum, lcnt = row[10:17]
+    count, tin, tout, cost, _unknown, lsum, lcnt = row[11:18]
     errors = count if status in ERROR_STATUSES else 0
     for name, index in BREAKDOWN_DIMS.items():
         value = row[index]
@@ -76,7 +77,6 @@ def _as_series_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
         row[0],
         row[1],
         row[7],
-        row[10],
         row[11],
         row[12],
         row[13],
@@ -85,6 +85,7 @@ def _as_series_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
         row[16],
         row[17],
         row[18],
+        row[19],
     )
 
 
@@ -155,7 +156,7 @@ def _previous_totals(q: Query, state: RollupState | None) -> Totals:
     read = rollup_rows if any(f in q.filters for f in FINE_FILTERS) else model_rows
     rows: list[tuple[Any, ...]] = list(read(q, start, end, fields, coarse=True))
     for t in tail_rows(q, start, end, state, []):
-        rows.append((t[7], t[10], t[13], t[11], t[12], t[18]))
+        rows.append((t[7], t[11], t[14], t[12], t[13], t[19]))
     totals = Totals()
     hist: Hist = {}
     for status, count, cost, tin, tout, lat_h in rows:

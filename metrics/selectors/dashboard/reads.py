@@ -196,6 +196,7 @@ GROUP_DIMS = (
     "prompt_version_id",
     "chain_name",
     "chain_step",
+    "endpoint",
 )
 
 
@@ -215,7 +216,7 @@ def grouped_rows(q: Query) -> list[tuple[Any, ...]]:
         )
     )
     out = []
-    for model, prov, task, key, src, pv, chain, step, status, n, tin, tout, cost, lsum, lcnt in qs:
+    for model, prov, task, key, src, pv, chain, step, endpoint, status, n, tin, tout, cost, lsum, lcnt in qs:
         out.append(
             (
                 None,
@@ -228,6 +229,7 @@ def grouped_rows(q: Query) -> list[tuple[Any, ...]]:
                 status,
                 chain,
                 step,
+                endpoint,
                 n,
                 tin,
                 tout,
@@ -255,5 +257,5 @@ def source_counts(q: Query, state: RollupState | None) -> dict[str, int]:
     ):
         out[source] = out.get(source, 0) + n
     for row in tail_rows(q, q.start, q.end, state, []):
-        out[row[5]] = out.get(row[5], 0) + row[10]
+        out[row[5]] = out.get(row[5], 0) + row[11]
     return {s: n for s, n in out.items() if n}
