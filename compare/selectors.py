@@ -21,7 +21,7 @@ from compare.models import (
     CompareRun,
     Drill,
 )
-from routing.models import FallbackChain, ModelConfig, PromptVersion, TaskRoute
+from routing.models import EMBEDDING, FallbackChain, ModelConfig, PromptVersion, TaskRoute
 
 
 def runs_recent(*, limit: int = 50) -> QuerySet[CompareRun]:
@@ -283,7 +283,10 @@ def candidate_choices() -> dict[str, list[dict[str, Any]]]:
             "status": m.provider.key_status if m.enabled and m.provider.enabled else "disabled",
             "usable": m.enabled and m.provider.enabled and not m.provider.needs_key,
         }
-        for m in ModelConfig.objects.select_related("provider").order_by("name")
+        # Compare runs chat: embedding models are not candidates.
+        for m in ModelConfig.objects.select_related("provider")
+        .exclude(capabilities__slug=EMBEDDING)
+        .order_by("name")
     ]
     routes = [
         {"value": f"route:{r.task_type}", "label": r.task_type, "usable": r.enabled}

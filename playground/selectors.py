@@ -17,7 +17,15 @@ from django.db.models import Count, Prefetch, Q, QuerySet
 from metrics.selectors.records import trace_records, trace_usage
 from playground import ratings
 from playground.models import PlaygroundColumn, PlaygroundRun, Vote
-from routing.models import Capability, FallbackChain, ModelConfig, PromptVersion, ProviderKind, TaskRoute
+from routing.models import (
+    EMBEDDING,
+    Capability,
+    FallbackChain,
+    ModelConfig,
+    PromptVersion,
+    ProviderKind,
+    TaskRoute,
+)
 from routing.pricing import model_unit_prices as engine_prices
 
 logger = logging.getLogger(__name__)
@@ -84,11 +92,13 @@ def model_options(*, include_disabled: bool = False) -> list[ModelOption]:
     options = []
     for m in qs:
         low, high, source = model_unit_prices(m)
-        reason = model_unusable_reason(m)
+        capabilities = [c.slug for c in m.capabilities.all()]
+        # The playground chats: an embedding model is listed, but cannot be picked.
+        reason = model_unusable_reason(m) or ("an embedding model" if EMBEDDING in capabilities else "")
         options.append(
             ModelOption(
                 model=m,
-                capabilities=[c.slug for c in m.capabilities.all()],
+                capabilities=capabilities,
                 input_price=low,
                 output_price=high,
                 price_source=source,

@@ -15,7 +15,7 @@ from compare.assertions import AssertionSpec
 from compare.models import CellStatus, CompareCell, CompareRun, Drill, RunStatus
 from compare.services import cells as cell_service
 from tests.compare.conftest import make_run, simulated_model
-from tests.factories import UserFactory
+from tests.factories import ModelConfigFactory, UserFactory
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
@@ -46,6 +46,12 @@ class TestIndex:
         body = response.content.decode()
         assert 'name="candidates" value="model:sim-a"' in body
         assert f'href="/compare/runs/{run.pk}/"' in body
+
+    def test_the_form_does_not_offer_embedding_models(self, member_client, models):
+        ModelConfigFactory(name="vectors", capabilities=["embedding"], embedding_dimensions=8)
+        body = member_client.get(reverse("compare:index")).content.decode()
+        assert 'value="model:sim-a"' in body
+        assert 'value="model:vectors"' not in body
 
     def test_it_counts_prompts_and_cells_per_run(self, member_client, models, django_assert_max_num_queries):
         finished_run(models, inputs=["a", "b", "c"])

@@ -115,3 +115,12 @@ def test_what_a_trace_billed_is_unknown_when_a_call_that_used_tokens_has_no_pric
     CallRecordFactory(trace_id="t1", cost_usd="0.25")
     CallRecordFactory(trace_id="t1", cost_usd=None, output_tokens=5)
     assert selectors.billed(trace_id="t1").cost_usd is None
+
+
+def test_the_picker_lists_an_embedding_model_but_it_cannot_be_picked_for_chat():
+    sim_model("vectors", capabilities=["embedding"])
+    sim_model("chatter", capabilities=["code"])
+    options = {o.name: o for g in selectors.model_picker() for o in g.models}
+    assert not options["vectors"].usable and options["vectors"].reason == "an embedding model"
+    assert options["chatter"].usable
+    assert "vectors" not in selectors.usable_model_names()
