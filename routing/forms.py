@@ -73,6 +73,8 @@ class ModelConfigForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
+        if self.instance.pk is not None:
+            self._chains_check(cleaned)
         if self.instance.pk is not None and cleaned.get("enabled") is False:
             users = model_users(self.instance)
             if users:
@@ -82,6 +84,33 @@ class ModelConfigForm(forms.ModelForm):
                     "remove it there first, or keep it enabled.",
                 )
         return cleaned
+
+    def _chains_check(self, cleaned: dict[str, Any]) -> None:
+        """The chains holding this model must still hold one kind of model of one dimension."""
+        capabilities = cleaned.get("capabilities")
+        if capabilities is None or "embedding_dimensions" not in self.fields:
+            return
+        is_embedding = any(c.slug == EMBEDDING for c in capabilities)
+        dims = cleaned.get("embedding_dimensions")
+        steps = ChainStep.objects.filter(chain__steps__model=self.instance).select_related("chain", "model")
+        chains: dict[str, list[ModelConfig]] = {}
+        for step in steps.order_by("chain__name", "position").distinct():
+            chains.setdefault(step.chain.name, []).append(step.model)
+        others = {m.pk for models in chains.values() for m in models if m.pk != self.instance.pk}
+        embedding = set(
+            ModelConfig.objects.filter(pk__in=others, capabilities__slug=EMBEDDING).values_list(
+                "pk", flat=True
+            )
+        )
+        for name, models in chains.items():
+            listed = [
+                (m.name, is_embedding, dims)
+                if m.pk == self.instance.pk
+                else (m.name, m.pk in embedding, m.embedding_dimensions)
+                for m in models
+            ]
+            for message in chain_kind_errors(listed):
+                self.add_error(None, f"Chain {name}: {message}")
 
 
 def _processor_choices() -> list[tuple[str, str]]:

@@ -254,6 +254,19 @@ def reference_errors(config: ConfigFile, db: dict[str, dict[str, Canon]]) -> lis
         for name, canon in db["models"].items()
     }
     kinds.update({m.name: (EMBEDDING in m.capabilities, m.embedding_dimensions) for m in config.models})
+    # A chain only in the database must still hold one kind of model after this file's changes.
+    file_chains = {c.name for c in config.chains}
+    changed = {m.name: i for i, m in enumerate(config.models)}
+    for name, canon in sorted(db["chains"].items()):
+        names = [step["model"] for step in canon["models"]]
+        if name in file_chains or not changed.keys() & set(names):
+            continue
+        listed = [(n, *kinds[n]) for n in names if n in kinds]
+        for message in chain_kind_errors(listed):
+            first = min(changed[n] for n in names if n in changed)
+            errors.append(
+                f"models[{first}] ({config.models[first].name}): chain {name} (in the database): {message}"
+            )
     for i, ch in enumerate(config.chains):
         listed = [(s.model, *kinds[s.model]) for s in ch.models if s.model in kinds]
         errors += [f"chains[{i}] ({ch.name}): models: {message}" for message in chain_kind_errors(listed)]

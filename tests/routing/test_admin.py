@@ -412,3 +412,43 @@ def test_the_admin_has_the_apps_navigation(staff_client):
     content = staff_client.get(reverse("admin:index")).content.decode()
     assert 'class="topbar"' in content and 'href="/playground/"' in content and 'href="/docs/"' in content
     assert 'id="nav-sidebar"' not in content
+
+
+def model_post_data(model: ModelConfig, **overrides) -> dict:
+    data = {
+        "name": model.name,
+        "provider": model.provider_id,
+        "model_id": model.model_id,
+        "enabled": "on",
+        "capabilities": list(model.capabilities.values_list("pk", flat=True)),
+        "context_window": model.context_window,
+        "latency_ms": model.latency_ms,
+        "input_cost_per_1k": model.input_cost_per_1k or "",
+        "output_cost_per_1k": model.output_cost_per_1k if model.output_cost_per_1k is not None else "",
+        "quality_rank": model.quality_rank or "",
+        "embedding_dimensions": model.embedding_dimensions or "",
+    }
+    data.update(overrides)
+    return data
+
+
+def test_a_model_edit_that_would_give_its_chain_two_dimensions_is_refused(staff_client, seeded):
+    model = ModelConfig.objects.get(name="sim-embed")
+    url = reverse("admin:routing_modelconfig_change", args=[model.pk])
+    response = staff_client.post(url, model_post_data(model, embedding_dimensions="768"))
+    assert response.status_code == 200
+    assert (
+        "Chain embeddings: The embedding models of a chain must have one dimension"
+        in response.content.decode()
+    )
+    assert ModelConfig.objects.get(pk=model.pk).embedding_dimensions == 1536
+    # The same dimension saves.
+    assert staff_client.post(url, model_post_data(model, latency_ms="60")).status_code == 302
+
+
+def test_a_model_edit_that_would_make_its_chain_mixed_is_refused(staff_client, seeded):
+    model = ModelConfig.objects.get(name="sim-embed")
+    url = reverse("admin:routing_modelconfig_change", args=[model.pk])
+    response = staff_client.post(url, model_post_data(model, capabilities=[]))
+    assert response.status_code == 200
+    assert "Chain embeddings: A chain holds chat models or embedding models" in response.content.decode()

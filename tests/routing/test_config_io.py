@@ -440,3 +440,15 @@ def test_brief_prints_one_summary_line_and_nothing_once_the_config_exists(tmp_pa
     again = StringIO()
     call_command("import_config", str(path), "--if-empty", "--brief", stdout=again)
     assert again.getvalue() == ""
+
+
+def test_a_file_changing_a_model_of_a_chain_only_in_the_database_is_checked_against_it():
+    config_import(text=EMBEDDING_CHAIN.replace("embedding_dimensions: 3072", "embedding_dimensions: 1536"))
+    text = (
+        "providers: [{name: sim, kind: simulated}]\n"
+        "models: [{name: e-large, provider: sim, model_id: b, context_window: 8191, "
+        "capabilities: [embedding], embedding_dimensions: 768}]\n"
+    )
+    errors = import_errors(text)
+    assert len(errors) == 1
+    assert errors[0].startswith("models[0] (e-large): chain vectors (in the database): The embedding models")
