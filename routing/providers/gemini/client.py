@@ -29,6 +29,7 @@ from routing.providers.base import (
 )
 from routing.providers.batching import batches_embed
 from routing.providers.gemini.embed import GEMINI_EMBED_BATCH_MAX, embed_body, embeddings_from_gemini_json
+from routing.providers.gemini.tools import tool_config_to_gemini, tools_of_history, tools_to_gemini
 from routing.providers.gemini.wire import (
     blocked_error,
     completion_from_gemini_json,
@@ -37,9 +38,6 @@ from routing.providers.gemini.wire import (
     messages_to_gemini,
     response_id_of,
     tool_call_from_part,
-    tool_config_to_gemini,
-    tools_of_history,
-    tools_to_gemini,
     usage_from_gemini,
 )
 from routing.providers.openai_style import SSEDecoder

@@ -11,7 +11,7 @@ from routing.errors import InvalidRequest, ModelPermanentError, RequestInvalidEr
 from routing.messages import chat_options, messages_parse
 from routing.providers import gemini
 from routing.providers.base import ProviderSpec, StreamEnd, ToolCallDelta, Usage
-from routing.providers.gemini.wire import schema_to_gemini
+from routing.providers.gemini.tools import schema_to_gemini
 from routing.providers.registry import client_for
 from routing.sampling import sampling_options
 from tests.fake_provider import FAKE_KEY, Reply
