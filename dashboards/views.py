@@ -30,7 +30,7 @@ from metrics.filters import PRESETS, Query, parse_query
 from metrics.models import CallRecord, CallStatus, RollupGrain
 from metrics.selectors.calls import call_trace, calls_page, cost_arithmetic
 from metrics.selectors.dashboard import DashboardData, dashboard_figures
-from routing.messages import response_parse
+from routing.messages import TOOL_CALLS_MARK, response_parse
 
 BREAKDOWNS = [
     ("route", "Route"),
@@ -302,7 +302,7 @@ def _tool_call_row(call: dict[str, Any]) -> dict[str, str]:
 @require_GET
 def call_detail(request: HttpRequest, call_id: int) -> HttpResponse:
     record = get_object_or_404(CallRecord, pk=call_id)
-    attempts = call_trace(record=record)
+    attempts = call_trace(record=record, tool_calls_mark=TOOL_CALLS_MARK)
     skipped = trace_skips(attempts)
     answer_text, calls = response_parse(record.response_text)
     context = {

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from django.db.models import Q, QuerySet
+from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
 
 from metrics.filters import Query
 from metrics.models import CallRecord
@@ -104,12 +104,17 @@ class CostLine:
     cost: Decimal | None
 
 
-def call_trace(*, record: CallRecord) -> list[CallRecord]:
-    return list(
-        CallRecord.objects.filter(trace_id=record.trace_id)
-        .order_by("created_at", "id")
-        .defer("request_text", "response_text")[:200]
-    )
+def call_trace(*, record: CallRecord, tool_calls_mark: str = "") -> list[CallRecord]:
+    """The attempts of a record's trace in order (texts left out). With `tool_calls_mark`
+    (how the recorded answer text introduces its tool calls), each attempt also says whether
+    its answer made tool calls (`made_tool_calls`), in the same query."""
+    attempts = CallRecord.objects.filter(trace_id=record.trace_id)
+    if tool_calls_mark:
+        made = Q(response_text__startswith=tool_calls_mark) | Q(
+            response_text__contains="\n\n" + tool_calls_mark
+        )
+        attempts = attempts.annotate(made_tool_calls=ExpressionWrapper(made, output_field=BooleanField()))
+    return list(attempts.order_by("created_at", "id").defer("request_text", "response_text")[:200])
 
 
 def cost_arithmetic(record: CallRecord) -> dict[str, CostLine | Decimal | None]:

@@ -26,6 +26,7 @@ Tools are OpenAI function tools, `{"type": "function", "function": {"name", "des
 """
 
 from routing.messages.inspect import (
+    TOOL_CALLS_MARK,
     ImageInfo,
     images_in,
     last_user_text,
@@ -49,6 +50,7 @@ from routing.messages.parse import (
 )
 
 __all__ = [
+    "TOOL_CALLS_MARK",
     "CHAT_OPTION_FIELDS",
     "NO_CHAT_OPTIONS",
     "ChatOptions",

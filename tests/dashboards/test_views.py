@@ -406,3 +406,20 @@ def test_the_call_log_filters_by_endpoint_and_a_call_shows_it(member_client, con
     assert [c.id for c in response.context["page"].calls] == [call.id]
     detail = member_client.get(f"/calls/{call.id}/").content.decode()
     assert "<dt>Endpoint</dt><dd>embeddings</dd>" in detail
+
+
+def test_the_trace_table_marks_the_attempts_whose_answer_was_tool_calls(member_client, now):
+    calls = json.dumps([{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}])
+    first = CallRecordFactory(trace_id="tt", created_at=now, response_text="tool_calls: " + calls)
+    second = CallRecordFactory(
+        trace_id="tt", created_at=now + timedelta(seconds=1), response_text="Said tool_calls: in passing."
+    )
+    third = CallRecordFactory(
+        trace_id="tt", created_at=now + timedelta(seconds=2), response_text="Ok.\n\ntool_calls: " + calls
+    )
+
+    response = member_client.get(f"/calls/{second.pk}/")
+
+    marked = {a.pk: a.made_tool_calls for a in response.context["attempts"]}
+    assert marked == {first.pk: True, second.pk: False, third.pk: True}
+    assert response.content.decode().count('class="badge tools"') == 2
