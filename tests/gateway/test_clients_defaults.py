@@ -3,7 +3,7 @@ the simulated models answer, through a model, a `route:` and a `chain:` (whose f
 keys and are skipped), plain and streamed: instructor in its default tool mode (the simulated
 model calls the tool it is told to with arguments built from its schema, so the object with a
 nested object, a list and an enum validates), and a pydantic-ai agent whose loop runs its tool
-once, then answers through its default output tool."""
+once, then answers through its default output tool; LangChain's `bind_tools` loop likewise."""
 
 from pathlib import Path
 
@@ -18,6 +18,7 @@ from gateway.models import ApiKey
 from gateway.services import api_key_create
 from routing.config_io import config_import
 from tests.gateway.test_clients_instructor import ASK, TARGETS, Address, Priority, Ticket, instructor_for
+from tests.gateway.test_clients_langchain import chat_model, tool_loop
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -85,3 +86,17 @@ def test_a_pydantic_ai_agent_runs_its_loop_on_the_default_simulated_models(
 
     assert len(asked) == 1
     assert isinstance(output, Forecast)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("streamed", [False, True], ids=["plain", "streamed"])
+def test_langchain_bind_tools_runs_the_tool_loop_on_the_default_simulated_models(
+    live_url, key, defaults, target, streamed
+):
+    llm = chat_model(live_url, key[1], defaults[target])
+
+    calls, answer = tool_loop(llm, streamed=streamed)
+
+    assert [c["name"] for c in calls] == ["temperature_in"]
+    assert isinstance(calls[0]["args"].get("city"), str)
+    assert "21.5" in answer  # the simulated model answers from the tool's result
