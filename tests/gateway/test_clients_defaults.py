@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from langchain.agents import create_agent
+from langchain_core.messages import HumanMessage
 from pydantic import BaseModel
 from pydantic_ai import Agent
 from pydantic_ai.models.openai import OpenAIChatModel
@@ -18,7 +20,8 @@ from gateway.models import ApiKey
 from gateway.services import api_key_create
 from routing.config_io import config_import
 from tests.gateway.test_clients_instructor import ASK, TARGETS, Address, Priority, Ticket, instructor_for
-from tests.gateway.test_clients_langchain import chat_model, tool_loop
+from tests.gateway.test_clients_langchain import Forecast as Reading
+from tests.gateway.test_clients_langchain import chat_model, temperature_in, tool_loop
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -100,3 +103,18 @@ def test_langchain_bind_tools_runs_the_tool_loop_on_the_default_simulated_models
     assert [c["name"] for c in calls] == ["temperature_in"]
     assert isinstance(calls[0]["args"].get("city"), str)
     assert "21.5" in answer  # the simulated model answers from the tool's result
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_langchain_agent_answers_with_a_structured_response_on_the_default_simulated_models(
+    live_url, key, defaults, target
+):
+    agent = create_agent(
+        chat_model(live_url, key[1], defaults[target]), [temperature_in], response_format=Reading
+    )
+
+    state = agent.invoke({"messages": [HumanMessage("What is the temperature in Paris?")]})
+
+    forecast = state["structured_response"]
+    assert isinstance(forecast, Reading) and forecast.city == "Paris"
+    assert forecast.celsius == 21.5  # filled from the tool's result

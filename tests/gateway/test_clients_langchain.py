@@ -2,11 +2,13 @@
 (the call, the tool result sent back as a ToolMessage, the answer), the same loop streamed
 (tool-call chunks assembled by LangChain), and `with_structured_output` (its default
 json_schema method), through a model, a `route:` and a `chain:` on the fake provider's OpenAI
-wire. This is the loop LangChain's agents run."""
+wire. This is the loop LangChain's agents run; an agent (`create_agent` with a tool and a
+structured response) runs it too."""
 
 import json
 
 import pytest
+from langchain.agents import create_agent
 from langchain_core.messages import HumanMessage, ToolMessage
 from langchain_core.tools import tool
 from langchain_openai import ChatOpenAI
@@ -121,3 +123,25 @@ def test_a_model_without_tool_use_is_refused_with_a_clear_error_langchain_raises
     assert getattr(raised.value, "status_code", None) == 400
     assert "tool_use" in str(raised.value)
     assert fake_provider.requests_for("plain") == []
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_langchain_agent_calls_its_tool_then_answers_with_a_structured_response(
+    live_url, key, fake_provider, fake_targets, target
+):
+    fake_provider.script(
+        "alpha",
+        Reply.tool_call("temperature_in", {"city": "Paris"}, id="call_weather"),
+        Reply.tool_call("Forecast", {"city": "Paris", "celsius": 21.5}, id="call_out"),  # its output tool
+    )
+    agent = create_agent(
+        chat_model(live_url, key[1], fake_targets[target]), [temperature_in], response_format=Forecast
+    )
+
+    state = agent.invoke({"messages": [HumanMessage("What is the temperature in Paris?")]})
+
+    assert state["structured_response"] == Forecast(city="Paris", celsius=21.5)
+    first, second = fake_provider.requests_for("alpha")
+    assert [t["function"]["name"] for t in first.body["tools"]] == ["temperature_in", "Forecast"]
+    assert first.body["tool_choice"] == "required"
+    assert second.body["messages"][-1] == {"role": "tool", "tool_call_id": "call_weather", "content": "21.5"}

@@ -136,11 +136,19 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def results_known(messages: list[Message]) -> dict[str, Any]:
-    """Scalar values the tools returned since the user's message, by (last part of) their key."""
+    """Scalar values the tools returned since the user's message, by (last part of) their key;
+    a tool that returned a bare value (`21.5`, "sunny") under the tool's own name."""
     known: dict[str, Any] = {}
-    for message in [m for m in _since_user(messages) if m.get("role") == "tool"]:
-        for key, value in _flatten(_result_value(message)).items():
-            known.setdefault(key.rsplit(".", 1)[-1].lower(), value)
+    since = _since_user(messages)
+    made = _calls_made(since)
+    for message in [m for m in since if m.get("role") == "tool"]:
+        value = _result_value(message)
+        if isinstance(value, dict | list):
+            for key, sub in _flatten(value).items():
+                known.setdefault(key.rsplit(".", 1)[-1].lower(), sub)
+        elif value is not None and str(value).strip():
+            name = made.get(message.get("tool_call_id", ""), {}).get("name") or "result"
+            known.setdefault(str(name).lower(), value)
     return known
 
 

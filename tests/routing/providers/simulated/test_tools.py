@@ -234,6 +234,32 @@ def test_after_the_tool_results_a_required_call_goes_to_a_tool_not_called_yet_wi
     assert "cloudy" in arguments["summary"] and "sunny" in arguments["summary"]
 
 
+def test_a_bare_value_a_tool_returned_fills_the_output_tools_arguments():
+    thermometer = function(
+        "temperature_in", "The temperature in a city.", {"city": {"type": "string"}}, ["city"]
+    )
+    call = {
+        "id": "call_x",
+        "type": "function",
+        "function": {"name": "temperature_in", "arguments": '{"city": "Oslo"}'},
+    }
+    messages = [
+        {"role": "user", "content": "How warm is it in Oslo?"},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "call_x", "content": "21.5"},
+    ]
+    tools = [thermometer, FINAL]
+
+    completion = complete(
+        sim(),
+        request("sim-a", messages=messages, chat=chat_options({"tools": tools, "tool_choice": "required"})),
+    )
+
+    ((name, arguments),) = calls(completion, tools)
+    assert name == "final_result"
+    assert (arguments["city"], arguments["temperature"]) == ("Oslo", 21.5)
+
+
 def test_a_new_question_after_an_answered_call_calls_a_tool_again():
     messages = [
         *AFTER_RESULTS,
