@@ -190,6 +190,15 @@ async def column_events(*, column: PlaygroundColumn, may_run: bool) -> AsyncIter
                     first_token_ms = (time.perf_counter() - started) * 1000
                 text_parts.append(event.text)
                 yield sse("delta", {"text": event.text})
+            elif event.kind == "tool_call" and event.tool_call is not None:
+                # A piece of a tool call, shown as it arrives (the first piece of call `index`
+                # names it, later ones add argument text); "done" then carries them whole.
+                if first_token_ms is None:
+                    first_token_ms = (time.perf_counter() - started) * 1000
+                piece = event.tool_call
+                yield sse(
+                    "tool_call", {"index": piece.index, "name": piece.name, "arguments": piece.arguments}
+                )
             elif event.kind == "attempt":
                 info = {} if blind else attempt_dict(event.attempt) or {"model": event.model}
                 if event.skipped:

@@ -239,6 +239,22 @@
     source.addEventListener("attempt_failed", function (e) {
       addPath(col, JSON.parse(e.data), true);
       textEl.textContent = "";
+      liveCalls = [];
+      renderToolCalls(col, liveCalls);
+    });
+    // Tool calls as they stream: the first piece of call `index` names it, later pieces add
+    // argument text; "done" replaces them with the calls whole.
+    var liveCalls = [];
+    source.addEventListener("tool_call", function (e) {
+      var piece = JSON.parse(e.data);
+      if (firstToken === null) {
+        firstToken = performance.now() - started;
+        setText(field(col, "ttft"), fmtMs(firstToken));
+      }
+      var call = liveCalls[piece.index] || (liveCalls[piece.index] = { "function": { name: "", arguments: "" } });
+      if (piece.name) call["function"].name = piece.name;
+      call["function"].arguments += piece.arguments || "";
+      renderToolCalls(col, liveCalls.filter(Boolean));
     });
     source.addEventListener("delta", function (e) {
       if (firstToken === null) {

@@ -207,6 +207,31 @@ def test_tools_reach_the_model_and_its_tool_calls_land_in_the_column(
     assert done["tool_calls"] == column.tool_calls
 
 
+def test_a_columns_tool_calls_stream_as_pieces_before_the_answer_is_done(
+    member_client, member_user, fake_provider
+):
+    fake_provider.model("alpha", capabilities=["tool_use"])
+    fake_provider.script(
+        "alpha",
+        Reply.tool_calls_of(
+            {"id": "call_1", "name": "get_weather", "arguments": {"city": "Oslo"}},
+            {"id": "call_2", "name": "get_weather", "arguments": {"city": "Lima"}},
+        ),
+    )
+
+    _run, events, column = _run_column(
+        member_client, member_user, mode="models", models=["alpha"], tools=json.dumps([WEATHER])
+    )
+
+    names = [name for name, _data in events]
+    pieces = [data for name, data in events if name == "tool_call"]
+    assert len(pieces) > 2 and names.index("tool_call") < names.index("done")
+    assert [(p["index"], p["name"]) for p in pieces if p["name"]] == [(0, "get_weather"), (1, "get_weather")]
+    for index, call in enumerate(column.tool_calls):
+        assert "".join(p["arguments"] for p in pieces if p["index"] == index) == call["function"]["arguments"]
+    assert all("id" not in p for p in pieces)  # nothing that tells providers apart in a blind round
+
+
 @pytest.mark.parametrize("mode", ["models", "route", "chain"])
 def test_the_image_reaches_a_vision_model_as_an_image_part(member_client, member_user, fake_provider, mode):
     model = fake_provider.model("eyes", capabilities=["vision"])

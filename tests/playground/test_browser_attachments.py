@@ -85,3 +85,30 @@ def test_an_image_and_tools_go_to_a_vision_model_and_its_tool_call_is_shown_as_t
     assert page.locator(".pg-col .pg-tool-name").inner_text() == "get_weather"
     assert json.loads(page.locator(".pg-col .pg-tool-args").inner_text()) == {"city": hostile}
     assert page.dialogs == []
+
+
+def test_a_tool_call_shows_in_its_column_while_it_streams(live_url, page, fake_provider):
+    fake_provider.model("alpha", capabilities=["tool_use"])
+    # Three argument fragments 0.4 s apart: the call is on screen, unfinished, for about a second.
+    fake_provider.script("alpha", Reply.tool_call("get_weather", {"city": "Oslo"}, token_interval_s=0.4))
+    UserFactory(username="pat")
+    login(page, live_url, "pat")
+    page.goto(f"{live_url}/playground/")
+    page.check("input[name=models][value='alpha']")
+    page.fill("#id_prompt", "Weather in Oslo?")
+    page.click(".pg-advanced summary")
+    page.fill("#id_tools", json.dumps(WEATHER))
+    page.click("#pg-send")
+
+    page.wait_for_function(
+        "(() => { const c = document.querySelector(\".pg-col[data-label='alpha']\");"
+        " const n = c && c.querySelector('.pg-tool-name');"
+        " return n && n.textContent === 'get_weather' && c.dataset.status === 'streaming'; })()",
+        timeout=20_000,
+    )
+    page.wait_for_function(ALL_FINISHED, timeout=20_000)
+
+    col = page.locator(".pg-col[data-label='alpha']")
+    assert col.get_attribute("data-status") == "ok"
+    assert col.locator(".pg-tool-name").count() == 1
+    assert json.loads(col.locator(".pg-tool-args").inner_text()) == {"city": "Oslo"}
