@@ -19,14 +19,18 @@ class Source(models.TextChoices):
 
 
 class Endpoint(models.TextChoices):
-    """The gateway endpoint a call came through (CallRecord.endpoint); "" for the Python API,
-    the playground and compare runs."""
+    """The gateway endpoint a call came through (CallRecord.endpoint): the OpenAI- and
+    Anthropic-style /v1/ endpoints and the native API's (`api.…`, /api/v1/); "" for the Python
+    API, the playground and compare runs."""
 
     CHAT_COMPLETIONS = "chat.completions", "Chat completions"
     EMBEDDINGS = "embeddings", "Embeddings"
     MESSAGES = "messages", "Messages (Anthropic)"
     RESPONSES = "responses", "Responses"
     COMPLETIONS = "completions", "Completions (legacy)"
+    API_ROUTE = "api.route", "Native API: route"
+    API_CONSENSUS = "api.consensus", "Native API: consensus"
+    API_PARALLEL = "api.parallel", "Native API: parallel"
 
 
 # What production dashboards show by default; the rest is rehearsal and demo traffic.

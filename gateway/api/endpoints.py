@@ -122,6 +122,7 @@ class RouteCall:
 
 class RouteEndpoint(Endpoint[RouteCall, Result]):
     source = "api"
+    endpoint = "api.route"
 
     def targets(self, parsed: RouteCall) -> list[str]:
         return [f"route:{parsed.task_type}"]
@@ -157,6 +158,7 @@ class ConsensusCall:
 
 class ConsensusEndpoint(Endpoint[ConsensusCall, ConsensusResult]):
     source = "api"
+    endpoint = "api.consensus"
 
     def targets(self, parsed: ConsensusCall) -> list[str]:
         p = parsed.payload
@@ -251,6 +253,7 @@ class ParallelCall:
 
 class ParallelEndpoint(Endpoint[ParallelCall, list[Result | OrchestratorError]]):
     source = "api"
+    endpoint = "api.parallel"
 
     def targets(self, parsed: ParallelCall) -> list[str]:
         return parsed.targets

@@ -393,6 +393,25 @@ def test_the_dashboard_breaks_down_and_filters_by_endpoint(
     assert 'value="embeddings" selected' in embeddings.content.decode()
 
 
+def test_the_native_apis_endpoints_are_named_in_the_breakdown_and_filter(member_client, config, now):
+    CallRecordFactory.create_batch(2, source="api", endpoint="api.route", created_at=now)
+    CallRecordFactory(source="api", endpoint="api.parallel", created_at=now)
+    CallRecordFactory(source="api", created_at=now)  # the Python API: not the gateway
+
+    response = member_client.get("/dashboard/?range=24h")
+    rows = {
+        r["label"]: r["count"]
+        for s in response.context["breakdowns"]
+        if s["name"] == "endpoint"
+        for r in s["rows"]
+    }
+    assert rows == {"Native API: route": 2, "Native API: parallel": 1, "(not the gateway)": 1}
+    assert '<option value="api.consensus">Native API: consensus</option>' in response.content.decode()
+
+    filtered = member_client.get("/calls/?endpoint=api.route")
+    assert len(filtered.context["page"].calls) == 2
+
+
 def test_an_unknown_endpoint_filter_is_ignored_with_a_note(member_client, config):
     response = member_client.get("/dashboard/?endpoint=<i>x</i>")
     assert response.status_code == 200

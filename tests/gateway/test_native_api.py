@@ -4,7 +4,9 @@ from decimal import Decimal
 
 import pytest
 
-from metrics.models import CallRecord
+from gateway.api.endpoints import CONSENSUS, PARALLEL, ROUTE
+from gateway.routes import ROUTES
+from metrics.models import CallRecord, Endpoint
 from tests.factories import TaskRouteFactory
 from tests.fake_provider import Reply
 
@@ -86,6 +88,33 @@ def test_parallel_returns_one_result_or_error_per_task_in_order(client, models, 
     assert results[0]["result"]["output"] == "Echo: one"
     assert results[1]["result"]["model"] == "beta"
     assert results[3]["error"]["status"] == 404
+
+
+def test_each_native_endpoint_names_itself_on_its_records(client, models, api_key, fake_provider):
+    TaskRouteFactory(task_type="summarize", model=models[0])
+    routed = call(client, "/api/v1/route/summarize", {"content": "one"}, api_key[1]).json()
+    voted = call(client, "/api/v1/consensus", {"content": "two", "models": ["alpha", "beta"]}, api_key[1])
+    ran = call(client, "/api/v1/parallel", {"tasks": [{"model": "beta", "content": "three"}]}, api_key[1])
+    assert voted.status_code == ran.status_code == 200
+    parallel_trace = ran.json()["results"][0]["result"]["trace_id"]
+
+    def endpoints(trace_id):
+        return set(CallRecord.objects.filter(trace_id=trace_id).values_list("endpoint", flat=True))
+
+    assert endpoints(routed["trace_id"]) == {"api.route"}
+    assert endpoints(voted.json()["trace_id"]) == {"api.consensus"}
+    assert endpoints(parallel_trace) == {"api.parallel"}
+    assert CallRecord.objects.filter(endpoint="").count() == 0
+
+
+def test_every_endpoint_that_calls_the_engine_has_a_name_the_dashboard_labels():
+    adapters = [route.endpoint for route in ROUTES if route.endpoint.admits] + [ROUTE, CONSENSUS, PARALLEL]
+    names = {adapter.endpoint for adapter in adapters}
+    assert "" not in names
+    assert names <= set(Endpoint.values), (
+        f"add {sorted(names - set(Endpoint.values))} to metrics.enums.Endpoint"
+    )
+    assert all(len(name) <= 32 for name in names)  # CallRecord.endpoint's max_length
 
 
 def test_parallel_refuses_a_task_naming_two_targets(client, models, api_key):
