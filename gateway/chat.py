@@ -243,7 +243,9 @@ class ChunkWriter:
 _CONTENT_TAIL = b'},"logprobs":null,"finish_reason":null}]}\n\n'
 
 
-def _stream_error(event: StreamEvent, trace_id: str) -> GatewayError:
+def stream_error(event: StreamEvent, trace_id: str) -> GatewayError:
+    """A stream's `error` event as the error the gateway answers (before any output) or sends
+    as a last SSE event (after it); shared by the endpoints that stream through chat."""
     status = event.http_status or (504 if "timeout" in (event.error or "").lower() else 502)
     return GatewayError(
         status,
@@ -277,11 +279,11 @@ async def _stream_open(req: ChatRequest, kwargs: dict[str, Any]) -> StreamHead:
             if event.kind == "error":
                 async for _ in events:  # the engine's normal end (records written)
                     pass
-                raise _stream_error(event, trace_id)
+                raise stream_error(event, trace_id)
             head.append(event)
             break
     except BaseException:
-        await _close(events)
+        await stream_close(events)
         raise
     return StreamHead(req=req, events=events, head=head, model=model, attempts=attempts)
 
@@ -330,7 +332,7 @@ def _stream_response(opened: StreamHead, admitted: Admitted) -> GatewayResponse:
                 elif event.kind == "error":
                     async for _ in events:  # the engine's normal end (records written)
                         pass
-                    out.append(_sse(_stream_error(event, trace_id).to_dict()))
+                    out.append(_sse(stream_error(event, trace_id).to_dict()))
                     yield b"".join(out)
                     return
                 elif event.kind == "done" and event.result is not None:
@@ -370,13 +372,14 @@ def _stream_response(opened: StreamHead, admitted: Admitted) -> GatewayResponse:
         finally:
             # On a client disconnect this runs on cancellation: closing the engine's stream
             # cancels the upstream call and records the attempt as cancelled.
-            await _close(events)
+            await stream_close(events)
             await admitted.release()  # a stream cut short gives its reservation back
 
     return GatewayResponse(200, headers, stream=body(), content_type="text/event-stream")
 
 
-async def _close(events: AsyncIterator[StreamEvent]) -> None:
+async def stream_close(events: AsyncIterator[StreamEvent]) -> None:
+    """Close an engine stream (cancels the upstream call); logs, never raises."""
     aclose = getattr(events, "aclose", None)
     if aclose is not None:
         try:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from gateway.calls import Endpoint, endpoint_serve
 from gateway.chat import CHAT_COMPLETIONS
+from gateway.completions import COMPLETIONS
 from gateway.embeddings import EMBEDDINGS
 from gateway.errors import GatewayError
 from gateway.http import GatewayRequest, GatewayResponse, body_read, method_not_allowed
@@ -37,6 +38,7 @@ class Route:
 ROUTES: tuple[Route, ...] = (
     Route("/v1/chat/completions", "POST", CHAT_COMPLETIONS, "chat_completions"),
     Route("/v1/embeddings", "POST", EMBEDDINGS, "embeddings"),
+    Route("/v1/completions", "POST", COMPLETIONS, "completions"),
     Route("/v1/models", "GET", MODELS_LIST, "models"),
     Route("/v1/models", "GET", MODEL_RETRIEVE, "model", tail="model_id"),
 )
