@@ -3,6 +3,7 @@ through the gateway (uvicorn subprocess, the real ASGI app), side by side in one
 
     python -m bench gateway [--quick] [--workers=N] [--sqlite] [--profile] [--stream | --no-stream]
                             [--stream-words=N] [--peers] [--rounds=N] [--server=uvicorn|granian]
+                            [--embeddings | --no-embeddings]
 
 - The fake server is the providers' FakeProviderServer (tests/fake_provider.py), run in its
   own process on loopback, replying at once (an echo, usage counted).
@@ -23,6 +24,9 @@ chunk (TTFT) as well as the whole answer (6 content chunks, a finish chunk, a us
 `[DONE]`, one HTTP chunk each; connections kept alive, as with a real provider).
 `--stream` runs only this section, `--no-stream` only the plain one; `--stream-words=N` makes
 the streamed answers about N words long (N content chunks), to weigh the per-chunk costs.
+Then POST /v1/embeddings (`_embeddings_run`): two inputs, 256 dimensions, base64 as the
+SDKs ask, direct to the fake provider and through the gateway at concurrency 1 and 32, each
+call's record counted; `--embeddings` runs only this section, `--no-embeddings` skips it.
 `--server=granian` serves the gateway with granian (a Rust HTTP server, ASGI interface, uvloop)
 instead of uvicorn (httptools, uvloop), to compare servers with the same app.
 `--peers` also runs Portkey's open-source Node gateway (bench/_peers.py) against the same fake
@@ -58,6 +62,7 @@ PG_URL = "postgres://postgres@127.0.0.1:5432/orchestrator_bench"
 REDIS_URL = "redis://127.0.0.1:6379/14"
 FAKE_KEY_ENV = "FAKE_PROVIDER_API_KEY"
 MODEL = "bench-model"
+EMBED_MODEL = "bench-embed"
 
 
 def _reachable(port: int) -> bool:
@@ -261,13 +266,17 @@ django.setup()
 from decimal import Decimal
 from django.core.management import call_command
 call_command("migrate", verbosity=0)
-from routing.models import Provider, ModelConfig
+from routing.models import Capability, Provider, ModelConfig
 from gateway.services import api_key_create
 from metrics.models import CallRecord
 provider, _ = Provider.objects.update_or_create(
     name="bench-fake", defaults=dict(kind="openai", base_url={base_url!r}, api_key_env={key_env!r}))
 ModelConfig.objects.update_or_create(name={model!r}, defaults=dict(provider=provider, model_id={model!r},
     input_cost_per_1k=Decimal("0.001"), output_cost_per_1k=Decimal("0.002"), context_window=128000))
+embedder, _ = ModelConfig.objects.update_or_create(name={embed_model!r}, defaults=dict(provider=provider,
+    model_id={embed_model!r}, embedding_dimensions=256, input_cost_per_1k=Decimal("0.00002"),
+    output_cost_per_1k=Decimal("0"), context_window=8192))
+embedder.capabilities.set([Capability.objects.get_or_create(slug="embedding")[0]])
 CallRecord.objects.all().delete()
 key, raw = api_key_create(name="bench", rpm=10_000_000, tpm=1_000_000_000, budget_usd=Decimal("1000000"))
 print(raw)
@@ -303,7 +312,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orchestrator_site.settings")
 django.setup()
 from metrics.models import CallRecord
 ok = CallRecord.objects.filter(source="gateway", status="ok")
-print(ok.filter(stream=False).count(), ok.filter(stream=True).count())
+print(ok.filter(stream=False, endpoint="chat.completions").count(), ok.filter(stream=True).count())
 """
 
 
@@ -441,6 +450,63 @@ def _print_peers(section: str, results: dict) -> None:
             print(f"c={concurrency:<3} Portkey answered with statuses {bad}: its figures are not comparable")
 
 
+# -- The embeddings section -------------------------------------------------------------
+
+EMBED_COUNT = """
+import django, os, sys
+sys.path.insert(0, {root!r})
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orchestrator_site.settings")
+django.setup()
+from metrics.models import CallRecord
+print(CallRecord.objects.filter(source="gateway", status="ok", endpoint="embeddings").count())
+"""
+
+
+def _embeddings_run(
+    *, fake: subprocess.Popen, gateway: subprocess.Popen, ports: tuple[int, int], auth: dict, sizes: tuple
+) -> dict:
+    """POST /v1/embeddings direct to the fake provider and through the gateway, at c=1 and c=32:
+    {concurrency: (direct, gateway)} summaries (the gateway's with its CPU per request), plus
+    how many calls answered 200 ("sent")."""
+    fake_port, gw_port = ports
+    n1, n32, warm = sizes
+    inputs = ["Embed this sentence for the benchmark.", "And this one, a little longer than the first."]
+    payload = {"model": EMBED_MODEL, "input": inputs, "dimensions": 256, "encoding_format": "base64"}
+    body = json.dumps(payload).encode()
+    direct = (fake_port, "/v1/embeddings", body, {"Authorization": "Bearer sk-bench"})
+    through = (gw_port, "/v1/embeddings", body, auth)
+    _run_load(*direct, 1, warm)
+    sent = _run_load(*through, 4, warm)[2].get(200, 0)
+    results: dict = {}
+    for concurrency, total in ((1, n1), (32, n32)):
+        d = _summary(*_run_load(*direct, concurrency, total))
+        cpu_before = _cpu_s(gateway.pid), _cpu_s(fake.pid)
+        g = _summary(*_run_load(*through, concurrency, total))
+        g["cpu_ms"] = (_cpu_s(gateway.pid) - cpu_before[0]) * 1000 / max(g["n"], 1)
+        g["fake_cpu_ms"] = (_cpu_s(fake.pid) - cpu_before[1]) * 1000 / max(g["n"], 1)
+        sent += g["statuses"].get(200, 0)
+        results[concurrency] = (d, g)
+    return {"by_concurrency": results, "sent": sent}
+
+
+def _embeddings_records(env: dict[str, str], expected: int) -> int:
+    """The embeddings calls' records once they are all in (written in the background), or what
+    is there after 30 s."""
+    deadline = time.monotonic() + 30
+    count = -1
+    while time.monotonic() < deadline:
+        count = int(_python(EMBED_COUNT.format(root=str(ROOT)), env))
+        if count >= expected:
+            break
+        time.sleep(0.5)
+    return count
+
+
+def _print_embeddings(results: dict) -> None:
+    print("\nembeddings (POST /v1/embeddings: 2 inputs, 256 dimensions, base64)")
+    _print_plain(results["by_concurrency"])
+
+
 def _prepare_postgres() -> bool:
     if not (shutil.which("psql") and _reachable(5432) and _reachable(6379)):
         return False
@@ -503,7 +569,14 @@ def main(argv: list[str]) -> None:
         fake.stdout.readline()
         fake_url = f"http://127.0.0.1:{fake_port}"
         raw_key = _python(
-            SETUP.format(root=str(ROOT), base_url=f"{fake_url}/v1", key_env=FAKE_KEY_ENV, model=MODEL), env
+            SETUP.format(
+                root=str(ROOT),
+                base_url=f"{fake_url}/v1",
+                key_env=FAKE_KEY_ENV,
+                model=MODEL,
+                embed_model=EMBED_MODEL,
+            ),
+            env,
         ).splitlines()[-1]
 
         gw_port = _free_port()
@@ -546,6 +619,11 @@ def main(argv: list[str]) -> None:
         peer_results: dict[str, dict] = {}
         rss_start: list[float] = []
         sections = [s for s in ("plain", "stream") if s != skip] if not stub else ["plain"]
+        # --embeddings: only the embeddings section; it also runs unless --no-embeddings, --stream
+        # (streamed only) or --stub-engine.
+        embed = "--embeddings" in argv or not (stub or skip == "plain" or "--no-embeddings" in argv)
+        if "--embeddings" in argv:
+            sections = []
         results: dict[str, dict] = {}
         sent = {"plain": 0, "stream": 0}
         warmed = {"plain": 0, "stream": 0}
@@ -607,11 +685,19 @@ def main(argv: list[str]) -> None:
                         shutil.copy(f"{var_dir}/gateway.txt", out)
             results[section] = by_concurrency
 
+        embeddings = None
+        if embed:
+            rss_start = rss_start or _rss_mb(gateway.pid)
+            embeddings = _embeddings_run(
+                fake=fake, gateway=gateway, ports=(fake_port, gw_port), auth=auth, sizes=(n1, n32, warm)
+            )
         rss_end = _rss_mb(gateway.pid)
         if "plain" in results:
             _print_plain(results["plain"])
         if "stream" in results:
             _print_stream(results["stream"])
+        if embeddings:
+            _print_embeddings(embeddings)
         for section, by_c in peer_results.items():
             _print_peers(section, by_c)
         # Records are written in the background (buffered): wait until they are all in.
@@ -633,6 +719,12 @@ def main(argv: list[str]) -> None:
                     f"records: {counts[section]} CallRecords (stream={section == 'stream'}) for "
                     f"{expected[section]} {what} gateway calls (lost: {lost})"
                 )
+        if embeddings:
+            count = _embeddings_records(env, embeddings["sent"])
+            lost = max(embeddings["sent"] - count, 0)
+            print(
+                f"records: {count} CallRecords (endpoint=embeddings) for {embeddings['sent']} calls (lost: {lost})"
+            )
         print("RSS MB per server process: start " + ", ".join(f"{r:.0f}" for r in rss_start)
               + "; end " + ", ".join(f"{r:.0f}" for r in rss_end))  # fmt: skip
         if "plain" in results:
