@@ -325,3 +325,16 @@ def test_the_defaults_complete_with_no_key_plain_and_streamed(live_url, key, def
     streamed = list(client.completions.create(model=target, prompt="Say hello.", stream=True))
     assert "".join(c.choices[0].text for c in streamed if c.choices)
     assert {r.endpoint for r in records()} == {"completions"}
+
+
+def test_djangos_front_serves_the_same_endpoint(client, alpha, key):
+    response = client.post(
+        "/v1/completions",
+        data={"model": "alpha", "prompt": "through django"},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {key[1]}",
+    )
+    assert response.status_code == 200
+    assert response.json()["choices"][0]["text"] == "Echo: through django"
+    refused = client.get("/v1/completions", HTTP_AUTHORIZATION=f"Bearer {key[1]}")
+    assert refused.status_code == 405 and refused["allow"] == "POST"
