@@ -253,8 +253,11 @@ def map_exception(
     return TransientError(f"Unexpected provider failure ({name}): {_describe(exc)}")
 
 
-# The SDK functions that build a request before anything is sent (openai and anthropic alike).
-_REQUEST_BUILDERS = frozenset({"_build_request", "_build_headers", "_prepare_options", "_prepare_request"})
+# The functions that build a request before anything is sent: the SDKs' (openai and anthropic
+# alike) and the lean HTTP path's body encoder (routing/providers/openai_style/lean.py).
+_REQUEST_BUILDERS = frozenset(
+    {"_build_request", "_build_headers", "_prepare_options", "_prepare_request", "lean_body_encode"}
+)
 
 
 def _raised_before_sending(exc: BaseException) -> RequestInvalidError | None:

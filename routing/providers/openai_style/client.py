@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import ssl
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx2
+from openai import APIConnectionError, APITimeoutError
 
 from routing.errors import ModelPermanentError, TransientError
 from routing.providers.base import (
@@ -25,6 +27,7 @@ from routing.providers.base import (
 )
 from routing.providers.batching import batch_max_for, batches_embed
 from routing.providers.openai_style.embed import OPENAI_EMBED_BATCH_MAX, Embedder, openai_embed
+from routing.providers.openai_style.lean import lean_body_encode, lean_http_for
 from routing.providers.openai_style.setup import (
     CHAT_PATH,
     OPENAI_SAMPLING_FIELDS,
@@ -67,6 +70,8 @@ class OpenAIStyleClient:
         self._sampling_fields = sampling_fields
         self._embedder = embedder
         self._embed_batch_max = batch_max_for(options.embed_batch_max if options else None, embed_batch_max)
+        # Chat completions over a plain aiohttp session when the client allows it (lean.py).
+        self.lean = lean_http_for(sdk_client, options)
 
     def _params(self, request: ProviderRequest) -> dict[str, Any]:
         params: dict[str, Any] = {
@@ -87,6 +92,12 @@ class OpenAIStyleClient:
     async def complete(self, request: ProviderRequest) -> Completion:
         params = self._params(request)
         timeout = params.pop("timeout")
+        lean = self.lean
+        target = await lean.target(request.model_id) if lean is not None else None
+        if target is not None:
+            key = idempotency_key_new() if target.idempotency_header else ""
+            content = await lean.complete(target, lean_body_encode(params), timeout, key)  # type: ignore[union-attr]
+            return completion_from_openai_json(content)
         # Our own idempotency key: the SDK would draw a uuid4 (an os.urandom call) per request.
         options = {"timeout": timeout, "idempotency_key": idempotency_key_new()}
         response = await self._post(CHAT_PATH, body=params, cast_to=httpx2.Response, options=options)
@@ -94,75 +105,44 @@ class OpenAIStyleClient:
 
     async def stream(self, request: ProviderRequest) -> AsyncGenerator[StreamItem, None]:
         params = self._params(request)
-        options = {"timeout": params.pop("timeout"), "idempotency_key": idempotency_key_new()}
+        timeout = params.pop("timeout")
         params["stream"] = True
         if self._stream_options is not None:
             params["stream_options"] = self._stream_options
+        lean = self.lean
+        target = await lean.target(request.model_id) if lean is not None else None
+        if target is not None:
+            key = idempotency_key_new() if target.idempotency_header else ""
+            opened = await lean.stream(target, lean_body_encode(params), timeout, key)  # type: ignore[union-attr]
+            try:
+                # aiohttp's errors (a cut body, a socket timeout) travel raw: the chokepoint
+                # reads them as it reads those under the SDK's exceptions.
+                async for item in _stream_items(opened.chunks(), opened, opened.drain):
+                    yield item
+            finally:
+                # Early close or cancellation: the connection is dropped, not reused.
+                opened.close()
+            return
+        options = {"timeout": timeout, "idempotency_key": idempotency_key_new()}
         # The same request `create(stream=True)` makes (status errors raised before the body
         # is read), answered with the raw response: we read its SSE ourselves.
         response = await self._post(
             CHAT_PATH, body=params, cast_to=httpx2.Response, options=options, stream=True, stream_cls=None
         )
-        finish_reason: str | None = None
-        usage: Usage | None = None
-        pieces: list[ToolCallDelta] = []
-        events = SSEDecoder()
         chunks = response.aiter_bytes()
-        done = False
         try:
             try:
-                async for raw in chunks:
-                    for data in events.feed(raw):
-                        if data.startswith(b"[DONE]"):
-                            done = True
-                            break
-                        chunk = stream_chunk_from_openai_json(data, response)
-                        if isinstance(chunk.get("usage"), dict):
-                            usage = usage_from_openai_dict(chunk["usage"])
-                        choices = chunk.get("choices")
-                        if not choices or not isinstance(choices, list):
-                            continue
-                        for choice in choices:
-                            if not isinstance(choice, dict) or choice.get("index"):
-                                continue
-                            delta = choice.get("delta")
-                            if delta and isinstance(delta, dict):
-                                content = delta.get("content")
-                                if content and isinstance(content, str):
-                                    yield content
-                                if delta.get("tool_calls"):
-                                    for piece in tool_call_deltas_from_openai(delta["tool_calls"]):
-                                        pieces.append(piece)
-                                        yield piece
-                            if choice.get("finish_reason"):
-                                finish_reason = str(choice["finish_reason"])
-                    if done:
-                        break
-                if done:
-                    await _drain(chunks)
+                async for item in _stream_items(chunks, response, functools.partial(_drain, chunks)):
+                    yield item
             except httpx2.TimeoutException as exc:  # wrapped as the SDK's own stream wraps them
-                from openai import APITimeoutError
-
                 raise APITimeoutError(request=response.request) from exc
             except (httpx2.RequestError, ssl.SSLError) as exc:
-                from openai import APIConnectionError
-
                 raise APIConnectionError(request=response.request) from exc
         finally:
             # Early close or cancellation: closing the response drops the upstream request
             # (a response not read to its end is not put back in the pool).
             await chunks.aclose()
             await response.aclose()
-        if finish_reason is None:
-            raise TransientError("The stream ended before the model finished its answer.")
-        if finish_reason == "content_filter":
-            raise ModelPermanentError("The provider's content filter stopped the answer.")
-        calls = tool_calls_assemble(pieces) if pieces else []
-        for call in calls:
-            tool_arguments_check(call["function"]["name"], call["function"]["arguments"])
-        if calls and finish_reason == "stop":
-            finish_reason = "tool_calls"  # some OpenAI-compatible servers say "stop"
-        yield StreamEnd(finish_reason=finish_reason, usage=usage or Usage(), tool_calls=calls)
 
     async def embed(self, request: EmbeddingRequest) -> Embeddings:
         """Embeddings (`embedder`: the kind's wire), a batch above the limit split in order."""
@@ -174,7 +154,62 @@ class OpenAIStyleClient:
         return await batches_embed(request, batch_max=self._embed_batch_max, send=send)
 
     async def aclose(self) -> None:
+        if self.lean is not None:
+            await self.lean.aclose()
         await self.sdk_client.close()
+
+
+async def _stream_items(
+    chunks: AsyncIterator[bytes], origin: Any, drain: Callable[[], Awaitable[None]]
+) -> AsyncGenerator[StreamItem, None]:
+    """A chat stream's SSE body → text deltas and tool-call pieces, then one StreamEnd.
+
+    `origin` has the `.request` the SDK's APIError for an error event names; `drain` reads
+    the rest of the body after `[DONE]` so the connection can be reused."""
+    finish_reason: str | None = None
+    usage: Usage | None = None
+    pieces: list[ToolCallDelta] = []
+    events = SSEDecoder()
+    done = False
+    async for raw in chunks:
+        for data in events.feed(raw):
+            if data.startswith(b"[DONE]"):
+                done = True
+                break
+            chunk = stream_chunk_from_openai_json(data, origin)
+            if isinstance(chunk.get("usage"), dict):
+                usage = usage_from_openai_dict(chunk["usage"])
+            choices = chunk.get("choices")
+            if not choices or not isinstance(choices, list):
+                continue
+            for choice in choices:
+                if not isinstance(choice, dict) or choice.get("index"):
+                    continue
+                delta = choice.get("delta")
+                if delta and isinstance(delta, dict):
+                    content = delta.get("content")
+                    if content and isinstance(content, str):
+                        yield content
+                    if delta.get("tool_calls"):
+                        for piece in tool_call_deltas_from_openai(delta["tool_calls"]):
+                            pieces.append(piece)
+                            yield piece
+                if choice.get("finish_reason"):
+                    finish_reason = str(choice["finish_reason"])
+        if done:
+            break
+    if done:
+        await drain()
+    if finish_reason is None:
+        raise TransientError("The stream ended before the model finished its answer.")
+    if finish_reason == "content_filter":
+        raise ModelPermanentError("The provider's content filter stopped the answer.")
+    calls = tool_calls_assemble(pieces) if pieces else []
+    for call in calls:
+        tool_arguments_check(call["function"]["name"], call["function"]["arguments"])
+    if calls and finish_reason == "stop":
+        finish_reason = "tool_calls"  # some OpenAI-compatible servers say "stop"
+    yield StreamEnd(finish_reason=finish_reason, usage=usage or Usage(), tool_calls=calls)
 
 
 _keys = random.Random(os.urandom(32))

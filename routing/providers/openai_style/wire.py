@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx2
+from openai import APIError
 
 from routing.errors import ModelPermanentError, TransientError
 from routing.providers.base import Choice, Completion, ToolCallDelta, Usage
@@ -81,8 +82,6 @@ def stream_chunk_from_openai_json(data: bytes, response: Any) -> dict[str, Any]:
         raise TransientError(f"The provider sent a stream event we could not read: {preview!r}")
     error = chunk.get("error")
     if error:
-        from openai import APIError
-
         message = error.get("message") if isinstance(error, dict) else None
         if not message or not isinstance(message, str):
             message = "An error occurred during streaming"

@@ -25,6 +25,13 @@ def _http(client: Any) -> Any:
     return client.http if hasattr(client, "http") else client.sdk_client._client
 
 
+def _session(client: Any) -> Any:
+    """The aiohttp session a provider client's chat completions went through (the lean HTTP
+    path's own, or the one under the SDK's transport)."""
+    lean = getattr(client, "lean", None)
+    return lean.session if lean is not None else _http(client)._transport.client
+
+
 def _transport_name(spec) -> str:
     async def go() -> str:
         client: Any = client_for(spec)
@@ -130,7 +137,7 @@ def test_clients_made_on_a_loop_are_closed_when_the_loop_ends(fake_provider, kin
     async def go() -> Any:
         client: Any = client_for(spec)
         await client.complete(request("m1"))
-        return _http(client)._transport.client
+        return _session(client)
 
     # asyncio.run without aclose_clients() (in a worker thread: a browser test may have left a
     # loop running in this one): the loop's shutdown closes the client's session.

@@ -1,0 +1,283 @@
+"""The lean HTTP path for chat completions: the request the SDK would send, built once per
+model, posted with a plain aiohttp session kept per client.
+
+The SDK's `post` costs ~0.5 ms of CPU per call here (its request options, header merge, URL
+and httpx2's request and client layers over the aiohttp transport); a plain
+`aiohttp.ClientSession.post` of the same bytes costs ~0.15 ms. So, per client (one per
+provider and event loop, `routing.providers.registry`):
+
+- the absolute URL and the static headers come from the SDK client itself, once per model
+  (`lean_target`): its own `_prepare_options` and `_build_request` make a request for that
+  model, and we keep its URL (Azure: the deployment path and `api-version` query) and its
+  headers (auth — `Authorization: Bearer` or Azure's `api-key` —, content type, user agent,
+  the provider's `default_headers`, an organisation or project from the environment), less
+  the SDK's `x-stainless-*` telemetry and what aiohttp sets itself (host, length, encoding,
+  keep-alive). What goes on the wire is otherwise the SDK's own request.
+- the body is the SDK's own encoding of the same params (`json.dumps`, `ensure_ascii=False`,
+  compact separators, `allow_nan=False`), so a lone surrogate or a NaN fails the same way.
+- the socket timeouts are the request's (connect, read), as the SDK passes them; the
+  transport chokepoint's `asyncio.timeout` still bounds the whole call.
+- a status of 400 or above raises the SDK's own `APIStatusError` subclass, built by the SDK
+  client from the response (`_make_status_error_from_response`): the chokepoint maps it
+  exactly as before (classes, messages, Retry-After). aiohttp's own errors (refused, reset,
+  a body cut short, a socket timeout) travel raw: the chokepoint reads them as it reads the
+  aiohttp errors under the SDK's exceptions, with the same messages.
+- cancellation or an early close closes the upstream response (its connection is dropped,
+  not reused); a response read to its end goes back to the pool.
+
+`lean_http_for` says whether a client can take this path: the `PROVIDER_LEAN_HTTP` setting
+(default on), the aiohttp HTTP layer (`PROVIDER_HTTP`), no proxy from the environment for the
+provider's host. When the SDK client's shape is not what we expect (a newer SDK), the first
+request finds out and the client goes back to the SDK path for good.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import logging
+import urllib.request
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx2
+from django.conf import settings
+from openai._models import FinalRequestOptions
+
+from routing.providers.openai_style.setup import CHAT_PATH, http_client_kind, shared_ssl_context
+from routing.providers.options import NetworkOptions
+
+try:
+    import aiohttp
+except ImportError:  # pragma: no cover - the openai[aiohttp] extra is a dependency
+    aiohttp = None  # type: ignore[assignment]
+
+__all__ = ["LeanHTTP", "LeanTarget", "lean_body_encode", "lean_http_enabled", "lean_http_for"]
+
+logger = logging.getLogger(__name__)
+
+# The SDK's connection pool defaults (openai._constants: 1000 connections, 5 s keep-alive).
+DEFAULT_MAX_CONNECTIONS = 1000
+KEEPALIVE_S = 5.0
+# After `data: [DONE]`, the rest of the body is read for at most this long so the connection
+# can be reused (as wire.DRAIN_S for the SDK path).
+DRAIN_S = 0.1
+# Headers aiohttp sets itself, and the SDK's telemetry.
+_DROPPED = frozenset({"host", "content-length", "connection", "accept-encoding", "transfer-encoding"})
+# Response headers that no longer describe the body aiohttp hands us (it decompressed it).
+_BODY_HEADERS = frozenset({b"content-encoding", b"content-length", b"transfer-encoding"})
+
+
+def lean_http_enabled() -> bool:
+    """`settings.ORCHESTRATOR["PROVIDER_LEAN_HTTP"]` (default True) and the aiohttp layer."""
+    wanted = True
+    with contextlib.suppress(Exception):  # settings not configured (a plain script): the default
+        wanted = bool(getattr(settings, "ORCHESTRATOR", {}).get("PROVIDER_LEAN_HTTP", True))
+    return wanted and aiohttp is not None and http_client_kind() == "aiohttp"
+
+
+def lean_http_for(sdk_client: Any, options: NetworkOptions | None) -> LeanHTTP | None:
+    """A lean path for `sdk_client`'s chat completions, or None when it must keep the SDK's."""
+    if not lean_http_enabled():
+        return None
+    host = urlsplit(str(getattr(sdk_client, "base_url", ""))).hostname or ""
+    if _proxied(host):
+        return None  # httpx2 would send it through the environment's proxy: the SDK path does
+    return LeanHTTP(sdk_client, max_connections=(options.max_connections if options else None))
+
+
+def _proxied(host: str) -> bool:
+    proxies = urllib.request.getproxies_environment()
+    if not proxies or not any(proxies.get(scheme) for scheme in ("http", "https", "all")):
+        return False
+    return not urllib.request.proxy_bypass(host)
+
+
+def lean_body_encode(params: dict[str, Any]) -> bytes:
+    """The JSON body exactly as the SDK encodes it (`openai._utils._json.openapi_dumps`).
+
+    Its name is among the chokepoint's request builders: a NaN it refuses is request-invalid
+    and local, as when the SDK refuses it."""
+    return json.dumps(params, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+
+
+@dataclass(frozen=True)
+class LeanTarget:
+    """Where one model's chat completions go, and the headers that go with every request."""
+
+    url: str
+    headers: dict[str, str]
+    idempotency_header: str | None  # the SDK's idempotency header, if it sends one
+
+    @functools.cached_property
+    def request(self) -> httpx2.Request:
+        """An httpx2 request standing for ours, for the SDK's exceptions (built on error only)."""
+        return httpx2.Request("POST", self.url, headers=self.headers)
+
+
+class LeanStream:
+    """An open streamed response: its body's reads, and `request` for the SDK's exceptions."""
+
+    __slots__ = ("_done", "_response", "_target")
+
+    def __init__(self, response: Any, target: LeanTarget) -> None:
+        self._response = response
+        self._target = target
+        self._done = False
+
+    @property
+    def request(self) -> httpx2.Request:
+        return self._target.request
+
+    def chunks(self) -> AsyncIterator[bytes]:
+        return self._response.content.iter_any()
+
+    async def drain(self) -> None:
+        """Read the rest of the body (the chunked terminator) so the connection is reused."""
+        with contextlib.suppress(TimeoutError, aiohttp.ClientError, OSError):
+            async with asyncio.timeout(DRAIN_S):
+                await self._response.read()
+                self._done = True
+
+    def close(self) -> None:
+        """Back to the pool when read to its end; else the connection is dropped."""
+        if self._done:
+            self._response.release()
+        else:
+            self._response.close()
+
+
+class LeanHTTP:
+    """One client's session, its per-model targets, and the two ways to post."""
+
+    def __init__(self, sdk_client: Any, *, max_connections: int | None = None) -> None:
+        self._sdk = sdk_client
+        self._max_connections = max_connections or DEFAULT_MAX_CONNECTIONS
+        self.session: Any = None  # aiohttp.ClientSession, made on first use (on the client's loop)
+        self._targets: dict[str, LeanTarget] = {}
+        self._timeouts: dict[float, Any] = {}
+        self.broken = False  # the SDK's shape is not what we read: use the SDK path
+
+    def _session_get(self) -> Any:
+        session = self.session
+        if session is None or session.closed:
+            connector = aiohttp.TCPConnector(
+                limit=self._max_connections, keepalive_timeout=KEEPALIVE_S, ssl=shared_ssl_context()
+            )
+            session = self.session = aiohttp.ClientSession(connector=connector, trust_env=False)
+        return session
+
+    def _timeout(self, seconds: float) -> Any:
+        timeout = self._timeouts.get(seconds)
+        if timeout is None:
+            timeout = aiohttp.ClientTimeout(
+                total=None, connect=seconds, sock_connect=seconds, sock_read=seconds
+            )
+            if len(self._timeouts) < 64:
+                self._timeouts[seconds] = timeout
+        return timeout
+
+    async def target(self, model_id: str) -> LeanTarget | None:
+        """The model's URL and headers (made on first use); None when the SDK's shape is not
+        what we read (then `broken` is set and the caller uses the SDK path)."""
+        target = self._targets.get(model_id)
+        if target is not None:
+            return target
+        if self.broken:
+            return None
+        try:
+            target = await lean_target(self._sdk, model_id)
+        except Exception:
+            logger.warning(
+                "The OpenAI SDK's request could not be read for the lean HTTP path; "
+                "this client keeps the SDK's own path",
+                exc_info=True,
+            )
+            self.broken = True
+            return None
+        if len(self._targets) < 256:
+            self._targets[model_id] = target
+        return target
+
+    def _headers(self, target: LeanTarget, idempotency_key: str) -> dict[str, str]:
+        if target.idempotency_header is None:
+            return target.headers
+        headers = dict(target.headers)
+        headers[target.idempotency_header] = idempotency_key
+        return headers
+
+    async def _post(self, target: LeanTarget, body: bytes, timeout_s: float, idempotency_key: str) -> Any:
+        response = await self._session_get().post(
+            target.url,
+            data=body,
+            headers=self._headers(target, idempotency_key),
+            timeout=self._timeout(timeout_s),
+            allow_redirects=False,
+        )
+        if response.status >= 400:
+            try:
+                content = await response.read()
+            finally:
+                response.release()
+            raise self._status_error(response, content, target)
+        return response
+
+    async def complete(
+        self, target: LeanTarget, body: bytes, timeout_s: float, idempotency_key: str
+    ) -> bytes:
+        """POST the body; the answer's bytes (a status error raised as the SDK raises it)."""
+        response = await self._post(target, body, timeout_s, idempotency_key)
+        try:
+            content: bytes = await response.read()
+        except BaseException:
+            response.close()
+            raise
+        response.release()
+        return content
+
+    async def stream(
+        self, target: LeanTarget, body: bytes, timeout_s: float, idempotency_key: str
+    ) -> LeanStream:
+        """POST the body and return the open response to read its SSE from (close it after)."""
+        response = await self._post(target, body, timeout_s, idempotency_key)
+        return LeanStream(response, target)
+
+    def _status_error(self, response: Any, content: bytes, target: LeanTarget) -> Exception:
+        """The SDK's own exception for this status, built by the SDK client from the response."""
+        headers = [(name, value) for name, value in response.raw_headers if name.lower() not in _BODY_HEADERS]
+        sdk_response = httpx2.Response(
+            response.status, headers=headers, content=content, request=target.request
+        )
+        error: Exception = self._sdk._make_status_error_from_response(sdk_response)
+        return error
+
+    async def aclose(self) -> None:
+        session, self.session = self.session, None
+        if session is not None:
+            await session.close()
+
+
+async def lean_target(sdk_client: Any, model_id: str) -> LeanTarget:
+    """The URL and headers the SDK client would use for a chat completion of `model_id`,
+    from its own request builder, less its telemetry and what aiohttp sets itself."""
+    options = FinalRequestOptions.construct(method="post", url=CHAT_PATH, json_data={"model": model_id})
+    options = await sdk_client._prepare_options(options)
+    request = sdk_client._build_request(options)
+    await sdk_client._prepare_request(request)
+    headers: dict[str, str] = {}
+    for name, value in request.headers.multi_items():
+        lowered = name.lower()
+        if lowered in _DROPPED or lowered.startswith("x-stainless-"):
+            continue
+        headers[name] = value
+    if not request.url.scheme.startswith("http") or "content-type" not in {h.lower() for h in headers}:
+        raise ValueError(f"Unexpected SDK request: {request.method} {request.url.scheme} {sorted(headers)}")
+    return LeanTarget(
+        url=str(request.url),
+        headers=headers,
+        idempotency_header=getattr(sdk_client, "_idempotency_header", None) or None,
+    )
