@@ -289,15 +289,17 @@ class Completions(Endpoint[CompletionsRequest, Completed | StreamOpened]):
             opened = await CHAT_COMPLETIONS.call(parsed.chat, admitted)
             assert isinstance(opened, StreamHead)
             return StreamOpened(parsed, opened)
-        tasks = [asyncio.ensure_future(CHAT_COMPLETIONS.call(req, admitted)) for req in parsed.chats]
-        try:
-            results = await asyncio.gather(*tasks)
-        except BaseException:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            raise
-        return Completed(parsed, [r for r in results if isinstance(r, Result)])
+        # Every prompt runs to its end; when one failed, the request fails with its error, and
+        # what the others spent still counts against the key (their records carry it too).
+        outcomes = await asyncio.gather(
+            *(CHAT_COMPLETIONS.call(req, admitted) for req in parsed.chats), return_exceptions=True
+        )
+        results = [r for r in outcomes if isinstance(r, Result)]
+        failed = next((r for r in outcomes if isinstance(r, BaseException)), None)
+        if failed is not None:
+            await admitted.settle(Spend.of(results))
+            raise failed
+        return Completed(parsed, results)
 
     def spent(self, outcome: Completed | StreamOpened) -> Spend | None:
         # A stream settles its spend itself when its result arrives.

@@ -299,6 +299,19 @@ def test_an_exhausted_budget_is_429(live_url, alpha):
     assert sum(r.cost_usd for r in records(api_key=key)) == Decimal("0.011")
 
 
+def test_a_list_whose_one_prompt_fails_still_counts_what_the_others_spent(live_url, alpha, fake_provider):
+    key, raw = api_key_create(name="tight", budget_usd=Decimal("0.01"), budget_period="day")
+    fake_provider.script("alpha", Reply.ok(), Reply.bad_request("Invalid value for 'stop'."))
+    client = client_for(live_url, raw)
+    with pytest.raises(openai.BadRequestError):
+        # Both prompts cost the same ($0.011), whichever of them answers.
+        client.completions.create(model="alpha", prompt=["one two three", "four five six"])
+    assert sum(r.cost_usd or 0 for r in records(api_key=key)) == Decimal("0.011")
+    with pytest.raises(openai.RateLimitError) as error:
+        client.completions.create(model="alpha", prompt="hi")
+    assert error.value.body["code"] == "budget_exceeded"
+
+
 def test_a_target_outside_the_allow_list_is_403(live_url, alpha):
     _, raw = api_key_create(name="narrow", allowed=["route:other"])
     with pytest.raises(openai.PermissionDeniedError):
