@@ -67,3 +67,27 @@ class BudgetAlert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.api_key.name}: {self.threshold}% of {self.budget_usd} USD ({self.period})"
+
+
+class StoredResponse(models.Model):
+    """A Responses API answer kept for `GET /v1/responses/{id}` and `previous_response_id`
+    (`store`, true by default), readable only with the key that made it, until `expires_at`
+    (settings.ORCHESTRATOR["RESPONSES_TTL_S"] after it was made). The texts are model output
+    and the caller's input: shown escaped, never as markup. No provider secret is in them."""
+
+    id = models.CharField(primary_key=True, max_length=64, help_text="resp_…, as the client got it.")
+    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="stored_responses")
+    model = models.CharField(max_length=200, help_text="The model that answered.")
+    response = models.JSONField(help_text="The response object, as answered.")
+    conversation = models.JSONField(
+        help_text="The conversation up to this answer, as canonical messages (without instructions)."
+    )
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "stored response"
+
+    def __str__(self) -> str:
+        return self.id

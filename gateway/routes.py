@@ -19,12 +19,13 @@ from gateway.embeddings import EMBEDDINGS
 from gateway.errors import GatewayError
 from gateway.http import GatewayRequest, GatewayResponse, body_read, method_not_allowed
 from gateway.listing import MODEL_RETRIEVE, MODELS_LIST
+from gateway.responses import RESPONSE_ITEM, RESPONSES
 
 
 @dataclass(frozen=True)
 class Route:
     path: str  # without a trailing slash, e.g. "/v1/models"
-    method: str
+    method: str  # or several: "GET, DELETE" (the endpoint reads request.method)
     endpoint: Endpoint  # type: ignore[type-arg]
     name: str
     tail: str | None = None
@@ -34,6 +35,10 @@ class Route:
         path = self.path.lstrip("/")
         return f"{path}/<path:{self.tail}>" if self.tail else path
 
+    @property
+    def methods(self) -> tuple[str, ...]:
+        return tuple(m.strip() for m in self.method.split(","))
+
 
 ROUTES: tuple[Route, ...] = (
     Route("/v1/chat/completions", "POST", CHAT_COMPLETIONS, "chat_completions"),
@@ -41,6 +46,8 @@ ROUTES: tuple[Route, ...] = (
     Route("/v1/completions", "POST", COMPLETIONS, "completions"),
     Route("/v1/models", "GET", MODELS_LIST, "models"),
     Route("/v1/models", "GET", MODEL_RETRIEVE, "model", tail="model_id"),
+    Route("/v1/responses", "POST", RESPONSES, "responses"),
+    Route("/v1/responses", "GET, DELETE", RESPONSE_ITEM, "response", tail="response_id"),
 )
 
 PREFIX = "/v1/"  # every route's path starts with it
@@ -95,7 +102,7 @@ async def route_dispatch(
     try:
         if route is UNKNOWN:
             raise _unknown_url(method, path)
-        if method != route.method:
+        if method not in route.methods:
             raise method_not_allowed(route.method)
         body = await body_read(declared=content_length, chunks=chunks) if method == "POST" else b""
     except GatewayError as exc:

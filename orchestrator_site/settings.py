@@ -204,6 +204,7 @@ CELERY_TASK_ROUTES = {
 CELERY_BEAT_SCHEDULE: dict = {
     "compare-sweep-stale-cells": {"task": "compare.tasks.cells_sweep", "schedule": 20.0},
     "metrics-rollup-calls": {"task": "metrics.tasks.rollup_calls", "schedule": 60.0},
+    "gateway-purge-responses": {"task": "gateway.tasks.responses_purge", "schedule": 3600.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -244,6 +245,8 @@ ORCHESTRATOR: dict = {
     # An admitted request's reservation against its key's budget and tpm lapses after this long
     # if the request never settles it (a crashed process).
     "GATEWAY_RESERVATION_TTL_S": env_int("ORCHESTRATOR_GATEWAY_RESERVATION_TTL_S", 120),
+    # Responses API: how long a stored response (store: true) is kept for GET and previous_response_id.
+    "RESPONSES_TTL_S": env_int("ORCHESTRATOR_RESPONSES_TTL_S", 30 * 24 * 3600),
     # Redis on the request path: socket timeout, and how long to leave it alone after a failure.
     "REDIS_TIMEOUT_MS": REDIS_TIMEOUT_MS,
     "REDIS_RETRY_S": env_int("ORCHESTRATOR_REDIS_RETRY_S", 1),
