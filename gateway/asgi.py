@@ -75,13 +75,15 @@ def gateway_front(app: ASGIApp) -> ASGIApp:
                 gc_settle()
         try:
             route, params = matched
+            authorization, api_key, content_length = _headers(scope)
             response = await route_dispatch(
                 route,
                 params,
                 method=scope["method"],
                 path=scope["path"],
-                authorization=_header(scope, b"authorization"),
-                content_length=_header(scope, b"content-length"),
+                authorization=authorization,
+                api_key=api_key,
+                content_length=content_length,
                 chunks=_chunks(receive),
             )
         except _Disconnected:
@@ -94,11 +96,17 @@ def gateway_front(app: ASGIApp) -> ASGIApp:
     return application
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
+_READ = {b"authorization": 0, b"x-api-key": 1, b"content-length": 2}
+
+
+def _headers(scope: Scope) -> tuple[str | None, str | None, str | None]:
+    """(authorization, x-api-key, content-length), in one pass over the headers."""
+    found: list[str | None] = [None, None, None]
     for key, value in scope["headers"]:
-        if key.lower() == name:
-            return value.decode("latin-1")
-    return None
+        slot = _READ.get(key.lower())
+        if slot is not None and found[slot] is None:
+            found[slot] = value.decode("latin-1")
+    return found[0], found[1], found[2]
 
 
 async def _chunks(receive: Receive) -> AsyncIterator[bytes]:

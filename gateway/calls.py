@@ -127,9 +127,9 @@ class Endpoint(Generic[P, R]):
 # -- The sequence ------------------------------------------------------------------------
 
 
-async def authenticate(authorization: str | None) -> KeyInfo:
+async def authenticate(authorization: str | None, api_key: str | None = None) -> KeyInfo:
     try:
-        info = await key_lookup(bearer_token(authorization))
+        info = await key_lookup(bearer_token(authorization, api_key))
     except KeyLookupUnavailable as exc:
         retry = str(exc.retry_after_s)
         raise GatewayError(
@@ -199,7 +199,7 @@ async def endpoint_serve(endpoint: Endpoint[Any, Any], request: GatewayRequest) 
     right after the response is sent (the front runs `after` before the connection's next
     request)."""
     try:
-        info = await authenticate(request.authorization)
+        info = await authenticate(request.authorization, request.api_key)
         parsed = endpoint.parse(request)
         outcome, admitted = await call_run(endpoint, parsed, info=info)
         response = endpoint.respond(outcome, admitted)

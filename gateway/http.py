@@ -1,6 +1,6 @@
 """HTTP plumbing shared by every gateway endpoint, independent of the web framework: the
 request and response the endpoints see, the body limit (checked here only), JSON errors in
-OpenAI's shape, and the bearer header.
+OpenAI's shape, and the key headers (`Authorization: Bearer`, or Anthropic's `x-api-key`).
 
 Both fronts (the lean ASGI path in gateway/asgi.py and the Django views in gateway/views.py)
 turn what they receive into a `GatewayRequest` with `body_read` and send the
@@ -30,6 +30,7 @@ class GatewayRequest:
     method: str
     path: str
     authorization: str | None = None
+    api_key: str | None = None  # the x-api-key header (Anthropic's clients send the key there)
     body: bytes = b""
     params: dict[str, str] = field(default_factory=dict)  # from the route's path, e.g. model_id
 
@@ -117,11 +118,14 @@ async def body_read(*, declared: str | None, chunks: AsyncIterable[bytes]) -> by
     return b"".join(parts)
 
 
-# -- The bearer header -------------------------------------------------------------------
+# -- The key headers ---------------------------------------------------------------------
 
 
-def bearer_token(authorization: str | None) -> str:
-    """The key from `Authorization: Bearer <key>` (401 in OpenAI's shape otherwise)."""
+def bearer_token(authorization: str | None, api_key: str | None = None) -> str:
+    """The key from `Authorization: Bearer <key>`, else from `x-api-key: <key>` (Anthropic's
+    header; any endpoint takes it); a 401 otherwise."""
+    if not authorization and api_key and api_key.strip():
+        return api_key.strip()
     if not authorization:
         raise GatewayError(
             401,

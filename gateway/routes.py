@@ -19,6 +19,7 @@ from gateway.embeddings import EMBEDDINGS
 from gateway.errors import GatewayError
 from gateway.http import GatewayRequest, GatewayResponse, body_read, method_not_allowed
 from gateway.listing import MODEL_RETRIEVE, MODELS_LIST
+from gateway.messages import MESSAGES, MESSAGES_COUNT_TOKENS
 from gateway.responses import RESPONSE_ITEM, RESPONSES
 
 
@@ -44,6 +45,8 @@ ROUTES: tuple[Route, ...] = (
     Route("/v1/chat/completions", "POST", CHAT_COMPLETIONS, "chat_completions"),
     Route("/v1/embeddings", "POST", EMBEDDINGS, "embeddings"),
     Route("/v1/completions", "POST", COMPLETIONS, "completions"),
+    Route("/v1/messages", "POST", MESSAGES, "messages"),
+    Route("/v1/messages/count_tokens", "POST", MESSAGES_COUNT_TOKENS, "messages_count_tokens"),
     Route("/v1/models", "GET", MODELS_LIST, "models"),
     Route("/v1/models", "GET", MODEL_RETRIEVE, "model", tail="model_id"),
     Route("/v1/responses", "POST", RESPONSES, "responses"),
@@ -94,6 +97,7 @@ async def route_dispatch(
     authorization: str | None,
     content_length: str | None,
     chunks: AsyncIterable[bytes],
+    api_key: str | None = None,
 ) -> GatewayResponse:
     """Serve one request on a matched route: 404 for `UNKNOWN`, 405 for another method (both
     before reading the body), the body read under its limit, then the endpoint's sequence
@@ -109,5 +113,7 @@ async def route_dispatch(
         return endpoint.error(exc)
     return await endpoint_serve(
         endpoint,
-        GatewayRequest(method=method, path=path, authorization=authorization, body=body, params=params),
+        GatewayRequest(
+            method=method, path=path, authorization=authorization, api_key=api_key, body=body, params=params
+        ),
     )

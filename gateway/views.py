@@ -42,6 +42,7 @@ async def _serve(request: HttpRequest, route: Route, params: dict[str, str]) -> 
         method=request.method or "GET",
         path=request.path,
         authorization=request.headers.get("authorization"),
+        api_key=request.headers.get("x-api-key"),
         content_length=request.META.get("CONTENT_LENGTH"),
         chunks=_body(request),
     )

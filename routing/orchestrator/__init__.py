@@ -40,6 +40,7 @@ They write the call records before they return; async callers can `await arecord
 from routing.engine.breaker import breaker_reset, breaker_scope, breaker_states
 from routing.engine.consensus import AnswerGroup, answer_groups
 from routing.engine.faults import FaultSpec, inject_faults
+from routing.engine.selection import estimate_prompt_tokens
 from routing.engine.trace import trace_id_new
 from routing.engine.types import (
     AttemptInfo,
@@ -149,6 +150,7 @@ __all__ = [
     "embed_dimensions_check",
     "embed_inputs_check",
     "embed_user_check",
+    "estimate_prompt_tokens",
     "execute_parallel",
     "execute_with_fallback",
     "inject_faults",

@@ -9,6 +9,9 @@
   auto/any/tool/none, and `parallel_tool_calls: false` → `disable_parallel_tool_use`;
 - back: text and `tool_use` blocks → text and OpenAI tool calls; stop reasons → finish reasons.
 
+The stop reasons and the image sources are shared with the reverse direction (a request in
+Anthropic's shape → canonical, for the gateway's /v1/messages): routing/messages/anthropic.py.
+
 Tool-call ids pass unchanged when they fit Anthropic's pattern (OpenAI's `call_…` do), so a
 conversation can move between kinds mid-way; other characters are replaced the same way on
 both sides of a call. A conversation with tool turns but no tools offered on this request
@@ -29,20 +32,10 @@ from typing import Any
 
 from routing.errors import InvalidRequest, ModelPermanentError, TransientError
 from routing.messages import ToolChoice, Tools
+from routing.messages.anthropic import FINISH_REASONS, image_source_of
 from routing.providers.base import Completion, Usage
 
 _ID_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
-_DATA_URI = re.compile(r"^data:(?P<type>[^;,]+);base64,(?P<data>.*)$", re.DOTALL)
-
-FINISH_REASONS = {
-    "end_turn": "stop",
-    "stop_sequence": "stop",
-    "pause_turn": "stop",
-    "max_tokens": "length",
-    "tool_use": "tool_calls",
-    "refusal": "content_filter",
-    "model_context_window_exceeded": "length",
-}
 
 
 def tool_id(value: str) -> str:
@@ -50,14 +43,7 @@ def tool_id(value: str) -> str:
 
 
 def _image_block(part: dict[str, Any]) -> dict[str, Any]:
-    url = part["image_url"]["url"]
-    match = _DATA_URI.match(url)
-    if match is not None:
-        return {
-            "type": "image",
-            "source": {"type": "base64", "media_type": match["type"], "data": match["data"]},
-        }
-    return {"type": "image", "source": {"type": "url", "url": url}}
+    return {"type": "image", "source": image_source_of(part["image_url"]["url"])}
 
 
 def _blocks(content: Any, param: str) -> list[dict[str, Any]]:
