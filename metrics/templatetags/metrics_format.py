@@ -6,6 +6,7 @@ from typing import Any
 from django import template
 
 from metrics import charts
+from metrics.enums import Endpoint
 
 register = template.Library()
 
@@ -69,3 +70,14 @@ def tile_trend(tile: dict) -> str:
 @register.filter
 def model_colour(name: str) -> str:
     return charts.model_colour(str(name))
+
+
+@register.filter
+def endpoint_label(value: Any) -> str:
+    """A record's endpoint as the dashboard names it ("messages" → "Messages (Anthropic)"); an
+    endpoint of an older or newer release as it is stored."""
+    value = str(value or "")
+    try:
+        return str(Endpoint(value).label)
+    except ValueError:
+        return value

@@ -424,7 +424,7 @@ def test_the_call_log_filters_by_endpoint_and_a_call_shows_it(member_client, con
     response = member_client.get("/calls/?endpoint=embeddings")
     assert [c.id for c in response.context["page"].calls] == [call.id]
     detail = member_client.get(f"/calls/{call.id}/").content.decode()
-    assert "<dt>Endpoint</dt><dd>embeddings</dd>" in detail
+    assert "<dt>Endpoint</dt><dd>Embeddings <span class=\"muted\">embeddings</span></dd>" in detail
 
 
 def test_the_trace_table_marks_the_attempts_whose_answer_was_tool_calls(member_client, now):
@@ -442,3 +442,11 @@ def test_the_trace_table_marks_the_attempts_whose_answer_was_tool_calls(member_c
     marked = {a.pk: a.made_tool_calls for a in response.context["attempts"]}
     assert marked == {first.pk: True, second.pk: False, third.pk: True}
     assert response.content.decode().count('class="badge tools"') == 2
+
+
+def test_call_detail_names_the_endpoint_as_the_dashboard_does(member_client, now):
+    record = CallRecordFactory(created_at=now, endpoint="messages")
+    unknown = CallRecordFactory(created_at=now, endpoint="future.thing")
+
+    assert "Messages (Anthropic)" in member_client.get(f"/calls/{record.pk}/").content.decode()
+    assert "future.thing" in member_client.get(f"/calls/{unknown.pk}/").content.decode()
