@@ -18,7 +18,7 @@ from typing import Any
 
 from gateway.calls import Admitted, Endpoint, Spend
 from gateway.errors import GatewayError, from_orchestrator_error
-from gateway.http import GatewayRequest, GatewayResponse, cost_text
+from gateway.http import GatewayRequest, GatewayResponse, cost_text, json_encode
 from gateway.validation import ChatRequest, chat_request_parse, json_parse
 from routing.errors import OrchestratorError
 from routing.messages import NO_CHAT_OPTIONS
@@ -174,7 +174,7 @@ class ChatCompletions(Endpoint[ChatRequest, Result | StreamHead]):
     def respond(self, outcome: Result | StreamHead, admitted: Admitted) -> GatewayResponse:
         if isinstance(outcome, StreamHead):
             return _stream_response(outcome, admitted)
-        payload = json.dumps(completion_dict(outcome, int(time.time()))).encode()
+        payload = json_encode(completion_dict(outcome, int(time.time())))
         return GatewayResponse(200, result_headers(outcome), payload)
 
 

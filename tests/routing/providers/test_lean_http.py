@@ -7,6 +7,7 @@ the fake provider and compares what it received and what came back."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import socket
 from collections.abc import Callable
 from typing import Any
@@ -16,6 +17,7 @@ import pytest
 from routing.errors import ProviderError, RequestInvalidError, TransientError
 from routing.messages import ChatOptions
 from routing.providers.base import StreamEnd
+from routing.providers.openai_style.lean import lean_body_encode
 from routing.providers.registry import client_for
 from routing.providers.transport import transport_complete, transport_stream
 from routing.sampling import SamplingOptions
@@ -433,3 +435,55 @@ def test_plain_calls_on_the_lean_path_reuse_one_connection(fake_provider):
 
     assert len(fake_provider.history) == 3
     assert len({received.connection for received in fake_provider.history}) == 1
+
+
+# -- The body's JSON -----------------------------------------------------------------------------
+
+
+def _sdk_encoding(params: dict[str, Any]) -> bytes:
+    return json.dumps(params, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"model": "m", "messages": [{"role": "user", "content": "Grüße 東京 🎉 \u2028 \x01"}]},
+        {"model": "m", "temperature": 0.1, "top_p": 1e-05, "seed": 2**63 - 1, "stop": ["a", "b"]},
+        {"model": "m", "messages": [{"role": "assistant", "content": None, "tool_calls": []}]},
+        {
+            "model": "m",
+            "response_format": {"type": "json_schema", "json_schema": {"schema": {"minimum": -0.0}}},
+        },
+    ],
+    ids=["text", "numbers", "a null", "a negative zero"],
+)
+def test_the_body_is_the_json_the_sdk_encodes(params):
+    assert json.loads(lean_body_encode(params)) == json.loads(_sdk_encoding(params))
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"temperature": float("nan")}, {"temperature": float("inf")}],
+    ids=["nan", "infinity"],
+)
+def test_a_number_json_cannot_carry_is_refused_as_the_sdk_refuses_it(params):
+    with pytest.raises(ValueError, match="Out of range float values are not JSON compliant"):
+        lean_body_encode(params)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"seed": 2**70}, {"user": "half \ud800"}, {1: "a key that is not a string"}],
+    ids=["an integer beyond 64 bits", "a lone surrogate", "a key that is not a string"],
+)
+def test_what_orjson_cannot_encode_is_encoded_as_the_sdk_encodes_it(params):
+    try:
+        expected: bytes | type[Exception] = _sdk_encoding(params)
+    except Exception as exc:
+        expected = type(exc)
+
+    if isinstance(expected, bytes):
+        assert lean_body_encode(params) == expected
+    else:
+        with pytest.raises(expected):
+            lean_body_encode(params)

@@ -6,6 +6,7 @@ import pytest
 
 from routing.errors import TransientError
 from routing.providers.openai_style import completion_from_openai_json, usage_from_openai_dict
+from routing.providers.openai_style.wire import json_read
 
 
 def test_usage_reads_cached_and_reasoning_token_details():
@@ -76,3 +77,23 @@ def test_a_tool_call_we_cannot_read_is_transient(call):
                 }
             )
         )
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{"a": 1, "a": 2}',
+        b'{"n": 123456789012345678901234567890, "m": -9223372036854775809}',
+        b'{"x": NaN, "y": -Infinity, "z": 1e400}',
+        b'{"s": "\\ud800 half a pair"}',
+        '{"t": "Grüße 東京"}'.encode(),
+    ],
+    ids=["duplicate keys", "integers beyond 64 bits", "non-finite numbers", "a lone surrogate", "text"],
+)
+def test_the_reader_reads_what_json_reads(data):
+    assert repr(json_read(data)) == repr(json.loads(data))
+
+
+def test_the_reader_refuses_what_json_refuses():
+    with pytest.raises(ValueError):
+        json_read(b'{"a": ')
