@@ -4,6 +4,7 @@ through the gateway (uvicorn subprocess, the real ASGI app), side by side in one
     python -m bench gateway [--quick] [--workers=N] [--sqlite] [--profile] [--stream | --no-stream]
                             [--stream-words=N] [--peers] [--rounds=N] [--server=uvicorn|granian]
                             [--embeddings | --no-embeddings]
+                            [--gateway-cpus=LIST --load-cpus=LIST]
 
 - The fake server is the providers' FakeProviderServer (tests/fake_provider.py), run in its
   own process on loopback, replying at once (an echo, usage counted).
@@ -35,6 +36,8 @@ rounds (default 3; 2 with --quick): requests/s, added latency and CPU per reques
 and their ratios (ours / Portkey's).
 Goals (issue 6): added p50 <= 1.5 ms and p99 <= 4 ms at concurrency 1, >= 1,000 req/s,
 RSS <= 150 MB per server process. Benchmarks report; they never fail on a number.
+`--gateway-cpus=1 --load-cpus=0` pins the gateway (and Portkey) to some cores and the load
+generator and fake provider to others (`taskset` lists), to approximate separate machines.
 """
 
 from __future__ import annotations
@@ -63,6 +66,15 @@ REDIS_URL = "redis://127.0.0.1:6379/14"
 FAKE_KEY_ENV = "FAKE_PROVIDER_API_KEY"
 MODEL = "bench-model"
 EMBED_MODEL = "bench-embed"
+
+
+def _cpu_list(text: str) -> set[int]:
+    """A taskset-style CPU list ("0", "0,1", "0-1") as a set."""
+    cpus: set[int] = set()
+    for part in text.split(","):
+        low, _, high = part.partition("-")
+        cpus.update(range(int(low), int(high or low) + 1))
+    return cpus
 
 
 def _reachable(port: int) -> bool:
@@ -538,6 +550,11 @@ def main(argv: list[str]) -> None:
     n32 = 2000 if quick else 15000
     warm = 200 if quick else 1000
 
+    gateway_cpus = next((a.split("=", 1)[1] for a in argv if a.startswith("--gateway-cpus=")), "")
+    load_cpus = next((a.split("=", 1)[1] for a in argv if a.startswith("--load-cpus=")), "")
+    if load_cpus:  # this process (the load generator) and the fake provider it starts
+        os.sched_setaffinity(0, _cpu_list(load_cpus))
+
     var_dir = tempfile.mkdtemp(prefix="bench-gateway-")
     env = {
         **os.environ,
@@ -596,6 +613,8 @@ def main(argv: list[str]) -> None:
             ]  # fmt: skip
         if stub:
             cmd = [PY, "-c", STUB_SERVER.format(root=str(ROOT), model=MODEL, port=gw_port)]
+        if gateway_cpus:
+            cmd = ["taskset", "-c", gateway_cpus, *cmd]
         gateway = subprocess.Popen(cmd, env=env, cwd=ROOT)
         procs.append(gateway)
         _wait_port(gw_port)
@@ -603,6 +622,10 @@ def main(argv: list[str]) -> None:
         if peers:
             portkey, pk_port = _peers.portkey_start(env)
             procs.append(portkey)
+            if gateway_cpus:  # every thread of the running Node process
+                subprocess.run(
+                    ["taskset", "-a", "-p", "-c", gateway_cpus, str(portkey.pid)], capture_output=True
+                )
 
         messages = [{"role": "user", "content": "Say hello to the benchmark."}]
         # --stream-words=N: a streamed answer of about N words (N content chunks) instead of 6.
@@ -611,6 +634,10 @@ def main(argv: list[str]) -> None:
         auth = {"Authorization": f"Bearer {raw_key}"}
         mode = " (engine stubbed: the gateway layer alone)" if stub else ""
         print(f"backend: {backend}; gateway workers: {workers} ({server}); fake provider: {fake_url}{mode}")
+        if gateway_cpus or load_cpus:
+            print(
+                f"pinned: gateway on CPUs {gateway_cpus or 'any'}, load generator and fake provider on {load_cpus or 'any'}"
+            )
         if peers:
             print(
                 f"peers: Portkey gateway {_peers.PORTKEY_VERSION} (node {_peers.node_version()}), "
