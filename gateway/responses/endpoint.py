@@ -197,7 +197,14 @@ class ResponseItem(Endpoint[ItemRequest, dict[str, Any]]):
 
     def parse(self, request: GatewayRequest) -> ItemRequest:
         response_id = request.params.get("response_id", "")
-        if not response_id or "/" in response_id or len(response_id) > 64:
+        if "/" in response_id:
+            raise GatewayError(
+                404,
+                f"Invalid URL ({request.method} {request.path}): the gateway serves GET and DELETE "
+                "/v1/responses/{id} (a stored response's input items are not listed).",
+                code="unknown_url",
+            )
+        if not response_id or len(response_id) > 64:
             raise _not_found(response_id)
         return ItemRequest(request.method, response_id)
 

@@ -285,27 +285,19 @@ def stream_response(
                     item_status = "incomplete" if incomplete else "completed"
                     out += writer.result_fill(result)
                     out += writer.close(status=item_status, final_text=result.text or None)
-                    output = writer.output(item_status)
-                    response.update(
-                        model=result.model or response["model"],
-                        status=status,
-                        incomplete_details=incomplete,
-                        output=output,
-                        usage=None,
-                    )
                     final = response_object(
                         response_id=response_id,
                         created_at=response["created_at"],
-                        model=response["model"],
+                        model=result.model or response["model"],
                         echo=echo,
                         previous_response_id=previous_response_id,
                         store=store,
                         status=status,
-                        output=output,
+                        output=writer.output(item_status),
                         result=result,
                         incomplete_details=incomplete,
                     )
-                    await finish(final, [assistant_turn(output)])
+                    await finish(final, [assistant_turn(final["output"])])
                     kind = "response.incomplete" if incomplete else "response.completed"
                     out.append(writer.event(kind, response=final))
                     yield b"".join(out)

@@ -180,3 +180,11 @@ def test_another_method_on_a_stored_response_is_405(live_url):
 
 def test_reading_a_stored_response_needs_a_key(live_url):
     assert httpx.get(f"{live_url}/v1/responses/resp_x").status_code == 401
+
+
+def test_listing_input_items_is_a_404_saying_what_is_served(live_url):
+    raw = api_key_create(name="owner")[1]
+    response = httpx.get(
+        f"{live_url}/v1/responses/resp_x/input_items", headers={"authorization": f"Bearer {raw}"}
+    )
+    assert (response.status_code, response.json()["error"]["code"]) == (404, "unknown_url")
