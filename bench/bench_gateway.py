@@ -3,7 +3,7 @@ through the gateway (uvicorn subprocess, the real ASGI app), side by side in one
 
     python -m bench gateway [--quick] [--workers=N] [--sqlite] [--profile] [--stream | --no-stream]
                             [--stream-words=N] [--peers] [--rounds=N] [--server=uvicorn|granian]
-                            [--embeddings | --no-embeddings]
+                            [--embeddings | --no-embeddings] [--messages | --no-messages]
                             [--gateway-cpus=LIST --load-cpus=LIST]
 
 - The fake server is the providers' FakeProviderServer (tests/fake_provider.py), run in its
@@ -28,6 +28,11 @@ the streamed answers about N words long (N content chunks), to weigh the per-chu
 Then POST /v1/embeddings (`_embeddings_run`): two inputs, 256 dimensions, base64 as the
 SDKs ask, direct to the fake provider and through the gateway at concurrency 1 and 32, each
 call's record counted; `--embeddings` runs only this section, `--no-embeddings` skips it.
+Then POST /v1/messages (`_messages_run`, Anthropic's Messages API): the same plain request in
+Anthropic's shape, answered by an Anthropic-kind model (direct: the fake server's
+`/v1/messages`) and by the OpenAI-style model (direct: the fake server's chat completions, the
+same call chat's plain section makes), at concurrency 1 and 32, each call's record counted
+(`endpoint` messages); `--messages` runs only this section, `--no-messages` skips it.
 `--server=granian` serves the gateway with granian (a Rust HTTP server, ASGI interface, uvloop)
 instead of uvicorn (httptools, uvloop), to compare servers with the same app.
 `--peers` also runs Portkey's open-source Node gateway (bench/_peers.py) against the same fake
@@ -519,6 +524,77 @@ def _print_embeddings(results: dict) -> None:
     _print_plain(results["by_concurrency"])
 
 
+# -- The /v1/messages section -------------------------------------------------------------
+
+MESSAGES_MODEL = "bench-claude"
+MESSAGES_SETUP = """
+import django, os, sys
+sys.path.insert(0, {root!r})
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orchestrator_site.settings")
+django.setup()
+from decimal import Decimal
+from routing.models import Provider, ModelConfig
+provider, _ = Provider.objects.update_or_create(
+    name="bench-fake-anthropic", defaults=dict(kind="anthropic", base_url={base_url!r}, api_key_env={key_env!r}))
+ModelConfig.objects.update_or_create(name={model!r}, defaults=dict(provider=provider, model_id={model!r},
+    input_cost_per_1k=Decimal("0.001"), output_cost_per_1k=Decimal("0.002"), context_window=128000))
+"""
+MESSAGES_COUNT = """
+import django, os, sys
+sys.path.insert(0, {root!r})
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orchestrator_site.settings")
+django.setup()
+from metrics.models import CallRecord
+print(CallRecord.objects.filter(source="gateway", status="ok", endpoint="messages").count())
+"""
+
+
+def _messages_run(
+    *, fake: subprocess.Popen, gateway: subprocess.Popen, ports: tuple[int, int], raw_key: str, sizes: tuple
+) -> dict:
+    """POST /v1/messages through the gateway, answered by an Anthropic-kind model and by the
+    OpenAI-style one, each against a direct call to the fake provider on the model's own wire,
+    at c=1 and c=32: latency, req/s, CPU per request."""
+    n1, n32, warm = sizes
+    fake_port, gw_port = ports
+    ask = [{"role": "user", "content": "Say hello to the benchmark."}]
+    version = {"anthropic-version": "2023-06-01"}
+    out: dict = {"sent": 0}
+    for label, model in (("anthropic", MESSAGES_MODEL), ("openai", MODEL)):
+        body = json.dumps({"model": model, "max_tokens": 64, "messages": ask}).encode()
+        if label == "anthropic":
+            direct = (fake_port, "/v1/messages", body, {"x-api-key": "sk-bench", **version})
+        else:
+            chat = json.dumps({"model": model, "max_completion_tokens": 64, "messages": ask}).encode()
+            direct = (fake_port, "/v1/chat/completions", chat, {"Authorization": "Bearer sk-bench"})
+        through = (gw_port, "/v1/messages", body, {"x-api-key": raw_key, **version})
+        _run_load(*direct, 1, warm)
+        out["sent"] += _run_load(*through, 4, warm)[2].get(200, 0)
+        results: dict = {}
+        for concurrency, total in ((1, n1), (32, n32)):
+            d = _summary(*_run_load(*direct, concurrency, total))
+            cpu_before = _cpu_s(gateway.pid), _cpu_s(fake.pid)
+            g = _summary(*_run_load(*through, concurrency, total))
+            g["cpu_ms"] = (_cpu_s(gateway.pid) - cpu_before[0]) * 1000 / max(g["n"], 1)
+            g["fake_cpu_ms"] = (_cpu_s(fake.pid) - cpu_before[1]) * 1000 / max(g["n"], 1)
+            out["sent"] += g["statuses"].get(200, 0)
+            results[concurrency] = (d, g)
+        out[label] = results
+    return out
+
+
+def _messages_records(env: dict[str, str], expected: int) -> int:
+    """The /v1/messages calls' records once they are all in, or what is there after 30 s."""
+    deadline = time.monotonic() + 30
+    count = -1
+    while time.monotonic() < deadline:
+        count = int(_python(MESSAGES_COUNT.format(root=str(ROOT)), env))
+        if count >= expected:
+            break
+        time.sleep(0.5)
+    return count
+
+
 def _prepare_postgres() -> bool:
     if not (shutil.which("psql") and _reachable(5432) and _reachable(6379)):
         return False
@@ -595,6 +671,12 @@ def main(argv: list[str]) -> None:
             ),
             env,
         ).splitlines()[-1]
+        _python(
+            MESSAGES_SETUP.format(
+                root=str(ROOT), base_url=fake_url, key_env=FAKE_KEY_ENV, model=MESSAGES_MODEL
+            ),
+            env,
+        )
 
         gw_port = _free_port()
         cmd = [
@@ -649,8 +731,15 @@ def main(argv: list[str]) -> None:
         # --embeddings: only the embeddings section; it also runs unless --no-embeddings, --stream
         # (streamed only) or --stub-engine.
         embed = "--embeddings" in argv or not (stub or skip == "plain" or "--no-embeddings" in argv)
+        # --messages: only the /v1/messages section; it also runs unless --no-messages, --stream
+        # or --stub-engine.
+        anthropic_messages = "--messages" in argv or not (stub or skip == "plain" or "--no-messages" in argv)
         if "--embeddings" in argv:
             sections = []
+            anthropic_messages = "--messages" in argv
+        if "--messages" in argv:
+            sections = []
+            embed = "--embeddings" in argv
         results: dict[str, dict] = {}
         sent = {"plain": 0, "stream": 0}
         warmed = {"plain": 0, "stream": 0}
@@ -718,6 +807,12 @@ def main(argv: list[str]) -> None:
             embeddings = _embeddings_run(
                 fake=fake, gateway=gateway, ports=(fake_port, gw_port), auth=auth, sizes=(n1, n32, warm)
             )
+        messages_results = None
+        if anthropic_messages:
+            rss_start = rss_start or _rss_mb(gateway.pid)
+            messages_results = _messages_run(
+                fake=fake, gateway=gateway, ports=(fake_port, gw_port), raw_key=raw_key, sizes=(n1, n32, warm)
+            )
         rss_end = _rss_mb(gateway.pid)
         if "plain" in results:
             _print_plain(results["plain"])
@@ -725,6 +820,15 @@ def main(argv: list[str]) -> None:
             _print_stream(results["stream"])
         if embeddings:
             _print_embeddings(embeddings)
+        if messages_results:
+            print(
+                "\n/v1/messages (Anthropic's Messages API) answered by an Anthropic-kind model; direct: /v1/messages"
+            )
+            _print_plain(messages_results["anthropic"])
+            print(
+                "\n/v1/messages answered by the OpenAI-style model; direct: its chat completions (as chat's plain)"
+            )
+            _print_plain(messages_results["openai"])
         for section, by_c in peer_results.items():
             _print_peers(section, by_c)
         # Records are written in the background (buffered): wait until they are all in.
@@ -751,6 +855,12 @@ def main(argv: list[str]) -> None:
             lost = max(embeddings["sent"] - count, 0)
             print(
                 f"records: {count} CallRecords (endpoint=embeddings) for {embeddings['sent']} calls (lost: {lost})"
+            )
+        if messages_results:
+            count = _messages_records(env, messages_results["sent"])
+            lost = max(messages_results["sent"] - count, 0)
+            print(
+                f"records: {count} CallRecords (endpoint=messages) for {messages_results['sent']} calls (lost: {lost})"
             )
         print("RSS MB per server process: start " + ", ".join(f"{r:.0f}" for r in rss_start)
               + "; end " + ", ".join(f"{r:.0f}" for r in rss_end))  # fmt: skip
