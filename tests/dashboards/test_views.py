@@ -424,7 +424,7 @@ def test_the_call_log_filters_by_endpoint_and_a_call_shows_it(member_client, con
     response = member_client.get("/calls/?endpoint=embeddings")
     assert [c.id for c in response.context["page"].calls] == [call.id]
     detail = member_client.get(f"/calls/{call.id}/").content.decode()
-    assert "<dt>Endpoint</dt><dd>Embeddings <span class=\"muted\">embeddings</span></dd>" in detail
+    assert '<dt>Endpoint</dt><dd>Embeddings <span class="muted">embeddings</span></dd>' in detail
 
 
 def test_the_trace_table_marks_the_attempts_whose_answer_was_tool_calls(member_client, now):
