@@ -7,7 +7,7 @@ passes (timeouts, latency and time-to-first-token measurement, error mapping, fa
 injection for drills).
 
 The engine never calls a client directly: it calls the chokepoint in
-`routing/providers/transport.py`:
+`routing/providers/transport/`:
 
     async def transport_complete(spec: ProviderSpec, request: ProviderRequest, *, model_name: str) -> Completion
         # Completion.latency_ms set; raises ProviderError (with .latency_ms set) on failure.
