@@ -44,6 +44,7 @@ from routing.messages.parse import (
     messages_parse,
     text_check,
     tools_parse,
+    wrong_type,
 )
 
 # Anthropic's stop_reason → the engine's (OpenAI's) finish_reason, and back.
@@ -82,32 +83,18 @@ def image_source_of(url: str) -> dict[str, Any]:
     return {"type": "url", "url": url}
 
 
-def _type_name(value: Any) -> str:
-    if value is None:
-        return "null"
-    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}.get(
-        type(value), "a number" if isinstance(value, int | float) else type(value).__name__
-    )
-
-
-def _wrong(param: str, expected: str, value: Any) -> InvalidRequest:
-    return InvalidRequest(
-        f"{param} must be {expected}, not {_type_name(value)}.", param=param, code="invalid_type"
-    )
-
-
 def _string(value: Any, param: str) -> str:
     if not isinstance(value, str):
-        raise _wrong(param, "a string", value)
+        raise wrong_type(param, "a string", value)
     return text_check(value, param)
 
 
 def _block_type(block: Any, param: str) -> str:
     if not isinstance(block, dict):
-        raise _wrong(param, "a content block (an object)", block)
+        raise wrong_type(param, "a content block (an object)", block)
     kind = block.get("type")
     if not isinstance(kind, str):
-        raise _wrong(f"{param}.type", "a string", kind)
+        raise wrong_type(f"{param}.type", "a string", kind)
     return kind
 
 
@@ -124,7 +111,7 @@ def image_url_of(block: dict[str, Any], param: str) -> str:
     type, valid base64 within IMAGE_MAX_BYTES, an http(s) URL)."""
     source = block.get("source")
     if not isinstance(source, dict):
-        raise _wrong(f"{param}.source", "an object", source)
+        raise wrong_type(f"{param}.source", "an object", source)
     kind = source.get("type")
     if kind == "base64":
         media_type = source.get("media_type")
@@ -194,10 +181,10 @@ def _tool_result(
             else:
                 raise _unsupported(p, kind, "'text' or 'image'")
     elif content is not None:
-        raise _wrong(f"{param}.content", "a string or an array of blocks", content)
+        raise wrong_type(f"{param}.content", "a string or an array of blocks", content)
     is_error = block.get("is_error")
     if is_error is not None and not isinstance(is_error, bool):
-        raise _wrong(f"{param}.is_error", "a boolean", is_error)
+        raise wrong_type(f"{param}.is_error", "a boolean", is_error)
     text = "\n".join(texts)
     if is_error:
         text = f"Error: {text}" if text else "Error."
@@ -240,7 +227,7 @@ def _assistant_turn(content: list[Any], param: str, call_ids: set[str]) -> dict[
             if arguments is None:
                 arguments = {}
             if not isinstance(arguments, dict):
-                raise _wrong(f"{p}.input", "an object", arguments)
+                raise wrong_type(f"{p}.input", "an object", arguments)
             calls.append(
                 {
                     "id": ident,
@@ -265,7 +252,7 @@ def _system(raw: Any) -> str | None:
     if isinstance(raw, str):
         return text_check(raw, "system") or None
     if not isinstance(raw, list):
-        raise _wrong("system", "a string or an array of text blocks", raw)
+        raise wrong_type("system", "a string or an array of text blocks", raw)
     texts = []
     for j, block in enumerate(raw):
         kind = _block_type(block, f"system[{j}]")
@@ -279,7 +266,7 @@ def anthropic_messages_parse(raw: Any, *, system: Any = None, param: str = "mess
     """The canonical messages for an Anthropic request's `system` and `messages`, or an
     InvalidRequest naming the field."""
     if not isinstance(raw, list):
-        raise _wrong(param, "an array of messages", raw)
+        raise wrong_type(param, "an array of messages", raw)
     if not raw:
         raise InvalidRequest(f"{param} must contain at least one message.", param=param, code="invalid_value")
     out: list[dict[str, Any]] = []
@@ -292,7 +279,7 @@ def anthropic_messages_parse(raw: Any, *, system: Any = None, param: str = "mess
     for i, message in enumerate(raw):
         p = f"{param}[{i}]"
         if not isinstance(message, dict):
-            raise _wrong(p, "an object", message)
+            raise wrong_type(p, "an object", message)
         role = message.get("role")
         if role not in ("user", "assistant"):
             hint = " (a system prompt goes in the top-level system field)" if role == "system" else ""
@@ -311,7 +298,7 @@ def anthropic_messages_parse(raw: Any, *, system: Any = None, param: str = "mess
                 turn = _assistant_turn(content, f"{p}.content", call_ids)
                 turns = [turn] if turn is not None else []
         else:
-            raise _wrong(f"{p}.content", "a string or an array of content blocks", content)
+            raise wrong_type(f"{p}.content", "a string or an array of content blocks", content)
         if role == "user" and not turns:
             raise InvalidRequest(
                 f"{p}.content must not be empty.", param=f"{p}.content", code="invalid_value"
@@ -338,12 +325,12 @@ def anthropic_tools_parse(raw: Any, *, param: str = "tools") -> Tools | None:
     if raw is None:
         return None
     if not isinstance(raw, list):
-        raise _wrong(param, "an array of tools", raw)
+        raise wrong_type(param, "an array of tools", raw)
     converted = []
     for i, tool in enumerate(raw):
         p = f"{param}[{i}]"
         if not isinstance(tool, dict):
-            raise _wrong(p, "an object", tool)
+            raise wrong_type(p, "an object", tool)
         kind = tool.get("type")
         if kind not in (None, "custom"):
             raise InvalidRequest(
@@ -354,7 +341,7 @@ def anthropic_tools_parse(raw: Any, *, param: str = "tools") -> Tools | None:
             )
         schema = tool.get("input_schema")
         if not isinstance(schema, dict):
-            raise _wrong(f"{p}.input_schema", "a JSON Schema object", schema)
+            raise wrong_type(f"{p}.input_schema", "a JSON Schema object", schema)
         function: dict[str, Any] = {"name": tool.get("name"), "parameters": schema}
         if tool.get("description") is not None:
             function["description"] = tool["description"]
@@ -375,11 +362,11 @@ def anthropic_tool_choice_parse(
     if raw is None:
         return None, None
     if not isinstance(raw, dict):
-        raise _wrong(param, "an object such as {'type': 'auto'}", raw)
+        raise wrong_type(param, "an object such as {'type': 'auto'}", raw)
     kind = raw.get("type")
     disable = raw.get("disable_parallel_tool_use")
     if disable is not None and not isinstance(disable, bool):
-        raise _wrong(f"{param}.disable_parallel_tool_use", "a boolean", disable)
+        raise wrong_type(f"{param}.disable_parallel_tool_use", "a boolean", disable)
     parallel = False if disable else None
     if kind == "none":
         return "none", parallel
@@ -401,7 +388,7 @@ def anthropic_tool_choice_parse(
         return "required", parallel
     name = raw.get("name")
     if not isinstance(name, str):
-        raise _wrong(f"{param}.name", "a string (the tool to call)", name)
+        raise wrong_type(f"{param}.name", "a string (the tool to call)", name)
     if name not in {tool["function"]["name"] for tool in tools}:
         raise InvalidRequest(
             f"{param}.name {name!r} is not among the tools offered.",

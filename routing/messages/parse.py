@@ -38,7 +38,8 @@ TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _DATA_URI = re.compile(r"^data:(?P<type>[\w.+-]+/[\w.+-]+);base64,(?P<data>.*)$", re.DOTALL)
 
 
-def _type_name(value: Any) -> str:
+def type_described(value: Any) -> str:
+    """A JSON value's type as an error message says it ("an object", "a string", "null")."""
     if value is None:
         return "null"
     return {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}.get(
@@ -46,9 +47,10 @@ def _type_name(value: Any) -> str:
     )
 
 
-def _wrong(param: str, expected: str, value: Any) -> InvalidRequest:
+def wrong_type(param: str, expected: str, value: Any) -> InvalidRequest:
+    """The 400 for a field of the wrong type, naming the field, what it must be and what it is."""
     return InvalidRequest(
-        f"{param} must be {expected}, not {_type_name(value)}.", param=param, code="invalid_type"
+        f"{param} must be {expected}, not {type_described(value)}.", param=param, code="invalid_type"
     )
 
 
@@ -68,7 +70,7 @@ def text_check(text: str, param: str) -> str:
 
 def _string(value: Any, param: str) -> str:
     if not isinstance(value, str):
-        raise _wrong(param, "a string", value)
+        raise wrong_type(param, "a string", value)
     return text_check(value, param)
 
 
@@ -77,10 +79,10 @@ def _image_url(part: dict[str, Any], param: str) -> dict[str, Any]:
     if isinstance(image, str):  # an older shorthand some clients send
         image = {"url": image}
     if not isinstance(image, dict):
-        raise _wrong(f"{param}.image_url", "an object with a url", image)
+        raise wrong_type(f"{param}.image_url", "an object with a url", image)
     url = image.get("url")
     if not isinstance(url, str) or not url:
-        raise _wrong(f"{param}.image_url.url", "a non-empty string", url)
+        raise wrong_type(f"{param}.image_url.url", "a non-empty string", url)
     if url.startswith("data:"):
         match = _DATA_URI.match(url)
         if match is None:
@@ -138,12 +140,12 @@ def _content(content: Any, param: str, *, role: str) -> str | list[dict[str, Any
     if isinstance(content, str):
         return text_check(content, param)
     if not isinstance(content, list):
-        raise _wrong(param, "a string or an array of content parts", content)
+        raise wrong_type(param, "a string or an array of content parts", content)
     parts: list[dict[str, Any]] = []
     for j, part in enumerate(content):
         p = f"{param}[{j}]"
         if not isinstance(part, dict):
-            raise _wrong(p, "an object", part)
+            raise wrong_type(p, "an object", part)
         kind = part.get("type")
         if kind == "text":
             parts.append({"type": "text", "text": _string(part.get("text"), f"{p}.text")})
@@ -165,17 +167,17 @@ def _content(content: Any, param: str, *, role: str) -> str | list[dict[str, Any
 
 def _tool_calls(raw: Any, param: str) -> list[dict[str, Any]]:
     if not isinstance(raw, list):
-        raise _wrong(param, "an array", raw)
+        raise wrong_type(param, "an array", raw)
     calls = []
     for k, call in enumerate(raw):
         p = f"{param}[{k}]"
         if not isinstance(call, dict):
-            raise _wrong(p, "an object", call)
+            raise wrong_type(p, "an object", call)
         if call.get("type", "function") != "function":
             raise InvalidRequest(f"{p}.type must be 'function'.", param=f"{p}.type", code="invalid_value")
         function = call.get("function")
         if not isinstance(function, dict):
-            raise _wrong(f"{p}.function", "an object", function)
+            raise wrong_type(f"{p}.function", "an object", function)
         arguments = function.get("arguments", "")
         calls.append(
             {
@@ -205,7 +207,7 @@ def messages_parse(raw: Any, *, param: str = "messages") -> ParsedMessages:
     conversation; text that can be encoded.
     """
     if not isinstance(raw, list):
-        raise _wrong(param, "an array of messages", raw)
+        raise wrong_type(param, "an array of messages", raw)
     if not raw:
         raise InvalidRequest(f"{param} must contain at least one message.", param=param, code="invalid_value")
     if len(raw) > MAX_MESSAGES:
@@ -217,7 +219,7 @@ def messages_parse(raw: Any, *, param: str = "messages") -> ParsedMessages:
     for i, message in enumerate(raw):
         p = f"{param}[{i}]"
         if not isinstance(message, dict):
-            raise _wrong(p, "an object", message)
+            raise wrong_type(p, "an object", message)
         role = message.get("role")
         if role not in ROLES:
             raise InvalidRequest(
@@ -255,7 +257,7 @@ def tools_parse(raw: Any, *, param: str = "tools") -> Tools | None:
     if raw is None:
         return None
     if not isinstance(raw, list):
-        raise _wrong(param, "an array of tools", raw)
+        raise wrong_type(param, "an array of tools", raw)
     if len(raw) > MAX_TOOLS:
         raise InvalidRequest(f"{param} has more than {MAX_TOOLS} tools.", param=param, code="invalid_value")
     tools: Tools = []
@@ -263,7 +265,7 @@ def tools_parse(raw: Any, *, param: str = "tools") -> Tools | None:
     for i, tool in enumerate(raw):
         p = f"{param}[{i}]"
         if not isinstance(tool, dict):
-            raise _wrong(p, "an object", tool)
+            raise wrong_type(p, "an object", tool)
         if tool.get("type") != "function":
             raise InvalidRequest(
                 f"{p}.type {tool.get('type')!r} is not supported: only function tools are "
@@ -273,7 +275,7 @@ def tools_parse(raw: Any, *, param: str = "tools") -> Tools | None:
             )
         function = tool.get("function")
         if not isinstance(function, dict):
-            raise _wrong(f"{p}.function", "an object", function)
+            raise wrong_type(f"{p}.function", "an object", function)
         name = _string(function.get("name"), f"{p}.function.name")
         if not TOOL_NAME.match(name):
             raise InvalidRequest(
@@ -290,11 +292,11 @@ def tools_parse(raw: Any, *, param: str = "tools") -> Tools | None:
         parameters = function.get("parameters")
         if parameters is not None:
             if not isinstance(parameters, dict):
-                raise _wrong(f"{p}.function.parameters", "a JSON Schema object", parameters)
+                raise wrong_type(f"{p}.function.parameters", "a JSON Schema object", parameters)
             spec["parameters"] = parameters
         if function.get("strict") is not None:
             if not isinstance(function["strict"], bool):
-                raise _wrong(f"{p}.function.strict", "a boolean", function["strict"])
+                raise wrong_type(f"{p}.function.strict", "a boolean", function["strict"])
             spec["strict"] = function["strict"]
         tools.append({"type": "function", "function": spec})
     return tools
@@ -315,11 +317,11 @@ def tool_choice_parse(raw: Any, *, tools: Tools | None, param: str = "tool_choic
             raise InvalidRequest(f"{param} {raw!r} needs tools.", param=param, code="invalid_value")
         return raw
     if not isinstance(raw, dict) or raw.get("type") != "function":
-        raise _wrong(param, "a string or {'type': 'function', 'function': {'name': …}}", raw)
+        raise wrong_type(param, "a string or {'type': 'function', 'function': {'name': …}}", raw)
     function = raw.get("function")
     name = function.get("name") if isinstance(function, dict) else None
     if not isinstance(name, str):
-        raise _wrong(f"{param}.function.name", "a string", name)
+        raise wrong_type(f"{param}.function.name", "a string", name)
     if name not in {tool["function"]["name"] for tool in tools or []}:
         raise InvalidRequest(
             f"{param} names {name!r}, which is not among the tools offered.",
