@@ -196,9 +196,9 @@ def _bool(data: dict[str, Any], name: str, param: str | None = None) -> bool:
     return value
 
 
-def chat_request_parse(data: Any) -> ChatRequest:
-    if not isinstance(data, dict):
-        raise invalid(f"The request body must be a JSON object, not {_type_name(data)}.", code="invalid_type")
+def model_field_parse(data: dict[str, Any]) -> str:
+    """A request body's `model`: a model name, 'route:<task_type>' or 'chain:<name>' (every
+    chat-shaped endpoint takes it alike)."""
     model = data.get("model")
     if model is None:
         raise invalid(
@@ -209,6 +209,13 @@ def chat_request_parse(data: Any) -> ChatRequest:
     model = model.strip()
     if not model or model in ("route:", "chain:") or len(model) > 200:
         raise invalid("model must be a model name, 'route:<task_type>' or 'chain:<name>'.", param="model")
+    return model
+
+
+def chat_request_parse(data: Any) -> ChatRequest:
+    if not isinstance(data, dict):
+        raise invalid(f"The request body must be a JSON object, not {_type_name(data)}.", code="invalid_type")
+    model = model_field_parse(data)
 
     if data.get("messages") is None:
         raise invalid("messages is required: an array of {role, content} objects.", param="messages")

@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.errors import GatewayError, invalid
-from gateway.validation import ChatRequest
+from gateway.validation import ChatRequest, model_field_parse
 from routing.errors import InvalidRequest
 from routing.messages import NO_CHAT_OPTIONS, ChatOptions
 from routing.messages.anthropic import (
@@ -56,17 +56,7 @@ def _wrong_type(param: str, expected: str, value: Any) -> GatewayError:
 
 
 def _model(data: dict[str, Any]) -> str:
-    model = data.get("model")
-    if model is None:
-        raise invalid(
-            "model is required: a model name, 'route:<task_type>' or 'chain:<name>'.", param="model"
-        )
-    if not isinstance(model, str):
-        raise _wrong_type("model", "a string", model)
-    model = model.strip()
-    if not model or model in ("route:", "chain:") or len(model) > 200:
-        raise invalid("model must be a model name, 'route:<task_type>' or 'chain:<name>'.", param="model")
-    return model
+    return model_field_parse(data)
 
 
 def _max_tokens(data: dict[str, Any], *, required: bool) -> int | None:

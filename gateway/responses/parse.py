@@ -23,7 +23,7 @@ from typing import Any
 
 from gateway.errors import GatewayError, invalid
 from gateway.responses.items import input_parse, renamed, wrong_type
-from gateway.validation import ChatRequest
+from gateway.validation import ChatRequest, model_field_parse
 from routing.errors import InvalidRequest
 from routing.messages import (
     ParsedMessages,
@@ -204,17 +204,7 @@ def _max_output_tokens(value: Any) -> int | None:
 
 
 def _model(data: dict[str, Any]) -> str:
-    model = data.get("model")
-    if model is None:
-        raise invalid(
-            "model is required: a model name, 'route:<task_type>' or 'chain:<name>'.", param="model"
-        )
-    if not isinstance(model, str):
-        raise wrong_type("model", "a string", model)
-    model = model.strip()
-    if not model or model in ("route:", "chain:") or len(model) > 200:
-        raise invalid("model must be a model name, 'route:<task_type>' or 'chain:<name>'.", param="model")
-    return model
+    return model_field_parse(data)
 
 
 def responses_request_parse(data: Any) -> ResponsesRequest:
