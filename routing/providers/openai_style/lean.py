@@ -1,28 +1,31 @@
 """The lean HTTP path for chat completions: the request the SDK would send, built once per
-model, posted with a plain aiohttp session kept per client.
+model, posted on pooled keep-alive connections kept per client (`routing.providers.http1`).
 
 The SDK's `post` costs ~0.5 ms of CPU per call here (its request options, header merge, URL
 and httpx2's request and client layers over the aiohttp transport); a plain
-`aiohttp.ClientSession.post` of the same bytes costs ~0.15 ms. So, per client (one per
-provider and event loop, `routing.providers.registry`):
+`aiohttp.ClientSession.post` of the same bytes ~0.24 ms, and the same bytes written on a
+pooled connection and parsed by httptools (`http1.Http1Client`) ~0.05 ms. So, per client (one
+per provider and event loop, `routing.providers.registry`):
 
 - the absolute URL and the static headers come from the SDK client itself, once per model
   (`lean_target`): its own `_prepare_options` and `_build_request` make a request for that
   model, and we keep its URL (Azure: the deployment path and `api-version` query) and its
   headers (auth — `Authorization: Bearer` or Azure's `api-key` —, content type, user agent,
   the provider's `default_headers`, an organisation or project from the environment), less
-  the SDK's `x-stainless-*` telemetry and what aiohttp sets itself (host, length, encoding,
+  the SDK's `x-stainless-*` telemetry and what the HTTP client sets itself (host, length, encoding,
   keep-alive). What goes on the wire is otherwise the SDK's own request.
 - the body is the same JSON as the SDK's encoding of the same params (compact UTF-8, through
   orjson where that gives the same, `lean_body_encode`), so a lone surrogate or a NaN fails the
   same way.
+- the request line and the static headers are encoded once per model (`http1.Target`);
 - the socket timeouts are the request's (connect, read), as the SDK passes them; the
   transport chokepoint's `asyncio.timeout` still bounds the whole call.
 - a status of 400 or above raises the SDK's own `APIStatusError` subclass, built by the SDK
   client from the response (`_make_status_error_from_response`): the chokepoint maps it
-  exactly as before (classes, messages, Retry-After). aiohttp's own errors (refused, reset,
-  a body cut short, a socket timeout) travel raw: the chokepoint reads them as it reads the
-  aiohttp errors under the SDK's exceptions, with the same messages.
+  exactly as before (classes, messages, Retry-After). Connection errors (refused, reset,
+  a body cut short, a socket timeout) are aiohttp's exception classes with aiohttp's
+  messages, raw: the chokepoint reads them as it reads the aiohttp errors under the SDK's
+  exceptions.
 - cancellation or an early close closes the upstream response (its connection is dropped,
   not reused); a response read to its end goes back to the pool.
 
@@ -50,6 +53,7 @@ import orjson
 from django.conf import settings
 from openai._models import FinalRequestOptions
 
+from routing.providers.http1 import Http1Client, Response, Target
 from routing.providers.openai_style.setup import CHAT_PATH, http_client_kind, shared_ssl_context
 from routing.providers.options import NetworkOptions
 
@@ -68,9 +72,9 @@ KEEPALIVE_S = 5.0
 # After `data: [DONE]`, the rest of the body is read for at most this long so the connection
 # can be reused (as wire.DRAIN_S for the SDK path).
 DRAIN_S = 0.1
-# Headers aiohttp sets itself, and the SDK's telemetry.
+# Headers the HTTP client sets itself, and the SDK's telemetry.
 _DROPPED = frozenset({"host", "content-length", "connection", "accept-encoding", "transfer-encoding"})
-# Response headers that no longer describe the body aiohttp hands us (it decompressed it).
+# Response headers that no longer describe the body we hand on (it was decompressed).
 _BODY_HEADERS = frozenset({b"content-encoding", b"content-length", b"transfer-encoding"})
 
 
@@ -126,6 +130,11 @@ class LeanTarget:
     idempotency_header: str | None  # the SDK's idempotency header, if it sends one
 
     @functools.cached_property
+    def wire(self) -> Target:
+        """The request line and static headers, encoded once."""
+        return Target(self.url, self.headers)
+
+    @functools.cached_property
     def request(self) -> httpx2.Request:
         """An httpx2 request standing for ours, for the SDK's exceptions (built on error only)."""
         return httpx2.Request("POST", self.url, headers=self.headers)
@@ -136,7 +145,7 @@ class LeanStream:
 
     __slots__ = ("_done", "_response", "_target")
 
-    def __init__(self, response: Any, target: LeanTarget) -> None:
+    def __init__(self, response: Response, target: LeanTarget) -> None:
         self._response = response
         self._target = target
         self._done = False
@@ -146,7 +155,7 @@ class LeanStream:
         return self._target.request
 
     def chunks(self) -> AsyncIterator[bytes]:
-        return self._response.content.iter_any()
+        return self._response.chunks()
 
     async def drain(self) -> None:
         """Read the rest of the body (the chunked terminator) so the connection is reused."""
@@ -169,29 +178,19 @@ class LeanHTTP:
     def __init__(self, sdk_client: Any, *, max_connections: int | None = None) -> None:
         self._sdk = sdk_client
         self._max_connections = max_connections or DEFAULT_MAX_CONNECTIONS
-        self.session: Any = None  # aiohttp.ClientSession, made on first use (on the client's loop)
+        self.session: Http1Client | None = None  # made on first use (on the client's loop)
         self._targets: dict[str, LeanTarget] = {}
-        self._timeouts: dict[float, Any] = {}
         self.broken = False  # the SDK's shape is not what we read: use the SDK path
 
-    def _session_get(self) -> Any:
+    def _session_get(self) -> Http1Client:
         session = self.session
         if session is None or session.closed:
-            connector = aiohttp.TCPConnector(
-                limit=self._max_connections, keepalive_timeout=KEEPALIVE_S, ssl=shared_ssl_context()
+            session = self.session = Http1Client(
+                ssl_context=shared_ssl_context(),
+                max_connections=self._max_connections,
+                keepalive_s=KEEPALIVE_S,
             )
-            session = self.session = aiohttp.ClientSession(connector=connector, trust_env=False)
         return session
-
-    def _timeout(self, seconds: float) -> Any:
-        timeout = self._timeouts.get(seconds)
-        if timeout is None:
-            timeout = aiohttp.ClientTimeout(
-                total=None, connect=seconds, sock_connect=seconds, sock_read=seconds
-            )
-            if len(self._timeouts) < 64:
-                self._timeouts[seconds] = timeout
-        return timeout
 
     async def target(self, model_id: str) -> LeanTarget | None:
         """The model's URL and headers (made on first use); None when the SDK's shape is not
@@ -215,20 +214,14 @@ class LeanHTTP:
             self._targets[model_id] = target
         return target
 
-    def _headers(self, target: LeanTarget, idempotency_key: str) -> dict[str, str]:
-        if target.idempotency_header is None:
-            return target.headers
-        headers = dict(target.headers)
-        headers[target.idempotency_header] = idempotency_key
-        return headers
-
-    async def _post(self, target: LeanTarget, body: bytes, timeout_s: float, idempotency_key: str) -> Any:
+    async def _post(
+        self, target: LeanTarget, body: bytes, timeout_s: float, idempotency_key: str
+    ) -> Response:
+        extra = b""
+        if target.idempotency_header is not None:
+            extra = f"{target.idempotency_header}: {idempotency_key}\r\n".encode("latin-1")
         response = await self._session_get().post(
-            target.url,
-            data=body,
-            headers=self._headers(target, idempotency_key),
-            timeout=self._timeout(timeout_s),
-            allow_redirects=False,
+            target.wire, body, headers=extra, connect_timeout=timeout_s, read_timeout=timeout_s
         )
         if response.status >= 400:
             try:
@@ -258,7 +251,7 @@ class LeanHTTP:
         response = await self._post(target, body, timeout_s, idempotency_key)
         return LeanStream(response, target)
 
-    def _status_error(self, response: Any, content: bytes, target: LeanTarget) -> Exception:
+    def _status_error(self, response: Response, content: bytes, target: LeanTarget) -> Exception:
         """The SDK's own exception for this status, built by the SDK client from the response."""
         headers = [(name, value) for name, value in response.raw_headers if name.lower() not in _BODY_HEADERS]
         sdk_response = httpx2.Response(
@@ -270,12 +263,12 @@ class LeanHTTP:
     async def aclose(self) -> None:
         session, self.session = self.session, None
         if session is not None:
-            await session.close()
+            await session.aclose()
 
 
 async def lean_target(sdk_client: Any, model_id: str) -> LeanTarget:
     """The URL and headers the SDK client would use for a chat completion of `model_id`,
-    from its own request builder, less its telemetry and what aiohttp sets itself."""
+    from its own request builder, less its telemetry and what the HTTP client sets itself."""
     options = FinalRequestOptions.construct(method="post", url=CHAT_PATH, json_data={"model": model_id})
     options = await sdk_client._prepare_options(options)
     request = sdk_client._build_request(options)
