@@ -29,6 +29,8 @@ class Response:
         "_conn",
         "_decoder",
         "_error",
+        "_length_expected",
+        "_received",
         "_head_waiter",
         "_body_waiter",
         "_read_timer",
@@ -55,6 +57,8 @@ class Response:
         self._chunks: collections.deque[bytes] = collections.deque()
         self._buffered = 0
         self._decoder: Any = None
+        self._length_expected: int | None = None  # the Content-Length, for a body cut short
+        self._received = 0  # the body's bytes as they came (before decompression)
         self._error: BaseException | None = None
         self._head_waiter: asyncio.Future[None] | None = conn.loop.create_future()
         self._body_waiter: asyncio.Future[None] | None = None
@@ -77,9 +81,12 @@ class Response:
                     self._decoder = zlib.decompressobj(47)
             elif lowered in (b"content-length", b"transfer-encoding"):
                 self.length_known = True
+                if lowered == b"content-length" and value.strip().isdigit():
+                    self._length_expected = int(value)
         _wake(self._head_waiter)
 
     def body_received(self, data: bytes) -> None:
+        self._received += len(data)
         if self._decoder is not None:
             try:
                 data = self._decoder.decompress(data)
@@ -121,7 +128,10 @@ class Response:
             underlying = (
                 TransferEncodingError("Not enough data to satisfy transfer length header.")
                 if self._chunked()
-                else ContentLengthError("Not enough data to satisfy content length header.")
+                else ContentLengthError(
+                    "Not enough data to satisfy content length header"
+                    f" (received {self._received} of {self._length_expected} bytes)."
+                )
             )
             message = f"Response payload is not completed: {underlying!r}"
             if exc is not None:

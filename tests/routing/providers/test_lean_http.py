@@ -251,13 +251,14 @@ STATUS_REPLIES = {
 }
 
 
-@pytest.mark.parametrize("reply", list(STATUS_REPLIES))
+@pytest.mark.parametrize("reply", [*STATUS_REPLIES, "body cut short"])
 @pytest.mark.parametrize("kind", OPENAI_KINDS)
 def test_a_failed_call_maps_to_the_same_error_on_both_paths(settings, fake_provider, kind, reply):
     spec = fake_provider.spec(kind)
+    replies = {**STATUS_REPLIES, "body cut short": lambda: Reply.stream_cut()}
 
     def send() -> ProviderError:
-        fake_provider.script("m1", STATUS_REPLIES[reply]())
+        fake_provider.script("m1", replies[reply]())
         return complete_error(spec, request("m1"))
 
     lean, sdk, _, _ = _both(settings, fake_provider, send)
