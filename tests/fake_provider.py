@@ -206,8 +206,8 @@ class Reply:
 
     @classmethod
     def stream_cut(cls, after_tokens: int = 3, text: str | None = None) -> Reply:
-        """Streams: send `after_tokens` tokens then drop the connection. Non-streamed: drop
-        the connection halfway through the body."""
+        """Streams: send `after_tokens` tokens then drop the connection. Non-streamed
+        (embeddings too): drop the connection halfway through the body."""
         return cls(kind="stream_cut", after_tokens=after_tokens, text=text)
 
     @classmethod
@@ -547,6 +547,9 @@ class FakeProviderServer:
                 return True
             if embeddings:
                 payload = _embeddings_answer(path, wire, model, body, reply)
+                if reply.kind == "stream_cut":
+                    await _send_cut(writer, payload)
+                    return False
                 await _send_json(writer, 200, payload)
                 received.completed = True
                 self._touch()
@@ -570,13 +573,7 @@ class FakeProviderServer:
             else:
                 payload = _anthropic_message(model, text, usage, reply)
             if reply.kind == "stream_cut":
-                data = json.dumps(payload).encode()
-                writer.write(
-                    _head(200, {"content-type": "application/json", "content-length": str(len(data))})
-                )
-                writer.write(data[: len(data) // 2])
-                await writer.drain()
-                _reset(writer)
+                await _send_cut(writer, payload)
                 return False
             await _send_json(writer, 200, payload)
             received.completed = True
@@ -746,6 +743,15 @@ async def _send_json(
     headers.update(extra_headers or {})
     writer.write(_head(status, headers) + data)
     await writer.drain()
+
+
+async def _send_cut(writer: asyncio.StreamWriter, payload: Any) -> None:
+    """A 200 answer whose body stops halfway (its Content-Length promises it all): a reset."""
+    data = json.dumps(payload).encode()
+    writer.write(_head(200, {"content-type": "application/json", "content-length": str(len(data))}))
+    writer.write(data[: len(data) // 2])
+    await writer.drain()
+    _reset(writer)
 
 
 def _chunk(event: bytes) -> bytes:

@@ -4,10 +4,10 @@
 their way and wrap it in `OpenAIStyleClient`. SDK retries are off (the engine retries);
 exceptions propagate raw and are mapped by the transport chokepoint.
 
-Chat completions take the lean HTTP path by default (`lean`: the request the SDK would send,
-built once per model from the SDK client and posted on a plain aiohttp session; the SDK's own
-exceptions for status errors). Where it does not apply (docs/providers.md), and for embeddings,
-the SDK path below is used.
+Chat completions and embeddings take the lean HTTP path by default (`lean`: the request the
+SDK would send, built once per path and model from the SDK client and posted on a plain aiohttp
+session; the SDK's own exceptions for status errors; the Anthropic kind uses it too). Where it
+does not apply (docs/providers.md), the SDK path below is used.
 
 On the SDK path, non-streamed completions go through the SDK client's documented low-level request method
 (`client.post(path, body=..., cast_to=httpx2.Response, options={"timeout": ...})`) and we
@@ -19,8 +19,8 @@ against a local server; see docs/providers.md). Streams make the same request wi
 of the SDK building a pydantic chunk model per event.
 
 The package: `setup` (key, options, HTTP layer, TLS, sampling parameters), `client`
-(`OpenAIStyleClient`), `lean` (the lean HTTP path), `wire` (the chat wire read without the
-SDK's models).
+(`OpenAIStyleClient`), `lean` (the lean HTTP path, for any Stainless SDK client), `wire` (the
+chat wire read without the SDK's models), `embed` (the embeddings wire).
 """
 
 from routing.providers.openai_style.client import (

@@ -26,7 +26,13 @@ from routing.providers.base import (
     tool_calls_assemble,
 )
 from routing.providers.batching import batch_max_for, batches_embed
-from routing.providers.openai_style.embed import OPENAI_EMBED_BATCH_MAX, Embedder, openai_embed
+from routing.providers.openai_style.embed import (
+    EMBEDDINGS_PATH,
+    OPENAI_EMBED_BATCH_MAX,
+    embeddings_from_openai_json,
+    embeddings_params,
+    openai_embed,
+)
 from routing.providers.openai_style.lean import lean_body_encode, lean_http_for
 from routing.providers.openai_style.setup import (
     CHAT_PATH,
@@ -48,7 +54,7 @@ from routing.sampling import NO_SAMPLING
 
 
 class OpenAIStyleClient:
-    """Chat completions over an `openai.AsyncOpenAI` (or AsyncAzureOpenAI) client."""
+    """Chat completions and embeddings over an `openai.AsyncOpenAI` (or AsyncAzureOpenAI) client."""
 
     def __init__(
         self,
@@ -58,7 +64,6 @@ class OpenAIStyleClient:
         max_tokens_param: str = "max_tokens",
         include_usage: bool = True,
         sampling_fields: frozenset[str] = OPENAI_SAMPLING_FIELDS,
-        embedder: Embedder = openai_embed,
         embed_batch_max: int = OPENAI_EMBED_BATCH_MAX,
     ) -> None:
         self.sdk_client = sdk_client
@@ -68,9 +73,9 @@ class OpenAIStyleClient:
         self._max_tokens_param = max_tokens_param
         self._stream_options = {"include_usage": True} if include_usage else None
         self._sampling_fields = sampling_fields
-        self._embedder = embedder
         self._embed_batch_max = batch_max_for(options.embed_batch_max if options else None, embed_batch_max)
-        # Chat completions over a plain aiohttp session when the client allows it (lean.py).
+        # Chat completions and embeddings over a plain aiohttp session when the client allows
+        # it (lean.py).
         self.lean = lean_http_for(sdk_client, options)
 
     def _params(self, request: ProviderRequest) -> dict[str, Any]:
@@ -93,7 +98,7 @@ class OpenAIStyleClient:
         params = self._params(request)
         timeout = params.pop("timeout")
         lean = self.lean
-        target = await lean.target(request.model_id) if lean is not None else None
+        target = await lean.target(CHAT_PATH, request.model_id) if lean is not None else None
         if target is not None:
             key = idempotency_key_new() if target.idempotency_header else ""
             content = await lean.complete(target, lean_body_encode(params), timeout, key)  # type: ignore[union-attr]
@@ -110,7 +115,7 @@ class OpenAIStyleClient:
         if self._stream_options is not None:
             params["stream_options"] = self._stream_options
         lean = self.lean
-        target = await lean.target(request.model_id) if lean is not None else None
+        target = await lean.target(CHAT_PATH, request.model_id) if lean is not None else None
         if target is not None:
             key = idempotency_key_new() if target.idempotency_header else ""
             opened = await lean.stream(target, lean_body_encode(params), timeout, key)  # type: ignore[union-attr]
@@ -145,11 +150,18 @@ class OpenAIStyleClient:
             await response.aclose()
 
     async def embed(self, request: EmbeddingRequest) -> Embeddings:
-        """Embeddings (`embedder`: the kind's wire), a batch above the limit split in order."""
+        """Embeddings (OpenAI's wire, embed.py), a batch above the limit split in order."""
         timeout_s = min(request.timeout_s, self._timeout_cap)
 
         async def send(part: EmbeddingRequest) -> Embeddings:
-            return await self._embedder(self.sdk_client, part, timeout_s, idempotency_key_new())
+            lean = self.lean
+            target = await lean.target(EMBEDDINGS_PATH, part.model_id) if lean is not None else None
+            if target is not None:
+                key = idempotency_key_new() if target.idempotency_header else ""
+                body = lean_body_encode(embeddings_params(part))
+                content = await lean.complete(target, body, timeout_s, key)  # type: ignore[union-attr]
+                return embeddings_from_openai_json(content, count=len(part.inputs))
+            return await openai_embed(self.sdk_client, part, timeout_s, idempotency_key_new())
 
         return await batches_embed(request, batch_max=self._embed_batch_max, send=send)
 

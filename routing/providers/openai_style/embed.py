@@ -2,8 +2,10 @@
 SDK's models: the same client, auth, Azure deployment paths (the Azure client rewrites
 `/embeddings` to `/deployments/{model}/embeddings`), status errors and timeouts as chat.
 
-`openai_embed` sends one request; the client (`OpenAIStyleClient.embed`) splits a batch above
-the provider's limit into several (`routing.providers.batching`).
+`embeddings_params` is one request's body; the client (`OpenAIStyleClient.embed`) posts it on
+the lean HTTP path (`lean.py`, the target read from the SDK client per model, so Azure's
+deployment path is kept) or, where that does not apply, through the SDK (`openai_embed`), and
+splits a batch above the provider's limit into several (`routing.providers.batching`).
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import array
 import base64
 import json
 import sys
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx2
@@ -23,8 +24,8 @@ from routing.providers.base import EmbeddingRequest, Embeddings, Usage
 __all__ = [
     "EMBEDDINGS_PATH",
     "OPENAI_EMBED_BATCH_MAX",
-    "Embedder",
     "embeddings_from_openai_json",
+    "embeddings_params",
     "openai_embed",
     "vector_from_base64",
 ]
@@ -33,20 +34,25 @@ EMBEDDINGS_PATH = "/embeddings"
 # OpenAI takes up to 2,048 inputs per request (Azure OpenAI the same on current API versions).
 OPENAI_EMBED_BATCH_MAX = 2048
 
-# One request of one batch: (SDK client, request, timeout in seconds, idempotency key) → Embeddings.
-Embedder = Callable[[Any, EmbeddingRequest, float, str], Awaitable[Embeddings]]
 
-
-async def openai_embed(
-    sdk_client: Any, request: EmbeddingRequest, timeout_s: float, idempotency: str
-) -> Embeddings:
+def embeddings_params(request: EmbeddingRequest) -> dict[str, Any]:
+    """The body of one embeddings request (one batch)."""
     body: dict[str, Any] = {"model": request.model_id, "input": request.inputs, "encoding_format": "float"}
     if request.dimensions is not None:
         body["dimensions"] = request.dimensions
     if request.user:
         body["user"] = request.user
+    return body
+
+
+async def openai_embed(
+    sdk_client: Any, request: EmbeddingRequest, timeout_s: float, idempotency: str
+) -> Embeddings:
+    """One embeddings request through the SDK client's low-level `post` (the SDK path)."""
     options = {"timeout": timeout_s, "idempotency_key": idempotency}
-    response = await sdk_client.post(EMBEDDINGS_PATH, body=body, cast_to=httpx2.Response, options=options)
+    response = await sdk_client.post(
+        EMBEDDINGS_PATH, body=embeddings_params(request), cast_to=httpx2.Response, options=options
+    )
     return embeddings_from_openai_json(response.content, count=len(request.inputs))
 
 

@@ -1,5 +1,10 @@
-"""The lean HTTP path for chat completions: the request the SDK would send, built once per
-model, posted on pooled keep-alive connections kept per client (`routing.providers.http1`).
+"""The lean HTTP path: the request an SDK client would send for a (path, model), built once,
+posted on pooled keep-alive connections kept per client (`routing.providers.http1`).
+
+It serves any Stainless SDK client (`openai` and `anthropic` both are): OpenAI-style chat
+completions and embeddings (`openai_style.client`), and Anthropic's messages, plain and
+streamed (`routing.providers.anthropic.client`). Each caller passes its SDK's
+`FinalRequestOptions` class and the path; everything else is read from the SDK client.
 
 The SDK's `post` costs ~0.5 ms of CPU per call here (its request options, header merge, URL
 and httpx2's request and client layers over the aiohttp transport); a plain
@@ -7,22 +12,24 @@ and httpx2's request and client layers over the aiohttp transport); a plain
 pooled connection and parsed by httptools (`http1.Http1Client`) ~0.05 ms. So, per client (one
 per provider and event loop, `routing.providers.registry`):
 
-- the absolute URL and the static headers come from the SDK client itself, once per model
-  (`lean_target`): its own `_prepare_options` and `_build_request` make a request for that
-  model, and we keep its URL (Azure: the deployment path and `api-version` query) and its
-  headers (auth — `Authorization: Bearer` or Azure's `api-key` —, content type, user agent,
-  the provider's `default_headers`, an organisation or project from the environment), less
-  the SDK's `x-stainless-*` telemetry and what the HTTP client sets itself (host, length, encoding,
-  keep-alive). What goes on the wire is otherwise the SDK's own request.
+- the absolute URL and the static headers come from the SDK client itself, once per path and
+  model (`lean_target`): its own `_prepare_options` and `_build_request` make a request for
+  that model, and we keep its URL (Azure: the deployment path and `api-version` query) and its
+  headers (auth — `Authorization: Bearer`, Azure's `api-key` or Anthropic's `x-api-key` —,
+  `anthropic-version`, content type, user agent, the provider's `default_headers`, an
+  organisation or project from the environment), less the SDK's `x-stainless-*` telemetry
+  and what the HTTP client sets itself (host, length, encoding, keep-alive). What goes on the
+  wire is otherwise the SDK's own request.
 - the body is the same JSON as the SDK's encoding of the same params (compact UTF-8, through
   orjson where that gives the same, `lean_body_encode`), so a lone surrogate or a NaN fails the
   same way.
-- the request line and the static headers are encoded once per model (`http1.Target`);
+- the request line and the static headers are encoded once per target (`http1.Target`);
 - the socket timeouts are the request's (connect, read), as the SDK passes them; the
   transport chokepoint's `asyncio.timeout` still bounds the whole call.
 - a status of 400 or above raises the SDK's own `APIStatusError` subclass, built by the SDK
   client from the response (`_make_status_error_from_response`): the chokepoint maps it
-  exactly as before (classes, messages, Retry-After). Connection errors (refused, reset,
+  exactly as before (classes, messages, Retry-After); an error event inside a stream is the
+  SDK's own exception too (`LeanStream.event_error`). Connection errors (refused, reset,
   a body cut short, a socket timeout) are aiohttp's exception classes with aiohttp's
   messages, raw: the chokepoint reads them as it reads the aiohttp errors under the SDK's
   exceptions.
@@ -31,8 +38,9 @@ per provider and event loop, `routing.providers.registry`):
 
 `lean_http_for` says whether a client can take this path: the `PROVIDER_LEAN_HTTP` setting
 (default on), the aiohttp HTTP layer (`PROVIDER_HTTP`), no proxy from the environment for the
-provider's host. When the SDK client's shape is not what we expect (a newer SDK), the first
-request finds out and the client goes back to the SDK path for good.
+provider's host, no per-request auth in the SDK client (`custom_auth`). When the SDK client's
+shape is not what we expect (a newer SDK), the first request finds out and the client goes
+back to the SDK path for good.
 """
 
 from __future__ import annotations
@@ -54,7 +62,7 @@ from django.conf import settings
 from openai._models import FinalRequestOptions
 
 from routing.providers.http1 import Http1Client, Response, Target
-from routing.providers.openai_style.setup import CHAT_PATH, http_client_kind, shared_ssl_context
+from routing.providers.openai_style.setup import http_client_kind, shared_ssl_context
 from routing.providers.options import NetworkOptions
 
 try:
@@ -86,14 +94,25 @@ def lean_http_enabled() -> bool:
     return wanted and aiohttp is not None and http_client_kind() == "aiohttp"
 
 
-def lean_http_for(sdk_client: Any, options: NetworkOptions | None) -> LeanHTTP | None:
-    """A lean path for `sdk_client`'s chat completions, or None when it must keep the SDK's."""
+def lean_http_for(
+    sdk_client: Any, options: NetworkOptions | None, *, request_options: type[Any] = FinalRequestOptions
+) -> LeanHTTP | None:
+    """A lean path for `sdk_client`'s requests, or None when it must keep the SDK's.
+
+    `request_options` is the SDK's own `FinalRequestOptions` (openai's by default;
+    `anthropic._models.FinalRequestOptions` for an Anthropic client)."""
     if not lean_http_enabled():
         return None
     host = urlsplit(str(getattr(sdk_client, "base_url", ""))).hostname or ""
     if _proxied(host):
         return None  # httpx2 would send it through the environment's proxy: the SDK path does
-    return LeanHTTP(sdk_client, max_connections=(options.max_connections if options else None))
+    if getattr(sdk_client, "custom_auth", None) is not None:
+        return None  # auth made per request (a token provider): not something to read once
+    return LeanHTTP(
+        sdk_client,
+        request_options=request_options,
+        max_connections=(options.max_connections if options else None),
+    )
 
 
 def _proxied(host: str) -> bool:
@@ -123,7 +142,7 @@ def lean_body_encode(params: dict[str, Any]) -> bytes:
 
 @dataclass(frozen=True)
 class LeanTarget:
-    """Where one model's chat completions go, and the headers that go with every request."""
+    """Where one model's requests to one path go, and the headers that go with every request."""
 
     url: str
     headers: dict[str, str]
@@ -141,18 +160,27 @@ class LeanTarget:
 
 
 class LeanStream:
-    """An open streamed response: its body's reads, and `request` for the SDK's exceptions."""
+    """An open streamed response: its body's reads, and `request` and `event_error` for the
+    SDK's exceptions."""
 
-    __slots__ = ("_done", "_response", "_target")
+    __slots__ = ("_done", "_response", "_sdk", "_target")
 
-    def __init__(self, response: Response, target: LeanTarget) -> None:
+    def __init__(self, response: Response, target: LeanTarget, sdk_client: Any) -> None:
         self._response = response
         self._target = target
+        self._sdk = sdk_client
         self._done = False
 
     @property
     def request(self) -> httpx2.Request:
         return self._target.request
+
+    def event_error(self, message: str, body: object) -> Exception:
+        """The SDK's exception for an error event inside this stream, as its own stream makes
+        it (`_make_status_error` with the stream's response: a status below 400)."""
+        response = _sdk_response(self._response, b"", self._target)
+        error: Exception = self._sdk._make_status_error(message, body=body, response=response)
+        return error
 
     def chunks(self) -> AsyncIterator[bytes]:
         return self._response.chunks()
@@ -173,13 +201,20 @@ class LeanStream:
 
 
 class LeanHTTP:
-    """One client's session, its per-model targets, and the two ways to post."""
+    """One client's session, its per-(path, model) targets, and the two ways to post."""
 
-    def __init__(self, sdk_client: Any, *, max_connections: int | None = None) -> None:
+    def __init__(
+        self,
+        sdk_client: Any,
+        *,
+        request_options: type[Any] = FinalRequestOptions,
+        max_connections: int | None = None,
+    ) -> None:
         self._sdk = sdk_client
+        self._request_options = request_options
         self._max_connections = max_connections or DEFAULT_MAX_CONNECTIONS
         self.session: Http1Client | None = None  # made on first use (on the client's loop)
-        self._targets: dict[str, LeanTarget] = {}
+        self._targets: dict[tuple[str, str], LeanTarget] = {}
         self.broken = False  # the SDK's shape is not what we read: use the SDK path
 
     def _session_get(self) -> Http1Client:
@@ -192,26 +227,29 @@ class LeanHTTP:
             )
         return session
 
-    async def target(self, model_id: str) -> LeanTarget | None:
-        """The model's URL and headers (made on first use); None when the SDK's shape is not
-        what we read (then `broken` is set and the caller uses the SDK path)."""
-        target = self._targets.get(model_id)
+    async def target(self, path: str, model_id: str) -> LeanTarget | None:
+        """The URL and headers for `model_id`'s requests to `path` (made on first use); None
+        when the SDK's shape is not what we read (then `broken` is set and the caller uses
+        the SDK path)."""
+        key = (path, model_id)
+        target = self._targets.get(key)
         if target is not None:
             return target
         if self.broken:
             return None
         try:
-            target = await lean_target(self._sdk, model_id)
+            target = await lean_target(self._sdk, path, model_id, request_options=self._request_options)
         except Exception:
             logger.warning(
-                "The OpenAI SDK's request could not be read for the lean HTTP path; "
+                "The %s SDK's request could not be read for the lean HTTP path; "
                 "this client keeps the SDK's own path",
+                type(self._sdk).__module__.split(".")[0],
                 exc_info=True,
             )
             self.broken = True
             return None
         if len(self._targets) < 256:
-            self._targets[model_id] = target
+            self._targets[key] = target
         return target
 
     async def _post(
@@ -249,15 +287,13 @@ class LeanHTTP:
     ) -> LeanStream:
         """POST the body and return the open response to read its SSE from (close it after)."""
         response = await self._post(target, body, timeout_s, idempotency_key)
-        return LeanStream(response, target)
+        return LeanStream(response, target, self._sdk)
 
     def _status_error(self, response: Response, content: bytes, target: LeanTarget) -> Exception:
         """The SDK's own exception for this status, built by the SDK client from the response."""
-        headers = [(name, value) for name, value in response.raw_headers if name.lower() not in _BODY_HEADERS]
-        sdk_response = httpx2.Response(
-            response.status, headers=headers, content=content, request=target.request
+        error: Exception = self._sdk._make_status_error_from_response(
+            _sdk_response(response, content, target)
         )
-        error: Exception = self._sdk._make_status_error_from_response(sdk_response)
         return error
 
     async def aclose(self) -> None:
@@ -266,10 +302,19 @@ class LeanHTTP:
             await session.aclose()
 
 
-async def lean_target(sdk_client: Any, model_id: str) -> LeanTarget:
-    """The URL and headers the SDK client would use for a chat completion of `model_id`,
-    from its own request builder, less its telemetry and what the HTTP client sets itself."""
-    options = FinalRequestOptions.construct(method="post", url=CHAT_PATH, json_data={"model": model_id})
+def _sdk_response(response: Response, content: bytes, target: LeanTarget) -> httpx2.Response:
+    """An httpx2 response standing for ours, for the SDK's exceptions."""
+    headers = [(name, value) for name, value in response.raw_headers if name.lower() not in _BODY_HEADERS]
+    return httpx2.Response(response.status, headers=headers, content=content, request=target.request)
+
+
+async def lean_target(
+    sdk_client: Any, path: str, model_id: str, *, request_options: type[Any] = FinalRequestOptions
+) -> LeanTarget:
+    """The URL and headers the SDK client would use for a POST of `model_id`'s request to
+    `path` (a path relative to its base URL, as its `post` takes), from its own request
+    builder, less its telemetry and what the HTTP client sets itself."""
+    options = request_options.construct(method="post", url=path, json_data={"model": model_id})
     options = await sdk_client._prepare_options(options)
     request = sdk_client._build_request(options)
     await sdk_client._prepare_request(request)

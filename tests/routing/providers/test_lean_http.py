@@ -6,9 +6,7 @@ the fake provider and compares what it received and what came back."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -23,12 +21,19 @@ from routing.providers.transport import transport_complete, transport_stream
 from routing.sampling import SamplingOptions
 from tests.fake_provider import Received, Reply
 from tests.routing.providers.conftest import (
+    both_paths,
+    closed_port,
     complete,
     complete_error,
+    error_view,
+    lean_set,
     request,
+    result_view,
     run,
     stream,
     stream_error,
+    telemetry_sent,
+    wire_of,
 )
 
 OPENAI_KINDS = ["openai", "azure_openai", "openai_compatible"]
@@ -106,66 +111,12 @@ CASES: dict[str, dict[str, Any]] = {
 }
 
 
-def _lean(settings, on: bool) -> None:
-    settings.ORCHESTRATOR = {**settings.ORCHESTRATOR, "PROVIDER_LEAN_HTTP": on}
-
-
-def _both(settings, fake_provider, send: Callable[[], Any]) -> tuple[Any, Any, Received, Received]:
-    """`send()` through the lean path, then the SDK's: (lean result, SDK result, what the fake
-    provider received from each)."""
-    results = []
-    for on in (True, False):
-        _lean(settings, on)
-        before = len(fake_provider.history)
-        results.append(send())
-        assert len(fake_provider.history) == before + 1
-    lean_received, sdk_received = fake_provider.history[-2:]
-    return results[0], results[1], lean_received, sdk_received
-
-
 def _wire(received: Received) -> dict[str, Any]:
-    return {
-        "method": received.method,
-        "path": received.path,
-        "query": received.query,
-        "body": received.body,
-        "headers": {name: received.headers.get(name) for name in HEADERS_THAT_MATTER},
-    }
-
-
-def _telemetry(received: Received) -> bool:
-    return any(name.startswith("x-stainless-") for name in received.headers)
+    return wire_of(received, headers=HEADERS_THAT_MATTER)
 
 
 def _spec(fake_provider, kind: str):
     return fake_provider.spec(kind, options={"default_headers": {"X-Custom": "yes"}})
-
-
-def _completion_view(completion: Any) -> dict[str, Any]:
-    view = dataclasses.asdict(completion)
-    view.pop("latency_ms", None)
-    view.pop("ttft_ms", None)
-    return view
-
-
-def _stream_view(items: list) -> list:
-    return [
-        dataclasses.replace(item, latency_ms=0.0, ttft_ms=None) if isinstance(item, StreamEnd) else item
-        for item in items
-    ]
-
-
-def _error_view(error: ProviderError) -> dict[str, Any]:
-    retry_after = error.retry_after_s
-    return {
-        "class": type(error).__name__,
-        "message": error.message,
-        "http_status": error.http_status,
-        "retry_after_s": round(retry_after, 1) if retry_after is not None else None,
-        "timeout": error.timeout,
-        "local": getattr(error, "local", False),
-        "partial_text": error.partial_text,
-    }
 
 
 # -- The request on the wire -------------------------------------------------------------------
@@ -177,11 +128,13 @@ def test_a_plain_request_carries_every_parameter_the_sdk_path_sends(settings, fa
     spec = _spec(fake_provider, kind)
     req = request("m1", **CASES[case])
 
-    lean, sdk, lean_received, sdk_received = _both(settings, fake_provider, lambda: complete(spec, req))
+    lean, sdk, [lean_received], [sdk_received] = both_paths(
+        settings, fake_provider, lambda: complete(spec, req)
+    )
 
     assert _wire(lean_received) == _wire(sdk_received)
-    assert not _telemetry(lean_received) and _telemetry(sdk_received)  # each path really ran
-    assert _completion_view(lean) == _completion_view(sdk)
+    assert not telemetry_sent(lean_received) and telemetry_sent(sdk_received)  # each path really ran
+    assert result_view(lean) == result_view(sdk)
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -190,16 +143,18 @@ def test_a_streamed_request_carries_every_parameter_the_sdk_path_sends(settings,
     spec = _spec(fake_provider, kind)
     req = request("m1", **CASES[case])
 
-    lean, sdk, lean_received, sdk_received = _both(settings, fake_provider, lambda: stream(spec, req))
+    lean, sdk, [lean_received], [sdk_received] = both_paths(
+        settings, fake_provider, lambda: stream(spec, req)
+    )
 
     assert _wire(lean_received) == _wire(sdk_received)
     assert lean_received.body["stream"] is True
-    assert not _telemetry(lean_received) and _telemetry(sdk_received)
-    assert _stream_view(lean) == _stream_view(sdk)
+    assert not telemetry_sent(lean_received) and telemetry_sent(sdk_received)
+    assert result_view(lean) == result_view(sdk)
 
 
 def test_the_azure_request_goes_to_the_deployment_with_the_api_version_and_api_key(settings, fake_provider):
-    _lean(settings, True)
+    lean_set(settings, True)
 
     complete(fake_provider.spec("azure_openai"), request("my deployment"))
 
@@ -212,7 +167,9 @@ def test_the_azure_request_goes_to_the_deployment_with_the_api_version_and_api_k
 def test_a_keyless_openai_compatible_server_gets_the_placeholder_key_on_both_paths(settings, fake_provider):
     spec = fake_provider.spec("openai_compatible", api_key_env="")
 
-    _, _, lean_received, sdk_received = _both(settings, fake_provider, lambda: complete(spec, request("m1")))
+    _, _, [lean_received], [sdk_received] = both_paths(
+        settings, fake_provider, lambda: complete(spec, request("m1"))
+    )
 
     assert lean_received.headers["authorization"] == sdk_received.headers["authorization"]
     assert lean_received.headers["authorization"] == "Bearer no-key-needed"
@@ -227,9 +184,9 @@ def test_tool_calls_come_back_the_same_on_both_paths(settings, fake_provider, st
         fake_provider.script("m1", Reply.tool_call("get_weather", {"city": "Paris"}))
         return stream(spec, req)[-1] if streamed else complete(spec, req)
 
-    lean, sdk, _, _ = _both(settings, fake_provider, send)
+    lean, sdk, _, _ = both_paths(settings, fake_provider, send)
 
-    assert _completion_view(lean) == _completion_view(sdk)
+    assert result_view(lean) == result_view(sdk)
     assert [call["function"]["name"] for call in lean.tool_calls] == ["get_weather"]
 
 
@@ -261,9 +218,9 @@ def test_a_failed_call_maps_to_the_same_error_on_both_paths(settings, fake_provi
         fake_provider.script("m1", replies[reply]())
         return complete_error(spec, request("m1"))
 
-    lean, sdk, _, _ = _both(settings, fake_provider, send)
+    lean, sdk, _, _ = both_paths(settings, fake_provider, send)
 
-    assert _error_view(lean) == _error_view(sdk)
+    assert error_view(lean) == error_view(sdk)
 
 
 @pytest.mark.parametrize("reply", [*STATUS_REPLIES, "cut mid-way", "error event"])
@@ -280,14 +237,14 @@ def test_a_failed_stream_maps_to_the_same_error_on_both_paths(settings, fake_pro
         fake_provider.script("m1", replies[reply]())
         return stream_error(spec, request("m1"))
 
-    (lean_items, lean), (sdk_items, sdk), _, _ = _both(settings, fake_provider, send)
+    (lean_items, lean), (sdk_items, sdk), _, _ = both_paths(settings, fake_provider, send)
 
-    assert _error_view(lean) == _error_view(sdk)
+    assert error_view(lean) == error_view(sdk)
     assert lean_items == sdk_items
 
 
 def test_a_retry_after_is_honoured_on_the_lean_path(settings, fake_provider):
-    _lean(settings, True)
+    lean_set(settings, True)
     fake_provider.script("m1", Reply.rate_limit(retry_after=2))
 
     error = complete_error(fake_provider.spec("openai"), request("m1"))
@@ -306,31 +263,25 @@ def test_a_hang_is_the_same_timeout_on_both_paths(settings, fake_provider, strea
             return stream_error(spec, request("m1", timeout_s=0.3))[1]
         return complete_error(spec, request("m1", timeout_s=0.3))
 
-    lean, sdk, _, _ = _both(settings, fake_provider, send)
+    lean, sdk, _, _ = both_paths(settings, fake_provider, send)
 
-    assert _error_view(lean) == _error_view(sdk)
+    assert error_view(lean) == error_view(sdk)
     assert lean.timeout
     assert fake_provider.wait_for(lambda h: h[-2].disconnected)
 
 
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.mark.parametrize("streamed", [False, True])
 def test_a_refused_connection_is_the_same_transient_error_on_both_paths(settings, fake_provider, streamed):
-    spec = fake_provider.spec("openai", base_url=f"http://127.0.0.1:{_closed_port()}/v1")
+    spec = fake_provider.spec("openai", base_url=f"http://127.0.0.1:{closed_port()}/v1")
     errors = []
     for on in (True, False):
-        _lean(settings, on)
+        lean_set(settings, on)
         if streamed:
             errors.append(stream_error(spec, request("m1"))[1])
         else:
             errors.append(complete_error(spec, request("m1")))
 
-    assert _error_view(errors[0]) == _error_view(errors[1])
+    assert error_view(errors[0]) == error_view(errors[1])
     assert type(errors[0]) is TransientError
     assert "Connection to the provider failed" in errors[0].message
 
@@ -347,10 +298,10 @@ def test_a_request_the_wire_cannot_carry_is_refused_locally_on_both_paths(settin
     spec = fake_provider.spec("openai")
     errors = []
     for on in (True, False):
-        _lean(settings, on)
+        lean_set(settings, on)
         errors.append(complete_error(spec, request("m1", **field)))
 
-    assert _error_view(errors[0]) == _error_view(errors[1])
+    assert error_view(errors[0]) == error_view(errors[1])
     assert type(errors[0]) is RequestInvalidError and errors[0].local
     assert fake_provider.history == []
 
@@ -371,7 +322,7 @@ def test_the_lean_path_is_the_default_for_every_openai_style_kind(fake_provider)
 
 
 def test_the_setting_turns_the_lean_path_off(settings, fake_provider):
-    _lean(settings, False)
+    lean_set(settings, False)
 
     assert _lean_of(fake_provider.spec("openai")) is None
 
@@ -409,7 +360,7 @@ def test_an_sdk_whose_request_cannot_be_read_falls_back_to_its_own_path(fake_pro
 
     assert completion.text and isinstance(items[-1], StreamEnd)
     assert broken
-    assert all(_telemetry(received) for received in fake_provider.history)
+    assert all(telemetry_sent(received) for received in fake_provider.history)
     assert "keeps the SDK's own path" in caplog.text
 
 
