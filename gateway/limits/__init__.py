@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
+import os
+import random
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -42,11 +43,12 @@ from gateway.limits.store import (
     ADMIT_SCRIPT,
     LOCAL,
     NANO,
+    SETTLE_NAMES,
     SETTLE_SCRIPT,
     SPEND_TTL_S,
     UNSETTLED,
     cache_backend,
-    counter_keys,
+    counter_keys_made,
     limits_local_reset,
     period_bounds,
     redis_client,
@@ -74,6 +76,12 @@ __all__ = [
 
 log = logging.getLogger("gateway.limits")
 
+# Reservation ids only need to be unique among a key's open reservations: drawn from a
+# generator seeded once from the OS (and again in a forked child), as os.urandom per request
+# costs more than the rest of the admission's own work.
+_ids = random.Random(os.urandom(32))
+os.register_at_fork(after_in_child=lambda: _ids.seed(os.urandom(32)))
+
 
 # -- Before a call -----------------------------------------------------------------------
 
@@ -88,6 +96,8 @@ class Admission:
     request_id: str = ""
     reserved: bool = False  # a reservation waits to be settled by limits_account
     settled: bool = field(default=False, repr=False)
+    # The cache's keys of the counters the settlement script takes (SETTLE_NAMES order).
+    settle_keys: list[str] = field(default_factory=list, repr=False)
 
 
 def _nano(amount: Decimal | None) -> int | None:
@@ -140,17 +150,15 @@ async def limits_admit(
 async def _admit(
     *, info: KeyInfo, now: datetime, client: AsyncRedis | None, est_nano: int | None, est_tokens: int | None
 ) -> Admission:
-    keys = counter_keys(info, now)
-    request_id = secrets.token_hex(8)
+    keys, admit_keys, settle_keys = counter_keys_made(info, now)
+    request_id = f"{_ids.getrandbits(64):016x}"
     budget_nano = _nano(info.budget_usd)
     now_ms = now.timestamp() * 1000
     for _ in range(3):  # a cold spend counter: seed it from the records, then check again
         if client is not None:
-            cache = cache_backend()
-            names = ("rpm", "tpm", "spend", "held_until", "held", "largest", "tpm_sum")
             reply = await ADMIT_SCRIPT(
                 client,
-                [cache.make_key(keys[n]) for n in names],
+                admit_keys,
                 [
                     int(now_ms),
                     request_id,
@@ -193,7 +201,9 @@ async def _admit(
     refusal_raise(info=info, verdict=verdict, now=now)
     spent_usd = Decimal(verdict.spent_nano) / NANO if info.budget_usd is not None else None
     reserved = info.budget_usd is not None or info.tpm is not None
-    return Admission(keys=keys, spent_usd=spent_usd, request_id=request_id, reserved=reserved)
+    return Admission(
+        keys=keys, spent_usd=spent_usd, request_id=request_id, reserved=reserved, settle_keys=settle_keys
+    )
 
 
 # -- After a call ------------------------------------------------------------------------
@@ -243,11 +253,10 @@ async def _account(
     now_ms = now.timestamp() * 1000
     keys = admission.keys
     if client is not None:
-        cache = cache_backend()
-        names = ("tpm", "spend", "held_until", "held", "largest", "tpm_sum")
+        make_key = cache_backend().make_key
         total = await SETTLE_SCRIPT(
             client,
-            [cache.make_key(keys[n]) for n in names],
+            admission.settle_keys or [make_key(keys[n]) for n in SETTLE_NAMES],
             [
                 int(now_ms),
                 admission.request_id,

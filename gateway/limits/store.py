@@ -60,6 +60,29 @@ def reservation_ttl_ms() -> int:
     return int(float(settings.ORCHESTRATOR.get("GATEWAY_RESERVATION_TTL_S", 120)) * 1000)
 
 
+# The counters an admission and a settlement touch, in the order the scripts take them.
+ADMIT_NAMES = ("rpm", "tpm", "spend", "held_until", "held", "largest", "tpm_sum")
+SETTLE_NAMES = ("tpm", "spend", "held_until", "held", "largest", "tpm_sum")
+_MADE_MAX = 10_000
+# (key id, budget period, UTC day) -> the counters' names, and the cache's keys for the scripts
+_made: dict[tuple[int, str, float], tuple[dict[str, str], list[str], list[str]]] = {}
+
+
+def counter_keys_made(info: KeyInfo, now: datetime) -> tuple[dict[str, str], list[str], list[str]]:
+    """`counter_keys`, and the cache's keys for the admission and the settlement scripts
+    (`ADMIT_NAMES`, `SETTLE_NAMES` order), made once per key and UTC day."""
+    memo = (info.id, info.budget_period, now.timestamp() // 86400)
+    made = _made.get(memo)
+    if made is None:
+        names = counter_keys(info, now)
+        make_key = cache_backend().make_key
+        made = (names, [make_key(names[n]) for n in ADMIT_NAMES], [make_key(names[n]) for n in SETTLE_NAMES])
+        if len(_made) >= _MADE_MAX:
+            _made.clear()
+        _made[memo] = made
+    return made
+
+
 def counter_keys(info: KeyInfo, now: datetime) -> dict[str, str]:
     """The names of a key's counters (the spend counter's name carries its period)."""
     start, _ = period_bounds(info.budget_period, now)
@@ -113,6 +136,7 @@ def redis_client() -> AsyncRedis | None:
 def _reset_cache(*, setting: str, **kwargs: Any) -> None:
     global _backend, _redis_url
     if setting == "CACHES":
+        _made.clear()
         _backend = None
         _redis_url = None
         LOCAL.clear()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import random
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,8 +25,12 @@ _ids = random.Random(os.urandom(32))
 os.register_at_fork(after_in_child=lambda: _ids.seed(os.urandom(32)))
 
 
+_V4_CLEAR = ~((0xC000 << 48) | (0xF000 << 64))
+_V4_SET = (0x8000 << 48) | (4 << 76)  # RFC 4122 variant, version 4 (as uuid.UUID(version=4) sets them)
+
+
 def trace_id_new() -> str:
-    return uuid.UUID(int=_ids.getrandbits(128), version=4).hex
+    return f"{(_ids.getrandbits(128) & _V4_CLEAR) | _V4_SET:032x}"
 
 
 def conf(name: str, default: Any) -> Any:
