@@ -25,9 +25,12 @@ json_object (any JSON object, no schema) has no counterpart either — structure
 a schema — so `sampling_refusal` makes the engine pass the model over (a chain moves on to a
 model that can; a request naming only this model is a 400 naming the field).
 
-Non-streamed calls go through the SDK client's documented low-level `post` with the JSON
-read by us (see `routing.providers.openai_style`): the SDK's param transform and model
-building cost more than the rest of the call against a nearby server.
+Calls, plain and streamed, take the lean HTTP path by default (`client`: the request the SDK
+would send, posted without the SDK's `post`; docs/providers.md, "The lean HTTP path"). Where
+it does not apply, non-streamed calls go through the SDK client's documented low-level `post`
+with the JSON read by us (see `routing.providers.openai_style`): the SDK's param transform and
+model building cost more than the rest of the call against a nearby server; streams through
+`messages.create(stream=True)`.
 """
 
 from __future__ import annotations
@@ -95,4 +98,4 @@ def make_client(spec: ProviderSpec) -> AnthropicClient:
     if spec.base_url:
         kwargs["base_url"] = spec.base_url
     sdk_client = anthropic.AsyncAnthropic(api_key=api_key, **kwargs)
-    return AnthropicClient(sdk_client, timeout_cap=options.timeout_s)
+    return AnthropicClient(sdk_client, timeout_cap=options.timeout_s, options=options)

@@ -273,9 +273,9 @@ def usage_from_anthropic_dict(usage: dict[str, Any]) -> Usage:
 INPUT_FIELDS = ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
 
 
-def input_counts_merge(counts: dict[str, int], usage: Any) -> None:
-    """A streamed usage object's input counts into `counts` (those present supersede)."""
+def input_counts_merge(counts: dict[str, int], usage: dict[str, Any]) -> None:
+    """A streamed event's usage (its JSON) input counts into `counts` (those present supersede)."""
     for name in INPUT_FIELDS:
-        value = getattr(usage, name, None)
-        if value is not None:
+        value = usage.get(name)
+        if isinstance(value, int):
             counts[name] = value

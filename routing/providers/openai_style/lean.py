@@ -15,7 +15,7 @@ per provider and event loop, `routing.providers.registry`):
 - the absolute URL and the static headers come from the SDK client itself, once per path and
   model (`lean_target`): its own `_prepare_options` and `_build_request` make a request for
   that model, and we keep its URL (Azure: the deployment path and `api-version` query) and its
-  headers (auth — `Authorization: Bearer`, Azure's `api-key` or Anthropic's `x-api-key` —,
+  headers (auth — `Authorization: Bearer` or Azure's `api-key` —, Anthropic's
   `anthropic-version`, content type, user agent, the provider's `default_headers`, an
   organisation or project from the environment), less the SDK's `x-stainless-*` telemetry
   and what the HTTP client sets itself (host, length, encoding, keep-alive). What goes on the
@@ -174,6 +174,10 @@ class LeanStream:
     @property
     def request(self) -> httpx2.Request:
         return self._target.request
+
+    @property
+    def status(self) -> int:
+        return self._response.status
 
     def event_error(self, message: str, body: object) -> Exception:
         """The SDK's exception for an error event inside this stream, as its own stream makes

@@ -45,22 +45,19 @@ async def _drain(chunks: AsyncIterator[bytes]) -> None:
                 pass
 
 
-class SSEDecoder:
-    """Server-sent events → the `data` of each event, as bytes (what a chat stream needs of
-    the WHATWG rules): lines end with LF, CRLF or CR, even split across network reads;
-    `data:` lines are joined with LF; a blank line ends an event; comments and the other
-    fields (`event`, `id`, `retry`) are ignored; an event the body ends in the middle of is
-    dropped (as the SDK's decoder does)."""
+class _SSELines:
+    """Server-sent events' lines, as the WHATWG rules split them: lines end with LF, CRLF or
+    CR, even split across network reads; the last, unfinished line waits for the next read
+    (and is dropped if the body ends there, as the SDKs' decoders drop it)."""
 
-    __slots__ = ("_cr", "_data", "_rest")
+    __slots__ = ("_cr", "_rest")
 
     def __init__(self) -> None:
         self._rest = b""
-        self._data: list[bytes] = []
         self._cr = False  # the last read ended with CR: a LF starting the next one is its pair
 
-    def feed(self, chunk: bytes) -> list[bytes]:
-        """The events completed by this network read, in order."""
+    def _lines(self, chunk: bytes) -> list[bytes]:
+        """The lines this network read completes, in order."""
         if self._cr:
             self._cr = False
             if chunk[:1] == b"\n":
@@ -72,15 +69,62 @@ class SSEDecoder:
             chunk = self._rest + chunk
         lines = chunk.split(b"\n")
         self._rest = lines.pop()
+        return lines
+
+
+class SSEDecoder(_SSELines):
+    """Server-sent events → the `data` of each event, as bytes (what a chat stream needs of
+    the WHATWG rules): `data:` lines are joined with LF; a blank line ends an event; comments
+    and the other fields (`event`, `id`, `retry`) are ignored; an event the body ends in the
+    middle of is dropped (as the SDK's decoder does)."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._data: list[bytes] = []
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        """The events completed by this network read, in order."""
         events: list[bytes] = []
         data = self._data
-        for line in lines:
+        for line in self._lines(chunk):
             if not line:
                 if data:
                     events.append(data[0] if len(data) == 1 else b"\n".join(data))
                     data.clear()
             elif line.startswith(b"data:"):
                 data.append(line[6:] if line[5:6] == b" " else line[5:])
+        return events
+
+
+class NamedSSEDecoder(_SSELines):
+    """Server-sent events → (event name or None, data) pairs, for a wire whose events are told
+    apart by name (Anthropic's): as `SSEDecoder`, and an `event:` line names the event it is
+    in; an event with a name and no data is passed on too (with b""), as the SDKs' decoders
+    pass it."""
+
+    __slots__ = ("_data", "_event")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._data: list[bytes] = []
+        self._event: bytes | None = None
+
+    def feed(self, chunk: bytes) -> list[tuple[bytes | None, bytes]]:
+        """The events completed by this network read, in order."""
+        events: list[tuple[bytes | None, bytes]] = []
+        data = self._data
+        for line in self._lines(chunk):
+            if not line:
+                if data or self._event is not None:
+                    events.append((self._event, data[0] if len(data) == 1 else b"\n".join(data)))
+                    data.clear()
+                    self._event = None
+            elif line.startswith(b"data:"):
+                data.append(line[6:] if line[5:6] == b" " else line[5:])
+            elif line.startswith(b"event:"):
+                self._event = line[7:] if line[6:7] == b" " else line[6:]
         return events
 
 

@@ -47,8 +47,10 @@ def test_it_streams_deltas_then_one_end_with_usage(fake_provider, kind):
     assert fake_provider.history[0].stream
 
 
-def test_the_request_timeout_reaches_the_sdk_and_its_retries_are_off(fake_provider):
-    # The anthropic SDK reports its per-request timeout in a header; openai's does not.
+def test_the_request_timeout_reaches_the_sdk_and_its_retries_are_off(fake_provider, settings):
+    # The anthropic SDK reports its per-request timeout in a header (on its own path: the lean
+    # HTTP path sends no x-stainless-* telemetry); openai's does not.
+    settings.ORCHESTRATOR = {**settings.ORCHESTRATOR, "PROVIDER_LEAN_HTTP": False}
     complete(fake_provider.spec("anthropic"), request("m1", timeout_s=7.5))
 
     headers = fake_provider.history[0].headers
@@ -356,7 +358,8 @@ def test_default_headers_from_the_options_are_sent(fake_provider, kind):
     assert fake_provider.history[0].headers["x-team"] == "search"
 
 
-def test_the_provider_timeout_option_caps_the_sdk_timeout(fake_provider):
+def test_the_provider_timeout_option_caps_the_sdk_timeout(fake_provider, settings):
+    settings.ORCHESTRATOR = {**settings.ORCHESTRATOR, "PROVIDER_LEAN_HTTP": False}  # see above
     spec = fake_provider.spec("anthropic", options={"timeout_s": 2})
 
     complete(spec, request("m1", timeout_s=30))
