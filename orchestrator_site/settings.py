@@ -269,8 +269,9 @@ ORCHESTRATOR: dict = {
     # Each buffered record is also appended to a per-process file under VAR_DIR/record-spool/
     # until written, so a process killed outright loses none (replayed by the next to record).
     "RECORD_SPOOL": env_bool("ORCHESTRATOR_RECORD_SPOOL", True),
-    # OpenAI-style chat completions over a plain aiohttp session instead of the SDK's request
-    # path (the same request and errors, less CPU; docs/providers.md, "The lean HTTP path").
+    # OpenAI-style chat completions and embeddings, and Anthropic's messages, on the lean HTTP
+    # path instead of the SDKs' request path (the same request and errors, less CPU;
+    # docs/providers.md, "The lean HTTP path").
     "PROVIDER_LEAN_HTTP": env_bool("ORCHESTRATOR_PROVIDER_LEAN_HTTP", True),
 }
 # Pages take prompts up to the largest context windows (2M tokens ≈ 8 MB) and answer a bigger
