@@ -26,6 +26,19 @@ class Server:
         self.connections = 0
         self.server: asyncio.base_events.Server | None = None
 
+    @classmethod
+    def answering(cls, body: bytes) -> Server:
+        """A server that answers every request of a kept-alive connection with `body`."""
+
+        async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            while True:
+                await server.request(reader)
+                writer.write(answer(body))
+                await writer.drain()
+
+        server = cls(handler)
+        return server
+
     async def __aenter__(self) -> Server:
         async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             self.connections += 1
@@ -106,13 +119,7 @@ def test_a_request_carries_the_targets_head_the_extra_headers_and_the_body():
 
 
 def test_a_response_read_to_its_end_gives_its_connection_back_for_the_next_request():
-    async def handler(reader, writer):
-        while True:
-            await server.request(reader)
-            writer.write(answer(b"x" * 10))
-            await writer.drain()
-
-    server = Server(handler)
+    server = Server.answering(b"x" * 10)
 
     async def main() -> list[bytes]:
         async with server:
@@ -130,13 +137,7 @@ def test_a_response_read_to_its_end_gives_its_connection_back_for_the_next_reque
 
 
 def test_a_closed_response_drops_its_connection():
-    async def handler(reader, writer):
-        while True:
-            await server.request(reader)
-            writer.write(answer(b"{}"))
-            await writer.drain()
-
-    server = Server(handler)
+    server = Server.answering(b"{}")
 
     async def main() -> None:
         async with server:
@@ -151,13 +152,7 @@ def test_a_closed_response_drops_its_connection():
 
 
 def test_a_connection_idle_longer_than_the_keepalive_is_not_reused():
-    async def handler(reader, writer):
-        while True:
-            await server.request(reader)
-            writer.write(answer(b"{}"))
-            await writer.drain()
-
-    server = Server(handler)
+    server = Server.answering(b"{}")
 
     async def main() -> int:
         async with server:
@@ -359,13 +354,7 @@ def test_a_refused_connection_is_aiohttps_connector_error():
 
 
 def test_callers_over_the_connection_limit_wait_for_a_connection():
-    async def handler(reader, writer):
-        while True:
-            await server.request(reader)
-            writer.write(answer(b"{}"))
-            await writer.drain()
-
-    server = Server(handler)
+    server = Server.answering(b"{}")
 
     async def main() -> list[bytes]:
         async with server:

@@ -21,6 +21,23 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from routing.providers.simulated.arguments.schema import bounded, fits, is_null, merge_all, sized, unique
+from routing.providers.simulated.arguments.words import (
+    CODE,
+    EMAIL,
+    EXPRESSION,
+    FREE_TEXT,
+    FROM,
+    LINK,
+    MEANINGFUL,
+    NUMBER_WORDS,
+    PERSON,
+    PLACE,
+    PLACE_WORDS,
+    SAID,
+    STREET,
+    TO,
+)
 from routing.providers.simulated.json_schema import MAX_DEPTH, Filler, schema_clean
 from routing.providers.simulated.options import Profile
 from routing.providers.simulated.task import Solver, Task
@@ -39,46 +56,7 @@ from routing.providers.simulated.textvalues import (
     name_words,
 )
 
-PLACE = {"city", "location", "place", "country", "destination", "origin", "region", "town", "address"}
-PLACE |= {"airport", "state", "where", "departure", "arrival", "venue", "area", "locality"}
-STREET = {"street", "line", "line1", "road"}
-PERSON = {"name", "person", "author", "user", "username", "customer", "recipient", "contact", "owner"}
-PERSON |= {"assignee", "who", "first", "last", "full", "attendee", "sender", "employee"}
-CODE = {"currency", "symbol", "ticker", "code", "iso"}
-FREE_TEXT = {"query", "q", "search", "text", "message", "content", "body", "prompt", "question"}
-FREE_TEXT |= {"term", "keyword", "keywords", "input", "request", "instruction", "note", "comment"}
-PLACE_WORDS = {"in", "at", "on", "near", "from", "of"}  # a name after these is a place, not a person
-EXPRESSION = {"expression", "formula", "equation", "calculation", "math"}
-EMAIL = {"email", "mail", "recipient", "sender", "cc", "bcc", "to"}
-LINK = {"url", "link", "uri", "website", "site", "href", "page"}
-FROM = {"from", "origin", "source", "departure", "start", "base"}
-TO = {"to", "destination", "target", "arrival", "end", "into", "quote"}
-# Fields the JSON skill gives a meaning to (the answer to the question, a summary…): worth
-# filling even when optional.
-MEANINGFUL = re.compile(r"answer|result|summary|reason|explanation|rationale|total|title|topic")
-SAID = re.compile(r"summary|answer|result|response|output|explanation|reason|text|message|content|reply")
-NUMBER_WORDS = {
-    "age": {"years", "old", "aged", "age"},
-    "count": {"results", "items", "top", "first"},
-    "limit": {"results", "items", "top", "first", "limit"},
-    "days": {"days", "day"},
-    "amount": {"usd", "eur", "gbp", "dollars", "euros", "$", "€", "£"},
-}
-
-
-def fits(schema: dict[str, Any], value: Any) -> bool:
-    """Whether `value` (from a tool result) suits a scalar schema."""
-    if isinstance(schema.get("enum"), list):
-        return value in schema["enum"]
-    kind = schema.get("type")
-    kinds = kind if isinstance(kind, list) else [kind]
-    checks = {
-        "string": isinstance(value, str),
-        "integer": isinstance(value, int) and not isinstance(value, bool),
-        "number": isinstance(value, int | float) and not isinstance(value, bool),
-        "boolean": isinstance(value, bool),
-    }
-    return any(checks.get(k, False) for k in kinds if isinstance(k, str))
+__all__ = ["ArgumentFiller", "bounded", "fits"]
 
 
 class ArgumentFiller(Filler):
@@ -134,13 +112,13 @@ class ArgumentFiller(Filler):
             branches = schema.get(key)
             if isinstance(branches, list) and branches:
                 resolved = [self.resolve(b, depth) for b in branches]
-                chosen = next((b for b in resolved if not _is_null(b)), resolved[0])
+                chosen = next((b for b in resolved if not is_null(b)), resolved[0])
                 rest = {k: v for k, v in schema.items() if k not in (key, "default")}
                 return self.value({**rest, **chosen} if isinstance(chosen, dict) else chosen, name, depth + 1)
         if isinstance(schema.get("allOf"), list) and schema["allOf"]:
             parts = [self.resolve(s, depth) for s in schema["allOf"]]
             rest = {k: v for k, v in schema.items() if k != "allOf"}
-            return self.value(_merge_all([rest, *parts]), name, depth + 1)
+            return self.value(merge_all([rest, *parts]), name, depth + 1)
         if isinstance(schema.get("enum"), list) and schema["enum"]:
             return self.enum(schema, name)
         kind = schema.get("type")
@@ -189,7 +167,7 @@ class ArgumentFiller(Filler):
             count = max(low, 1) if depth < 4 else low
             values = [self.value(items, name, depth + 1) for _ in range(count)]
         if schema.get("uniqueItems"):
-            values = _unique(values)
+            values = unique(values)
         while len(values) < low:
             values.append(self.value(items, name, depth + 1))
         return values[:high]
@@ -271,12 +249,12 @@ class ArgumentFiller(Filler):
 
     def string(self, schema: dict[str, Any], name: str) -> str:
         if self.said and SAID.search(name.lower()):  # after tool results: what they returned
-            return _sized(schema, self.said)
+            return sized(schema, self.said)
         for index, source in enumerate(self.sources):
             text = self._string(source, schema, name)
             if text is not None:
                 self.found += index == 0
-                return _sized(schema, text)
+                return sized(schema, text)
         default = schema.get("default")
         if isinstance(default, str):
             return default
@@ -285,7 +263,7 @@ class ArgumentFiller(Filler):
         ):
             text, quoted = self.sources[0].ask()
             self.found += quoted
-            return _sized(schema, text)
+            return sized(schema, text)
         return super().string(schema, name)
 
     def _string(self, source: Source, schema: dict[str, Any], name: str) -> str | None:
@@ -337,75 +315,3 @@ class ArgumentFiller(Filler):
                     return parts[-1]
                 return person
         return None
-
-
-def _bound(schema: dict[str, Any], key: str) -> float | None:
-    value = schema.get(key)
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
-def bounded(schema: dict[str, Any], value: float, *, integer: bool) -> float | int:
-    """`value` moved inside the schema's bounds, onto its `multipleOf` grid (as jsonschema checks
-    it: value / step a whole number), whole for an integer."""
-    low, high = _bound(schema, "minimum"), _bound(schema, "maximum")
-    above, below = _bound(schema, "exclusiveMinimum"), _bound(schema, "exclusiveMaximum")
-    step = _bound(schema, "multipleOf")
-    step = step if step and step > 0 else None
-
-    def inside(v: float) -> bool:
-        return (
-            (low is None or v >= low)
-            and (high is None or v <= high)
-            and (above is None or v > above)
-            and (below is None or v < below)
-            and (step is None or (v / step).is_integer())
-            and (not integer or float(v).is_integer())
-        )
-
-    unit = step or 1.0
-    if integer and step is not None and not step.is_integer():
-        unit = float(max(1, round(step)))
-    start = round(value / unit)
-    candidates = [value] + [unit * (start + d) for k in range(60) for d in (k, -k - 1)]
-    for bound in (low, high, above, below):
-        if bound is not None:
-            near = round(bound / unit)
-            candidates += [unit * (near + d) for d in range(-2, 3)]
-    chosen = next((v for v in candidates if inside(v)), value)
-    if integer or float(chosen).is_integer():
-        return int(round(chosen))
-    return chosen
-
-
-def _sized(schema: dict[str, Any], text: str) -> str:
-    low, high = int(schema.get("minLength", 0)), schema.get("maxLength")
-    if len(text) < low:
-        text = text + "." * (low - len(text))
-    return text[: int(high)] if high is not None else text
-
-
-def _is_null(schema: Any) -> bool:
-    return isinstance(schema, dict) and schema.get("type") == "null"
-
-
-def _merge_all(schemas: list[Any]) -> dict[str, Any]:
-    merged: dict[str, Any] = {}
-    for sub in schemas:
-        if not isinstance(sub, dict):
-            continue
-        for key, value in sub.items():
-            if key == "properties" and isinstance(value, dict):
-                merged.setdefault("properties", {}).update(value)
-            elif key == "required" and isinstance(value, list):
-                merged["required"] = [*merged.get("required", []), *value]
-            else:
-                merged.setdefault(key, value)
-    return merged
-
-
-def _unique(values: list[Any]) -> list[Any]:
-    out: list[Any] = []
-    for value in values:
-        if value not in out:
-            out.append(value)
-    return out
