@@ -2,6 +2,7 @@
 record, exactly once; a live process keeps its own; the spool never fails a call."""
 
 import logging
+import math
 import os
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from django.db import connection
 
 from metrics import services as recorder
 from metrics.models import CallRecord
+from metrics.services.spool.format import HEADER, line_encode, segment_decode
 from routing import orchestrator
 from tests.fake_provider import fake_provider_fixture  # noqa: F401
 from tests.metrics.conftest import subprocess_env
@@ -269,3 +271,44 @@ def test_a_line_cut_short_is_skipped_and_the_others_are_replayed(spool, caplog):
     assert attempts("cut") == [1, 2]
     assert any("1 unreadable line(s) skipped" in r.getMessage() for r in caplog.records)
     assert segments(spool) == []
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"response_text": "naïve café — 東京 🚀", "latency_ms": 12.5},
+        {"response_text": "a lone surrogate \ud800 here", "latency_ms": 1.0},
+        {"response_text": "", "latency_ms": float("nan")},
+        {"response_text": "", "latency_ms": float("inf")},
+        {"response_text": "", "input_tokens": 2**70},
+    ],
+    ids=["non-ascii", "lone-surrogate", "nan", "infinity", "huge-integer"],
+)
+def test_a_spooled_line_reads_back_as_the_fields_it_was_written_from(fields):
+    created = datetime(2025, 3, 1, 12, 0, 1, 654321, tzinfo=UTC)
+    record = {"trace_id": "t", "cost_usd": PRICE, "created_at": created, **fields}
+    header = line_encode({HEADER: list(record)})
+
+    [decoded], bad = segment_decode([header, line_encode(list(record.values()))])
+
+    assert bad == 0
+    if fields.get("latency_ms") != fields.get("latency_ms"):  # NaN, which equals nothing
+        assert math.isnan(decoded.pop("latency_ms"))
+        del record["latency_ms"]
+    assert decoded == record
+    assert type(decoded["cost_usd"]) is Decimal
+
+
+@pytest.mark.django_db(transaction=True)
+def test_records_with_text_beyond_ascii_are_replayed_as_they_were(spool):
+    text = "naïve café — 東京 🚀"
+    recorder.call_record_enqueue(
+        trace_id="utf8", model_name="m", status="ok", response_text=text, latency_ms=3.5
+    )
+    recorder._reset_for_tests()  # as if this process had died: its record only on disk, unlocked
+
+    assert recorder.call_records_replay() == 1
+    recorder.call_records_flush()
+
+    [row] = CallRecord.objects.filter(trace_id="utf8")
+    assert (row.response_text, row.latency_ms) == (text, 3.5)

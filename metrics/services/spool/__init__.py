@@ -41,7 +41,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection
 
-from metrics.services.spool.format import ENCODER, HEADER, segment_decode
+from metrics.services.spool.format import ENCODER, HEADER, line_encode, segment_decode
 
 logger = logging.getLogger(__name__)
 
@@ -183,14 +183,13 @@ def spool_append(fields: dict[str, Any]) -> Segment | None:
             _open.add(segment)
         segment.pending += 1  # counted first: the segment is not deleted before this record is written
     try:
-        line = ENCODER.encode(list(fields.values()) if keys == segment.keys else fields)
+        data = line_encode(list(fields.values()) if keys == segment.keys else fields)
     except (TypeError, ValueError) as exc:
         if not _warned_unencodable:
             _warned_unencodable = True
             logger.warning("a call record could not be spooled (kept in memory only): %s", exc)
         spool_release([segment])
         return None
-    data = (line + "\n").encode("ascii")
     try:
         # One write(2) of one line, unbuffered. O_APPEND: concurrent appends from several
         # threads never overwrite each other.
