@@ -157,27 +157,99 @@ async def _send(response: GatewayResponse, receive: Receive, send: Send) -> None
             # After the body (or a failed send): the client has its answer, or is gone.
             _finish_later(response)
         return
-    stream = response.stream
     await send(_start(response, None))
+    await stream_send(response.stream, receive, send)
 
-    async def pump() -> None:
-        async for chunk in stream:
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+# Bytes of a stream read ahead of the client (its socket backed up) before the stream's
+# reader waits for them to be sent.
+STREAM_AHEAD = 1 << 16
+
+
+class _Outbox:
+    """What a stream has produced and the client has not been sent yet, shared by the task
+    reading the stream and the one writing to the client."""
+
+    __slots__ = ("chunks", "ended", "error", "gone", "size", "space", "wake")
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+        self.size = 0
+        self.ended = False  # the stream is read to its end (or failed: `error`)
+        self.error: BaseException | None = None
+        self.gone = False  # the client disconnected
+        self.wake: asyncio.Future[None] | None = None  # the writer, waiting for any of these
+        self.space: asyncio.Future[None] | None = None  # the reader, waiting for the writer
+
+    def notify(self) -> None:
+        wake = self.wake
+        if wake is not None and not wake.done():
+            wake.set_result(None)
+
+
+async def stream_send(stream: AsyncIterator[bytes], receive: Receive, send: Send) -> None:
+    """Send a streamed body, coalescing what is ready: a task reads the stream into the
+    outbox and this one writes the outbox out whenever it wakes, so the chunks a stream
+    produces in one turn of the event loop (the SSE events of one upstream read) go out in
+    one ASGI message (one socket write) instead of one each; the last batch carries the end
+    of the body. Nothing waits for more: a chunk goes out in the turn after it was made.
+
+    A disconnect (watched by a task of its own) cancels the reading task, which closes the
+    stream there (the engine records the attempt as cancelled)."""
+    loop = asyncio.get_running_loop()
+    box = _Outbox()
+
+    async def read() -> None:
+        try:
+            async for chunk in stream:
+                box.chunks.append(chunk)
+                box.size += len(chunk)
+                box.notify()
+                if box.size > STREAM_AHEAD:
+                    space = box.space = loop.create_future()
+                    await space
+        except BaseException as exc:
+            box.error = exc
+            raise
+        finally:
+            box.ended = True
+            box.notify()
 
     async def watch() -> None:
         while (await receive())["type"] != "http.disconnect":
             pass
+        box.gone = True
+        box.notify()
 
-    pumping = asyncio.ensure_future(pump())
+    reading = asyncio.ensure_future(read())
     watching = asyncio.ensure_future(watch())
     try:
-        await asyncio.wait({pumping, watching}, return_when=asyncio.FIRST_COMPLETED)
+        while not box.gone:
+            if not box.chunks and not box.ended:
+                wake = box.wake = loop.create_future()
+                await wake
+                box.wake = None
+                continue
+            if box.ended and box.error is not None:
+                break  # raised from the reading task below (a bug: nothing more is sent)
+            data = b"".join(box.chunks) if len(box.chunks) != 1 else box.chunks[0]
+            box.chunks.clear()
+            box.size = 0
+            last = box.ended
+            try:
+                await send({"type": "http.response.body", "body": data, "more_body": not last})
+            except OSError:  # the client went away mid-write
+                break
+            if last:
+                break
+            space, box.space = box.space, None
+            if space is not None and not space.done():
+                space.set_result(None)
     finally:
-        for task in (pumping, watching):
+        for task in (reading, watching):
             if not task.done():
                 task.cancel()
-        for task in (pumping, watching):
+        for task in (reading, watching):
             try:
                 await task
             except asyncio.CancelledError:

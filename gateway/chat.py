@@ -181,8 +181,13 @@ class ChatCompletions(Endpoint[ChatRequest, Result | StreamHead]):
 CHAT_COMPLETIONS = ChatCompletions()
 
 
+# json.dumps with `separators` builds an encoder per call; one made once writes the same.
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+_string = json.encoder.encode_basestring_ascii  # what json.dumps(a_string) returns, in C
+
+
 def _sse(data: dict[str, Any] | str) -> bytes:
-    text = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
+    text = data if isinstance(data, str) else _COMPACT.encode(data)
     return f"data: {text}\n\n".encode()
 
 
@@ -205,14 +210,14 @@ class ChunkWriter:
             return
         self.model = model
         envelope = {"id": self.chunk_id, "object": "chat.completion.chunk", "created": self.created}
-        head = json.dumps({**envelope, "model": model}, separators=(",", ":"))[:-1]
+        head = _COMPACT.encode({**envelope, "model": model})[:-1]
         self._head = f'data: {head},"choices":[{{"index":0,"delta":'.encode()
 
     def role(self) -> bytes:
         return self._head + b'{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]}\n\n'
 
     def content(self, text: str) -> bytes:
-        return b"".join((self._head, b'{"content":', json.dumps(text).encode(), _CONTENT_TAIL))
+        return b"".join((self._head, b'{"content":', _string(text).encode(), _CONTENT_TAIL))
 
     def tool_call(self, piece: ToolCallDelta) -> bytes:
         """A streamed tool-call piece (a ToolCallDelta) as OpenAI's `delta.tool_calls`: the first
@@ -228,7 +233,7 @@ class ChunkWriter:
             (
                 self._head,
                 b'{"tool_calls":[',
-                json.dumps(call, separators=(",", ":")).encode(),
+                _COMPACT.encode(call).encode(),
                 b"]",
                 _CONTENT_TAIL,
             )
@@ -236,7 +241,7 @@ class ChunkWriter:
 
     def finish(self, reason: str) -> bytes:
         return b"".join(
-            (self._head, b'{},"logprobs":null,"finish_reason":', json.dumps(reason).encode(), b"}]}\n\n")
+            (self._head, b'{},"logprobs":null,"finish_reason":', _string(reason).encode(), b"}]}\n\n")
         )
 
 

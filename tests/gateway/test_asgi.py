@@ -6,7 +6,7 @@ import json
 import pytest
 from asgiref.sync import async_to_sync
 
-from gateway.asgi import gateway_front, responses_wait
+from gateway.asgi import STREAM_AHEAD, gateway_front, responses_wait, stream_send
 from gateway.errors import GatewayError
 from gateway.keys import KeyInfo
 from gateway.limits import limits_admit
@@ -160,3 +160,107 @@ def test_the_spend_settles_even_when_the_server_cancels_the_application_after_th
         pytest.fail(f"the second request was refused: {refused}")
     assert status_and_body(sent)[0] == 200
     assert second.checked
+
+
+# -- A streamed body: what is ready goes out together, nothing waits for more ------------
+
+
+class Client:
+    """The server's side of one streamed response: the ASGI messages sent, a disconnect on
+    demand, and a socket that can be made to back up (send waits until `unblock`)."""
+
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+        self.ended = False
+        self.leave = asyncio.Event()
+        self.open = asyncio.Event()
+        self.open.set()
+
+    async def receive(self):
+        await self.leave.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(self, message):
+        await self.open.wait()
+        self.sent.append(message["body"])
+        self.ended = not message["more_body"]
+
+
+def send_to(client: Client, stream):
+    return stream_send(stream, client.receive, client.send)
+
+
+def test_stream_chunks_made_in_one_turn_go_out_in_one_message_and_the_end_with_the_last():
+    async def run():
+        client = Client()
+        later = asyncio.Event()
+
+        async def stream():
+            yield b"a"
+            yield b"b"  # ready in the same turn as a
+            await later.wait()
+            yield b"c"
+
+        sending = asyncio.ensure_future(send_to(client, stream()))
+        while not client.sent:  # a and b go out without waiting for c
+            await asyncio.sleep(0)
+        first = list(client.sent)
+        later.set()
+        await sending
+        return first, client
+
+    first, client = async_to_sync(run)()
+    assert first == [b"ab"]
+    assert client.sent == [b"ab", b"c"]  # the end of the body travels with the last chunk
+    assert client.ended
+
+
+def test_a_stream_stops_being_read_while_the_client_is_backed_up():
+    async def run():
+        client = Client()
+        client.open.clear()  # the client's socket is full: every send waits
+        made = 0
+
+        async def stream():
+            nonlocal made
+            while True:
+                made += 1
+                yield b"x" * 1024
+
+        sending = asyncio.ensure_future(send_to(client, stream()))
+        for _ in range(20):  # turns of the loop: the reader runs until it must wait
+            await asyncio.sleep(0)
+        ahead = made
+        client.leave.set()
+        client.open.set()
+        await sending
+        return ahead
+
+    ahead = async_to_sync(run)()
+    assert ahead == STREAM_AHEAD // 1024 + 1  # read up to the limit, then it waits
+
+
+def test_a_client_that_leaves_mid_stream_has_the_stream_closed_where_it_was_read():
+    async def run():
+        client = Client()
+        closed = asyncio.Event()
+        forever = asyncio.Event()
+
+        async def stream():
+            try:
+                yield b"first"
+                await forever.wait()
+                yield b"never"
+            finally:
+                closed.set()
+
+        sending = asyncio.ensure_future(send_to(client, stream()))
+        while not client.sent:
+            await asyncio.sleep(0)
+        client.leave.set()
+        await sending
+        return client, closed.is_set()
+
+    client, closed = async_to_sync(run)()
+    assert client.sent == [b"first"] and not client.ended
+    assert closed
