@@ -1,7 +1,8 @@
 """The one chokepoint every provider call passes (see `routing.providers.base`).
 
-- A deadline always: `request.timeout_s` bounds the whole call (a stream included) through
-  `asyncio.timeout`; the clients also pass it to the SDK as its own timeout.
+- A deadline always: `request.timeout_s` bounds the whole call through `asyncio.timeout`
+  (a stream's reads through one `StreamDeadline`); the clients also pass it to the SDK as
+  its own timeout.
 - Latency and time to first token are measured here, for successes and failures alike.
 - Every exception becomes a `routing.errors.ProviderError` subclass (see `map_exception`);
   `ProviderKeyMissing` (an OrchestratorError) passes through untouched. One raised before any
@@ -38,6 +39,7 @@ from routing.providers.base import (
 )
 from routing.providers.redaction import secrets_redact
 from routing.providers.registry import client_for
+from routing.providers.transport.deadline import StreamDeadline
 from routing.providers.transport.mapping import map_exception
 
 __all__ = ["map_exception", "transport_complete", "transport_embed", "transport_stream"]
@@ -103,7 +105,8 @@ async def transport_stream(
     `.output_tokens_so_far`. Closing this generator early (`aclose()`, or cancelling the task
     iterating it) closes the client's stream, which closes the upstream HTTP response."""
     start = perf_counter()
-    deadline = asyncio.get_running_loop().time() + request.timeout_s
+    # The deadline bounds the reads, never what the consumer awaits between chunks.
+    deadline = StreamDeadline(asyncio.get_running_loop().time() + request.timeout_s)
     ttft_ms: float | None = None
     parts: list[str] = []
     upstream: AsyncIterator[StreamItem] | None = None
@@ -112,13 +115,10 @@ async def transport_stream(
         try:
             upstream = client_for(spec).stream(request)
             while True:
-                # The deadline is checked per chunk, never across a `yield`: a timeout must not
-                # cancel whatever the consumer awaits between chunks.
-                async with asyncio.timeout_at(deadline):
-                    try:
-                        item = await anext(upstream)
-                    except StopAsyncIteration:
-                        break
+                try:
+                    item = await deadline.next(upstream)
+                except StopAsyncIteration:
+                    break
                 if isinstance(item, str):
                     if not item:
                         continue
@@ -146,6 +146,7 @@ async def transport_stream(
                 raise error from None  # the SDK's exception repeats a secret: not chained to ours
             raise error from exc
     finally:
+        deadline.cancel()
         if upstream is not None:
             aclose = getattr(upstream, "aclose", None)
             if aclose is not None:
