@@ -14,7 +14,6 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import caches
 from django.core.cache.backends.base import BaseCache
 from django.core.cache.backends.redis import RedisCache
 from django.core.signals import setting_changed
@@ -25,6 +24,7 @@ from gateway.limits import window
 from gateway.limits.window import LocalLimits
 from gateway.redis_client import AsyncRedis, RedisReplyError, async_redis
 from routing.cache_guard import redis_timeout_s
+from routing.shared_cache import shared_cache
 
 NANO = Decimal("1000000000")
 SPEND_TTL_S = 300  # re-seed spend from the records at least this often
@@ -102,11 +102,10 @@ _redis_url: str | None = None
 
 
 def cache_backend() -> BaseCache:
-    """The cache backend, made once per process. (`django.core.cache.cache` makes a new
-    backend, and for Redis a new connection pool, in every asyncio context: every request.)"""
+    """The cache backend, made once per process (`routing.shared_cache`)."""
     global _backend, _redis_url
     if _backend is None:
-        backend = caches.create_connection("default")
+        backend = shared_cache()
         if isinstance(backend, RedisCache):
             location = settings.CACHES["default"]["LOCATION"]
             servers = location if isinstance(location, list | tuple) else str(location).split(",")

@@ -44,9 +44,9 @@ from contextvars import ContextVar
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 
 from routing.cache_guard import cache_failed, cache_recovered, cache_usable
+from routing.shared_cache import shared_cache
 
 logger = logging.getLogger(__name__)
 
@@ -121,11 +121,11 @@ def _incr(key: str, *, timeout: float | None) -> int:
     reset, expiry): then it is created again holding our one, so no increment is lost."""
     for _ in range(3):
         try:
-            return cache.incr(key)
+            return shared_cache().incr(key)
         except ValueError:  # not there: whoever adds it holds the first increment
-            if cache.add(key, 1, timeout=timeout):
+            if shared_cache().add(key, 1, timeout=timeout):
                 return 1
-    return cache.incr(key)
+    return shared_cache().incr(key)
 
 
 def _view(model: str) -> tuple[dict[str, Any] | None, int]:
@@ -139,7 +139,7 @@ def _view(model: str) -> tuple[dict[str, Any] | None, int]:
         return (hit[1], hit[2]) if hit is not None else (None, 0)
     slices = _slice_keys(key, _now())
     try:
-        values = cache.get_many([key, *slices])
+        values = shared_cache().get_many([key, *slices])
     except Exception as exc:
         cache_failed(what=f"breaker state of {model}", exc=exc)
         return (hit[1], hit[2]) if hit is not None else (None, 0)
@@ -152,7 +152,7 @@ def _view(model: str) -> tuple[dict[str, Any] | None, int]:
 def _write(model: str, state: dict[str, Any]) -> None:
     _memo.pop(_key(model), None)
     try:
-        cache.set(_key(model), state, timeout=None)
+        shared_cache().set(_key(model), state, timeout=None)
     except Exception as exc:
         cache_failed(what=f"breaker state of {model}", exc=exc)
 
@@ -168,11 +168,13 @@ def _started_before(state: dict[str, Any], started_at: float | None, field: str 
 def _index_add(model: str) -> None:
     """List the model for breaker_states() once (cache.add picks who adds it, no lost updates)."""
     index = _index_key()
-    if cache.add(f"{index}:has:{model}", 1, timeout=None):
-        cache.set(f"{index}:{_incr(f'{index}:count', timeout=None)}", model, timeout=None)
+    if shared_cache().add(f"{index}:has:{model}", 1, timeout=None):
+        shared_cache().set(f"{index}:{_incr(f'{index}:count', timeout=None)}", model, timeout=None)
     scope = _scope.get()
-    if scope and cache.add(f"{SCOPES_KEY}:has:{scope}", 1, timeout=SCOPE_TTL_S):
-        cache.set(f"{SCOPES_KEY}:{_incr(f'{SCOPES_KEY}:count', timeout=None)}", scope, timeout=SCOPE_TTL_S)
+    if scope and shared_cache().add(f"{SCOPES_KEY}:has:{scope}", 1, timeout=SCOPE_TTL_S):
+        shared_cache().set(
+            f"{SCOPES_KEY}:{_incr(f'{SCOPES_KEY}:count', timeout=None)}", scope, timeout=SCOPE_TTL_S
+        )
 
 
 def breaker_scopes() -> list[str]:
@@ -180,8 +182,8 @@ def breaker_scopes() -> list[str]:
     if not cache_usable():
         return []
     try:
-        count = int(cache.get(f"{SCOPES_KEY}:count") or 0)
-        names = cache.get_many([f"{SCOPES_KEY}:{n}" for n in range(1, count + 1)])
+        count = int(shared_cache().get(f"{SCOPES_KEY}:count") or 0)
+        names = shared_cache().get_many([f"{SCOPES_KEY}:{n}" for n in range(1, count + 1)])
     except Exception as exc:
         cache_failed(what="breaker scopes", exc=exc)
         return []
@@ -190,8 +192,8 @@ def breaker_scopes() -> list[str]:
 
 def _index_names(scope: str | None = None) -> list[str]:
     index = _index_key(scope)
-    count = int(cache.get(f"{index}:count") or 0)
-    names = cache.get_many([f"{index}:{n}" for n in range(1, count + 1)])
+    count = int(shared_cache().get(f"{index}:count") or 0)
+    names = shared_cache().get_many([f"{index}:{n}" for n in range(1, count + 1)])
     return list(dict.fromkeys(str(v) for v in names.values()))
 
 
@@ -207,7 +209,7 @@ def breaker_is_open(model: str) -> bool:
     if not cache_usable():
         return False  # cannot agree on one prober: let calls through (fail open)
     try:
-        won = cache.add(_key(model) + ":probe", 1, timeout=max(1, int(cooldown)))
+        won = shared_cache().add(_key(model) + ":probe", 1, timeout=max(1, int(cooldown)))
     except Exception as exc:
         cache_failed(what=f"breaker probe of {model}", exc=exc)
         won = True
@@ -241,10 +243,10 @@ def breaker_success(model: str, *, started_at: float | None = None) -> None:
     _memo.pop(key, None)
     try:
         if not closed:
-            cache.set(key, {"state": CLOSED, "opened_at": None}, timeout=None)
-            cache.delete_many([key + ":probe", key + ":opened"])
+            shared_cache().set(key, {"state": CLOSED, "opened_at": None}, timeout=None)
+            shared_cache().delete_many([key + ":probe", key + ":opened"])
             logger.info("circuit for %s closed: a call succeeded after the cooldown", _label(model))
-        cache.delete_many(_slice_keys(key, _now()))
+        shared_cache().delete_many(_slice_keys(key, _now()))
     except Exception as exc:
         cache_failed(what=f"breaker state of {model}", exc=exc)
 
@@ -263,7 +265,7 @@ def breaker_failure(model: str, *, started_at: float | None = None) -> None:
     try:
         _incr(slices[-1], timeout=math.ceil(_conf("BREAKER_WINDOW_S", 60) * 1.1) + 1)
         # Read after our increment: whoever reads last sees every failure counted before it.
-        values = cache.get_many([key, marker, *slices])
+        values = shared_cache().get_many([key, marker, *slices])
         if marker not in values:
             _index_add(model)
     except Exception as exc:
@@ -275,7 +277,7 @@ def breaker_failure(model: str, *, started_at: float | None = None) -> None:
             return  # an older call's failure, not the probe's
         _write(model, {"state": OPEN, "opened_at": now})
         with contextlib.suppress(Exception):
-            cache.delete(key + ":probe")
+            shared_cache().delete(key + ":probe")
         logger.warning("circuit for %s re-opened: its probe failed", _label(model))
         return
     if state.get("state") == OPEN:
@@ -284,7 +286,9 @@ def breaker_failure(model: str, *, started_at: float | None = None) -> None:
     if failures >= int(_conf("BREAKER_FAILURES", 5)):
         # One opening per closed spell, whoever saw the threshold first (across processes).
         try:
-            won = cache.add(key + ":opened", now, timeout=max(1, int(_conf("BREAKER_COOLDOWN_S", 30))))
+            won = shared_cache().add(
+                key + ":opened", now, timeout=max(1, int(_conf("BREAKER_COOLDOWN_S", 30)))
+            )
         except Exception as exc:
             cache_failed(what=f"breaker state of {model}", exc=exc)
             return
@@ -308,7 +312,7 @@ def breaker_states(*, scope: str = "") -> dict[str, dict[str, Any]]:
     try:
         names = _index_names(scope)
         keys = {name: (_key(name, scope), _slice_keys(_key(name, scope), now)) for name in names}
-        raw = cache.get_many([k for key, slices in keys.values() for k in (key, *slices)])
+        raw = shared_cache().get_many([k for key, slices in keys.values() for k in (key, *slices)])
     except Exception as exc:
         cache_failed(what="breaker states", exc=exc)
         return {}
@@ -335,11 +339,11 @@ def breaker_reset(model: str | None = None, *, scope: str | None = None) -> None
         now = _now()
         for name in names:
             key = _key(name)
-            cache.delete_many([key, key + ":probe", key + ":opened", *_slice_keys(key, now)])
+            shared_cache().delete_many([key, key + ":probe", key + ":opened", *_slice_keys(key, now)])
         if model is None:
             index = _index_key()
-            count = int(cache.get(f"{index}:count") or 0)
-            cache.delete_many(
+            count = int(shared_cache().get(f"{index}:count") or 0)
+            shared_cache().delete_many(
                 [f"{index}:count"]
                 + [f"{index}:{n}" for n in range(1, count + 1)]
                 + [f"{index}:has:{name}" for name in names]

@@ -25,12 +25,12 @@ from decimal import Decimal
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.core.cache import cache
 
 from routing.cache_guard import cache_failed, cache_recovered, cache_usable
 from routing.models import Capability, FallbackChain, ModelConfig, PromptVariant, Provider, TaskRoute
 from routing.pricing import UNKNOWN, UnitPrices, model_prices
 from routing.providers.base import ProviderSpec
+from routing.shared_cache import shared_cache
 
 logger = logging.getLogger(__name__)
 
@@ -228,7 +228,7 @@ def _remote_version() -> str:
     if not cache_usable():
         return current
     try:
-        version = cache.get(VERSION_KEY)
+        version = shared_cache().get(VERSION_KEY)
     except Exception as exc:  # the cache being down must not stop calls: keep what we have
         cache_failed(what="config version check", exc=exc)
         return current
@@ -341,6 +341,6 @@ def config_invalidate() -> None:
     _State.checked_at = 0.0
     _State.stale = False
     try:
-        cache.set(VERSION_KEY, uuid.uuid4().hex, timeout=None)
+        shared_cache().set(VERSION_KEY, uuid.uuid4().hex, timeout=None)
     except Exception:
         logger.warning("could not publish the config version; other processes reload within their TTL")

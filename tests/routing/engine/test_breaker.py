@@ -15,6 +15,7 @@ from asgiref.sync import async_to_sync
 from routing import orchestrator
 from routing.engine import breaker
 from routing.errors import AllAttemptsFailed
+from routing.shared_cache import shared_cache
 from tests.factories import FallbackChainFactory
 from tests.fake_provider import Reply
 
@@ -205,7 +206,7 @@ def test_failures_recorded_at_the_same_moment_by_many_workers_are_all_counted(cl
 def test_successful_calls_on_a_closed_circuit_read_the_cache_once_per_memo_period(monkeypatch):
     """The gateway's hot path: one cache round trip when the in-process copy is refreshed,
     none per call, nothing written."""
-    from django.core.cache import cache
+    cache = shared_cache()
 
     used: list[str] = []
     inside = threading.local()
@@ -332,7 +333,7 @@ def test_a_failure_counted_while_a_success_deletes_the_counter_is_not_lost(clock
     """The first failure of a slice creates its counter; a success's delete lands right after
     that creation, before anything else touches the counter. The failure is still counted,
     and nothing raises (it used to be `incr` on the deleted key: ValueError, failure lost)."""
-    from django.core.cache import cache
+    cache = shared_cache()
 
     real_add = cache.add
 
