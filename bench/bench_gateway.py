@@ -2,7 +2,7 @@
 through the gateway (uvicorn subprocess, the real ASGI app), side by side in one run.
 
     python -m bench gateway [--quick] [--workers=N] [--sqlite] [--profile] [--stream | --no-stream]
-                            [--stream-words=N] [--peers] [--rounds=N] [--server=uvicorn|granian]
+                            [--stream-words=N] [--peers] [--rounds=N] [--server=uvicorn|uvicorn-httptools|granian]
                             [--embeddings | --no-embeddings] [--messages | --no-messages]
                             [--gateway-cpus=LIST --load-cpus=LIST]
 
@@ -679,14 +679,17 @@ def main(argv: list[str]) -> None:
         )
 
         gw_port = _free_port()
+        server = next((a.split("=", 1)[1] for a in argv if a.startswith("--server=")), "uvicorn")
+        # scripts/serve's protocol (uvicorn's httptools one, a turn's writes in one call);
+        # --server=uvicorn-httptools: uvicorn's own, to compare.
+        http = "httptools" if server == "uvicorn-httptools" else "orchestrator_site.server:HttpProtocol"
         cmd = [
             PY, "-m", "uvicorn", "orchestrator_site.asgi:application", "--host", "127.0.0.1",
             "--port", str(gw_port), "--no-access-log", "--log-level", "warning", "--lifespan", "off",
-            "--loop", "uvloop", "--http", "httptools",
+            "--loop", "uvloop", "--http", http,
         ]  # fmt: skip
         if workers > 1:
             cmd += ["--workers", str(workers)]
-        server = next((a.split("=", 1)[1] for a in argv if a.startswith("--server=")), "uvicorn")
         if server == "granian":
             cmd = [
                 PY, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1", "--port", str(gw_port),

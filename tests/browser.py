@@ -43,7 +43,14 @@ def live_url(transactional_db) -> Iterator[str]:
     from orchestrator_site.asgi import application
 
     port = _free_port()
-    config = uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    config = uvicorn.Config(
+        application,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="off",
+        http="orchestrator_site.server:HttpProtocol",  # as scripts/serve serves it
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
