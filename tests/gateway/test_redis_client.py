@@ -57,8 +57,8 @@ def test_it_reconnects_after_the_connection_drops():
         client = AsyncRedis(REDIS_URL)
         try:
             await client.pipeline([("PING",)])
-            assert client._writer is not None
-            client._writer.transport.abort()  # the server went away
+            assert client._conn is not None
+            client._conn.transport.abort()  # the server went away
             for _ in range(3):
                 try:
                     return await client.pipeline([("PING",)])
@@ -103,3 +103,18 @@ def test_concurrent_callers_in_one_turn_of_the_loop_each_get_their_own_replies()
             await client.close()
 
     assert async_to_sync(run)() == [[n, str(n).encode()] for n in range(1, 51)]
+
+
+def test_nested_tables_from_a_script_come_back_as_nested_lists_of_typed_replies():
+    script = "return {1, {2, 'x', {ok = 'fine'}}, {err = 'ERR inner'}, false}"
+
+    async def run():
+        client = AsyncRedis(REDIS_URL)
+        try:
+            return await client.pipeline([("EVAL", script, 0)])
+        finally:
+            await client.close()
+
+    ((one, nested, error, nil),) = async_to_sync(run)()
+    assert (one, nested, nil) == (1, [2, b"x", "fine"], None)
+    assert isinstance(error, RedisReplyError) and str(error) == "ERR inner"

@@ -19,7 +19,7 @@ def test_a_server_that_never_answers_fails_the_command_after_the_timeout():
         try:
             with pytest.raises(TimeoutError):
                 await client.pipeline([("PING",)])
-            assert client._writer is None  # the connection is dropped: the next command reconnects
+            assert client._conn is None  # the connection is dropped: the next command reconnects
         finally:
             await client.close()
             server.close()
