@@ -157,8 +157,7 @@ async def _send(response: GatewayResponse, receive: Receive, send: Send) -> None
             # After the body (or a failed send): the client has its answer, or is gone.
             _finish_later(response)
         return
-    await send(_start(response, None))
-    await stream_send(response.stream, receive, send)
+    await stream_send(response.stream, receive, send, start=_start(response, None))
 
 
 # Bytes of a stream read ahead of the client (its socket backed up) before the stream's
@@ -187,12 +186,17 @@ class _Outbox:
             wake.set_result(None)
 
 
-async def stream_send(stream: AsyncIterator[bytes], receive: Receive, send: Send) -> None:
+async def stream_send(
+    stream: AsyncIterator[bytes], receive: Receive, send: Send, *, start: dict[str, Any] | None = None
+) -> None:
     """Send a streamed body, coalescing what is ready: a task reads the stream into the
     outbox and this one writes the outbox out whenever it wakes, so the chunks a stream
     produces in one turn of the event loop (the SSE events of one upstream read) go out in
     one ASGI message (one socket write) instead of one each; the last batch carries the end
     of the body. Nothing waits for more: a chunk goes out in the turn after it was made.
+    `start` (the `http.response.start` message) is sent with the first batch, in the same
+    turn, so a server that writes a turn's output at once sends them in one write (the
+    gateway's streams have their first chunk ready: the head is never held back long).
 
     A disconnect (watched by a task of its own) cancels the reading task, which closes the
     stream there (the engine records the attempt as cancelled)."""
@@ -237,6 +241,9 @@ async def stream_send(stream: AsyncIterator[bytes], receive: Receive, send: Send
             box.size = 0
             last = box.ended
             try:
+                if start is not None:
+                    await send(start)
+                    start = None
                 await send({"type": "http.response.body", "body": data, "more_body": not last})
             except OSError:  # the client went away mid-write
                 break

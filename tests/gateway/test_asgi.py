@@ -171,6 +171,8 @@ class Client:
 
     def __init__(self) -> None:
         self.sent: list[bytes] = []
+        self.messages: list[tuple[str, int]] = []  # (type, the loop's turn it was sent in)
+        self.turn = 0
         self.ended = False
         self.leave = asyncio.Event()
         self.open = asyncio.Event()
@@ -180,14 +182,21 @@ class Client:
         await self.leave.wait()
         return {"type": "http.disconnect"}
 
+    def count_turns(self) -> None:
+        self.turn += 1
+        if not self.ended:
+            asyncio.get_running_loop().call_soon(self.count_turns)
+
     async def send(self, message):
         await self.open.wait()
-        self.sent.append(message["body"])
-        self.ended = not message["more_body"]
+        self.messages.append((message["type"], self.turn))
+        if message["type"] == "http.response.body":
+            self.sent.append(message["body"])
+            self.ended = not message["more_body"]
 
 
-def send_to(client: Client, stream):
-    return stream_send(stream, client.receive, client.send)
+def send_to(client: Client, stream, start=None):
+    return stream_send(stream, client.receive, client.send, start=start)
 
 
 def test_stream_chunks_made_in_one_turn_go_out_in_one_message_and_the_end_with_the_last():
@@ -264,3 +273,24 @@ def test_a_client_that_leaves_mid_stream_has_the_stream_closed_where_it_was_read
     client, closed = async_to_sync(run)()
     assert client.sent == [b"first"] and not client.ended
     assert closed
+
+
+def test_a_streams_head_is_sent_in_the_same_turn_as_its_first_chunk():
+    async def run():
+        client = Client()
+        client.count_turns()
+
+        async def stream():
+            yield b"first"
+            await asyncio.sleep(0)
+            yield b"second"
+
+        start = {"type": "http.response.start", "status": 200, "headers": []}
+        await send_to(client, stream(), start=start)
+        return client
+
+    client = async_to_sync(run)()
+    (start, start_turn), (first, first_turn), (last, last_turn) = client.messages
+    assert (start, first, last) == ("http.response.start", "http.response.body", "http.response.body")
+    assert start_turn == first_turn < last_turn
+    assert client.sent == [b"first", b"second"]
