@@ -191,6 +191,9 @@ class LeanStream:
 
     async def drain(self) -> None:
         """Read the rest of the body (the chunked terminator) so the connection is reused."""
+        if self._response.complete:  # it came with the last event: nothing to wait for
+            self._done = True
+            return
         with contextlib.suppress(TimeoutError, aiohttp.ClientError, OSError):
             async with asyncio.timeout(DRAIN_S):
                 await self._response.read()
