@@ -5,6 +5,7 @@ Use in a test module:  `from tests.browser import live_url, page, login  # noqa:
 (or the fixtures re-exported by tests/conftest.py).
 """
 
+import contextlib
 import os
 import shutil
 import socket
@@ -35,21 +36,20 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture
-def live_url(transactional_db) -> Iterator[str]:
-    """Base URL of the ASGI app served by uvicorn in a background thread."""
+@contextlib.contextmanager
+def served(app) -> Iterator[int]:
+    """`app` served by uvicorn in a background thread, as scripts/serve serves it (its
+    protocol); yields the port."""
     import uvicorn
-
-    from orchestrator_site.asgi import application
 
     port = _free_port()
     config = uvicorn.Config(
-        application,
+        app,
         host="127.0.0.1",
         port=port,
         log_level="warning",
         lifespan="off",
-        http="orchestrator_site.server:HttpProtocol",  # as scripts/serve serves it
+        http="orchestrator_site.server:HttpProtocol",
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -59,11 +59,22 @@ def live_url(transactional_db) -> Iterator[str]:
         if server.started:
             started.set()
             break
-        threading.Event().wait(0.01)
+        started.wait(0.01)
     assert started.is_set(), "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_url(transactional_db) -> Iterator[str]:
+    """Base URL of the ASGI app served by uvicorn in a background thread."""
+    from orchestrator_site.asgi import application
+
+    with served(application) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture(scope="session")

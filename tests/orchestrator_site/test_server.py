@@ -2,12 +2,11 @@
 
 import asyncio
 import socket
-import threading
 
 import pytest
-import uvicorn
 
 from orchestrator_site.server import TurnWrites
+from tests.browser import served
 
 
 class Transport(asyncio.Transport):
@@ -104,27 +103,9 @@ async def _app(scope, receive, send):
 
 
 @pytest.fixture
-def served():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        _app, host="127.0.0.1", port=port, log_level="warning", lifespan="off",
-        http="orchestrator_site.server:HttpProtocol",
-    )  # fmt: skip
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    ready = threading.Event()
-    for _ in range(500):  # bounded wait for the socket to accept
-        if server.started:
-            ready.set()
-            break
-        ready.wait(0.01)
-    assert ready.is_set(), "uvicorn did not start"
-    yield port
-    server.should_exit = True
-    thread.join(timeout=10)
+def port():
+    with served(_app) as port:
+        yield port
 
 
 def _read_response(sock: socket.socket) -> bytes:
@@ -136,8 +117,8 @@ def _read_response(sock: socket.socket) -> bytes:
     return data
 
 
-def test_plain_and_streamed_answers_and_keep_alive_work_through_the_protocol(served):
-    with socket.create_connection(("127.0.0.1", served), timeout=10) as sock:
+def test_plain_and_streamed_answers_and_keep_alive_work_through_the_protocol(port):
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.sendall(b"GET /plain HTTP/1.1\r\nHost: t\r\n\r\n")
         plain = _read_response(sock)
         sock.sendall(b"GET /stream HTTP/1.1\r\nHost: t\r\n\r\n")  # the same connection, kept alive
