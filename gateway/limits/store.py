@@ -97,32 +97,30 @@ def counter_keys(info: KeyInfo, now: datetime) -> dict[str, str]:
     }
 
 
-_backend: BaseCache | None = None
-_redis_url: str | None = None
-
-
 def cache_backend() -> BaseCache:
-    """The cache backend, made once per process (`routing.shared_cache`)."""
-    global _backend, _redis_url
-    if _backend is None:
-        backend = shared_cache()
-        if isinstance(backend, RedisCache):
-            location = settings.CACHES["default"]["LOCATION"]
-            servers = location if isinstance(location, list | tuple) else str(location).split(",")
-            url = servers[0].strip()
-            # redis:// and rediss:// get the pipelined client and the scripts; anything else
-            # (unix sockets…) counts in process, like a server without Redis.
-            _redis_url = url if url.startswith(("redis://", "rediss://")) else None
-        else:
-            _redis_url = None
-        _backend = backend
-    return _backend
+    """The cache backend, one per process (`routing.shared_cache`)."""
+    return shared_cache()
+
+
+# The Redis URL behind the backend it was read from (read again when the backend changes).
+_redis: tuple[BaseCache, str | None] | None = None
 
 
 def redis_url() -> str | None:
     """The Redis the counters live in (None: they are kept in process)."""
-    cache_backend()
-    return _redis_url
+    global _redis
+    backend = shared_cache()
+    if _redis is None or _redis[0] is not backend:
+        url = None
+        if isinstance(backend, RedisCache):
+            location = settings.CACHES["default"]["LOCATION"]
+            servers = location if isinstance(location, list | tuple) else str(location).split(",")
+            first = servers[0].strip()
+            # redis:// and rediss:// get the pipelined client and the scripts; anything else
+            # (unix sockets…) counts in process, like a server without Redis.
+            url = first if first.startswith(("redis://", "rediss://")) else None
+        _redis = (backend, url)
+    return _redis[1]
 
 
 def redis_client() -> AsyncRedis | None:
@@ -133,11 +131,10 @@ def redis_client() -> AsyncRedis | None:
 
 @receiver(setting_changed)
 def _reset_cache(*, setting: str, **kwargs: Any) -> None:
-    global _backend, _redis_url
+    global _redis
     if setting == "CACHES":
         _made.clear()
-        _backend = None
-        _redis_url = None
+        _redis = None
         LOCAL.clear()
         UNSETTLED.clear()
 
