@@ -181,20 +181,19 @@ class ChatCompletions(Endpoint[ChatRequest, Result | StreamHead]):
 CHAT_COMPLETIONS = ChatCompletions()
 
 
-# json.dumps with `separators` builds an encoder per call; one made once writes the same.
-_COMPACT = json.JSONEncoder(separators=(",", ":"))
 _string = json.encoder.encode_basestring_ascii  # what json.dumps(a_string) returns, in C
 
 
-def _sse(data: dict[str, Any] | str) -> bytes:
-    text = data if isinstance(data, str) else _COMPACT.encode(data)
-    return f"data: {text}\n\n".encode()
+def sse_event(data: dict[str, Any]) -> bytes:
+    """One SSE `data:` event of compact JSON (orjson, through `json_encode`)."""
+    return b"data: %s\n\n" % json_encode(data)
 
 
 class ChunkWriter:
     """The SSE bytes of a stream's `chat.completion.chunk`s. Everything but the delta and the
     finish reason is the same in every chunk, so it is encoded once (again only if the model
-    changes); the output is byte for byte what `_sse` makes of the whole chunk."""
+    changes); the output is the JSON `sse_event` makes of the whole chunk (text with its
+    non-ASCII characters escaped, as json does)."""
 
     __slots__ = ("_head", "chunk_id", "created", "model")
 
@@ -210,8 +209,8 @@ class ChunkWriter:
             return
         self.model = model
         envelope = {"id": self.chunk_id, "object": "chat.completion.chunk", "created": self.created}
-        head = _COMPACT.encode({**envelope, "model": model})[:-1]
-        self._head = f'data: {head},"choices":[{{"index":0,"delta":'.encode()
+        head = json_encode({**envelope, "model": model})[:-1]
+        self._head = b'data: %s,"choices":[{"index":0,"delta":' % head
 
     def role(self) -> bytes:
         return self._head + b'{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]}\n\n'
@@ -233,7 +232,7 @@ class ChunkWriter:
             (
                 self._head,
                 b'{"tool_calls":[',
-                _COMPACT.encode(call).encode(),
+                json_encode(call),
                 b"]",
                 _CONTENT_TAIL,
             )
@@ -325,7 +324,7 @@ def _stream_response(opened: StreamHead, admitted: Admitted) -> GatewayResponse:
                     except StopAsyncIteration:
                         break
                     except OrchestratorError as exc:
-                        yield _sse(from_orchestrator_error(exc).to_dict())
+                        yield sse_event(from_orchestrator_error(exc).to_dict())
                         return
                 if event.kind == "delta":
                     if event.text:
@@ -337,7 +336,7 @@ def _stream_response(opened: StreamHead, admitted: Admitted) -> GatewayResponse:
                 elif event.kind == "error":
                     async for _ in events:  # the engine's normal end (records written)
                         pass
-                    out.append(_sse(stream_error(event, trace_id).to_dict()))
+                    out.append(sse_event(stream_error(event, trace_id).to_dict()))
                     yield b"".join(out)
                     return
                 elif event.kind == "done" and event.result is not None:
@@ -353,7 +352,7 @@ def _stream_response(opened: StreamHead, admitted: Admitted) -> GatewayResponse:
                     )
                     if req.include_usage:
                         out.append(
-                            _sse(
+                            sse_event(
                                 {
                                     "id": chunks.chunk_id,
                                     "object": "chat.completion.chunk",

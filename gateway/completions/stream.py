@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
 
 from gateway.calls import Admitted, Spend
-from gateway.chat import StreamHead, stream_close, stream_error
+from gateway.chat import StreamHead, sse_event, stream_close, stream_error
 from gateway.completions.parse import CompletionsRequest
 from gateway.completions.shape import finish_legacy, usage_legacy
 from gateway.errors import from_orchestrator_error
@@ -22,10 +20,6 @@ from routing.orchestrator import StreamEvent
 class StreamOpened:
     req: CompletionsRequest
     head: StreamHead
-
-
-def _sse(data: dict[str, Any]) -> bytes:
-    return f"data: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
 
 
 def stream_response(opened: StreamOpened, admitted: Admitted) -> GatewayResponse:
@@ -43,7 +37,7 @@ def stream_response(opened: StreamOpened, admitted: Admitted) -> GatewayResponse
 
     def chunk(text: str, finish_reason: str | None = None) -> bytes:
         choice = {"text": text, "index": 0, "logprobs": None, "finish_reason": finish_reason}
-        return _sse(
+        return sse_event(
             {
                 "id": f"cmpl-{trace_id}",
                 "object": "text_completion",
@@ -71,7 +65,7 @@ def stream_response(opened: StreamOpened, admitted: Admitted) -> GatewayResponse
                     except StopAsyncIteration:
                         break
                     except OrchestratorError as exc:
-                        yield _sse(from_orchestrator_error(exc).to_dict())
+                        yield sse_event(from_orchestrator_error(exc).to_dict())
                         return
                 if event.kind == "delta" and event.text:
                     out.append(chunk(event.text))
@@ -80,7 +74,7 @@ def stream_response(opened: StreamOpened, admitted: Admitted) -> GatewayResponse
                 elif event.kind == "error":
                     async for _ in events:  # the engine's normal end (records written)
                         pass
-                    out.append(_sse(stream_error(event, trace_id).to_dict()))
+                    out.append(sse_event(stream_error(event, trace_id).to_dict()))
                     yield b"".join(out)
                     return
                 elif event.kind == "done" and event.result is not None:
@@ -92,7 +86,7 @@ def stream_response(opened: StreamOpened, admitted: Admitted) -> GatewayResponse
                     out.append(chunk("", finish_legacy(result.finish_reason)))
                     if req.chat.include_usage:
                         out.append(
-                            _sse(
+                            sse_event(
                                 {
                                     "id": f"cmpl-{trace_id}",
                                     "object": "text_completion",

@@ -9,6 +9,7 @@ import math
 
 import pytest
 
+from gateway.chat import ChunkWriter, sse_event
 from gateway.errors import GatewayError
 from gateway.http import json_encode
 from gateway.validation import json_parse
@@ -97,3 +98,30 @@ def test_a_completion_is_written_as_compact_utf8_json():
 )
 def test_what_orjson_cannot_write_is_written_by_json_as_before(value):
     assert json_encode({"a": value}) == json.dumps({"a": value}).encode()
+
+
+STREAMED_TEXTS = ["plain", "Grüße 東京 🎉", 'quotes " and \\ and \n newlines', "a lone \ud800 surrogate"]
+
+
+@pytest.mark.parametrize("model", ["bench-model", "modèle-東京"])
+@pytest.mark.parametrize("text", STREAMED_TEXTS)
+def test_a_streamed_chunk_is_the_json_of_the_whole_chunk_for_any_text_and_model(model, text):
+    chunks = ChunkWriter("chatcmpl-t", 1_700_000_000, model)
+    event = chunks.content(text)
+    assert event.startswith(b"data: ") and event.endswith(b"\n\n")
+    expected = {
+        "id": "chatcmpl-t",
+        "object": "chat.completion.chunk",
+        "created": 1_700_000_000,
+        "model": model,
+        "choices": [{"index": 0, "delta": {"content": text}, "logprobs": None, "finish_reason": None}],
+    }
+    assert json.loads(event[6:]) == expected
+    if "\ud800" not in text:  # sse_event writes a lone surrogate through json, escaped
+        assert json.loads(sse_event(expected)[6:]) == expected
+
+
+def test_an_sse_event_orjson_cannot_write_is_written_by_json():
+    event = sse_event({"error": {"message": "bad \ud800 text", "seed": 123456789012345678901234567890}})
+    assert event.startswith(b"data: ") and event.endswith(b"\n\n")
+    assert json.loads(event[6:]) == {"error": {"message": "bad \ud800 text", "seed": 123456789012345678901234567890}}
