@@ -124,4 +124,6 @@ def test_a_streamed_chunk_is_the_json_of_the_whole_chunk_for_any_text_and_model(
 def test_an_sse_event_orjson_cannot_write_is_written_by_json():
     event = sse_event({"error": {"message": "bad \ud800 text", "seed": 123456789012345678901234567890}})
     assert event.startswith(b"data: ") and event.endswith(b"\n\n")
-    assert json.loads(event[6:]) == {"error": {"message": "bad \ud800 text", "seed": 123456789012345678901234567890}}
+    assert json.loads(event[6:]) == {
+        "error": {"message": "bad \ud800 text", "seed": 123456789012345678901234567890}
+    }
