@@ -157,7 +157,11 @@ async def _send(response: GatewayResponse, receive: Receive, send: Send) -> None
             # After the body (or a failed send): the client has its answer, or is gone.
             _finish_later(response)
         return
-    await stream_send(response.stream, receive, send, start=_start(response, None))
+    try:
+        await stream_send(response.stream, receive, send, start=_start(response, None))
+    finally:
+        # The body sent, or the client gone: a stream settles its spend off its own path.
+        _finish_later(response)
 
 
 # Bytes of a stream read ahead of the client (its socket backed up) before the stream's

@@ -79,6 +79,11 @@ class Admitted:
         (a stream cut short). A no-op once settled."""
         await self.settle(Spend())
 
+    async def end(self) -> None:
+        """A stream's bookkeeping once its body is sent (or the client is gone): settle what
+        it spent, or give the reservation back when it ended without a result."""
+        await self.settle(self.spend or Spend())
+
     async def settle(self, spend: Spend | None = None) -> None:
         """Add the spend to the key's counters and settle the admission's reservation, once;
         never raises (accounting never fails a call that succeeded)."""

@@ -168,7 +168,7 @@ class ChatCompletions(Endpoint[ChatRequest, Result | StreamHead]):
         return await _complete(parsed, kwargs)
 
     def spent(self, outcome: Result | StreamHead) -> Spend | None:
-        # A stream settles its spend itself when its result arrives.
+        # A stream settles its spend itself, once its body is sent (`after=admitted.end`).
         return Spend.of([outcome]) if isinstance(outcome, Result) else None
 
     def respond(self, outcome: Result | StreamHead, admitted: Admitted) -> GatewayResponse:
@@ -342,7 +342,7 @@ def _stream_response(opened: StreamHead, admitted: Admitted) -> GatewayResponse:
                 elif event.kind == "done" and event.result is not None:
                     result = event.result
                     chunks.model_set(result.model or chunks.model)
-                    await admitted.settle(Spend.of([result]))
+                    admitted.spend = Spend.of([result])  # settled once the body is sent
                     # Let the engine end normally (it writes its records then, when inline)
                     # before the client sees the end.
                     async for _ in events:
@@ -377,9 +377,8 @@ def _stream_response(opened: StreamHead, admitted: Admitted) -> GatewayResponse:
             # On a client disconnect this runs on cancellation: closing the engine's stream
             # cancels the upstream call and records the attempt as cancelled.
             await stream_close(events)
-            await admitted.release()  # a stream cut short gives its reservation back
 
-    return GatewayResponse(200, headers, stream=body(), content_type="text/event-stream")
+    return GatewayResponse(200, headers, stream=body(), content_type="text/event-stream", after=admitted.end)
 
 
 async def stream_close(events: AsyncIterator[StreamEvent]) -> None:

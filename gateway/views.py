@@ -7,7 +7,7 @@ sessions (the key check is the gate).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from django.contrib.auth.decorators import login_not_required
@@ -46,8 +46,24 @@ async def _serve(request: HttpRequest, route: Route, params: dict[str, str]) -> 
         content_length=request.META.get("CONTENT_LENGTH"),
         chunks=_body(request),
     )
-    await response_finish(resp)  # Django sends after the view returns: account first
+    if resp.stream is not None:
+        resp.stream = _then_finish(resp.stream, resp)
+    else:
+        await response_finish(resp)  # Django sends after the view returns: account first
     return _to_django(resp)
+
+
+async def _then_finish(stream: AsyncIterator[bytes], resp: GatewayResponse) -> AsyncGenerator[bytes]:
+    """The stream's chunks, then its `after` work once Django has sent them (or the client
+    has gone and Django closed the stream)."""
+    try:
+        async for chunk in stream:
+            yield chunk
+    finally:
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            await aclose()
+        await response_finish(resp)
 
 
 def route_view(route: Route) -> View:

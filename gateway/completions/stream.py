@@ -80,7 +80,7 @@ def stream_response(opened: StreamOpened, admitted: Admitted) -> GatewayResponse
                 elif event.kind == "done" and event.result is not None:
                     result = event.result
                     model = result.model or model
-                    await admitted.settle(Spend.of([result]))
+                    admitted.spend = Spend.of([result])  # settled once the body is sent
                     async for _ in events:  # the engine ends normally (its records written)
                         pass
                     out.append(chunk("", finish_legacy(result.finish_reason)))
@@ -110,6 +110,5 @@ def stream_response(opened: StreamOpened, admitted: Admitted) -> GatewayResponse
         finally:
             # A client that goes away cancels the upstream call; the attempt is recorded cancelled.
             await stream_close(events)
-            await admitted.release()  # a stream cut short gives its reservation back
 
-    return GatewayResponse(200, headers, stream=body(), content_type="text/event-stream")
+    return GatewayResponse(200, headers, stream=body(), content_type="text/event-stream", after=admitted.end)

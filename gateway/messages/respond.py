@@ -223,7 +223,7 @@ def stream_response(
                     yield b"".join(out)
                     return
                 elif event.kind == "done" and event.result is not None:
-                    await admitted.settle(Spend.of([event.result]))
+                    admitted.spend = Spend.of([event.result])  # settled once the body is sent
                     async for _ in events:  # let the engine end normally (its records) first
                         pass
                     blocks.close(out)
@@ -236,6 +236,5 @@ def stream_response(
             # A client that goes away cancels here: closing the engine's stream cancels the
             # upstream call and records the attempt as cancelled.
             await stream_close(events)
-            await admitted.release()  # a stream cut short gives its reservation back
 
-    return GatewayResponse(200, headers, stream=body(), content_type="text/event-stream")
+    return GatewayResponse(200, headers, stream=body(), content_type="text/event-stream", after=admitted.end)

@@ -278,7 +278,7 @@ def stream_response(
                     return
                 elif event.kind == "done" and event.result is not None:
                     result = event.result
-                    await admitted.settle(Spend.of([result]))
+                    admitted.spend = Spend.of([result])  # settled once the body is sent
                     async for _ in events:  # the engine ends normally (records written) first
                         pass
                     status, incomplete = status_of(result)
@@ -306,6 +306,5 @@ def stream_response(
             # On a client disconnect this runs on cancellation: closing the engine's stream
             # cancels the upstream call and records the attempt as cancelled.
             await stream_close(events)
-            await admitted.release()  # a stream cut short settles its reservation
 
-    return GatewayResponse(200, headers, stream=body(), content_type="text/event-stream")
+    return GatewayResponse(200, headers, stream=body(), content_type="text/event-stream", after=admitted.end)

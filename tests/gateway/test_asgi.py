@@ -120,7 +120,21 @@ def test_v1_itself_is_the_gateways_and_v1something_is_not():
     assert status_and_body(call("/v1beta/models", method="GET")[0]) == (299, b"django")
 
 
-def test_the_spend_settles_even_when_the_server_cancels_the_application_after_the_body(fake_provider):
+def receive_once(body: bytes):
+    """A connection's receive: the request's body, then nothing until the client leaves
+    (which it does not: the server ends the application)."""
+    bodies = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def receive():
+        if bodies:
+            return bodies.pop()
+        await asyncio.Event().wait()
+
+    return receive
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
+def test_the_spend_settles_even_when_the_server_cancels_the_application_after_the_body(fake_provider, stream):
     """Servers differ in what they do once the response is complete: uvicorn waits for the
     application to return, granian reads the connection's next request at once, and a server
     may cancel the application (here: as the last body message is written, so the cancellation
@@ -129,7 +143,9 @@ def test_the_spend_settles_even_when_the_server_cancels_the_application_after_th
     so an unsettled first request would leave the second one refused."""
     fake_provider.model("alpha")
     key, raw = api_key_create(name="app", tpm=1_000)
-    body = json.dumps({"model": "alpha", "messages": [{"role": "user", "content": "hi"}]}).encode()
+    body = json.dumps(
+        {"model": "alpha", "messages": [{"role": "user", "content": "hi"}], "stream": stream}
+    ).encode()
     scope = {
         "type": "http",
         "path": "/v1/chat/completions",
@@ -141,8 +157,7 @@ def test_the_spend_settles_even_when_the_server_cancels_the_application_after_th
     async def run():
         app = gateway_front(_inner)
 
-        async def receive():
-            return {"type": "http.request", "body": body, "more_body": False}
+        receive = receive_once(body)
 
         async def send(message):
             sent.append(message)
@@ -159,6 +174,43 @@ def test_the_spend_settles_even_when_the_server_cancels_the_application_after_th
     except GatewayError as refused:  # the first request's reservation was never settled
         pytest.fail(f"the second request was refused: {refused}")
     assert status_and_body(sent)[0] == 200
+    assert second.checked
+
+
+def test_a_stream_the_client_never_received_gives_its_reservation_back(fake_provider):
+    """The connection fails as the response starts: the stream's body is never read, yet the
+    reservation (all of the key's tokens per minute) is given back."""
+    fake_provider.model("alpha")
+    key, raw = api_key_create(name="app", tpm=1_000)
+    body = json.dumps(
+        {"model": "alpha", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    ).encode()
+    scope = {
+        "type": "http",
+        "path": "/v1/chat/completions",
+        "method": "POST",
+        "headers": [(b"authorization", f"Bearer {raw}".encode())],
+    }
+    sent: list[str] = []
+
+    async def run():
+        app = gateway_front(_inner)
+
+        receive = receive_once(body)
+
+        async def send(message):
+            sent.append(message["type"])
+            raise OSError("connection reset")
+
+        await asyncio.gather(app(scope, receive, send), return_exceptions=True)
+        await responses_wait()
+        return await limits_admit(info=KeyInfo.from_model(key))
+
+    try:
+        second = async_to_sync(run)()
+    except GatewayError as refused:
+        pytest.fail(f"the second request was refused: {refused}")
+    assert sent == ["http.response.start"]
     assert second.checked
 
 

@@ -217,6 +217,26 @@ def test_the_django_view_streams_too(api_key, fake_provider):
     assert "".join(contents) == "Echo: a b"
 
 
+def test_a_stream_through_the_django_view_settles_its_reservation_once_sent(make_key, fake_provider, client):
+    """The key's first request reserves all of its tokens per minute: had the stream not
+    settled once Django sent it, the next request would be refused."""
+    from asgiref.sync import async_to_sync
+    from django.test import AsyncClient
+
+    fake_provider.model("alpha")
+    _, raw = make_key("ci", tpm=1_000)
+    body = {"model": "alpha", "messages": [{"role": "user", "content": "a b"}], "stream": True}
+
+    async def stream() -> bytes:
+        response = await AsyncClient().post(
+            URL, data=body, content_type="application/json", headers={"authorization": f"Bearer {raw}"}
+        )
+        return b"".join([c async for c in response.streaming_content])  # type: ignore[attr-defined]
+
+    assert async_to_sync(stream)().endswith(b"data: [DONE]\n\n")
+    assert post(client, GOOD | {"model": "alpha"}, raw).status_code == 200
+
+
 def test_a_bearer_request_reads_the_database_once_per_key_then_not_at_all(
     client, make_key, django_assert_num_queries
 ):
