@@ -133,83 +133,72 @@ def receive_once(body: bytes):
     return receive
 
 
+def serve_then_admit(*, stream: bool, send_of):
+    """One chat request through the front, by a key whose first request reserves all of its
+    tokens per minute, with the connection's send made by `send_of(drop)` (`drop` cancels the
+    application, as a server may); then the key's next admission, which an unsettled first
+    request would leave refused."""
+    key, raw = api_key_create(name="app", tpm=1_000)
+    request = {"model": "alpha", "messages": [{"role": "user", "content": "hi"}], "stream": stream}
+    scope = {
+        "type": "http",
+        "path": "/v1/chat/completions",
+        "method": "POST",
+        "headers": [(b"authorization", f"Bearer {raw}".encode())],
+    }
+
+    async def run():
+        app = gateway_front(_inner)
+        task = asyncio.ensure_future(
+            app(scope, receive_once(json.dumps(request).encode()), send_of(lambda: task.cancel()))
+        )
+        await asyncio.gather(task, return_exceptions=True)
+        await responses_wait()
+        return await limits_admit(info=KeyInfo.from_model(key))
+
+    try:
+        return async_to_sync(run)()
+    except GatewayError as refused:  # the first request's reservation was never settled
+        pytest.fail(f"the second request was refused: {refused}")
+
+
 @pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
 def test_the_spend_settles_even_when_the_server_cancels_the_application_after_the_body(fake_provider, stream):
     """Servers differ in what they do once the response is complete: uvicorn waits for the
     application to return, granian reads the connection's next request at once, and a server
     may cancel the application (here: as the last body message is written, so the cancellation
     lands on the application's next wait, the settlement's round trip to Redis). The settlement
-    runs on its own either way. The key's first request reserves all of its tokens per minute,
-    so an unsettled first request would leave the second one refused."""
+    runs on its own either way."""
     fake_provider.model("alpha")
-    key, raw = api_key_create(name="app", tpm=1_000)
-    body = json.dumps(
-        {"model": "alpha", "messages": [{"role": "user", "content": "hi"}], "stream": stream}
-    ).encode()
-    scope = {
-        "type": "http",
-        "path": "/v1/chat/completions",
-        "method": "POST",
-        "headers": [(b"authorization", f"Bearer {raw}".encode())],
-    }
     sent = []
 
-    async def run():
-        app = gateway_front(_inner)
-
-        receive = receive_once(body)
-
+    def send_of(drop):
         async def send(message):
             sent.append(message)
             if message["type"] == "http.response.body" and not message.get("more_body"):
-                task.cancel()  # the response is complete: the server drops the application
+                drop()  # the response is complete: the server drops the application
 
-        task = asyncio.ensure_future(app(scope, receive, send))
-        await asyncio.gather(task, return_exceptions=True)
-        await responses_wait()
-        return await limits_admit(info=KeyInfo.from_model(key))
+        return send
 
-    try:
-        second = async_to_sync(run)()
-    except GatewayError as refused:  # the first request's reservation was never settled
-        pytest.fail(f"the second request was refused: {refused}")
+    second = serve_then_admit(stream=stream, send_of=send_of)
     assert status_and_body(sent)[0] == 200
     assert second.checked
 
 
 def test_a_stream_the_client_never_received_gives_its_reservation_back(fake_provider):
-    """The connection fails as the response starts: the stream's body is never read, yet the
-    reservation (all of the key's tokens per minute) is given back."""
+    """The connection fails as the response starts: the stream's body is never sent, yet its
+    reservation is given back."""
     fake_provider.model("alpha")
-    key, raw = api_key_create(name="app", tpm=1_000)
-    body = json.dumps(
-        {"model": "alpha", "messages": [{"role": "user", "content": "hi"}], "stream": True}
-    ).encode()
-    scope = {
-        "type": "http",
-        "path": "/v1/chat/completions",
-        "method": "POST",
-        "headers": [(b"authorization", f"Bearer {raw}".encode())],
-    }
     sent: list[str] = []
 
-    async def run():
-        app = gateway_front(_inner)
-
-        receive = receive_once(body)
-
+    def send_of(drop):
         async def send(message):
             sent.append(message["type"])
             raise OSError("connection reset")
 
-        await asyncio.gather(app(scope, receive, send), return_exceptions=True)
-        await responses_wait()
-        return await limits_admit(info=KeyInfo.from_model(key))
+        return send
 
-    try:
-        second = async_to_sync(run)()
-    except GatewayError as refused:
-        pytest.fail(f"the second request was refused: {refused}")
+    second = serve_then_admit(stream=True, send_of=send_of)
     assert sent == ["http.response.start"]
     assert second.checked
 
