@@ -149,18 +149,15 @@ async def responses_wait() -> None:
 
 
 async def _send(response: GatewayResponse, receive: Receive, send: Send) -> None:
-    if response.stream is None:
-        try:
+    try:
+        if response.stream is None:
             await send(_start(response, len(response.body)))
             await send({"type": "http.response.body", "body": response.body})
-        finally:
-            # After the body (or a failed send): the client has its answer, or is gone.
-            _finish_later(response)
-        return
-    try:
-        await stream_send(response.stream, receive, send, start=_start(response, None))
+        else:
+            await stream_send(response.stream, receive, send, start=_start(response, None))
     finally:
-        # The body sent, or the client gone: a stream settles its spend off its own path.
+        # After the body (or a failed send): the client has its answer, or is gone. The
+        # bookkeeping (the spend's settlement) runs off the response's path.
         _finish_later(response)
 
 
